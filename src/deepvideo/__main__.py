@@ -1,0 +1,3 @@
+from deepvideo.cli.main import app
+
+app()

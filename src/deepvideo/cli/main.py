@@ -1,0 +1,35 @@
+"""The ``deepvideo`` command: one sub-module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from deepvideo import __version__
+
+app = typer.Typer(help="deepvideo: deep learning on video.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False, add_completion=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """deepvideo: deep learning on video."""
+
+
+def _register() -> None:
+    from deepvideo.cli import data, engine, flow, models
+
+    app.add_typer(data.app, name="data", help="Datasets: synthesize, check, resize.")
+    app.add_typer(flow.app, name="flow", help="Optical flow: extract, show.")
+    data.register_top_level(app)
+    models.register_top_level(app)
+    engine.register_top_level(app)
+
+
+_register()

@@ -1,0 +1,1 @@
+"""Loading weights trained by other libraries into deepvideo models."""

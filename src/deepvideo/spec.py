@@ -1,0 +1,58 @@
+"""What a model eats: the one value shared by the data pipeline and the models.
+
+The data side builds its sampler and transforms from a model's ``InputSpec``; the models
+never import the data package and the data package never imports a model family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+MODALITIES = ("rgb", "flow", "rgbdiff")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Input requirements of a model.
+
+    A batch holds each modality with all its frames in temporal order:
+    ``rgb [N, 3, num_segments*num_frames, H, W]`` and
+    ``flow [N, 2, num_segments*flow_stack, H, W]``.
+    """
+
+    modalities: tuple[str, ...] = ("rgb",)
+    num_segments: int = 1  # K snippets/chunks spread over the video (TSN, 3D fusion)
+    num_frames: int = 1  # RGB frames per snippet
+    frame_stride: int | tuple[int, int] = 1  # tau, or a (lo, hi) range for frame-rate jitter
+    flow_stack: int = 0  # L flow fields per snippet
+    crop_size: int = 224
+    mean: tuple[float, ...] = (0.45, 0.45, 0.45)
+    std: tuple[float, ...] = (0.225, 0.225, 0.225)
+    dense_temporal: bool = False  # the head returns [N, K, T'] instead of [N, K]
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.modalities if m not in MODALITIES]
+        if not self.modalities or unknown:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}")
+        if self.num_segments < 1 or self.num_frames < 1 or self.crop_size < 1:
+            raise ValueError("num_segments, num_frames and crop_size must be >= 1")
+        if "flow" in self.modalities and self.flow_stack < 1:
+            raise ValueError("a flow model needs flow_stack >= 1")
+        lo, hi = self.stride_range
+        if not 1 <= lo <= hi:
+            raise ValueError(f"frame_stride must be >= 1 (or a range lo <= hi), got {self.frame_stride}")
+
+    @property
+    def stride_range(self) -> tuple[int, int]:
+        """``(lo, hi)`` of the frame stride; ``lo == hi`` when there is no jitter."""
+        s = self.frame_stride
+        if isinstance(s, int):
+            return (s, s)
+        lo, hi = s
+        return (int(lo), int(hi))
+
+    def replace(self, **changes) -> InputSpec:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
