@@ -1,10 +1,13 @@
-"""`deepvideo data ...` commands."""
+"""`deepvideo data ...` commands and `deepvideo info`."""
 
 from __future__ import annotations
 
 import typer
 
+from deepvideo.cli import synth
+
 app = typer.Typer(no_args_is_help=True)
+synth.register(app)
 
 
 def register_top_level(root: typer.Typer) -> None:
