@@ -1,9 +1,202 @@
-"""Top-level engine commands."""
+"""Top-level engine commands: ``train``, ``test``, ``predict``, ``fuse`` and ``demo``.
+
+Heavy imports (torch, the trainer) happen inside the commands so ``deepvideo --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import typer
+
+AGGREGATES = ("mean", "softmax", "max")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * float(v):.1f}"
+
+
+def print_metrics_table(rows: dict, title: str = "Results") -> None:
+    """A rich table of clip / video accuracies, one row per model (values in percent)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    cols = [("clip_hit@1", "clip hit@1"), ("clip_hit@5", "clip hit@5"), ("video_hit@1", "video hit@1"),
+            ("video_hit@5", "video hit@5"), ("mean_class_accuracy", "mean class acc.")]
+    cols = [(k, t) for k, t in cols if any(k in r for r in rows.values())]
+    table.add_column("model", style="bold")
+    for _, t in cols:
+        table.add_column(t + " %", justify="right")
+    for name, r in rows.items():
+        table.add_row(name, *(_pct(r.get(k)) for k, _ in cols))
+    Console().print(table)
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    out = []
+    for v in values or []:
+        out += [s for s in v.split(",") if s]
+    return out
+
+
+def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
+          overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.lr=0.01"),
+          ) -> None:
+    """Train a model from a YAML recipe (also under `torchrun -m deepvideo train ...`)."""
+    from deepvideo.engine.config import ConfigError
+
+    try:
+        from deepvideo.engine.trainer import main_train
+    except ImportError as err:  # the trainer module is part of the engine; report a broken install plainly
+        _fail(f"the trainer is not available ({err})")
+    try:
+        main_train(str(config), list(overrides or []))
+    except (ConfigError, FileNotFoundError) as err:
+        _fail(str(err), 2)
+
+
+def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."),
+         views: int = typer.Option(None, "--views", help="Temporal clips per video (default: the recipe's)."),
+         crops: int = typer.Option(None, "--crops", help="Spatial crops per clip: 1, 3 or 10."),
+         flip: bool = typer.Option(None, "--flip/--no-flip", help="Add horizontally flipped views."),
+         full_frame: bool = typer.Option(None, "--full-frame/--no-full-frame",
+                                         help="Fully convolutional testing on whole frames."),
+         aggregate: str = typer.Option(None, "--aggregate", help="mean | softmax | max of view scores."),
+         split: str = typer.Option(None, "--split", help="Dataset split to test (e.g. 1, 2, 3)."),
+         subset: str = typer.Option("test", "--subset",
+                                    help="test, val or train (train scores feed `fuse --svm`)."),
+         out: Path = typer.Option(None, "--out", help="Output folder (default <run>/test[-<subset>])."),
+         batch_size: int = typer.Option(None, "--batch-size", help="Videos per batch."),
+         device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: the recipe's)."),
+         workers: int = typer.Option(None, "--workers", help="Data loading workers."),
+         ) -> None:
+    """Evaluate a trained model: clip and video hit@1/5, mean class accuracy, confusion matrix."""
+    from deepvideo.engine.evaluate import evaluate_checkpoint
+
+    if aggregate is not None and aggregate not in AGGREGATES:
+        _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}", 2)
+    if crops is not None and crops not in (1, 3, 10):
+        _fail(f"--crops must be 1, 3 or 10, got {crops}", 2)
+    if views is not None and views < 1:
+        _fail(f"--views must be >= 1, got {views}", 2)
+    if subset not in ("test", "val", "train"):
+        _fail(f"--subset must be test, val or train, got {subset!r}", 2)
+    try:
+        result = evaluate_checkpoint(run, num_clips=views, test_crops=crops, flip=flip,
+                                     fully_convolutional=full_frame, aggregation=aggregate, split=split,
+                                     subset=subset, out_dir=out, batch_size=batch_size, device=device,
+                                     num_workers=workers)
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    print_metrics_table({result.name: result.metrics}, title=f"Test: {result.name}")
+    typer.echo(f"scores, metrics and report written to {result.out_dir}")
+
+
+def predict(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint folder."),
+            videos: list[Path] = typer.Argument(..., help="Video files or frame folders."),
+            top_k: int = typer.Option(5, "--top-k", "-k", help="Classes to show per video."),
+            views: int = typer.Option(None, "--views", help="Temporal clips per video."),
+            crops: int = typer.Option(None, "--crops", help="Spatial crops per clip: 1, 3 or 10."),
+            as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+            device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: the recipe's)."),
+            ) -> None:
+    """Top-k classes with scores for each video; a bad video is reported and the rest still predicted."""
+    from deepvideo.engine.evaluate import load_for_inference, predict_videos
+
+    if top_k < 1:
+        _fail(f"--top-k must be >= 1, got {top_k}", 2)
+    try:
+        predictor = load_for_inference(checkpoint, num_clips=views, test_crops=crops, device=device)
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    results = predict_videos(predictor, [str(v) for v in videos], top_k)
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        typer.echo(json.dumps({"checkpoint": str(checkpoint), "predictions": results}, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                continue
+            typer.secho(r["video"], bold=True)
+            for rank, p in enumerate(r["top"], 1):
+                typer.echo(f"  {rank}. {p['class']:<30} {p['probability']:.3f}")
+    for r in failed:
+        typer.secho(f"error: {r['video']}: {r['error']}", err=True, fg=typer.colors.RED)
+    if failed:
+        raise typer.Exit(1)
+
+
+def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or test folders), one per model."),
+         weights: str = typer.Option(None, "--weights", "-w", help="Comma-separated weights, e.g. 1,3."),
+         svm: list[str] = typer.Option(None, "--svm",
+                                       help="Train-split scores of the same models, in the same order "
+                                            "(repeat --svm or separate with commas): fuse by a linear SVM."),
+         space: str = typer.Option("softmax", "--space", help="softmax (probabilities) or logits."),
+         c: float = typer.Option(1.0, "--C", help="SVM regularisation constant."),
+         out: Path = typer.Option(None, "--out", help="Folder for fused scores, metrics, report."),
+         ) -> None:
+    """Late fusion of several models' saved test scores: weighted average or linear SVM."""
+    from deepvideo.engine.evaluate import score_metrics, write_evaluation
+    from deepvideo.engine.fusion import fuse_sets, load_scores
+
+    try:
+        w = [float(x) for x in weights.split(",")] if weights else None
+    except ValueError:
+        _fail(f"--weights must be comma-separated numbers, got {weights!r}", 2)
+    svm_paths = _split_list(svm)
+    if svm_paths and len(svm_paths) != len(scores):
+        _fail(f"--svm needs one train scores file per model: {len(scores)} test, {len(svm_paths)} train", 2)
+    if svm_paths and w is not None:
+        _fail("--weights and --svm are alternatives; give one of them", 2)
+    try:
+        sets = [load_scores(p) for p in scores]
+        trains = [load_scores(p) for p in svm_paths] or None
+        fused = fuse_sets(sets, w, space, trains, C=c)
+        rows = {Path(s.source).parent.name or s.source: score_metrics(s) for s in sets}
+        label = "fused (svm)" if trains else f"fused ({','.join(f'{x:g}' for x in (w or [1] * len(sets)))})"
+        rows[label] = score_metrics(fused)
+        if out is not None:
+            write_evaluation(out, fused, title="Late fusion", name=label,
+                             notes=[f"Inputs: {', '.join(f'`{s.source}`' for s in sets)}"])
+    except (OSError, ValueError) as err:
+        _fail(str(err))
+    print_metrics_table(rows, title="Late fusion")
+    if out is not None:
+        typer.echo(f"fused scores and report written to {out}")
+
+
+def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folder."),
+         classes: int = typer.Option(None, "--classes", help="Motion classes (default from the recipe)."),
+         videos_per_class: int = typer.Option(None, "--videos-per-class", help="Videos per class."),
+         size: int = typer.Option(None, "--size", help="Frame width and height."),
+         frames: int = typer.Option(None, "--frames", help="Frames per video."),
+         epochs: int = typer.Option(None, "--epochs", help="Training epochs per stream."),
+         recipe: Path = typer.Option(None, "--recipe", help="Demo recipe YAML (default: configs/demo/)."),
+         ) -> None:
+    """Synthetic motion data -> flow -> appearance, motion and fused two-stream nets -> report."""
+    from deepvideo.engine.demo import DemoError, run_demo
+
+    try:
+        result = run_demo(out, recipe=recipe, classes=classes, videos_per_class=videos_per_class, size=size,
+                          frames=frames, epochs=epochs)
+    except DemoError as err:
+        _fail(str(err))
+    print_metrics_table(result.rows, title=f"Demo: motion-shapes, split 1 ({result.wall_time_s:.0f} s)")
+    typer.echo(f"report: {result.report}")
 
 
 def register_top_level(root: typer.Typer) -> None:
-    """Add this group's top-level commands to the root app."""
+    """Add ``train``, ``test``, ``predict``, ``fuse`` and ``demo`` to the root app."""
+    root.command("train", context_settings={"allow_extra_args": False})(train)
+    root.command("test")(test)
+    root.command("predict")(predict)
+    root.command("fuse")(fuse)
+    root.command("demo")(demo)

@@ -1,0 +1,325 @@
+"""ClipDataset: records + a model's InputSpec -> clips ready for the model.
+
+One item is ``{"rgb": float [3,T,H,W], "flow": float [2,T,H,W], "label": int, "index": int}``
+with only the modalities the spec asks for (``rgbdiff`` models get ``rgb``). In test mode
+(``train=False``) every modality has a leading view dimension ``V = num_clips * crops``.
+Frame indices come from :func:`deepvideo.data.sampling.build_sampler`, augmentation from
+:func:`deepvideo.data.transforms.build_transforms`, frames from
+:func:`deepvideo.io.open_video`.
+
+Flow is read with :func:`deepvideo.flow.store.read_flow` from, in order: ``flow_root``
+mirroring the video paths (``<flow_root>/<path relative to video_root, suffix removed>``, a
+JPEG-pair folder, a folder holding ``flow.npz``, or ``<...>.npz``); the record's own folder
+when it is a "rawframes" folder with ``x_00001.jpg``; otherwise it is computed on the fly
+with ``compute_flow(method=flow_method)`` (DIS by default) from the decoded frames, which is
+slow (tens of ms per field): extract flow once with ``deepvideo flow extract`` for real runs.
+
+Randomness is a function of ``(seed, epoch, index)``: the sampler feeds ``(index, epoch)``
+pairs (:class:`deepvideo.engine.distributed.EpochSampler`) and each item draws from its own
+``numpy.random.Generator``, so the clips do not depend on worker processes or their number,
+and resumed or distributed runs see exactly the same data.
+
+A video that cannot be read never ends an epoch: a warning names the file, the failure is
+recorded in ``bad_items`` (and travels with the batch as ``"bad_items"`` so the training
+process can list it in the run's report), and another index, chosen deterministically from
+``(seed, epoch, index, attempt)``, is delivered instead (``"index"`` is the record actually
+delivered). After ``max_retries`` failures in a row the item raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from deepvideo.data.record import DatasetIndex, VideoRecord
+from deepvideo.spec import InputSpec
+
+log = logging.getLogger("deepvideo.data")
+
+_FLOW_MARKERS = ("x_00001.jpg", "flow.json", "flow.npz")
+
+
+class ClipDataset(Dataset):
+    """Clips of ``index`` shaped for a model with ``spec`` (see module docstring).
+
+    ``sampler`` / ``transform`` replace the ones built from the spec (tests, custom recipes):
+    ``sampler(num_frames, rng) -> {"rgb": int64 [V, T], "flow": int64 [V, T]}`` and
+    ``transform(sample, rng) -> {"rgb": [3,T,h,w] | [C,3,T,h,w], "flow": ...}``.
+    """
+
+    def __init__(self, index: DatasetIndex, spec: InputSpec, train: bool, *, num_clips: int = 1,
+                 test_crops: int = 1, flip: bool = False, recipe: str = "standard", short_side: int | None = None,
+                 short_policy: str = "loop", flow_root: str | os.PathLike | None = None,
+                 video_root: str | os.PathLike | None = None, flow_method: str = "dis", seed: int = 0,
+                 max_retries: int = 10, sampler: Callable | None = None, transform: Callable | None = None):
+        if len(index) == 0:
+            raise ValueError("ClipDataset: the dataset index has no records (check the annotation files)")
+        self.index = index
+        self.records: list[VideoRecord] = list(index.records)
+        self.classes = list(index.classes)
+        self.spec = spec
+        self.train = train
+        self.num_clips = 1 if train else num_clips
+        self.short_side = short_side
+        self.flow_root = Path(flow_root) if flow_root else None
+        self.video_root = Path(video_root) if video_root else None
+        self.flow_method = flow_method
+        self.seed = int(seed)
+        self.max_retries = int(max_retries)
+        self.epoch = 0
+        self.bad_items: list[dict] = []
+        self.need_rgb = "rgb" in spec.modalities or "rgbdiff" in spec.modalities
+        self.need_flow = "flow" in spec.modalities
+        if sampler is None:
+            from deepvideo.data.sampling import build_sampler
+
+            sampler = build_sampler(spec, train=train, num_clips=self.num_clips, short_policy=short_policy)
+        if transform is None:
+            from deepvideo.data.transforms import build_transforms
+
+            kw = {"recipe": recipe, "short_side": short_side}
+            if not train:
+                kw.update(test_crops=test_crops, flip=flip)
+            transform = build_transforms(spec, train=train, **kw)
+        self.sampler = sampler
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Epoch used for plain integer indices (an ``(index, epoch)`` key overrides it)."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int, epoch: int, attempt: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, index, attempt])
+
+    def record_bad(self, items: list[dict]) -> None:
+        """Add failures reported by worker processes (deduplicated by path)."""
+        known = {b["path"] for b in self.bad_items}
+        for item in items:
+            if item["path"] not in known:
+                self.bad_items.append(dict(item))
+                known.add(item["path"])
+
+    def __getitem__(self, key) -> dict:
+        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), self.epoch)
+        failures: list[dict] = []
+        current = index
+        for attempt in range(self.max_retries + 1):
+            rec = self.records[current]
+            try:
+                item = self.load(current, self.rng(current, epoch, attempt))
+                if failures:
+                    item["bad_items"] = failures
+                return item
+            except (OSError, ValueError, RuntimeError, IndexError) as e:
+                # OSError covers VideoError and FlowStoreError; decoders raise the others on corrupt data.
+                failure = {"path": rec.path, "source": rec.source, "error": f"{type(e).__name__}: {e}"}
+                log.warning("skipping unreadable video %s (%s); delivering another clip", rec.path, e)
+                failures.append(failure)
+                self.record_bad([failure])
+                current = int(np.random.default_rng([self.seed, epoch, index, attempt, 1]).integers(len(self)))
+        paths = ", ".join(f["path"] for f in failures[:5])
+        raise RuntimeError(f"{self.max_retries + 1} videos in a row could not be read ({paths}); "
+                           "check the dataset with `deepvideo data check`")
+
+    # loading ----------------------------------------------------------------------------
+    def load(self, i: int, rng: np.random.Generator) -> dict:
+        """Item ``i`` with randomness from ``rng``; raises on unreadable input."""
+        rec = self.records[i]
+        flow_path = self.flow_path(rec) if self.need_flow else None
+        reader = None
+        try:
+            if self.need_rgb or (self.need_flow and flow_path is None):
+                reader = _open(rec, self.short_side)
+                num_frames = rec.num_frames or len(reader)
+            else:
+                from deepvideo.flow.store import num_flow_fields
+
+                num_frames = num_flow_fields(flow_path) + 1
+            if num_frames < 1:
+                raise ValueError(f"{rec.path}: no frames")
+            idx = self.sampler(num_frames, rng)
+            views = {}
+            if self.need_rgb:
+                views["rgb"] = _read_frames(reader, np.asarray(idx["rgb"]))  # [V,T,H,W,3]
+            if self.need_flow:
+                fidx = np.asarray(idx["flow"])
+                if flow_path is not None:
+                    views["flow"] = _read_stored_flow(flow_path, fidx)
+                else:
+                    views["flow"] = self._computed_flow(reader, fidx, rec)
+        finally:
+            if reader is not None and hasattr(reader, "close"):
+                reader.close()
+        if "rgb" in views and "flow" in views:
+            h, w = views["rgb"].shape[2:4]
+            views["flow"] = _resize_flow(views["flow"], h, w)
+        elif "flow" in views and self.short_side:
+            h, w = views["flow"].shape[-2:]
+            scale = self.short_side / min(h, w)
+            views["flow"] = _resize_flow(views["flow"], round(h * scale), round(w * scale))
+        outs = []
+        num_views = next(iter(views.values())).shape[0]
+        for v in range(num_views):
+            outs.append(self.transform({k: x[v] for k, x in views.items()}, rng))
+        item = {}
+        for k in views:
+            stacked = torch.stack([o[k] for o in outs])  # [V, (C,) ch, T, h, w]
+            if stacked.dim() == 6:
+                stacked = stacked.flatten(0, 1)
+            item[k] = stacked[0] if self.train else stacked
+        item["label"] = self._label(rec)
+        item["index"] = i
+        return item
+
+    def _label(self, rec: VideoRecord):
+        if isinstance(rec.label, (tuple, list)):
+            target = torch.zeros(len(self.classes))
+            target[list(rec.label)] = 1.0
+            return target
+        return int(rec.label)
+
+    def flow_path(self, rec: VideoRecord) -> Path | None:
+        """Where stored flow for ``rec`` lives, or None (computed on the fly)."""
+        path = Path(rec.path)
+        if self.flow_root is not None:
+            rel = None
+            if self.video_root is not None:
+                try:
+                    rel = path.resolve().relative_to(self.video_root.resolve())
+                except ValueError:
+                    rel = None
+            if rel is None:
+                rel = Path(path.name)
+            stem = rel.with_suffix("") if path.suffix and not path.is_dir() else rel
+            for cand in (self.flow_root / stem, self.flow_root / f"{stem}.npz"):
+                if cand.is_file() or any((cand / m).exists() for m in _FLOW_MARKERS):
+                    return cand
+        if path.is_dir() and any((path / m).exists() for m in _FLOW_MARKERS):
+            return path
+        return None
+
+    def _computed_flow(self, reader, fidx: np.ndarray, rec: VideoRecord) -> torch.Tensor:
+        from deepvideo.flow import compute_flow
+
+        flat = fidx.reshape(-1)
+        valid = np.unique(flat[flat >= 0])
+        if valid.size == 0:
+            raise ValueError(f"{rec.path}: no flow field can be computed (video too short)")
+        frames = reader.get_frames(np.concatenate([valid, valid + 1]).tolist())
+        prev, nxt = frames[: len(valid)], frames[len(valid):]
+        fields = compute_flow((prev, nxt), method=self.flow_method)  # [U,2,H,W]
+        lookup = {int(t): k for k, t in enumerate(valid)}
+        out = torch.zeros((*fidx.shape, *fields.shape[1:]), dtype=torch.float32)
+        for pos, t in np.ndenumerate(fidx):
+            if t >= 0:
+                out[pos] = fields[lookup[int(t)]]
+        return out
+
+
+def _open(rec: VideoRecord, short_side: int | None):
+    from deepvideo.io.reader import open_video
+
+    kw = {}
+    if short_side:
+        kw["short_side"] = short_side
+    if Path(rec.path).is_dir():
+        # VideoRecord.start_index is the first frame number; 0 is also the "unset" default,
+        # so a folder without img_00000.jpg is read from 1 (the MMAction2/TSN convention).
+        start = rec.start_index
+        if start == 0 and not (Path(rec.path) / "img_00000.jpg").exists():
+            start = 1
+        kw["start_index"] = start
+    return open_video(rec.path, **kw)
+
+
+def _read_frames(reader, idx: np.ndarray) -> torch.Tensor:
+    """uint8 ``[V,T,H,W,3]``; index -1 gives a black padding frame."""
+    flat = idx.reshape(-1)
+    frames = reader.get_frames(np.maximum(flat, 0).tolist())
+    frames = torch.as_tensor(frames)
+    if (flat < 0).any():
+        frames = frames.clone()
+        frames[torch.from_numpy(flat < 0)] = 0
+    return frames.reshape(*idx.shape, *frames.shape[1:])
+
+
+def _read_stored_flow(path: Path, idx: np.ndarray) -> torch.Tensor:
+    from deepvideo.flow.store import read_flow
+
+    flat = idx.reshape(-1)
+    fields = read_flow(path, np.maximum(flat, 0))
+    if (flat < 0).any():
+        fields = fields.clone()
+        fields[torch.from_numpy(flat < 0)] = 0
+    return fields.reshape(*idx.shape, *fields.shape[1:])
+
+
+def _resize_flow(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Resize ``[..., 2, H, W]`` flow to ``h x w``, scaling u by w/W and v by h/H."""
+    fh, fw = flow.shape[-2:]
+    if (fh, fw) == (h, w):
+        return flow
+    lead = flow.shape[:-3]
+    out = F.interpolate(flow.reshape(-1, 2, fh, fw), size=(h, w), mode="bilinear", align_corners=False)
+    out[:, 0] *= w / fw
+    out[:, 1] *= h / fh
+    return out.reshape(*lead, 2, h, w)
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """``default_collate`` that gathers the items' ``bad_items`` lists into one list."""
+    bad = []
+    for it in items:
+        bad.extend(it.pop("bad_items", ()))
+    batch = default_collate(items)
+    batch["bad_items"] = bad
+    return batch
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy's and python's global generators from torch's per-worker seed.
+
+    Each item draws from its own ``(seed, epoch, index)`` Generator; this covers code that
+    uses the global generators anyway (third-party augmentation).
+    """
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def build_loader(dataset: Dataset, batch_size: int, train: bool, *, num_workers: int = 2, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu",
+                 drop_last: bool | None = None, persistent_workers: bool = True) -> DataLoader:
+    """DataLoader with the engine's samplers, per-worker seeding and clip collation.
+
+    Training uses :class:`~deepvideo.engine.distributed.EpochSampler` (shuffled from
+    ``(seed, epoch)``, sharded over ``world_size`` ranks, last incomplete batch dropped by
+    default); evaluation uses :class:`~deepvideo.engine.distributed.ShardSampler` (in order, no
+    padding). ``batch_size`` is per process. Memory is pinned only for CUDA; workers persist
+    across epochs (the epoch travels with each index). Call ``loader.sampler.set_epoch(e)``.
+    """
+    from deepvideo.engine.distributed import EpochSampler, ShardSampler
+
+    if train:
+        sampler = EpochSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                               drop_last=False)
+    else:
+        sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank)
+    g = torch.Generator()
+    g.manual_seed(seed * 1000 + rank)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=collate_clips, pin_memory=torch.device(device).type == "cuda",
+                      drop_last=train if drop_last is None else drop_last, worker_init_fn=seed_worker,
+                      generator=g, persistent_workers=persistent_workers and num_workers > 0,
+                      prefetch_factor=2 if num_workers > 0 else None)

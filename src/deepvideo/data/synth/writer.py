@@ -1,0 +1,253 @@
+"""Write a synthetic set to disk in the UCF101 layout, in parallel, resumably.
+
+Layout under ``DIR``::
+
+    videos/<ClassName>/v_<ClassName>_g<GG>_c<CC>.mp4     H.264, written atomically
+    annotations/classInd.txt                             "<1-based label> <ClassName>"
+    annotations/trainlist0{1,2,3}.txt                    "<ClassName>/v_....mp4 <1-based label>"
+    annotations/testlist0{1,2,3}.txt                     "<ClassName>/v_....mp4"
+    annotations/camera.txt                               (camera-subset sets only, see dynamic_scenes)
+    synth.json                                           name, seed, parameters, classes, counts
+
+Like UCF101, the videos of a class are cut into groups ``g01..gNN`` (clips ``c01..``) and
+split ``k`` tests on the ``k``-th third of the groups (contiguous blocks), training on the
+rest; so every video is in exactly one of train/test per split, and the three test sets are
+disjoint. Groups only organise the splits: every video has its own random scene.
+
+Resuming: a video file that already exists is complete (writes are atomic) and is skipped;
+``synth.json`` records the parameters and a rerun with different ones is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepvideo.data.synth.common import RenderParams
+
+FORMAT_VERSION = 1
+NUM_SPLITS = 3
+
+
+class SynthError(ValueError):
+    """Bad arguments or an output folder that holds something else."""
+
+
+@dataclass
+class SynthSummary:
+    """What :func:`generate_dataset` produced."""
+
+    name: str
+    out: Path
+    classes: list[str]
+    videos: int
+    written: int
+    skipped: int
+    splits: dict[int, dict[str, int]]
+    camera: dict[str, int] | None
+    seconds: float
+    manifest: dict = field(default_factory=dict)
+
+
+def group_layout(videos_per_class: int, clips_per_group: int) -> list[tuple[int, int]]:
+    """1-based ``(group, clip)`` of each video index of a class.
+
+    ``max(3, ceil(N / clips_per_group))`` groups (at least one per split), filled evenly in order.
+    """
+    if videos_per_class < NUM_SPLITS:
+        raise SynthError(f"videos per class must be at least {NUM_SPLITS} (one group per split), "
+                         f"got {videos_per_class}")
+    if clips_per_group < 1:
+        raise SynthError(f"clips per group must be at least 1, got {clips_per_group}")
+    groups = max(NUM_SPLITS, math.ceil(videos_per_class / clips_per_group))
+    layout, clip, last = [], 0, -1
+    for i in range(videos_per_class):
+        g = i * groups // videos_per_class
+        clip = clip + 1 if g == last else 1
+        last = g
+        layout.append((g + 1, clip))
+    return layout
+
+
+def test_groups(num_groups: int, split: int) -> set[int]:
+    """1-based groups held out for testing in 1-based ``split``: its third of the groups."""
+    return {g for g in range(1, num_groups + 1) if (g - 1) * NUM_SPLITS // num_groups == split - 1}
+
+
+def video_relpath(class_name: str, group: int, clip: int) -> str:
+    """``<ClassName>/v_<ClassName>_g<GG>_c<CC>.mp4`` (relative to ``DIR/videos``)."""
+    return f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.mp4"
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _render_and_write(name: str, seed: int, params: RenderParams, class_index: int,
+                      video_index: int, path: str, crf: int) -> tuple[str, bool]:
+    """Render one video and write it; returns ``(path, written)`` (False: it already existed)."""
+    if os.path.exists(path):
+        return path, False
+    from deepvideo.data.synth import render_video
+    from deepvideo.io import write_video
+
+    clip = render_video(name, class_index, video_index, seed, params)
+    # one encoder thread: x264 output then depends on nothing but the frames
+    write_video(path, clip.frames, fps=params.fps, crf=crf, threads=1)
+    return path, True
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+class _InlineExecutor(Executor):
+    """Runs tasks at submission (``workers=1``): same code path, no processes."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def _check_manifest(out: Path, identity: dict) -> None:
+    manifest_path = out / "synth.json"
+    if manifest_path.exists():
+        try:
+            old = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SynthError(f"{manifest_path}: unreadable ({exc}); delete it or choose another --out"
+                             ) from exc
+        old_identity = {k: old.get(k) for k in identity}
+        if old_identity != identity:
+            diff = [f"{k}: {old_identity[k]!r} -> {identity[k]!r}" for k in identity
+                    if old_identity[k] != identity[k]]
+            raise SynthError(f"{manifest_path}: the folder holds a synthetic set made with other settings "
+                             f"({'; '.join(diff)}); choose another --out or delete the folder")
+    elif (out / "videos").exists() or (out / "annotations").exists():
+        raise SynthError(f"{out} already has videos/ or annotations/ but no synth.json: it is not a "
+                         f"synthetic set; choose an empty --out")
+
+
+def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int | None = None,
+                     params: RenderParams | None = None, seed: int = 0, workers: int = 1,
+                     clips_per_group: int = 5, crf: int = 18, progress: bool | None = None) -> SynthSummary:
+    """Render and write the set ``name`` under ``out`` (see the module docstring for the layout)."""
+    from deepvideo.data.synth import get_set
+    from deepvideo.progress import progress_task
+
+    synth_set = get_set(name)
+    params = params or RenderParams()
+    if synth_set.camera_subsets and params.moving_camera:
+        raise SynthError(f"{name} always has both a static- and a moving-camera half; "
+                         f"drop --moving-camera")
+    if seed < 0:
+        raise SynthError(f"seed must be a non-negative integer, got {seed}")
+    if workers < 1:
+        raise SynthError(f"workers must be at least 1, got {workers}")
+    n = synth_set.default_videos_per_class if videos_per_class is None else videos_per_class
+    layout = group_layout(n, clips_per_group)
+    num_groups = layout[-1][0]
+    out = Path(out)
+    classes = list(synth_set.classes)
+    identity = {
+        "name": name,
+        "seed": seed,
+        "format_version": FORMAT_VERSION,
+        "parameters": {**params.as_dict(), "videos_per_class": n, "clips_per_group": clips_per_group,
+                       "groups": num_groups, "crf": crf},
+        "classes": classes,
+    }
+    _check_manifest(out, identity)
+    videos_dir = out / "videos"
+    for cls in classes:
+        (videos_dir / cls).mkdir(parents=True, exist_ok=True)
+        for stale in (videos_dir / cls).glob(".v_*.tmp-*"):  # left by a killed earlier run
+            stale.unlink(missing_ok=True)
+    _write_text(out / "synth.json", json.dumps({**identity, "complete": False}, indent=2) + "\n")
+
+    tasks = [(ci, vi, video_relpath(cls, *layout[vi])) for ci, cls in enumerate(classes) for vi in range(n)]
+    start = time.perf_counter()
+    written = skipped = 0
+    if workers == 1:
+        executor: Executor = _InlineExecutor()
+        lazy = True
+    else:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                              else "spawn")
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+        lazy = False
+    with executor, progress_task(f"synth {name}", total=len(tasks), unit="videos",
+                                 disable=None if progress is None else not progress) as advance:
+        def submit(task):
+            ci, vi, rel = task
+            return executor.submit(_render_and_write, name, seed, params, ci, vi, str(videos_dir / rel), crf)
+
+        if lazy:
+            results = (submit(task) for task in tasks)
+        else:
+            results = as_completed([submit(task) for task in tasks])
+        try:
+            for future in results:
+                _, was_written = future.result()
+                written += was_written
+                skipped += not was_written
+                advance(1, status=f"{written} written, {skipped} existed")
+        except BaseException:
+            if isinstance(executor, ProcessPoolExecutor):
+                executor.shutdown(wait=True, cancel_futures=True)
+            raise
+    seconds = time.perf_counter() - start
+
+    ann = out / "annotations"
+    _write_text(ann / "classInd.txt", "".join(f"{i + 1} {cls}\n" for i, cls in enumerate(classes)))
+    splits: dict[int, dict[str, int]] = {}
+    for split in range(1, NUM_SPLITS + 1):
+        held_out = test_groups(num_groups, split)
+        train_lines, test_lines = [], []
+        for ci, vi, rel in tasks:
+            if layout[vi][0] in held_out:
+                test_lines.append(f"{rel}\n")
+            else:
+                train_lines.append(f"{rel} {ci + 1}\n")
+        _write_text(ann / f"trainlist{split:02d}.txt", "".join(train_lines))
+        _write_text(ann / f"testlist{split:02d}.txt", "".join(test_lines))
+        splits[split] = {"train": len(train_lines), "test": len(test_lines),
+                         "test_groups": sorted(held_out)}
+    camera = None
+    if synth_set.camera_subsets:
+        from deepvideo.data.synth.dynamic_scenes import camera_of
+
+        _write_text(ann / "camera.txt", "".join(f"{rel} {camera_of(vi)}\n" for _, vi, rel in tasks))
+        camera = {kind: sum(camera_of(vi) == kind for _, vi, _ in tasks) for kind in ("static", "moving")}
+    manifest = {
+        **identity,
+        "description": synth_set.description,
+        "counts": {"videos": len(tasks), "per_class": n,
+                   "splits": {str(k): {"train": v["train"], "test": v["test"]} for k, v in splits.items()},
+                   **({"camera": camera} if camera else {})},
+        "layout": "ucf101",
+        "complete": True,
+    }
+    _write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")
+    return SynthSummary(name=name, out=out, classes=classes, videos=len(tasks), written=written,
+                        skipped=skipped, splits=splits, camera=camera, seconds=seconds, manifest=manifest)

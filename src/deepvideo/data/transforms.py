@@ -1,0 +1,457 @@
+"""Clip transforms: the same random crop / flip / jitter for every frame and every modality.
+
+A transform takes one sample ``{"rgb": uint8 [T,H,W,3], "flow": float32 [T,2,H,W]}`` (either key
+optional; other keys pass through) and an ``np.random.Generator``, and returns float tensors
+``{"rgb": [3,T,h,w], "flow": [2,T,h,w]}``; test transforms with several spatial views (three or
+ten crops, flips) put a leading view dimension first: ``[V,3,T,h,w]`` (``Compose.num_views``).
+Every operation works on the whole clip at once (``[..., T, C, H, W]`` float tensors,
+``torch.nn.functional.interpolate`` with antialiasing).
+
+Geometry is drawn once per sample in the pixel frame of the first modality (rgb if present)
+and mapped proportionally onto the others, so RGB and flow of one sample always show the same
+region, even when stored at different resolutions.
+
+Recipes (PAPERS.md §2-4):
+
+* ``"two_stream"`` (Simonyan & Zisserman 2014; TSN): frames at short side 256, a crop of height
+  and width each in {256, 224, 192, 168} (scaled with the short side; aspect distortion at most
+  one step, TSN's ``max_distort=1``) taken at a corner or the centre, resized to 224, random flip.
+* ``"fusion"`` (Feichtenhofer et al. 2016; ST-ResNet RGB): crop width and height jittered by
+  +-25% around 224/256 of the short side, each crop border at most 25% of the frame away from
+  the frame border, resized to 224, random flip.
+* ``"standard"``: short side resize and a random square crop, random flip.
+* Testing: short side resize, then the centre crop, three crops along the longer side, or ten
+  crops (4 corners + centre, and their flips); ``flip=True`` adds mirrored views (25 frames +
+  flips of ST-ResNet).
+
+Flow conventions. A horizontal flip mirrors the image and negates u (motion to the right becomes
+motion to the left). Resizing flow by factors (sx, sy) scales u by sx and v by sy so the vectors
+stay in pixels of the output image (``scale_flow=False`` keeps the stored values, for models
+trained that way). Normalisation: rgb ``(x / 255 - mean) / std``; flow ``u / flow_scale`` with
+``flow_scale = 20`` by default, the +-20 px quantisation bound of TSN/two-stream JPEG flow, which
+maps the stored range onto [-1, 1] (Simonyan's ``[0, 255]`` with the 128 mean subtracted, up to
+a constant factor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepvideo.spec import InputSpec
+
+MODALITIES = ("rgb", "flow")
+TWO_STREAM_SIZES = (256, 224, 192, 168)  # crop sides at short side 256 (scaled with the frame)
+Box = tuple[int, int, int, int]  # y0, x0, h, w in reference pixels
+
+
+def _present(sample: dict) -> list[str]:
+    return [k for k in MODALITIES if k in sample]
+
+
+def _ref_size(sample: dict) -> tuple[int, int]:
+    keys = _present(sample)
+    if not keys:
+        raise ValueError("sample has neither 'rgb' nor 'flow'")
+    h, w = sample[keys[0]].shape[-2:]
+    return int(h), int(w)
+
+
+def _need_rng(rng: np.random.Generator | None, what: str) -> np.random.Generator:
+    if rng is None:
+        raise ValueError(f"{what} is random: pass an np.random.Generator")
+    return rng
+
+
+def resize(x: torch.Tensor, size: tuple[int, int], *, flow: bool = False, scale_flow: bool = True) -> torch.Tensor:
+    """Bilinear antialiased resize of ``[..., C, H, W]`` to ``size`` (flow u, v scaled by the factors)."""
+    h0, w0 = x.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h0, w0) == (h, w):
+        return x
+    lead = x.shape[:-3]
+    y = F.interpolate(x.reshape(-1, *x.shape[-3:]), size=(h, w), mode="bilinear", align_corners=False,
+                      antialias=True)
+    y = y.reshape(*lead, *y.shape[-3:])
+    if flow and scale_flow:
+        scale = torch.tensor([w / w0, h / h0], dtype=y.dtype).view(2, 1, 1)
+        y = y * scale
+    return y
+
+
+def hflip(x: torch.Tensor, *, flow: bool = False) -> torch.Tensor:
+    """Mirror ``[..., C, H, W]`` left-right; for flow also negate u (channel 0)."""
+    y = x.flip(-1)
+    if flow:
+        y[..., 0, :, :].neg_()
+    return y
+
+
+def _map_box(box: Box, ref: tuple[int, int], size: tuple[int, int]) -> Box:
+    if ref == size:
+        return box
+    sy, sx = size[0] / ref[0], size[1] / ref[1]
+    y0, x0, h, w = box
+    y1, x1 = round(y0 * sy), round(x0 * sx)
+    return y1, x1, max(1, min(round(h * sy), size[0] - y1)), max(1, min(round(w * sx), size[1] - x1))
+
+
+def crop_sample(sample: dict, box: Box) -> dict:
+    """Crop every modality to ``box`` (given in the first modality's pixels)."""
+    ref = _ref_size(sample)
+    out = dict(sample)
+    for k in _present(sample):
+        x = sample[k]
+        y0, x0, h, w = _map_box(box, ref, tuple(x.shape[-2:]))
+        out[k] = x[..., y0 : y0 + h, x0 : x0 + w]
+    return out
+
+
+def _resize_sample(sample: dict, size: tuple[int, int], scale_flow: bool) -> dict:
+    """Resize every modality to ``size`` (relative to the first modality when sizes differ)."""
+    ref = _ref_size(sample)
+    out = dict(sample)
+    for k in _present(sample):
+        hw = tuple(sample[k].shape[-2:])
+        target = size if hw == ref else (round(size[0] * hw[0] / ref[0]), round(size[1] * hw[1] / ref[1]))
+        out[k] = resize(sample[k], target, flow=k == "flow", scale_flow=scale_flow)
+    return out
+
+
+def _ensure_min_side(sample: dict, side: int, scale_flow: bool) -> dict:
+    """Upscale (keeping aspect) when the short side is below ``side``, so a crop of ``side`` fits."""
+    h, w = _ref_size(sample)
+    if min(h, w) >= side:
+        return sample
+    f = side / min(h, w)
+    return _resize_sample(sample, (max(side, round(h * f)), max(side, round(w * f))), scale_flow)
+
+
+class ToClipTensors:
+    """uint8 ``[T,H,W,3]`` rgb -> float32 ``[T,3,H,W]`` (0..255); flow -> float32 ``[T,2,H,W]``."""
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        out = dict(sample)
+        if "rgb" in sample:
+            rgb = torch.as_tensor(sample["rgb"])
+            if rgb.ndim != 4 or rgb.shape[-1] != 3:
+                raise ValueError(f"rgb must be [T,H,W,3], got {tuple(rgb.shape)}")
+            out["rgb"] = rgb.permute(0, 3, 1, 2).to(torch.float32)
+        if "flow" in sample:
+            flow = torch.as_tensor(sample["flow"])
+            if flow.ndim != 4 or flow.shape[1] != 2:
+                raise ValueError(f"flow must be [T,2,H,W], got {tuple(flow.shape)}")
+            out["flow"] = flow.to(torch.float32)
+        return out
+
+
+class ResizeShortSide:
+    """Resize so the short side of the first modality is ``size`` (aspect kept)."""
+
+    def __init__(self, size: int, scale_flow: bool = True):
+        self.size, self.scale_flow = int(size), scale_flow
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        h, w = _ref_size(sample)
+        f = self.size / min(h, w)
+        return _resize_sample(sample, (max(1, round(h * f)), max(1, round(w * f))), self.scale_flow)
+
+
+class MultiScaleCrop:
+    """TSN/two-stream multi-scale corner cropping, resized to ``output_size``.
+
+    Crop sides are ``sizes`` scaled by ``short side / base`` (so {256,224,192,168} at short side
+    256); height and width are drawn independently among them with index difference at most
+    ``max_distort``; the crop sits at one of the 4 corners or the centre (``fix_crop``), or
+    anywhere (``fix_crop=False``).
+    """
+
+    def __init__(self, output_size: int, sizes: Sequence[int] = TWO_STREAM_SIZES, base: int = 256,
+                 max_distort: int = 1, fix_crop: bool = True, scale_flow: bool = True):
+        self.output_size, self.sizes, self.base = int(output_size), tuple(sizes), base
+        self.max_distort, self.fix_crop, self.scale_flow = max_distort, fix_crop, scale_flow
+
+    def sample_params(self, height: int, width: int, rng: np.random.Generator) -> Box:
+        short = min(height, width)
+        sides = [max(1, min(int(s * short / self.base), short)) for s in self.sizes]
+        pairs = [(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= self.max_distort]
+        h, w = pairs[int(rng.integers(len(pairs)))]
+        if self.fix_crop:
+            dy, dx = height - h, width - w
+            offsets = [(0, 0), (0, dx), (dy, 0), (dy, dx), (dy // 2, dx // 2)]
+            y0, x0 = offsets[int(rng.integers(len(offsets)))]
+        else:
+            y0, x0 = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
+        return y0, x0, h, w
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        box = self.sample_params(*_ref_size(sample), _need_rng(rng, "MultiScaleCrop"))
+        return _resize_sample(crop_sample(sample, box), (self.output_size,) * 2, self.scale_flow)
+
+
+class JitterCrop:
+    """Fusion-network crop: width and height each jittered by +-``jitter`` around ``ratio`` x short
+    side, both gaps to the frame border at most ``border`` x frame size, resized to ``output_size``.
+
+    When the crop is too small for both gaps to stay within ``border`` it is centred on that axis.
+    """
+
+    def __init__(self, output_size: int, ratio: float = 224 / 256, jitter: float = 0.25, border: float = 0.25,
+                 scale_flow: bool = True):
+        self.output_size, self.ratio, self.jitter, self.border = int(output_size), ratio, jitter, border
+        self.scale_flow = scale_flow
+
+    def _axis(self, length: int, base: float, rng: np.random.Generator) -> tuple[int, int]:
+        size = int(round(base * (1 + rng.uniform(-self.jitter, self.jitter))))
+        size = max(1, min(size, length))
+        gap = self.border * length
+        lo, hi = max(0, int(np.ceil(length - size - gap))), min(int(np.floor(gap)), length - size)
+        if lo > hi:
+            lo = hi = (length - size) // 2
+        return int(rng.integers(lo, hi + 1)), size
+
+    def sample_params(self, height: int, width: int, rng: np.random.Generator) -> Box:
+        base = self.ratio * min(height, width)
+        x0, w = self._axis(width, base, rng)
+        y0, h = self._axis(height, base, rng)
+        return y0, x0, h, w
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        box = self.sample_params(*_ref_size(sample), _need_rng(rng, "JitterCrop"))
+        return _resize_sample(crop_sample(sample, box), (self.output_size,) * 2, self.scale_flow)
+
+
+class RandomCrop:
+    """A ``size`` x ``size`` crop at a uniformly random position."""
+
+    def __init__(self, size: int, scale_flow: bool = True):
+        self.size, self.scale_flow = int(size), scale_flow
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        rng = _need_rng(rng, "RandomCrop")
+        sample = _ensure_min_side(sample, self.size, self.scale_flow)
+        h, w = _ref_size(sample)
+        y0, x0 = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+        return crop_sample(sample, (y0, x0, self.size, self.size))
+
+
+class CenterCrop:
+    """The centred ``size`` x ``size`` crop."""
+
+    def __init__(self, size: int, scale_flow: bool = True):
+        self.size, self.scale_flow = int(size), scale_flow
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        sample = _ensure_min_side(sample, self.size, self.scale_flow)
+        h, w = _ref_size(sample)
+        return crop_sample(sample, ((h - self.size) // 2, (w - self.size) // 2, self.size, self.size))
+
+
+def _stack_views(views: list[dict]) -> dict:
+    out = dict(views[0])
+    for k in _present(views[0]):
+        out[k] = torch.cat([v[k].unsqueeze(0) if v.get("_views") is None else v[k] for v in views])
+    return out
+
+
+class MultiCrop:
+    """Several fixed crops stacked on a new leading view dimension (``ThreeCrop``, ``TenCrop``)."""
+
+    num_views = 1
+
+    def __init__(self, size: int, scale_flow: bool = True):
+        self.size, self.scale_flow = int(size), scale_flow
+
+    def boxes(self, height: int, width: int) -> list[Box]:
+        raise TypeError("use ThreeCrop or TenCrop")
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        sample = _ensure_min_side(sample, self.size, self.scale_flow)
+        crops = [crop_sample(sample, box) for box in self.boxes(*_ref_size(sample))]
+        return _stack_views(crops)
+
+
+class ThreeCrop(MultiCrop):
+    """Three ``size`` squares along the longer side: start, centre, end (centred on the short side)."""
+
+    num_views = 3
+
+    def boxes(self, height: int, width: int) -> list[Box]:
+        s = self.size
+        if width >= height:
+            y0 = (height - s) // 2
+            return [(y0, x0, s, s) for x0 in (0, (width - s) // 2, width - s)]
+        x0 = (width - s) // 2
+        return [(y0, x0, s, s) for y0 in (0, (height - s) // 2, height - s)]
+
+
+class FiveCrop(MultiCrop):
+    """The 4 corner crops and the centre crop (top-left, top-right, bottom-left, bottom-right, centre)."""
+
+    num_views = 5
+
+    def boxes(self, height: int, width: int) -> list[Box]:
+        s, dy, dx = self.size, height - self.size, width - self.size
+        return [(0, 0, s, s), (0, dx, s, s), (dy, 0, s, s), (dy, dx, s, s), (dy // 2, dx // 2, s, s)]
+
+
+class FlipViews:
+    """Test-time flips: the views followed by their mirror images (adds a view dim if missing)."""
+
+    def __init__(self, has_view_dim: bool):
+        self.has_view_dim = has_view_dim
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        out = dict(sample)
+        for k in _present(sample):
+            x = sample[k] if self.has_view_dim else sample[k].unsqueeze(0)
+            out[k] = torch.cat([x, hflip(x, flow=k == "flow")])
+        return out
+
+
+class TenCrop:
+    """Ten crops: 4 corners + centre, then the same five mirrored (flow u negated)."""
+
+    num_views = 10
+
+    def __init__(self, size: int, scale_flow: bool = True):
+        self.five, self.flip = FiveCrop(size, scale_flow), FlipViews(has_view_dim=True)
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        return self.flip(self.five(sample), rng)
+
+
+class RandomHorizontalFlip:
+    """Mirror the whole sample (all frames, all modalities; flow u negated) with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        if _need_rng(rng, "RandomHorizontalFlip").random() >= self.p:
+            return sample
+        out = dict(sample)
+        for k in _present(sample):
+            out[k] = hflip(sample[k], flow=k == "flow")
+        return out
+
+
+class ColorJitter:
+    """Brightness, contrast and saturation factors drawn once per clip from ``[1-a, 1+a]`` (rgb only).
+
+    Off in the papers' recipes (the fusion recipe explicitly uses no colour jitter).
+    """
+
+    def __init__(self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4):
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        if "rgb" not in sample:
+            return sample
+        rng = _need_rng(rng, "ColorJitter")
+        b, c, s = (float(rng.uniform(1 - a, 1 + a)) for a in (self.brightness, self.contrast, self.saturation))
+        x = sample["rgb"] * b
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(3, 1, 1)
+        gray = (x * weights).sum(-3, keepdim=True)
+        mean = gray.mean(dim=(-2, -1), keepdim=True)
+        x = (x - mean) * c + mean
+        gray = (x * weights).sum(-3, keepdim=True)
+        x = (x - gray) * s + gray
+        return {**sample, "rgb": x.clamp_(0, 255)}
+
+
+class Normalize:
+    """rgb ``(x / 255 - mean) / std``; flow ``flow / flow_scale``."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], flow_scale: float = 20.0):
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255
+        self.flow_scale = float(flow_scale)
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        out = dict(sample)
+        if "rgb" in sample:
+            out["rgb"] = (sample["rgb"] - self.mean) / self.std
+        if "flow" in sample:
+            out["flow"] = sample["flow"] / self.flow_scale
+        return out
+
+
+class Compose:
+    """Convert the sample to clip tensors, run ``transforms`` with one rng, return ``[...,C,T,h,w]``."""
+
+    def __init__(self, transforms: Sequence, num_views: int = 1):
+        self.transforms = list(transforms)
+        self.num_views = num_views
+        self._to_tensors = ToClipTensors()
+
+    def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
+        x = self._to_tensors(sample)
+        for t in self.transforms:
+            x = t(x, rng)
+        for k in _present(x):
+            x[k] = x[k].movedim(-3, -4).contiguous()
+        return x
+
+    def __repr__(self) -> str:
+        inner = ", ".join(type(t).__name__ for t in self.transforms)
+        return f"Compose([{inner}], num_views={self.num_views})"
+
+
+RECIPES = ("standard", "two_stream", "fusion")
+
+
+def build_transforms(
+    spec: InputSpec,
+    train: bool,
+    recipe: str = "standard",
+    short_side: int | None = None,
+    test_crops: int = 1,
+    flip: bool | None = None,
+    *,
+    color_jitter: bool = False,
+    flow_scale: float = 20.0,
+    scale_flow: bool = True,
+) -> Compose:
+    """The transform pipeline for a model's ``InputSpec``.
+
+    ``short_side`` defaults to ``crop_size * 256 / 224`` (256 for 224 crops), or ``crop_size`` for
+    three-crop testing (the crops then cover the whole frame). ``flip`` defaults to a random flip
+    in training and no extra flipped views in testing; ten crops always include flips.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+    if test_crops not in (1, 3, 10):
+        raise ValueError(f"test_crops must be 1, 3 or 10, got {test_crops}")
+    crop = spec.crop_size
+    if short_side is None:
+        short_side = crop if (not train and test_crops == 3) else round(crop * 256 / 224)
+    steps: list = [ResizeShortSide(short_side, scale_flow)]
+    views = 1
+    if train:
+        if recipe == "two_stream":
+            steps.append(MultiScaleCrop(crop, base=round(crop * 256 / 224), scale_flow=scale_flow))
+        elif recipe == "fusion":
+            steps.append(JitterCrop(crop, ratio=crop / round(crop * 256 / 224), scale_flow=scale_flow))
+        else:
+            steps.append(RandomCrop(crop, scale_flow))
+        if flip is None or flip:
+            steps.append(RandomHorizontalFlip())
+        if color_jitter:
+            steps.append(ColorJitter())
+    else:
+        if test_crops == 1:
+            steps.append(CenterCrop(crop, scale_flow))
+        elif test_crops == 3:
+            steps.append(ThreeCrop(crop, scale_flow))
+        else:
+            steps.append(TenCrop(crop, scale_flow))
+        views = test_crops
+        if flip and test_crops != 10:
+            steps.append(FlipViews(has_view_dim=test_crops > 1))
+            views *= 2
+    steps.append(Normalize(spec.mean, spec.std, flow_scale))
+    return Compose(steps, num_views=views)

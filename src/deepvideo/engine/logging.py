@@ -1,0 +1,154 @@
+"""Training logs: CSV history, TensorBoard scalars and a rich progress bar.
+
+Files written into the run folder (rank 0 only):
+
+``metrics.csv``, one row per epoch, columns :data:`EPOCH_COLUMNS`:
+  ``epoch`` (1-based, completed), ``step`` (optimizer steps so far), ``lr`` (at the end of
+  the epoch), ``train_loss`` (mean total loss over the epoch's clips), ``train_top1``
+  (accuracy of the training clips, %), ``val_loss``, ``val_top1``, ``val_top5`` (%, clip
+  level, empty when not validated this epoch), ``clips_per_s`` (training throughput),
+  ``epoch_time_s``, ``bad_items`` (videos skipped so far).
+``steps.csv``, one row every ``train.log_every`` optimizer steps, :data:`STEP_COLUMNS`:
+  ``epoch`` (1-based, running), ``step``, ``lr``, ``loss`` (mean over those steps),
+  ``clips_per_s``.
+``tensorboard/``: the same values as scalars ``train/loss``, ``train/lr``, ``epoch/<column>``.
+
+On resume the CSV files are rewritten from the history stored in the checkpoint, so rows
+logged after the last checkpoint by the killed process disappear.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+from deepvideo.progress import make_progress
+
+EPOCH_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
+                 "clips_per_s", "epoch_time_s", "bad_items"]
+STEP_COLUMNS = ["epoch", "step", "lr", "loss", "clips_per_s"]
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in columns])
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Rows of ``metrics.csv`` / ``steps.csv`` with numbers parsed (empty -> None)."""
+    out = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            parsed = {}
+            for k, v in row.items():
+                if v == "":
+                    parsed[k] = None
+                else:
+                    try:
+                        parsed[k] = int(v) if k in ("epoch", "step", "bad_items") else float(v)
+                    except ValueError:
+                        parsed[k] = v
+            out.append(parsed)
+    return out
+
+
+class RunLogger:
+    """CSV + TensorBoard + progress bar; every method is a no-op when ``enabled`` is False."""
+
+    def __init__(self, run_dir: str | os.PathLike, enabled: bool = True, tensorboard: bool = True,
+                 progress: bool | None = None):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.epochs: list[dict] = []
+        self.steps: list[dict] = []
+        self._tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+            except ImportError:  # tensorboard is a dependency; stay usable without it
+                self._tb = None
+        self._show_progress = progress
+        self._progress = None
+        self._task = None
+
+    def restore(self, epochs: list[dict], steps: list[dict]) -> None:
+        """Adopt the history saved in a checkpoint and rewrite the CSV files (resume)."""
+        self.epochs, self.steps = [dict(r) for r in epochs], [dict(r) for r in steps]
+        if self.enabled:
+            _write_csv(self.run_dir / "metrics.csv", EPOCH_COLUMNS, self.epochs)
+            _write_csv(self.run_dir / "steps.csv", STEP_COLUMNS, self.steps)
+
+    def log_step(self, row: dict) -> None:
+        self.steps.append(dict(row))
+        if not self.enabled:
+            return
+        path = self.run_dir / "steps.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            if new:
+                w.writerow(STEP_COLUMNS)
+            w.writerow([_fmt(row.get(c)) for c in STEP_COLUMNS])
+        if self._tb is not None:
+            self._tb.add_scalar("train/loss", row["loss"], row["step"])
+            self._tb.add_scalar("train/lr", row["lr"], row["step"])
+            self._tb.add_scalar("train/clips_per_s", row["clips_per_s"], row["step"])
+
+    def log_epoch(self, row: dict) -> None:
+        self.epochs.append(dict(row))
+        if not self.enabled:
+            return
+        _write_csv(self.run_dir / "metrics.csv", EPOCH_COLUMNS, self.epochs)
+        if self._tb is not None:
+            for k in EPOCH_COLUMNS[2:]:
+                v = row.get(k)
+                if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
+                    self._tb.add_scalar(f"epoch/{k}", v, row["epoch"])
+            self._tb.flush()
+
+    # progress ---------------------------------------------------------------------------
+    def start_epoch(self, epoch: int, epochs: int, total_clips: int, done_clips: int = 0) -> None:
+        if not self.enabled:
+            return
+        self._progress = make_progress("clips", disable=None if self._show_progress is None
+                                       else not self._show_progress)
+        self._progress.start()
+        self._task = self._progress.add_task(f"epoch {epoch}/{epochs}", total=total_clips, status="")
+        if done_clips:
+            self._progress.update(self._task, completed=done_clips)
+        self._t0 = time.perf_counter()
+
+    def advance(self, clips: int, loss: float, lr: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=clips, status=f"loss {loss:.4f} lr {lr:.2e}")
+
+    def end_epoch(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def close(self) -> None:
+        self.end_epoch()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

@@ -1,0 +1,682 @@
+"""The training engine: one function from a configuration to a trained, checkpointed model.
+
+Public API (stable; used by ``deepvideo train/test/predict`` and engine/evaluate.py)::
+
+    from deepvideo.engine.config import load_config, Config
+    from deepvideo.engine.trainer import (train, main_train, load_checkpoint, RunResult,
+                                          build_model, build_dataset, load_index)
+
+    cfg = load_config("configs/ucf101/tsn_r50_rgb.yaml", ["train.lr=0.01"])
+    result = train(cfg)                     # -> RunResult
+    result.run_dir                          # Path: config.yaml, run_info.json, metrics.csv, steps.csv,
+                                            #   train.log, summary.json, bad_items.json, tensorboard/
+    result.best_checkpoint, result.last_checkpoint   # checkpoint folders (engine/checkpoint.py)
+    result.history                          # list of metrics.csv rows (dicts, engine/logging.py)
+    result.bad_items                        # [{"path", "source", "error"}] videos skipped
+
+    result = main_train("recipe.yaml", ["train.epochs=3"])   # what the `train` CLI calls; handles
+                                            # torchrun (DDP) and returns the RunResult on every rank
+
+    model, cfg, class_names, meta = load_checkpoint(path, device="cpu")
+        # path: a checkpoint folder, a file in it, or a run folder (best, else last).
+        # model is in eval mode with model.input_spec set; meta is checkpoint.json
+        # (epoch, step, metrics, input_spec, model_name, config, class_names, ...).
+
+    index = load_index(cfg, "test")         # DatasetIndex of data.test (falls back to data.val)
+    dataset = build_dataset(cfg, "test", spec=model.input_spec, train=False, class_names=class_names)
+        # ClipDataset with eval.num_clips / eval.test_crops / eval.flip: items [V, C, T, H, W]
+
+    python -m deepvideo.engine.trainer RECIPE.yaml key=value ...       # same as main_train
+    torchrun --nproc_per_node=2 -m deepvideo.engine.trainer RECIPE.yaml  # DDP, see docs/distributed.md
+
+``train(cfg, model=..., train_dataset=..., val_dataset=...)`` accepts ready-made objects
+(benchmarks, tests, notebooks); datasets must accept ``(index, epoch)`` keys like
+:class:`~deepvideo.data.dataset.ClipDataset` and yield batch dicts with ``"label"``.
+
+What one step does: the model gets the batch dict restricted to its modalities and returns
+logits ``[N,K]``, dense logits ``[N,K,T']`` (cross-entropy on every chunk, averaged over
+T', Feichtenhofer et al. 2016's one loss per chunk) or, in training mode, a dict
+``{"logits": ..., "aux_<name>": ...}`` whose losses are summed with ``train.loss_weights``
+(default 1.0 each). Float multi-hot labels use binary cross-entropy. ``train.batch_size`` is
+the global batch per optimizer step: each of the W processes loads
+``batch_size / (W * grad_accum)`` clips per micro-batch. A non-finite loss stops the run
+with :class:`NonFiniteLossError`; ``checkpoints/last`` is then the last good state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepvideo.engine import distributed as dist_utils
+from deepvideo.engine.checkpoint import (
+    CheckpointError,
+    load_train_state,
+    load_weights,
+    read_meta,
+    resolve_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    unwrap,
+)
+from deepvideo.engine.config import (
+    Config,
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    write_run_files,
+)
+from deepvideo.engine.logging import RunLogger
+from deepvideo.engine.optim import apply_freezing, build_optimizer, build_schedule, frozen_norm_layers
+from deepvideo.spec import InputSpec
+
+log = logging.getLogger("deepvideo.engine")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; ``checkpoints/last`` holds the last good state."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    history: list[dict] = field(default_factory=list)  # metrics.csv rows
+    best_metric: float | None = None
+    monitor: str = "val_top1"
+    class_names: list[str] = field(default_factory=list)
+    bad_items: list[dict] = field(default_factory=list)
+    epochs_completed: int = 0
+    steps: int = 0
+
+
+# --- building blocks ----------------------------------------------------------------------
+
+def import_model_modules(imports: list[str] | tuple[str, ...]) -> None:
+    """Import modules (dotted names) or ``.py`` files that register extra models."""
+    for item in imports:
+        if item.endswith(".py"):
+            path = Path(item).resolve()
+            name = f"deepvideo_user_{path.stem}_{abs(hash(str(path))) % 10**8}"
+            if name in sys.modules:
+                continue
+            if not path.is_file():
+                raise ConfigError(f"model.imports: file not found: {path}")
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(item)
+
+
+def _spec_overrides(values: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def build_model(cfg: Config, num_classes: int) -> nn.Module:
+    """The registered model ``cfg.model.name`` with ``num_classes`` outputs.
+
+    Applies ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec overrides),
+    ``model.sub_batch_bn`` and, if set, ``model.pretrained`` (matching tensors only; a
+    classifier of another size is left at its initialization).
+    """
+    from deepvideo.models.registry import create_model
+
+    import_model_modules(cfg.model.imports)
+    model = create_model(cfg.model.name, num_classes=num_classes, **dict(cfg.model.kwargs))
+    if cfg.model.spec:
+        try:
+            model.input_spec = model.input_spec.replace(**_spec_overrides(dict(cfg.model.spec)))
+        except TypeError as e:
+            raise ConfigError(f"model.spec: {e} (fields: {', '.join(InputSpec().to_dict())})") from None
+    if cfg.model.sub_batch_bn:
+        from deepvideo.nn.norm import convert_sub_batch_norm
+
+        convert_sub_batch_norm(model, cfg.model.sub_batch_bn)
+    if cfg.model.pretrained:
+        _load_pretrained(model, cfg.model.pretrained)
+    return model
+
+
+def _load_pretrained(model: nn.Module, path: str) -> None:
+    from safetensors.torch import load_file
+
+    from deepvideo.engine.checkpoint import WEIGHTS
+
+    folder = resolve_checkpoint(path)
+    state = load_file(str(folder / WEIGHTS))
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(state) - set(usable))
+    model.load_state_dict(usable, strict=False)
+    log.info("initialized %d tensors from %s; skipped %d (%s)", len(usable), folder, len(skipped),
+             ", ".join(skipped[:4]))
+
+
+def load_index(cfg: Config, split: str):
+    """The DatasetIndex of ``data.<split>`` (``train``, ``val`` or ``test``; test falls back to val)."""
+    spec = dict(getattr(cfg.data, split))
+    if split == "test" and not spec:
+        spec = dict(cfg.data.val)
+    if not spec:
+        raise ConfigError(f"data.{split} is empty: give its load_dataset arguments, e.g. "
+                          f"data.{split}.format=folder data.{split}.root=videos/")
+    if "format" not in spec:
+        raise ConfigError(f"data.{split} needs a 'format' (folder, ucf101, hmdb51, kinetics, ...)")
+    from deepvideo.data.formats import load_dataset
+
+    fmt = spec.pop("format")
+    return load_dataset(fmt, **spec)
+
+
+def build_dataset(cfg: Config, split: str, spec: InputSpec, train: bool, class_names: list[str] | None = None,
+                  index=None):
+    """ClipDataset for ``data.<split>``; test mode uses the ``eval`` views, crops and flip.
+
+    Validation during training (``split="val", train=False``) uses one centre view.
+    """
+    from deepvideo.data.dataset import ClipDataset
+
+    index = index if index is not None else load_index(cfg, split)
+    if class_names is not None and list(index.classes) != list(class_names):
+        raise ConfigError(f"data.{split} has classes {list(index.classes)[:5]}... which differ from the "
+                          f"model's {list(class_names)[:5]}...; use the same class list")
+    video_root = cfg.data.video_root or (getattr(cfg.data, split) or cfg.data.train).get("root")
+    full_test = not train and split == "test"
+    return ClipDataset(
+        index, spec, train=train, num_clips=cfg.eval.num_clips if full_test else 1,
+        test_crops=cfg.eval.test_crops if full_test else 1, flip=cfg.eval.flip if full_test else False,
+        recipe=cfg.data.recipe,
+        short_side=(cfg.eval.short_side or cfg.data.short_side) if full_test else cfg.data.short_side,
+        short_policy=cfg.data.short_policy, flow_root=cfg.data.flow_root, video_root=video_root,
+        flow_method=cfg.data.flow_method, seed=cfg.seed, max_retries=cfg.data.max_retries)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """``(model, cfg, class_names, meta)`` from a checkpoint (folder, file in it, or run folder).
+
+    The model is rebuilt from the stored configuration (registry name, builder overrides,
+    InputSpec) and is returned in eval mode on ``device``.
+    """
+    folder = resolve_checkpoint(path)
+    meta = read_meta(folder)
+    try:
+        cfg = config_from_dict(meta["config"])
+    except KeyError:
+        raise CheckpointError(f"{folder}: checkpoint.json has no 'config'") from None
+    cfg.model.pretrained = None
+    class_names = list(meta["class_names"])
+    model = build_model(cfg, num_classes=len(class_names))
+    if meta.get("input_spec"):
+        model.input_spec = InputSpec(**_spec_overrides(meta["input_spec"]))
+    load_weights(model, folder, strict=True)
+    model.to(device).eval()
+    return model, cfg, class_names, meta
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+def _single_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    logits = logits.float()
+    if target.dtype.is_floating_point:  # multi-hot labels
+        if logits.dim() == 3:
+            target = target[:, :, None].expand_as(logits)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + 0.5 * label_smoothing
+        return F.binary_cross_entropy_with_logits(logits, target)
+    if logits.dim() == 3:  # dense temporal [N,K,T']: one loss per chunk, averaged over T'
+        target = target[:, None].expand(-1, logits.shape[2])
+    return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
+
+
+def compute_loss(output, target: torch.Tensor, label_smoothing: float = 0.0,
+                 weights: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """``(total loss, main logits, {name: loss})`` for a model output (tensor or dict)."""
+    weights = weights or {}
+    outputs = output if isinstance(output, dict) else {"logits": output}
+    if "logits" not in outputs:
+        raise ValueError(f"a model returning a dict must include 'logits' (got {', '.join(outputs)})")
+    parts, total = {}, None
+    for name, logits in outputs.items():
+        if name != "logits" and not name.startswith("aux_"):
+            continue
+        loss = _single_loss(logits, target, label_smoothing)
+        parts[name] = loss.detach()
+        weighted = loss * float(weights.get(name, 1.0))
+        total = weighted if total is None else total + weighted
+    return total, outputs["logits"], parts
+
+
+def clip_scores(logits: torch.Tensor) -> torch.Tensor:
+    """``[N,K]`` scores: dense ``[N,K,T']`` logits are averaged over time."""
+    return logits.mean(dim=2) if logits.dim() == 3 else logits
+
+
+def _correct(scores: torch.Tensor, target: torch.Tensor, k: int) -> int:
+    if target.dtype.is_floating_point:  # multi-label: top-1 hits any positive class
+        top = scores.topk(min(k, scores.shape[1]), dim=1).indices
+        return int(target.gather(1, top).amax(dim=1).gt(0).sum())
+    top = scores.topk(min(k, scores.shape[1]), dim=1).indices
+    return int((top == target[:, None]).any(dim=1).sum())
+
+
+# --- the run --------------------------------------------------------------------------------
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if amp == "none":
+        return None
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise ConfigError("train.amp=fp16 needs CUDA; use train.amp=bf16 (or none) on the CPU")
+        return torch.float16
+    return torch.bfloat16
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _setup_file_logging(run_dir: Path, enabled: bool) -> logging.Handler | None:
+    root = logging.getLogger("deepvideo")
+    root.setLevel(logging.INFO)
+    if not enabled:
+        return None
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return handler
+
+
+def _to_device(batch: dict, keys, device: torch.device) -> dict:
+    nb = device.type == "cuda"
+    return {k: batch[k].to(device, non_blocking=nb) for k in keys if k in batch}
+
+
+def _model_inputs(batch: dict, spec: InputSpec | None) -> list[str]:
+    keys = [k for k in ("rgb", "flow") if k in batch]
+    if spec is not None:
+        want = {"rgb" if m == "rgbdiff" else m for m in spec.modalities}
+        keys = [k for k in keys if k in want] or keys
+    return keys
+
+
+def _atomic_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, loader, device: torch.device, amp_dtype: torch.dtype | None,
+             spec: InputSpec | None) -> dict:
+    """Clip-level loss, top-1 and top-5 (%) over ``loader`` (all processes, all-reduced).
+
+    Items with a view dimension ``[N,V,...]`` are scored by averaging the V views' logits.
+    """
+    model.eval()
+    sums = [0.0, 0.0, 0.0, 0.0]  # loss*n, top1, top5, n
+    for batch in loader:
+        inputs = _model_inputs(batch, spec)
+        x = _to_device(batch, inputs, device)
+        target = batch["label"].to(device)
+        n = target.shape[0]
+        views = None
+        for k, v in x.items():
+            if v.dim() == 6:  # [N,V,C,T,H,W] -> [N*V,C,T,H,W]
+                views = v.shape[1]
+                x[k] = v.flatten(0, 1)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)
+        if isinstance(out, dict):
+            out = out["logits"]
+        scores = clip_scores(out.float())
+        if views is not None:
+            scores = scores.reshape(n, views, -1).mean(dim=1)
+        loss = _single_loss(scores, target, 0.0)
+        sums[0] += float(loss) * n
+        sums[1] += _correct(scores, target, 1)
+        sums[2] += _correct(scores, target, 5)
+        sums[3] += n
+    total = dist_utils.all_reduce_sum(sums, device).tolist()
+    n = max(total[3], 1.0)
+    return {"val_loss": total[0] / n, "val_top1": 100.0 * total[1] / n, "val_top5": 100.0 * total[2] / n,
+            "val_clips": int(total[3])}
+
+
+def _set_train_mode(model: nn.Module, frozen_norms: list[nn.Module]) -> None:
+    model.train()
+    for m in frozen_norms:
+        m.eval()
+
+
+def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, val_dataset=None,
+          class_names: list[str] | None = None, progress: bool | None = None) -> RunResult:
+    """Train according to ``cfg``; see the module docstring. Returns a :class:`RunResult`."""
+    device = dist_utils.select_device(cfg.device)
+    distributed = dist_utils.init_distributed(device)
+    rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
+    main = rank == 0
+    t = cfg.train
+    micro = t.batch_size // (world * t.grad_accum)
+    if micro * world * t.grad_accum != t.batch_size:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be divisible by processes ({world}) x "
+                          f"train.grad_accum ({t.grad_accum})")
+    _seed_everything(cfg.seed, cfg.deterministic)
+    amp_dtype = _amp_dtype(t.amp, device)
+
+    run_dir = Path(cfg.output_dir)
+    ckpt_root = run_dir / "checkpoints"
+    last_dir, best_dir = ckpt_root / "last", ckpt_root / "best"
+    resume_from = None
+    if cfg.resume:
+        try:
+            resume_from = resolve_checkpoint(last_dir)
+        except CheckpointError:
+            log.warning("resume=true but %s holds no checkpoint: starting from scratch", last_dir)
+    elif (last_dir / "checkpoint.json").exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass resume=true to continue it or choose "
+                          "another output_dir")
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    dist_utils.barrier()
+    handler = _setup_file_logging(run_dir, main)
+    try:
+        # data
+        if train_dataset is None:
+            train_index = load_index(cfg, "train")
+            class_names = list(train_index.classes)
+        else:
+            class_names = list(class_names if class_names is not None else getattr(train_dataset, "classes"))
+        num_classes = cfg.model.num_classes or len(class_names)
+        if model is None:
+            model = build_model(cfg, num_classes)
+        spec = getattr(model, "input_spec", None)
+        if train_dataset is None:
+            train_dataset = build_dataset(cfg, "train", spec, train=True, index=train_index)
+        if val_dataset is None and cfg.data.val:
+            val_dataset = build_dataset(cfg, "val", spec, train=False, class_names=class_names)
+
+        frozen = apply_freezing(model, t.freeze, t.finetune_top_k) if (t.freeze or t.finetune_top_k) else []
+        frozen_norms = frozen_norm_layers(model) if t.frozen_bn_eval else []
+        if frozen:
+            log.info("frozen %d parameter tensors (%s ...)", len(frozen), ", ".join(frozen[:3]))
+        model.to(device)
+        if distributed:
+            ddp_kw = {"device_ids": [device.index]} if device.type == "cuda" else {}
+            model = nn.parallel.DistributedDataParallel(model, **ddp_kw)
+
+        from deepvideo.data.dataset import build_loader
+
+        train_loader = build_loader(train_dataset, micro, train=True, num_workers=cfg.data.num_workers,
+                                    seed=cfg.seed, rank=rank, world_size=world, device=device)
+        val_loader = None
+        if val_dataset is not None:
+            val_loader = build_loader(val_dataset, max(1, cfg.eval.batch_size), train=False,
+                                      num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank,
+                                      world_size=world, device=device)
+        batches_per_epoch = len(train_loader)
+        iters_per_epoch = batches_per_epoch // t.grad_accum
+        if t.max_iters_per_epoch:
+            iters_per_epoch = min(iters_per_epoch, t.max_iters_per_epoch)
+        if iters_per_epoch < 1:
+            raise ConfigError(f"the training set ({len(train_dataset)} clips) is smaller than one global batch "
+                              f"(train.batch_size={t.batch_size}); lower the batch size")
+        monitor = t.monitor
+        if monitor.startswith("val_") and val_loader is None:
+            monitor = "train_loss" if monitor == "val_loss" else "train_top1"
+            log.info("no validation set (data.val): best.* follows %s instead of %s", monitor, t.monitor)
+        monitor_mode = "min" if monitor.endswith("loss") else "max"
+        optimizer = build_optimizer(model, t)
+        schedule = build_schedule(optimizer, t, iters_per_epoch, monitor_mode=monitor_mode)
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        logger = RunLogger(run_dir, enabled=main, progress=progress)
+
+        start_epoch, start_iter, step, best_metric = 0, 0, 0, None
+        if resume_from is not None:
+            load_weights(model, resume_from, strict=True)
+            state = load_train_state(resume_from)
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            if state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            start_epoch, start_iter, step = int(state["epoch"]), int(state["iter_in_epoch"]), int(state["step"])
+            best_metric = state["best_metric"]
+            if hasattr(train_dataset, "record_bad"):
+                train_dataset.record_bad(state.get("bad_items", []))
+            logger.restore(state["history"]["epochs"], state["history"]["steps"])
+            log.info("resumed from %s at epoch %d, iteration %d", resume_from, start_epoch, start_iter)
+        if main:
+            write_run_files(cfg, run_dir, {"world_size": world, "device": str(device),
+                                           "model": getattr(unwrap(model), "model_name", type(unwrap(model)).__name__),
+                                           "num_classes": num_classes, "class_names": class_names})
+
+        bad_items: list[dict] = list(getattr(train_dataset, "bad_items", []))
+
+        def note_bad(items: list[dict]) -> None:
+            known = {b["path"] for b in bad_items}
+            for it in items:
+                if it["path"] not in known:
+                    bad_items.append(dict(it))
+                    known.add(it["path"])
+            if items and hasattr(train_dataset, "record_bad"):
+                train_dataset.record_bad(items)
+
+        def meta(epoch: int, it: int, metrics: dict) -> dict:
+            inner = unwrap(model)
+            return {"config": config_to_dict(cfg), "class_names": class_names, "epoch": epoch, "step": step,
+                    "iter_in_epoch": it, "metrics": metrics, "monitor": monitor, "best_metric": best_metric,
+                    "model_name": getattr(inner, "model_name", cfg.model.name),
+                    "input_spec": spec.to_dict() if spec is not None else None,
+                    "deepvideo_version": _version()}
+
+        def save(folder: Path, epoch: int, it: int, metrics: dict) -> None:
+            if not main:
+                return
+            state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                     "rng": rng_state(), "epoch": epoch, "iter_in_epoch": it, "step": step,
+                     "best_metric": best_metric, "bad_items": bad_items,
+                     "history": {"epochs": logger.epochs, "steps": logger.steps}}
+            save_checkpoint(folder, model, meta(epoch, it, metrics), state)
+
+        accum = t.grad_accum
+        sampler = train_loader.sampler
+        for epoch in range(start_epoch, t.epochs):
+            skip_iters = start_iter if epoch == start_epoch else 0
+            sampler.set_epoch(epoch)
+            sampler.set_start(skip_iters * accum * micro)
+            if hasattr(train_dataset, "set_epoch"):
+                train_dataset.set_epoch(epoch)
+            _set_train_mode(model, frozen_norms)
+            logger.start_epoch(epoch + 1, t.epochs, iters_per_epoch * t.batch_size,
+                               skip_iters * t.batch_size)
+            t0 = time.perf_counter()
+            sums = [0.0, 0.0, 0.0]  # loss*n, top1, n (this process)
+            window_loss, window_n, window_t0, window_clips = 0.0, 0, time.perf_counter(), 0
+            it = skip_iters
+            micro_i = 0
+            optimizer.zero_grad(set_to_none=True)
+            for batch in train_loader:
+                if it >= iters_per_epoch:
+                    break
+                if batch.get("bad_items"):
+                    note_bad(batch["bad_items"])
+                inputs = _model_inputs(batch, spec)
+                x = _to_device(batch, inputs, device)
+                target = batch["label"].to(device, non_blocking=device.type == "cuda")
+                last_micro = micro_i == accum - 1
+                sync = contextlib.nullcontext() if (last_micro or not distributed) else model.no_sync()
+                with sync:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                        out = model(x)
+                    loss, logits, _ = compute_loss(out, target, t.label_smoothing, t.loss_weights)
+                    scaler.scale(loss / accum).backward()
+                loss_value = float(loss.detach())
+                n = target.shape[0]
+                bad_loss = not math.isfinite(loss_value)
+                if distributed:
+                    bad_loss = bool(dist_utils.all_reduce_sum([float(bad_loss)], device)[0] > 0)
+                if bad_loss:
+                    raise NonFiniteLossError(
+                        f"the training loss became {loss_value} at epoch {epoch + 1}, iteration {it + 1} "
+                        f"(step {step + 1}); stopped. {last_dir} holds the last good checkpoint. Lower "
+                        "train.lr, add warmup (train.warmup_epochs), clip gradients (train.clip_grad_norm) "
+                        "or disable mixed precision (train.amp=none).")
+                sums[0] += loss_value * n
+                sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
+                sums[2] += n
+                window_loss += loss_value
+                window_n += 1
+                window_clips += n * world
+                micro_i += 1
+                if not last_micro:
+                    continue
+                micro_i = 0
+                if t.clip_grad_norm:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), t.clip_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                schedule.step()
+                step += 1
+                it += 1
+                lr = optimizer.param_groups[0]["lr"]
+                logger.advance(t.batch_size, loss_value, lr)
+                if step % t.log_every == 0:
+                    now = time.perf_counter()
+                    logger.log_step({"epoch": epoch + 1, "step": step, "lr": lr, "loss": window_loss / window_n,
+                                     "clips_per_s": window_clips / max(now - window_t0, 1e-9)})
+                    window_loss, window_n, window_t0, window_clips = 0.0, 0, now, 0
+                if t.checkpoint_every_iters and step % t.checkpoint_every_iters == 0 and it < iters_per_epoch:
+                    save(last_dir, epoch, it, {})
+            logger.end_epoch()
+            elapsed = time.perf_counter() - t0
+            train_sums = dist_utils.all_reduce_sum(sums, device).tolist()
+            clips = max(train_sums[2], 1.0)
+            row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
+                   "train_loss": train_sums[0] / clips, "train_top1": 100.0 * train_sums[1] / clips,
+                   "clips_per_s": train_sums[2] / max(elapsed, 1e-9), "epoch_time_s": elapsed}
+            if val_loader is not None and ((epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs):
+                row.update(validate(model, val_loader, device, amp_dtype, spec))
+                row.pop("val_clips", None)
+            bad_union = _gather_bad(bad_items)
+            note_bad(bad_union)
+            row["bad_items"] = len(bad_items)
+            value = row.get(monitor)
+            schedule.step_metric(value)
+            logger.log_epoch(row)
+            improved = value is not None and (best_metric is None or (
+                value > best_metric if monitor_mode == "max" else value < best_metric))
+            if improved:
+                best_metric = float(value)
+            metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
+            save(last_dir, epoch + 1, 0, metrics)
+            if improved:
+                save(best_dir, epoch + 1, 0, metrics)
+            log.info("epoch %d/%d: %s", epoch + 1, t.epochs,
+                     ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+            dist_utils.barrier()
+        logger.close()
+        result = RunResult(run_dir=run_dir, last_checkpoint=last_dir,
+                           best_checkpoint=best_dir if best_metric is not None else None,
+                           history=list(logger.epochs), best_metric=best_metric, monitor=monitor,
+                           class_names=class_names, bad_items=bad_items, epochs_completed=t.epochs, steps=step)
+        if main:
+            _atomic_json(run_dir / "bad_items.json", bad_items)
+            _atomic_json(run_dir / "summary.json", {
+                "status": "completed", "run_dir": str(run_dir), "last_checkpoint": str(last_dir),
+                "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+                "monitor": monitor, "best_metric": best_metric, "epochs": t.epochs, "steps": step,
+                "bad_items": bad_items, "history": result.history})
+        return result
+    except NonFiniteLossError as e:
+        if main:
+            _atomic_json(run_dir / "summary.json", {"status": "diverged", "message": str(e),
+                                                     "last_checkpoint": str(last_dir)})
+        log.error("%s", e)
+        raise
+    finally:
+        if handler is not None:
+            logging.getLogger("deepvideo").removeHandler(handler)
+            handler.close()
+
+
+def _gather_bad(items: list[dict]) -> list[dict]:
+    """All processes' bad items (rank order), so rank 0 can report them."""
+    if not dist_utils.is_distributed():
+        return items
+    gathered = [None] * dist_utils.get_world_size()
+    torch.distributed.all_gather_object(gathered, items)
+    return [it for part in gathered for it in (part or [])]
+
+
+def _version() -> str:
+    from deepvideo import __version__
+
+    return __version__
+
+
+def main_train(config_path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (),
+               progress: bool | None = None) -> RunResult:
+    """Load the recipe with overrides and train; works under torchrun (DDP) and alone."""
+    cfg = load_config(config_path, list(overrides))
+    try:
+        return train(cfg, progress=progress)
+    finally:
+        dist_utils.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m deepvideo.engine.trainer RECIPE.yaml key=value ...``"""
+    parser = argparse.ArgumentParser(prog="python -m deepvideo.engine.trainer",
+                                     description="Train a deepvideo model from a YAML recipe.")
+    parser.add_argument("config", help="YAML recipe (configs/...)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=0.01")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = main_train(args.config, args.overrides, progress=False if args.no_progress else None)
+    except (ConfigError, CheckpointError, NonFiniteLossError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"run_dir": str(result.run_dir), "last_checkpoint": str(result.last_checkpoint),
+                          "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+                          "best_metric": result.best_metric}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""2D backbones of the two-stream era, with the papers' exact layer shapes.
+
+* CNN-M-2048 / VGG-M-2048 (Chatfield et al. 2014; the two-stream nets of Simonyan & Zisserman
+  2014 and Feichtenhofer et al. 2016): conv1 96x7x7/2, LRN, pool; conv2 256x5x5/2, LRN, pool;
+  conv3-5 512x3x3; pool5; fc6 4096; fc7 2048; fc8. Pools are 3x3/2 with Caffe's ceil mode, so
+  conv5 is 13x13 and pool5 6x6 on a 224 crop (the released Caffe/MatConvNet model).
+* VGG-16 (Simonyan & Zisserman 2015): conv5_3 14x14, pool5 7x7 on 224.
+* ResNet-18/34/50/101/152 (He et al. 2016) from torchvision's residual blocks, with adjustable
+  stage widths for small CPU variants and the same parameter names as torchvision.
+* Karpathy et al. 2014 single-frame net on 170x170:
+  ``C(96,11,3)-N-P-C(256,5,1)-N-P-C(384,3,1)-C(384,3,1)-C(256,3,1)-P-FC(4096)-FC(4096)``.
+
+The VGG-style nets are :class:`LayeredNet`\\ s: ordered named layers that can be run up to a
+layer and from a layer, which is how the fusion models truncate towers at ReLU2...FC8.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+
+class LayeredNet(nn.Sequential):
+    """A sequence of named layers; ``aliases`` map paper names (``relu5``) to layer names."""
+
+    def __init__(self, layers: OrderedDict[str, nn.Module], aliases: dict[str, str] | None = None):
+        super().__init__(layers)
+        self.aliases = dict(aliases or {})
+
+    def resolve(self, name: str) -> str:
+        name = self.aliases.get(name, name)
+        if name not in self._modules:
+            raise KeyError(f"{type(self).__name__} has no layer {name!r}; layers: {', '.join(self._modules)}")
+        return name
+
+    def layer_names(self) -> list[str]:
+        return list(self._modules)
+
+    def index(self, name: str) -> int:
+        return self.layer_names().index(self.resolve(name))
+
+    def forward_until(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Run layers up to and including ``name``."""
+        stop = self.index(name)
+        for i, layer in enumerate(self):
+            x = layer(x)
+            if i == stop:
+                break
+        return x
+
+    def forward_from(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Run the layers after ``name``."""
+        start = self.index(name)
+        for layer in list(self)[start + 1:]:
+            x = layer(x)
+        return x
+
+    def trunk(self, name: str) -> LayeredNet:
+        """The layers up to and including ``name`` (shared modules, not copies)."""
+        stop = self.index(name)
+        names = self.layer_names()[: stop + 1]
+        return LayeredNet(OrderedDict((n, self._modules[n]) for n in names),
+                          {a: n for a, n in self.aliases.items() if n in names})
+
+    def head(self, name: str) -> LayeredNet:
+        """The layers after ``name`` (shared modules, not copies)."""
+        start = self.index(name)
+        names = self.layer_names()[start + 1:]
+        return LayeredNet(OrderedDict((n, self._modules[n]) for n in names),
+                          {a: n for a, n in self.aliases.items() if n in names})
+
+    def channels_at(self, name: str) -> int:
+        """Number of channels (or features) of the output of layer ``name``."""
+        channels = None
+        for n in self.layer_names()[: self.index(name) + 1]:
+            m = self._modules[n]
+            if isinstance(m, nn.Conv2d):
+                channels = m.out_channels
+            elif isinstance(m, nn.Linear):
+                channels = m.out_features
+        if channels is None:
+            raise ValueError(f"no conv or linear layer up to {name!r}")
+        return channels
+
+
+def _lrn() -> nn.LocalResponseNorm:
+    # Caffe VGG-CNN-M: local_size 5, alpha 5e-4, beta 0.75, k 2.
+    return nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
+
+
+def _init_vgg(net: nn.Module) -> None:
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def _pooled_size(size: int, kernel: int, stride: int, padding: int = 0, ceil: bool = False) -> int:
+    num = size + 2 * padding - kernel
+    out = (-(-num // stride) if ceil else num // stride) + 1
+    if ceil and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def vgg_m_2048(num_classes: int = 101, in_channels: int = 3, input_size: int = 224, width: float = 1.0,
+               fc_dims: tuple[int, int] = (4096, 2048), dropout: tuple[float, float] = (0.5, 0.5),
+               ceil_mode: bool = True) -> LayeredNet:
+    """CNN-M-2048 / VGG-M-2048. ``input_size`` fixes fc6's input (pool5 is 6x6 on 224).
+
+    ``width`` scales the conv channel counts (1.0 = paper); ``ceil_mode=False`` gives PyTorch's
+    floor-mode pooling instead of Caffe's (conv5 12x12, pool5 5x5 on 224).
+    """
+    c1, c2, c3 = (max(1, round(c * width)) for c in (96, 256, 512))
+    s = _pooled_size(input_size, 7, 2)
+    s = _pooled_size(s, 3, 2, ceil=ceil_mode)
+    s = _pooled_size(s, 5, 2, padding=1)
+    s = _pooled_size(s, 3, 2, ceil=ceil_mode)
+    conv5 = s
+    s = _pooled_size(s, 3, 2, ceil=ceil_mode)
+    if s < 1:
+        raise ValueError(f"input_size {input_size} is too small for VGG-M (pool5 would be empty)")
+    layers = OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, c1, 7, stride=2)), ("relu1", nn.ReLU(inplace=False)),
+        ("norm1", _lrn()), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
+        ("conv2", nn.Conv2d(c1, c2, 5, stride=2, padding=1)), ("relu2", nn.ReLU()),
+        ("norm2", _lrn()), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
+        ("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("relu3", nn.ReLU()),
+        ("conv4", nn.Conv2d(c3, c3, 3, padding=1)), ("relu4", nn.ReLU()),
+        ("conv5", nn.Conv2d(c3, c3, 3, padding=1)), ("relu5", nn.ReLU()),
+        ("pool5", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)), ("flatten", nn.Flatten(1)),
+        ("fc6", nn.Linear(c3 * s * s, fc_dims[0])), ("relu6", nn.ReLU()), ("drop6", nn.Dropout(dropout[0])),
+        ("fc7", nn.Linear(fc_dims[0], fc_dims[1])), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout[1])),
+        ("fc8", nn.Linear(fc_dims[1], num_classes)),
+    ])
+    net = LayeredNet(layers, {"fc6": "drop6", "fc7": "drop7", "softmax": "fc8"})
+    net.conv5_size = conv5
+    _init_vgg(net)
+    return net
+
+
+def vgg16(num_classes: int = 101, in_channels: int = 3, input_size: int = 224, width: float = 1.0,
+          fc_dims: tuple[int, int] = (4096, 4096), dropout: tuple[float, float] = (0.5, 0.5)) -> LayeredNet:
+    """VGG-16 (configuration D); ``relu1``...``relu5`` alias the last ReLU of each block."""
+    cfg = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    aliases = {}
+    c_in, s = in_channels, input_size
+    for b, (c, n) in enumerate(cfg, start=1):
+        c = max(1, round(c * width))
+        for i in range(1, n + 1):
+            layers[f"conv{b}_{i}"] = nn.Conv2d(c_in, c, 3, padding=1)
+            layers[f"relu{b}_{i}"] = nn.ReLU()
+            c_in = c
+        aliases[f"relu{b}"] = f"relu{b}_{n}"
+        layers[f"pool{b}"] = nn.MaxPool2d(2, 2)
+        s //= 2
+    if s < 1:
+        raise ValueError(f"input_size {input_size} is too small for VGG-16")
+    layers["flatten"] = nn.Flatten(1)
+    layers["fc6"] = nn.Linear(c_in * s * s, fc_dims[0])
+    layers["relu6"], layers["drop6"] = nn.ReLU(), nn.Dropout(dropout[0])
+    layers["fc7"] = nn.Linear(fc_dims[0], fc_dims[1])
+    layers["relu7"], layers["drop7"] = nn.ReLU(), nn.Dropout(dropout[1])
+    layers["fc8"] = nn.Linear(fc_dims[1], num_classes)
+    aliases.update({"fc6": "drop6", "fc7": "drop7", "softmax": "fc8"})
+    net = LayeredNet(layers, aliases)
+    net.conv5_size = input_size // 16
+    _init_vgg(net)
+    return net
+
+
+def karpathy_tower(in_channels: int = 3, width: float = 1.0, last_pool: bool = True) -> LayeredNet:
+    """Convolutional part of Karpathy et al.'s single-frame net (LRN as in AlexNet, 2x2 pools).
+
+    Padding (not given in the paper): conv1 none, conv2 2, conv3-5 1, so 170 -> 54 -> 27 -> 27 ->
+    13 -> 13 -> 6 and pool5 is 6x6x256.
+    """
+    c = [max(1, round(v * width)) for v in (96, 256, 384, 384, 256)]
+    layers = OrderedDict([
+        ("conv1", nn.Conv2d(in_channels, c[0], 11, stride=3)), ("relu1", nn.ReLU()),
+        ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool1", nn.MaxPool2d(2, 2)),
+        ("conv2", nn.Conv2d(c[0], c[1], 5, padding=2)), ("relu2", nn.ReLU()),
+        ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool2", nn.MaxPool2d(2, 2)),
+        ("conv3", nn.Conv2d(c[1], c[2], 3, padding=1)), ("relu3", nn.ReLU()),
+        ("conv4", nn.Conv2d(c[2], c[3], 3, padding=1)), ("relu4", nn.ReLU()),
+        ("conv5", nn.Conv2d(c[3], c[4], 3, padding=1)), ("relu5", nn.ReLU()),
+    ])
+    if last_pool:
+        layers["pool5"] = nn.MaxPool2d(2, 2)
+    net = LayeredNet(layers)
+    _init_vgg(net)
+    return net
+
+
+def karpathy_tower_size(input_size: int, last_pool: bool = True) -> int:
+    s = _pooled_size(input_size, 11, 3)
+    s = _pooled_size(s, 2, 2)
+    s = _pooled_size(s, 2, 2)
+    return _pooled_size(s, 2, 2) if last_pool else s
+
+
+def karpathy_single_frame(num_classes: int = 487, in_channels: int = 3, input_size: int = 170,
+                          width: float = 1.0, fc_dims: tuple[int, int] = (4096, 4096),
+                          dropout: float = 0.5) -> LayeredNet:
+    """The full single-frame net: tower, FC(4096)-FC(4096), classifier."""
+    tower = karpathy_tower(in_channels, width)
+    s = karpathy_tower_size(input_size)
+    if s < 1:
+        raise ValueError(f"input_size {input_size} is too small for the Karpathy net")
+    c5 = tower.conv5.out_channels
+    layers = OrderedDict(tower.named_children())
+    layers.update([
+        ("flatten", nn.Flatten(1)), ("fc6", nn.Linear(c5 * s * s, fc_dims[0])), ("relu6", nn.ReLU()),
+        ("drop6", nn.Dropout(dropout)), ("fc7", nn.Linear(fc_dims[0], fc_dims[1])), ("relu7", nn.ReLU()),
+        ("drop7", nn.Dropout(dropout)), ("fc8", nn.Linear(fc_dims[1], num_classes)),
+    ])
+    net = LayeredNet(layers)
+    _init_vgg(net)
+    return net
+
+
+class ResNet2d(nn.Module):
+    """ResNet (v1.5: stride in the 3x3 conv) built from torchvision's blocks.
+
+    Same module names as ``torchvision.models.ResNet`` (``conv1, bn1, layer1..4, fc``), plus
+    ``in_channels`` (e.g. ``2L`` flow channels), adjustable stage ``widths`` and stem width for
+    small CPU variants, dropout before the classifier, and :meth:`features` for the conv5 map.
+    """
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000,
+                 in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512), stem_width: int | None = None,
+                 dropout: float = 0.0, zero_init_residual: bool = False):
+        super().__init__()
+        stem_width = widths[0] if stem_width is None else stem_width
+        self.inplanes = stem_width
+        self.conv1 = nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.block = block
+        for i, (w, n) in enumerate(zip(widths, layers, strict=True), start=1):
+            setattr(self, f"layer{i}", self._make_layer(block, w, n, stride=1 if i == 1 else 2))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(dropout)
+        self.num_features = widths[-1] * block.expansion
+        self.fc = nn.Linear(self.num_features, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride,
+                                                 bias=False), nn.BatchNorm2d(planes * block.expansion))
+        units = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        units += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*units)
+
+    @property
+    def stages(self) -> list[nn.Sequential]:
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv5_x map ``[N, C, H/32, W/32]``."""
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(self.avgpool(feats), 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.features(x))
+
+
+RESNET_DEPTHS = {
+    18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3)),
+}
+
+
+def resnet(depth: int = 50, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
+           dropout: float = 0.0, zero_init_residual: bool = False) -> ResNet2d:
+    """ResNet-``depth`` (18, 34, 50, 101, 152); ``width`` scales every stage (1.0 = paper)."""
+    if depth not in RESNET_DEPTHS:
+        raise ValueError(f"unknown ResNet depth {depth}; choose one of {sorted(RESNET_DEPTHS)}")
+    block, layers = RESNET_DEPTHS[depth]
+    widths = tuple(max(1, round(c * width)) for c in (64, 128, 256, 512))
+    return ResNet2d(block, layers, num_classes, in_channels, widths, dropout=dropout,
+                    zero_init_residual=zero_init_residual)
+
+
+def resnet18(**kw) -> ResNet2d:
+    return resnet(18, **kw)
+
+
+def resnet34(**kw) -> ResNet2d:
+    return resnet(34, **kw)
+
+
+def resnet50(**kw) -> ResNet2d:
+    return resnet(50, **kw)
+
+
+def resnet101(**kw) -> ResNet2d:
+    return resnet(101, **kw)
+
+
+def resnet152(**kw) -> ResNet2d:
+    return resnet(152, **kw)
+
+
+def build_backbone(name: str, num_classes: int, in_channels: int = 3, input_size: int = 224, **kw) -> nn.Module:
+    """Backbone by name: ``vgg_m_2048``, ``vgg16``, ``resnet18``...``resnet152``, ``karpathy``."""
+    if name == "vgg_m_2048":
+        return vgg_m_2048(num_classes, in_channels, input_size, **kw)
+    if name == "vgg16":
+        return vgg16(num_classes, in_channels, input_size, **kw)
+    if name == "karpathy":
+        return karpathy_single_frame(num_classes, in_channels, input_size, **kw)
+    if name.startswith("resnet") and name[6:].isdigit():
+        return resnet(int(name[6:]), num_classes=num_classes, in_channels=in_channels, **kw)
+    raise ValueError(f"unknown backbone {name!r}; use vgg_m_2048, vgg16, karpathy or resnet18/34/50/101/152")
+

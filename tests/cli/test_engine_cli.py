@@ -1,0 +1,105 @@
+"""`deepvideo train / test / predict / fuse / demo`: arguments, outputs and error messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from deepvideo.cli.main import app
+from deepvideo.engine.fusion import ScoreSet, load_scores, save_scores
+
+runner = CliRunner()
+
+
+def _scores(path, scores, labels=(0, 1, 2, 0), ids=None):
+    scores = np.asarray(scores, dtype=np.float32)
+    ids = ids or [f"v{i}.mp4" for i in range(len(labels))]
+    return save_scores(path, ScoreSet(ids, np.array(labels), scores[:, None], scores, ["a", "b", "c"]))
+
+
+@pytest.fixture
+def two_streams(tmp_path):
+    # stream a is right on videos 0, 1; stream b is right on 2, 3 and more confident
+    a = _scores(tmp_path / "a" / "scores.npz", [[2, 0, 0], [0, 2, 0], [2, 0, 0], [0, 2, 0]])
+    b = _scores(tmp_path / "b" / "scores.npz", [[0, 0, 1], [0, 0, 1], [0, 0, 5], [5, 0, 0]])
+    return a, b
+
+
+def test_commands_are_registered():
+    result = runner.invoke(app, ["--help"])
+    for name in ("train", "test", "predict", "fuse", "demo"):
+        assert name in result.output
+
+
+def test_fuse_weighted_prints_table_and_writes(two_streams, tmp_path):
+    a, b = two_streams
+    result = runner.invoke(app, ["fuse", str(a), str(b), "--weights", "1,3", "--space", "logits",
+                                 "--out", str(tmp_path / "fused")])
+    assert result.exit_code == 0, result.output
+    assert "fused (1,3)" in result.output and "Late fusion" in result.output
+    fused = load_scores(tmp_path / "fused")
+    np.testing.assert_allclose(fused.scores[2], [0.5, 0, 3.75])
+    report = (tmp_path / "fused" / "report.md").read_text()
+    assert "| fused (1,3) |" in report
+
+
+def test_fuse_svm(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(12) % 3
+    good = rng.normal(0, 0.1, (12, 3))
+    good[np.arange(12), labels] += 2
+    noise = rng.normal(size=(12, 3))
+    ids = [f"t{i}" for i in range(12)]
+    tr = [_scores(tmp_path / f"tr{i}.npz", s, labels, ids) for i, s in enumerate((noise, good))]
+    te = [_scores(tmp_path / f"te{i}.npz", s, labels, ids) for i, s in enumerate((noise, good))]
+    result = runner.invoke(app, ["fuse", str(te[0]), str(te[1]), "--svm", f"{tr[0]},{tr[1]}"])
+    assert result.exit_code == 0, result.output
+    assert "fused (svm)" in result.output and "100.0" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weights", "1,x"], "--weights must be comma-separated numbers"),
+    (["--weights", "1,2,3"], "3 weights given for 2"),
+    (["--svm", "only_one.npz"], "--svm needs one train scores file per model"),
+])
+def test_fuse_argument_errors(two_streams, args, message):
+    a, b = two_streams
+    result = runner.invoke(app, ["fuse", str(a), str(b), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_fuse_mismatched_videos_names_the_file(two_streams, tmp_path):
+    a, _ = two_streams
+    other = _scores(tmp_path / "other.npz", np.eye(3)[[0, 1, 2, 0]], ids=["x0", "x1", "x2", "x3"])
+    result = runner.invoke(app, ["fuse", str(a), str(other)])
+    assert result.exit_code == 1
+    assert "other.npz: videos differ" in result.output
+
+
+def test_fuse_missing_file(tmp_path):
+    result = runner.invoke(app, ["fuse", str(tmp_path / "nope.npz")])
+    assert result.exit_code == 1 and "nope.npz: no such scores file" in result.output
+
+
+def test_train_reports_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: demo_spatial_cnn}\ntrain: {epochs: 0}\n")
+    result = runner.invoke(app, ["train", str(bad)])
+    assert result.exit_code == 2
+    assert "train.epochs must be >= 1" in result.output
+    result = runner.invoke(app, ["train", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "missing.yaml" in result.output
+
+
+def test_test_and_predict_argument_checks(tmp_path):
+    result = runner.invoke(app, ["test", str(tmp_path), "--crops", "5"])
+    assert result.exit_code == 2 and "--crops must be 1, 3 or 10" in result.output
+    result = runner.invoke(app, ["test", str(tmp_path), "--aggregate", "median"])
+    assert result.exit_code == 2 and "--aggregate must be one of" in result.output
+    result = runner.invoke(app, ["test", str(tmp_path)])
+    assert result.exit_code == 1 and "not a deepvideo checkpoint" in result.output
+    result = runner.invoke(app, ["predict", str(tmp_path), "x.mp4"])
+    assert result.exit_code == 1 and "not a deepvideo checkpoint" in result.output
+

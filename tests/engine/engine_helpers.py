@@ -1,0 +1,133 @@
+"""Shared by the engine tests: a tiny registered model, tiny real videos, tiny recipes.
+
+Subprocess runs load this file through ``model.imports=[<this file>]``, which registers
+the test models there too; registering twice in one process is guarded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from deepvideo.data.record import DatasetIndex, VideoRecord
+from deepvideo.models.registry import register_model
+from deepvideo.spec import InputSpec
+
+HERE = Path(__file__).resolve()
+TINY_SPEC = InputSpec(modalities=("rgb",), num_frames=4, crop_size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+TINY_MODEL = "engine_test_tiny3d"
+TINY_BN_MODEL = "engine_test_tiny3d_bn"
+
+
+class TinyNet(nn.Module):
+    """conv3d -> (BN) -> ReLU -> global pool -> linear; optional aux head, dense logits, dropout."""
+
+    def __init__(self, num_classes: int, width: int = 4, bn: bool = False, aux: bool = False,
+                 dense: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.stem = nn.Conv3d(3, width, 3, padding=1)
+        self.norm = nn.BatchNorm3d(width) if bn else nn.Identity()
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(width, num_classes)
+        self.aux_head = nn.Linear(width, num_classes) if aux else None
+        self.dense = dense
+
+    def forward(self, batch: dict):
+        x = F.relu(self.norm(self.stem(batch["rgb"])))
+        if self.dense:
+            feats = x.mean(dim=(3, 4)).transpose(1, 2)  # [N,T,C]
+            return self.head(self.drop(feats)).transpose(1, 2)  # [N,K,T]
+        feats = self.drop(x.mean(dim=(2, 3, 4)))
+        logits = self.head(feats)
+        if self.aux_head is not None and self.training:
+            return {"logits": logits, "aux_pool": self.aux_head(feats)}
+        return logits
+
+
+def tiny_net(num_classes: int = 2, **kw) -> TinyNet:
+    return TinyNet(num_classes, **kw)
+
+
+for _name, _kw in ((TINY_MODEL, {}), (TINY_BN_MODEL, {"bn": True})):
+    try:
+        register_model(_name, tiny_net, TINY_SPEC, paper="test", summary="engine test model", **_kw)
+    except ValueError:  # already registered in this process
+        pass
+
+
+def class_frames(label: int, frames: int = 12, size: int = 24, seed: int = 0) -> np.ndarray:
+    """uint8 [T,H,W,3] frames whose colour depends on the class (learnable in a few steps)."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((frames, size, size, 3), np.uint8)
+    base[..., label % 3] = 200
+    noise = rng.integers(0, 40, size=base.shape, dtype=np.uint8)
+    return base + noise
+
+
+def make_videos(root: Path, classes: int = 2, per_class: int = 4, frames: int = 12, size: int = 24) -> DatasetIndex:
+    """Write tiny H.264 videos ``root/<class>/v<i>.mp4`` and return their index."""
+    from deepvideo.io import write_video
+
+    names = [f"class{c}" for c in range(classes)]
+    records = []
+    for c, name in enumerate(names):
+        for i in range(per_class):
+            path = root / name / f"v{i}.mp4"
+            if not path.exists():
+                write_video(path, class_frames(c, frames, size, seed=c * 100 + i), fps=10, gop=4)
+            records.append(VideoRecord(str(path), c, num_frames=frames, fps=10.0))
+    return DatasetIndex(records, names)
+
+
+def simple_sampler(num_frames_per_clip: int = 4):
+    """A stand-in for data.sampling: random (train) start, contiguous frames."""
+
+    def sample(num_frames: int, rng: np.random.Generator) -> dict:
+        start = int(rng.integers(0, max(1, num_frames - num_frames_per_clip + 1)))
+        idx = (start + np.arange(num_frames_per_clip)) % num_frames
+        return {"rgb": idx[None].astype(np.int64)}
+
+    return sample
+
+
+def simple_transform(crop: int = 16):
+    """A stand-in for data.transforms: random crop + normalize, [T,H,W,3] -> [3,T,h,w]."""
+
+    def transform(sample: dict, rng: np.random.Generator) -> dict:
+        rgb = sample["rgb"]
+        h, w = rgb.shape[1:3]
+        y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        clip = rgb[:, y:y + crop, x:x + crop].permute(3, 0, 1, 2).float() / 255.0
+        return {"rgb": (clip - 0.5) / 0.25}
+
+    return transform
+
+
+def write_recipe(path: Path, video_root: Path, out_dir: Path, **sections) -> Path:
+    """A tiny recipe training TINY_MODEL on the videos of ``video_root`` (folder format)."""
+    cfg = {
+        "name": "tiny", "output_dir": str(out_dir), "seed": 3, "deterministic": True,
+        "model": {"name": TINY_MODEL, "imports": [str(HERE)], "spec": {"crop_size": 16}},
+        "data": {"train": {"format": "folder", "root": str(video_root)}, "num_workers": 0},
+        "train": {"epochs": 2, "batch_size": 4, "lr": 0.05, "schedule": "cosine", "warmup_epochs": 0.5,
+                  "amp": "none", "log_every": 1},
+    }
+    for key, value in sections.items():
+        cfg.setdefault(key, {})
+        if isinstance(value, dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def state_of(run_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(run_dir) / "checkpoints" / "last" / "model.safetensors"))
