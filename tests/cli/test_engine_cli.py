@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -103,3 +105,49 @@ def test_test_and_predict_argument_checks(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path), "x.mp4"])
     assert result.exit_code == 1 and "not a deepvideo checkpoint" in result.output
 
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """`deepvideo train` on a tiny appearance recipe over rendered motion-shapes videos."""
+    from deepvideo.engine.demo import _data_overrides, make_data
+
+    root = tmp_path_factory.mktemp("cli")
+    data = make_data(root / "data", {"set": "motion-shapes", "videos_per_class": 3, "size": 32, "frames": 8,
+                                     "seed": 1, "workers": 1}, False)
+    recipe = root / "tiny.yaml"
+    recipe.write_text("model: {name: demo_spatial_cnn, spec: {crop_size: 24}}\n"
+                      "train: {epochs: 1, batch_size: 4, monitor: train_loss}\n"
+                      "data: {num_workers: 0}\neval: {num_clips: 2, batch_size: 4}\ndevice: cpu\n")
+    overrides = [o for o in _data_overrides(data, root / "flow", 1) if "flow_root" not in o]
+    result = runner.invoke(app, ["train", str(recipe), *overrides, f"output_dir={root / 'run'}"])
+    assert result.exit_code == 0, result.output
+    return root / "run", data
+
+
+def test_train_then_test_cli(cli_run):
+    run, _ = cli_run
+    assert (run / "checkpoints" / "last" / "model.safetensors").is_file()
+    result = runner.invoke(app, ["test", str(run), "--views", "3", "--crops", "1", "--flip",
+                                 "--aggregate", "softmax", "--out", str(run / "t3")])
+    assert result.exit_code == 0, result.output
+    assert "video hit@1" in result.output and str(run / "t3") in result.output.replace("\n", "")
+    s = load_scores(run / "t3")
+    assert s.view_logits.shape == (10, 6, 10) and s.aggregate == "softmax"
+    np.testing.assert_allclose(s.scores.sum(axis=1), 1.0, rtol=1e-5)  # averaged probabilities
+
+
+def test_predict_cli_text_json_and_bad_video(cli_run, tmp_path):
+    run, data = cli_run
+    good = data / "videos" / "Grow" / "v_Grow_g01_c01.mp4"
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 10)
+    result = runner.invoke(app, ["predict", str(run), str(good), "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert str(good) in result.output and "  1. " in result.output and "  3. " not in result.output
+    result = runner.invoke(app, ["predict", str(run), str(bad), str(good), "--json"])
+    assert result.exit_code == 1
+    assert "error: " in result.output and "bad.mp4" in result.output
+    doc = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
+    preds = {p["video"]: p for p in doc["predictions"]}
+    assert len(preds[str(good)]["top"]) == 5 and "error" in preds[str(bad)]

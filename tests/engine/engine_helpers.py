@@ -6,6 +6,8 @@ the test models there too; registering twice in one process is guarded.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +21,26 @@ from deepvideo.models.registry import register_model
 from deepvideo.spec import InputSpec
 
 HERE = Path(__file__).resolve()
-TINY_SPEC = InputSpec(modalities=("rgb",), num_frames=4, crop_size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+TINY_SPEC = InputSpec(
+    modalities=("rgb",), num_frames=4, crop_size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)
+)
 TINY_MODEL = "engine_test_tiny3d"
 TINY_BN_MODEL = "engine_test_tiny3d_bn"
+SLOW_ENV = "DEEPVIDEO_TEST_SLOW_FORWARD"
 
 
 class TinyNet(nn.Module):
     """conv3d -> (BN) -> ReLU -> global pool -> linear; optional aux head, dense logits, dropout."""
 
-    def __init__(self, num_classes: int, width: int = 4, bn: bool = False, aux: bool = False,
-                 dense: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int,
+        width: int = 4,
+        bn: bool = False,
+        aux: bool = False,
+        dense: bool = False,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.stem = nn.Conv3d(3, width, 3, padding=1)
         self.norm = nn.BatchNorm3d(width) if bn else nn.Identity()
@@ -38,6 +50,8 @@ class TinyNet(nn.Module):
         self.dense = dense
 
     def forward(self, batch: dict):
+        if SLOW_ENV in os.environ:  # lets the SIGKILL test land mid-run on any machine speed
+            time.sleep(float(os.environ[SLOW_ENV]))
         x = F.relu(self.norm(self.stem(batch["rgb"])))
         if self.dense:
             feats = x.mean(dim=(3, 4)).transpose(1, 2)  # [N,T,C]
@@ -69,7 +83,9 @@ def class_frames(label: int, frames: int = 12, size: int = 24, seed: int = 0) ->
     return base + noise
 
 
-def make_videos(root: Path, classes: int = 2, per_class: int = 4, frames: int = 12, size: int = 24) -> DatasetIndex:
+def make_videos(
+    root: Path, classes: int = 2, per_class: int = 4, frames: int = 12, size: int = 24
+) -> DatasetIndex:
     """Write tiny H.264 videos ``root/<class>/v<i>.mp4`` and return their index."""
     from deepvideo.io import write_video
 
@@ -102,7 +118,7 @@ def simple_transform(crop: int = 16):
         rgb = sample["rgb"]
         h, w = rgb.shape[1:3]
         y, x = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-        clip = rgb[:, y:y + crop, x:x + crop].permute(3, 0, 1, 2).float() / 255.0
+        clip = rgb[:, y : y + crop, x : x + crop].permute(3, 0, 1, 2).float() / 255.0
         return {"rgb": (clip - 0.5) / 0.25}
 
     return transform
@@ -111,11 +127,21 @@ def simple_transform(crop: int = 16):
 def write_recipe(path: Path, video_root: Path, out_dir: Path, **sections) -> Path:
     """A tiny recipe training TINY_MODEL on the videos of ``video_root`` (folder format)."""
     cfg = {
-        "name": "tiny", "output_dir": str(out_dir), "seed": 3, "deterministic": True,
+        "name": "tiny",
+        "output_dir": str(out_dir),
+        "seed": 3,
+        "deterministic": True,
         "model": {"name": TINY_MODEL, "imports": [str(HERE)], "spec": {"crop_size": 16}},
         "data": {"train": {"format": "folder", "root": str(video_root)}, "num_workers": 0},
-        "train": {"epochs": 2, "batch_size": 4, "lr": 0.05, "schedule": "cosine", "warmup_epochs": 0.5,
-                  "amp": "none", "log_every": 1},
+        "train": {
+            "epochs": 2,
+            "batch_size": 4,
+            "lr": 0.05,
+            "schedule": "cosine",
+            "warmup_epochs": 0.5,
+            "amp": "none",
+            "log_every": 1,
+        },
     }
     for key, value in sections.items():
         cfg.setdefault(key, {})
@@ -131,3 +157,31 @@ def state_of(run_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(Path(run_dir) / "checkpoints" / "last" / "model.safetensors"))
+
+
+class TensorClips(torch.utils.data.Dataset):
+    """In-memory clips for fast engine tests; keys are ``index`` or ``(index, epoch)``.
+
+    Class c has mean ``c`` in channel c; each item adds noise drawn from ``(seed, epoch, index)``.
+    """
+
+    def __init__(self, n: int = 16, classes: int = 2, frames: int = 4, size: int = 8, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.labels = torch.arange(n) % classes
+        self.x = torch.randn(n, 3, frames, size, size, generator=g) * 0.5
+        for i, c in enumerate(self.labels.tolist()):
+            self.x[i, c % 3] += 1.5
+        self.classes = [f"class{c}" for c in range(classes)]
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, key) -> dict:
+        i, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 10_007 + i)
+        return {
+            "rgb": self.x[i] + 0.1 * torch.randn(self.x[i].shape, generator=g),
+            "label": int(self.labels[i]),
+            "index": i,
+        }

@@ -30,10 +30,18 @@ from deepvideo.engine.trainer import load_checkpoint
 
 
 def _meta(**kw):
-    cfg = load_config(overrides=[f"model.name={TINY_BN_MODEL}", f"model.imports=[{HERE}]",
-                                 "model.kwargs.width=3"])
-    base = {"config": config_to_dict(cfg), "class_names": ["a", "b", "c"], "epoch": 2, "step": 10,
-            "iter_in_epoch": 0, "metrics": {"val_top1": 50.0}, "input_spec": None}
+    cfg = load_config(
+        overrides=[f"model.name={TINY_BN_MODEL}", f"model.imports=[{HERE}]", "model.kwargs.width=3"]
+    )
+    base = {
+        "config": config_to_dict(cfg),
+        "class_names": ["a", "b", "c"],
+        "epoch": 2,
+        "step": 10,
+        "iter_in_epoch": 0,
+        "metrics": {"val_top1": 50.0},
+        "input_spec": None,
+    }
     return {**base, **kw}
 
 
@@ -44,8 +52,12 @@ def test_round_trip_weights_meta_and_state(tmp_path):
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     model({"rgb": torch.randn(2, 3, 2, 4, 4)}).sum().backward()
     opt.step()
-    folder = save_checkpoint(tmp_path / "ck" / "last", model, _meta(), {"optimizer": opt.state_dict(),
-                                                                         "rng": rng_state(), "epoch": 2})
+    folder = save_checkpoint(
+        tmp_path / "ck" / "last",
+        model,
+        _meta(),
+        {"optimizer": opt.state_dict(), "rng": rng_state(), "epoch": 2},
+    )
     assert sorted(p.name for p in folder.iterdir()) == sorted([WEIGHTS, META, STATE])
     weights = load_file(str(folder / WEIGHTS))
     assert set(weights) == set(model.state_dict())
@@ -55,8 +67,9 @@ def test_round_trip_weights_meta_and_state(tmp_path):
     state = load_train_state(folder)  # torch.load(weights_only=True) inside
     opt2 = torch.optim.SGD(TinyNet(3, width=3, bn=True).parameters(), lr=0.1, momentum=0.9)
     opt2.load_state_dict(state["optimizer"])
-    assert torch.equal(opt2.state_dict()["state"][0]["momentum_buffer"],
-                       opt.state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(
+        opt2.state_dict()["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"]
+    )
 
     # the public loader rebuilds the registered model from the stored configuration
     loaded, cfg, names, meta = load_checkpoint(folder)

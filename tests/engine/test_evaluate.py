@@ -119,3 +119,114 @@ def test_mean_over_splits():
     per = {"1": {"video_hit@1": 0.5, "confusion": np.eye(2)}, "2": {"video_hit@1": 0.7},
            "3": {"video_hit@1": 0.9}}
     assert E.mean_over_splits(per) == {"video_hit@1": pytest.approx(0.7)}
+
+
+# --- end to end on a tiny trained run --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A motion-stream run trained for one epoch on rendered 32x32 motion-shapes videos (+ DIS flow)."""
+    from deepvideo.engine.config import load_config
+    from deepvideo.engine.demo import _data_overrides, make_data, make_flow
+    from deepvideo.engine.trainer import train
+
+    root = tmp_path_factory.mktemp("tiny")
+    data = make_data(root / "data", {"set": "motion-shapes", "videos_per_class": 3, "size": 32, "frames": 10,
+                                     "seed": 0, "workers": 1}, False)
+    make_flow(data / "videos", root / "flow", "dis", 8.0, False)
+    cfg = load_config(None, [*_data_overrides(data, root / "flow", 1), "model.name=demo_temporal_cnn",
+                             "model.spec.crop_size=24", "train.epochs=1", "train.batch_size=4", "device=cpu",
+                             "data.num_workers=0", "eval.num_clips=2", "eval.batch_size=4",
+                             f"output_dir={root / 'run'}", "train.monitor=train_loss"])
+    run = train(cfg, progress=False)
+    return run, data
+
+
+def test_evaluate_checkpoint_writes_everything(tiny_run):
+    run, data = tiny_run
+    res = E.evaluate_checkpoint(run.run_dir, progress=False)
+    assert res.out_dir == run.run_dir / "test"
+    for name in ("scores.npz", "metrics.json", "report.md", "confusion.csv", "confusion.png", "curves.png"):
+        assert (res.out_dir / name).is_file(), name
+    s = res.scores
+    assert s.view_logits.shape == (10, 2, 10)  # 10 test videos, 2 clips each, 10 classes
+    assert s.video_ids[0] == "MoveLeft/v_MoveLeft_g01_c01.mp4"  # relative to the video root
+    assert s.meta["split"] == 1 and s.meta["num_clips"] == 2
+    np.testing.assert_array_equal(sorted(s.labels), np.arange(10))
+    assert 0 <= res.metrics["video_hit@1"] <= 1 and res.metrics["num_views"] == 2
+    assert "2 clip(s) x 1 crop(s)" in (res.out_dir / "report.md").read_text()
+
+
+def test_evaluate_views_crops_flips_and_full_frame(tiny_run, tmp_path):
+    run, _ = tiny_run
+    res = E.evaluate_checkpoint(run.run_dir, num_clips=1, test_crops=3, flip=True, out_dir=tmp_path / "a",
+                                aggregation="max", progress=False)
+    assert res.scores.view_logits.shape[1] == 6 and res.scores.aggregate == "max"
+    np.testing.assert_allclose(res.scores.scores, res.scores.view_logits.max(axis=1))
+    full = E.evaluate_checkpoint(run.run_dir, num_clips=1, fully_convolutional=True, flip=True,
+                                 out_dir=tmp_path / "b", progress=False)
+    assert full.scores.view_logits.shape[1] == 2  # whole frame + its mirror image
+    assert "whole frame" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_evaluate_train_subset_and_other_split(tiny_run, tmp_path):
+    run, _ = tiny_run
+    tr = E.evaluate_checkpoint(run.run_dir, subset="train", num_clips=1, progress=False)
+    assert tr.out_dir.name == "test-train" and len(tr.scores.video_ids) == 20
+    s2 = E.evaluate_checkpoint(run.run_dir, split=2, out_dir=tmp_path / "s2", progress=False)
+    s1 = load_scores(run.run_dir / "test")
+    assert s2.scores.meta["split"] == 2 and not set(s1.video_ids) & set(s2.scores.video_ids)
+
+
+def test_predict_reports_bad_videos_and_keeps_going(tiny_run, tmp_path):
+    run, data = tiny_run
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    good = data / "videos" / "MoveUp" / "v_MoveUp_g01_c01.mp4"
+    predictor = E.load_for_inference(run.run_dir, num_clips=2)
+    out = E.predict_videos(predictor, [str(bad), str(good), str(tmp_path / "missing.mp4")], top_k=3)
+    assert "broken.mp4: not a readable video" in out[0]["error"] and "top" not in out[0]
+    assert out[2]["error"] == "no such file or folder"
+    top = out[1]["top"]
+    assert len(top) == 3 and top[0]["class"] in predictor.class_names
+    probs = [p["probability"] for p in top]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+
+
+def test_three_split_protocol_loops_over_splits(tmp_path, monkeypatch):
+    """Each split trains with its own split overrides and run folder; the mean is reported."""
+    import deepvideo.engine.trainer as trainer
+    from deepvideo.engine.trainer import RunResult
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: ucf\noutput_dir: {tmp_path}/runs/ucf\nmodel: {{name: demo_spatial_cnn}}\n"
+                      "data:\n  train: {format: ucf101, root: x, split: 1, subset: train}\n"
+                      "  test: {format: ucf101, root: x, split: 1, subset: test}\n")
+    calls = []
+
+    def fake_train(config_path, overrides, progress=None):
+        calls.append(list(overrides))
+        split = int(next(o for o in overrides if o.startswith("data.train.split=")).split("=")[1])
+        run_dir = tmp_path / "runs" / f"ucf_split{split}"
+        return RunResult(run_dir=run_dir, last_checkpoint=run_dir / "checkpoints" / "last",
+                         best_checkpoint=None)
+
+    def fake_eval(ckpt, progress=None, name=None):
+        split = int(name.split()[1])
+        assert str(ckpt).endswith(f"ucf_split{split}/checkpoints/last")
+        return E.EvalResult(name, {"video_hit@1": 0.5 + 0.1 * split, "clip_hit@1": 0.4, "num_videos": 10,
+                                   "confusion": np.eye(2)}, tmp_path / f"t{split}", None, [])
+
+    monkeypatch.setattr(trainer, "main_train", fake_train)
+    monkeypatch.setattr(E, "evaluate_checkpoint", fake_eval)
+    out = E.three_split_protocol(recipe, ["train.epochs=1"])
+    assert len(calls) == 3
+    for s, ov in enumerate(calls, 1):
+        assert ov[0] == "train.epochs=1"
+        assert {f"data.train.split={s}", f"data.test.split={s}", f"name=ucf_split{s}"} <= set(ov)
+        assert f"output_dir={tmp_path}/runs/ucf_split{s}" in ov
+    assert out["mean"]["video_hit@1"] == pytest.approx(0.7)
+    report = (tmp_path / "runs" / "ucf_splits" / "report.md").read_text()
+    assert "| split 2 | 40.0 | 70.0 |" in report and "| mean | 40.0 | 70.0 |" in report
+    summary = json.loads((tmp_path / "runs" / "ucf_splits" / "summary.json").read_text())
+    assert summary["mean"]["num_videos"] == 10 and summary["splits"]["split 3"]["video_hit@1"] == 0.8

@@ -87,8 +87,12 @@ def test_2d_and_gradients_match_reference():
 
 
 def test_convert_shares_parameters_buffers_and_keys():
-    model = nn.Sequential(nn.Conv3d(3, 4, 1), nn.BatchNorm3d(4),
-                          nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)), nn.BatchNorm1d(4))
+    model = nn.Sequential(
+        nn.Conv3d(3, 4, 1),
+        nn.BatchNorm3d(4),
+        nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)),
+        nn.BatchNorm1d(4),
+    )
     model.eval()
     keys = list(model.state_dict())
     w, rm = model[1].weight, model[1].running_mean

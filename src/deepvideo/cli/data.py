@@ -32,6 +32,14 @@ def _write_json(path: Path, payload) -> None:
     os.replace(tmp, path)
 
 
+def _shown(path: str, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it (short table cells), else as given."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def _fmt(value, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -97,6 +105,9 @@ def _items(dataset: Path, fmt: str | None, annotations: Path | None, split: str 
     except TypeError as exc:
         raise typer.BadParameter(f"format {fmt!r} does not take these options ({exc})",
                                  param_hint="--format/--arg") from None
+    except (ValueError, OSError) as exc:  # unknown format, malformed line (file:line), missing file
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     return items_from_index(index)
 
 
@@ -131,10 +142,10 @@ def check(
         table.add_column("video", overflow="fold")
         table.add_column("reason", overflow="fold")
         for r in bad:
-            table.add_row(r.path, r.reason or "")
+            table.add_row(_shown(r.path, dataset), r.reason or "")
         console.print(table)
     console.print(f"{summary['ok']}/{summary['videos']} videos ok, {summary['bad']} bad; "
-                  f"{summary['frames']} frames, {summary['hours']} h")
+                  f"{summary['frames']} frames, {summary['hours']} h", soft_wrap=True)
     if json_path is not None:
         _write_json(json_path, {"dataset": str(dataset), "summary": summary,
                                 "videos": [r.to_dict() for r in results]})
@@ -173,10 +184,10 @@ def resize(
         table.add_column("video", overflow="fold")
         table.add_column("reason", overflow="fold")
         for r in failed:
-            table.add_row(r.src, r.reason or "")
+            table.add_row(_shown(r.src, src), r.reason or "")
         console.print(table)
     console.print(f"{counts['done']} resized, {counts['skipped']} skipped (output exists), "
-                  f"{counts['failed']} failed -> {dst}")
+                  f"{counts['failed']} failed -> {dst}", soft_wrap=True)
     if strict and failed:
         raise typer.Exit(1)
 

@@ -37,7 +37,10 @@ def print_metrics_table(rows: dict, title: str = "Results") -> None:
         table.add_column(t + " %", justify="right")
     for name, r in rows.items():
         table.add_row(name, *(_pct(r.get(k)) for k, _ in cols))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough that headers never wrap
+        console = Console(width=max(console.width, 120))
+    console.print(table)
 
 
 def _split_list(values: list[str] | None) -> list[str]:
@@ -174,7 +177,6 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
 
 
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folder."),
-         classes: int = typer.Option(None, "--classes", help="Motion classes (default from the recipe)."),
          videos_per_class: int = typer.Option(None, "--videos-per-class", help="Videos per class."),
          size: int = typer.Option(None, "--size", help="Frame width and height."),
          frames: int = typer.Option(None, "--frames", help="Frames per video."),
@@ -185,8 +187,8 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folde
     from deepvideo.engine.demo import DemoError, run_demo
 
     try:
-        result = run_demo(out, recipe=recipe, classes=classes, videos_per_class=videos_per_class, size=size,
-                          frames=frames, epochs=epochs)
+        result = run_demo(out, recipe=recipe, videos_per_class=videos_per_class, size=size, frames=frames,
+                          epochs=epochs)
     except DemoError as err:
         _fail(str(err))
     print_metrics_table(result.rows, title=f"Demo: motion-shapes, split 1 ({result.wall_time_s:.0f} s)")

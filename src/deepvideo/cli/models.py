@@ -1,9 +1,58 @@
-"""Top-level models commands."""
+"""Top-level models commands: ``deepvideo models`` and ``deepvideo convert``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def models(
+    flops: bool = typer.Option(False, "--flops", help="Also count GFLOPs per view (at the zoo test size)."),
+    family: str = typer.Option(None, "--family", help="Only this family (module name, e.g. resnet3d, x3d)."),
+) -> None:
+    """List the registered models: name, input, parameters (and FLOPs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepvideo.models.registry import list_models
+    from deepvideo.models.zoo import zoo_rows
+
+    infos = list_models(family)
+    if not infos:
+        families = sorted({i.family for i in list_models()})
+        raise typer.BadParameter(f"no models in family {family!r}; families: {', '.join(families)}")
+    table = Table(title=f"{len(infos)} models")
+    for col in ("name", "family", "input", "params (M)") + (("GFLOPs", "at") if flops else ()) + ("summary",):
+        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
+    for row in zoo_rows([i.name for i in infos], flops=flops):
+        stride = row["stride"] if isinstance(row["stride"], int) else "-".join(map(str, row["stride"]))
+        cells = [row["name"], row["family"], f"{row['modalities']} {row['frames']}x{stride} {row['crop']}",
+                 f"{row['params']:.2f}"]
+        if flops:
+            cells += [f"{row['gflops']:.2f}", row["flops_at"]]
+        table.add_row(*cells, row["summary"])
+    Console(width=200).print(table)
+
+
+def convert(
+    src: Path = typer.Argument(..., help="Checkpoint of torchvision / PyTorchVideo (.pth, .pyth, .safetensors)."),
+    dst: Path = typer.Argument(..., help="Output file (.safetensors recommended, or .pth)."),
+    model: str = typer.Option(..., "--model", "-m", help="deepvideo model name (see `deepvideo models`)."),
+    source: str = typer.Option(None, "--source", help="torchvision | pytorchvideo | deepvideo (default: detect)."),
+) -> None:
+    """Convert another library's weights into a deepvideo checkpoint for MODEL."""
+    from deepvideo.models.convert import ConversionError, convert_file
+
+    try:
+        detected = convert_file(src, dst, model, source)
+    except (ConversionError, FileNotFoundError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{src} ({detected}) -> {dst} [{model}]")
+
+
 def register_top_level(root: typer.Typer) -> None:
     """Add this group's top-level commands to the root app."""
+    root.command("models")(models)
+    root.command("convert")(convert)

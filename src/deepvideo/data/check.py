@@ -8,11 +8,11 @@ video is reported with the reason; nothing stops at the first failure.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from deepvideo.io import VideoError, VideoReader, open_video
@@ -49,6 +49,13 @@ class VideoItem:
     start_index: int = 1
     template: str = "img_{:05d}.jpg"
     source: str | None = None  # annotation file:line it came from
+
+
+def pool_context():
+    """``fork`` where the platform has it (workers start in milliseconds, nothing to re-import),
+    else ``spawn``. Workers only decode and encode; they never touch torch's thread pools."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def find_videos(root: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS,
@@ -126,7 +133,7 @@ def check_videos(items: Sequence[VideoItem], full: bool = False, workers: int = 
             if on_result:
                 on_result(results[-1])
         return results
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         for result in pool.map(check_video, items, [full] * len(items)):
             results.append(result)
             if on_result:

@@ -55,11 +55,26 @@ class ClipDataset(Dataset):
     ``transform(sample, rng) -> {"rgb": [3,T,h,w] | [C,3,T,h,w], "flow": ...}``.
     """
 
-    def __init__(self, index: DatasetIndex, spec: InputSpec, train: bool, *, num_clips: int = 1,
-                 test_crops: int = 1, flip: bool = False, recipe: str = "standard", short_side: int | None = None,
-                 short_policy: str = "loop", flow_root: str | os.PathLike | None = None,
-                 video_root: str | os.PathLike | None = None, flow_method: str = "dis", seed: int = 0,
-                 max_retries: int = 10, sampler: Callable | None = None, transform: Callable | None = None):
+    def __init__(
+        self,
+        index: DatasetIndex,
+        spec: InputSpec,
+        train: bool,
+        *,
+        num_clips: int = 1,
+        test_crops: int = 1,
+        flip: bool = False,
+        recipe: str = "standard",
+        short_side: int | None = None,
+        short_policy: str = "loop",
+        flow_root: str | os.PathLike | None = None,
+        video_root: str | os.PathLike | None = None,
+        flow_method: str = "dis",
+        seed: int = 0,
+        max_retries: int = 10,
+        sampler: Callable | None = None,
+        transform: Callable | None = None,
+    ):
         if len(index) == 0:
             raise ValueError("ClipDataset: the dataset index has no records (check the annotation files)")
         self.index = index
@@ -111,7 +126,9 @@ class ClipDataset(Dataset):
                 known.add(item["path"])
 
     def __getitem__(self, key) -> dict:
-        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), self.epoch)
+        index, epoch = (
+            (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), self.epoch)
+        )
         failures: list[dict] = []
         current = index
         for attempt in range(self.max_retries + 1):
@@ -127,10 +144,14 @@ class ClipDataset(Dataset):
                 log.warning("skipping unreadable video %s (%s); delivering another clip", rec.path, e)
                 failures.append(failure)
                 self.record_bad([failure])
-                current = int(np.random.default_rng([self.seed, epoch, index, attempt, 1]).integers(len(self)))
+                current = int(
+                    np.random.default_rng([self.seed, epoch, index, attempt, 1]).integers(len(self))
+                )
         paths = ", ".join(f["path"] for f in failures[:5])
-        raise RuntimeError(f"{self.max_retries + 1} videos in a row could not be read ({paths}); "
-                           "check the dataset with `deepvideo data check`")
+        raise RuntimeError(
+            f"{self.max_retries + 1} videos in a row could not be read ({paths}); "
+            "check the dataset with `deepvideo data check`"
+        )
 
     # loading ----------------------------------------------------------------------------
     def load(self, i: int, rng: np.random.Generator) -> dict:
@@ -161,13 +182,9 @@ class ClipDataset(Dataset):
         finally:
             if reader is not None and hasattr(reader, "close"):
                 reader.close()
-        if "rgb" in views and "flow" in views:
+        if "rgb" in views and "flow" in views:  # stored flow may have another resolution
             h, w = views["rgb"].shape[2:4]
             views["flow"] = _resize_flow(views["flow"], h, w)
-        elif "flow" in views and self.short_side:
-            h, w = views["flow"].shape[-2:]
-            scale = self.short_side / min(h, w)
-            views["flow"] = _resize_flow(views["flow"], round(h * scale), round(w * scale))
         outs = []
         num_views = next(iter(views.values())).shape[0]
         for v in range(num_views):
@@ -217,7 +234,7 @@ class ClipDataset(Dataset):
         if valid.size == 0:
             raise ValueError(f"{rec.path}: no flow field can be computed (video too short)")
         frames = reader.get_frames(np.concatenate([valid, valid + 1]).tolist())
-        prev, nxt = frames[: len(valid)], frames[len(valid):]
+        prev, nxt = frames[: len(valid)], frames[len(valid) :]
         fields = compute_flow((prev, nxt), method=self.flow_method)  # [U,2,H,W]
         lookup = {int(t): k for k, t in enumerate(valid)}
         out = torch.zeros((*fidx.shape, *fields.shape[1:]), dtype=torch.float32)
@@ -228,7 +245,7 @@ class ClipDataset(Dataset):
 
 
 def _open(rec: VideoRecord, short_side: int | None):
-    from deepvideo.io.reader import open_video
+    from deepvideo.io import open_video
 
     kw = {}
     if short_side:
@@ -298,9 +315,19 @@ def seed_worker(worker_id: int) -> None:
     random.seed(s)
 
 
-def build_loader(dataset: Dataset, batch_size: int, train: bool, *, num_workers: int = 2, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu",
-                 drop_last: bool | None = None, persistent_workers: bool = True) -> DataLoader:
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool,
+    *,
+    num_workers: int = 2,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    device: torch.device | str = "cpu",
+    drop_last: bool | None = None,
+    persistent_workers: bool = True,
+) -> DataLoader:
     """DataLoader with the engine's samplers, per-worker seeding and clip collation.
 
     Training uses :class:`~deepvideo.engine.distributed.EpochSampler` (shuffled from
@@ -312,14 +339,23 @@ def build_loader(dataset: Dataset, batch_size: int, train: bool, *, num_workers:
     from deepvideo.engine.distributed import EpochSampler, ShardSampler
 
     if train:
-        sampler = EpochSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
-                               drop_last=False)
+        sampler = EpochSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+        )
     else:
         sampler = ShardSampler(dataset, num_replicas=world_size, rank=rank)
     g = torch.Generator()
     g.manual_seed(seed * 1000 + rank)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=collate_clips, pin_memory=torch.device(device).type == "cuda",
-                      drop_last=train if drop_last is None else drop_last, worker_init_fn=seed_worker,
-                      generator=g, persistent_workers=persistent_workers and num_workers > 0,
-                      prefetch_factor=2 if num_workers > 0 else None)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_clips,
+        pin_memory=torch.device(device).type == "cuda",
+        drop_last=train if drop_last is None else drop_last,
+        worker_init_fn=seed_worker,
+        generator=g,
+        persistent_workers=persistent_workers and num_workers > 0,
+        prefetch_factor=2 if num_workers > 0 else None,
+    )

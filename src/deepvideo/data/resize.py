@@ -20,14 +20,13 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import av
 
-from deepvideo.data.check import VIDEO_EXTENSIONS, find_videos
+from deepvideo.data.check import VIDEO_EXTENSIONS, find_videos, pool_context
 from deepvideo.io import UnsafePathError, VideoError, VideoWriter, probe, relative_to_root, safe_output_path
-from deepvideo.io.reader import INTERPOLATIONS, _reason, open_container, output_size
+from deepvideo.io.reader import INTERPOLATIONS, _reason, open_container
 
 
 @dataclass
@@ -50,12 +49,9 @@ class ResizeResult:
 
 def even_output_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """``(h, w)`` with the shorter side ``short_side`` and the longer side rounded to even."""
-    h, w = output_size(height, width, short_side)
-    if w <= h:
-        h = max(2, 2 * round(h / 2))
-    else:
-        w = max(2, 2 * round(w / 2))
-    return h, w
+    if width <= height:
+        return max(2, 2 * round(height * short_side / width / 2)), short_side
+    return short_side, max(2, 2 * round(width * short_side / height / 2))
 
 
 def plan_resize(src_root: str | os.PathLike, dst_root: str | os.PathLike,
@@ -151,7 +147,7 @@ def run_resize(jobs: Sequence[ResizeJob], short_side: int = 256, gop: int = 16, 
         for job in todo:
             done(_run_job(job, short_side, gop, crf, preset))
         return results
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
         futures = [pool.submit(_run_job, job, short_side, gop, crf, preset) for job in todo]
         for future in as_completed(futures):
             done(future.result())

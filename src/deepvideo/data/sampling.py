@@ -111,12 +111,13 @@ def segment_starts(
     of every segment (one view: the centre). ``num_positions < 1`` is treated as 1 (start 0).
     """
     m = max(int(num_positions), 1)
-    k = np.arange(num_segments, dtype=np.float64)
     if train:
         offsets = _rng(rng, train).random((num_views, num_segments))
-    else:
-        offsets = ((np.arange(num_views, dtype=np.float64) + 0.5) / num_views)[:, None]
-    starts = np.floor((k + offsets) * (m / num_segments)).astype(np.int64)
+        starts = np.floor((np.arange(num_segments) + offsets) * (m / num_segments)).astype(np.int64)
+    else:  # exact integer form of floor((k + (v + 0.5) / V) * m / K)
+        k = np.arange(num_segments, dtype=np.int64)[None, :]
+        v = np.arange(num_views, dtype=np.int64)[:, None]
+        starts = ((2 * (k * num_views + v) + 1) * m) // (2 * num_segments * num_views)
     return np.minimum(starts, m - 1)
 
 

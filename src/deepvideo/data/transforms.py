@@ -4,8 +4,10 @@ A transform takes one sample ``{"rgb": uint8 [T,H,W,3], "flow": float32 [T,2,H,W
 optional; other keys pass through) and an ``np.random.Generator``, and returns float tensors
 ``{"rgb": [3,T,h,w], "flow": [2,T,h,w]}``; test transforms with several spatial views (three or
 ten crops, flips) put a leading view dimension first: ``[V,3,T,h,w]`` (``Compose.num_views``).
-Every operation works on the whole clip at once (``[..., T, C, H, W]`` float tensors,
-``torch.nn.functional.interpolate`` with antialiasing).
+Every operation works on the whole clip at once (``[..., T, C, H, W]`` tensors,
+``torch.nn.functional.interpolate`` with antialiasing); rgb stays uint8 (rounded after each
+resize, like torchvision's tensor transforms) until the final normalisation, which writes float
+``[..., C, T, h, w]`` in one pass.
 
 Geometry is drawn once per sample in the pixel frame of the first modality (rgb if present)
 and mapped proportionally onto the others, so RGB and flow of one sample always show the same
@@ -27,10 +29,12 @@ Recipes (PAPERS.md §2-4):
 Flow conventions. A horizontal flip mirrors the image and negates u (motion to the right becomes
 motion to the left). Resizing flow by factors (sx, sy) scales u by sx and v by sy so the vectors
 stay in pixels of the output image (``scale_flow=False`` keeps the stored values, for models
-trained that way). Normalisation: rgb ``(x / 255 - mean) / std``; flow ``u / flow_scale`` with
-``flow_scale = 20`` by default, the +-20 px quantisation bound of TSN/two-stream JPEG flow, which
-maps the stored range onto [-1, 1] (Simonyan's ``[0, 255]`` with the 128 mean subtracted, up to
-a constant factor).
+trained that way). Normalisation: rgb ``(x / 255 - mean) / std`` with the spec's 3-entry
+mean/std; flow ``flow / flow_scale`` with ``flow_scale = 20`` by default, the +-20 px
+quantisation bound of TSN/two-stream JPEG flow, which maps the stored range onto [-1, 1]
+(Simonyan's ``[0, 255]`` with the 128 mean subtracted, up to a constant factor). A flow-only
+spec whose mean/std have 2 entries states its own flow statistics in pixels (e.g. ``std=(20, 20)``
+for I3D flow, ``std=(1, 1)`` for raw pixels): then flow is ``(flow - mean) / std``.
 """
 
 from __future__ import annotations
@@ -66,15 +70,21 @@ def _need_rng(rng: np.random.Generator | None, what: str) -> np.random.Generator
     return rng
 
 
-def resize(x: torch.Tensor, size: tuple[int, int], *, flow: bool = False, scale_flow: bool = True) -> torch.Tensor:
-    """Bilinear antialiased resize of ``[..., C, H, W]`` to ``size`` (flow u, v scaled by the factors)."""
+def resize(
+    x: torch.Tensor, size: tuple[int, int], *, flow: bool = False, scale_flow: bool = True
+) -> torch.Tensor:
+    """Bilinear antialiased resize of ``[..., C, H, W]`` (uint8 or float) to ``size``.
+
+    For flow, u and v are multiplied by the x and y scale factors unless ``scale_flow=False``.
+    """
     h0, w0 = x.shape[-2:]
     h, w = int(size[0]), int(size[1])
     if (h0, w0) == (h, w):
         return x
     lead = x.shape[:-3]
-    y = F.interpolate(x.reshape(-1, *x.shape[-3:]), size=(h, w), mode="bilinear", align_corners=False,
-                      antialias=True)
+    y = F.interpolate(
+        x.reshape(-1, *x.shape[-3:]), size=(h, w), mode="bilinear", align_corners=False, antialias=True
+    )
     y = y.reshape(*lead, *y.shape[-3:])
     if flow and scale_flow:
         scale = torch.tensor([w / w0, h / h0], dtype=y.dtype).view(2, 1, 1)
@@ -111,13 +121,10 @@ def crop_sample(sample: dict, box: Box) -> dict:
 
 
 def _resize_sample(sample: dict, size: tuple[int, int], scale_flow: bool) -> dict:
-    """Resize every modality to ``size`` (relative to the first modality when sizes differ)."""
-    ref = _ref_size(sample)
+    """Resize every modality to ``size``, so they end up pixel-aligned even if stored at other sizes."""
     out = dict(sample)
     for k in _present(sample):
-        hw = tuple(sample[k].shape[-2:])
-        target = size if hw == ref else (round(size[0] * hw[0] / ref[0]), round(size[1] * hw[1] / ref[1]))
-        out[k] = resize(sample[k], target, flow=k == "flow", scale_flow=scale_flow)
+        out[k] = resize(sample[k], size, flow=k == "flow", scale_flow=scale_flow)
     return out
 
 
@@ -131,7 +138,12 @@ def _ensure_min_side(sample: dict, side: int, scale_flow: bool) -> dict:
 
 
 class ToClipTensors:
-    """uint8 ``[T,H,W,3]`` rgb -> float32 ``[T,3,H,W]`` (0..255); flow -> float32 ``[T,2,H,W]``."""
+    """rgb ``[T,H,W,3]`` -> ``[T,3,H,W]``; flow -> float32 ``[T,2,H,W]``.
+
+    uint8 rgb stays uint8 (a view, channels-last in memory: the fast path of torch's antialiased
+    uint8 resize, and 4x less memory traffic) until :class:`Normalize` makes it float; float rgb
+    (0..255) is accepted too and stays float.
+    """
 
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
         out = dict(sample)
@@ -139,7 +151,8 @@ class ToClipTensors:
             rgb = torch.as_tensor(sample["rgb"])
             if rgb.ndim != 4 or rgb.shape[-1] != 3:
                 raise ValueError(f"rgb must be [T,H,W,3], got {tuple(rgb.shape)}")
-            out["rgb"] = rgb.permute(0, 3, 1, 2).to(torch.float32)
+            rgb = rgb.permute(0, 3, 1, 2)
+            out["rgb"] = rgb if rgb.dtype in (torch.uint8, torch.float32) else rgb.to(torch.float32)
         if "flow" in sample:
             flow = torch.as_tensor(sample["flow"])
             if flow.ndim != 4 or flow.shape[1] != 2:
@@ -169,15 +182,24 @@ class MultiScaleCrop:
     anywhere (``fix_crop=False``).
     """
 
-    def __init__(self, output_size: int, sizes: Sequence[int] = TWO_STREAM_SIZES, base: int = 256,
-                 max_distort: int = 1, fix_crop: bool = True, scale_flow: bool = True):
+    def __init__(
+        self,
+        output_size: int,
+        sizes: Sequence[int] = TWO_STREAM_SIZES,
+        base: int = 256,
+        max_distort: int = 1,
+        fix_crop: bool = True,
+        scale_flow: bool = True,
+    ):
         self.output_size, self.sizes, self.base = int(output_size), tuple(sizes), base
         self.max_distort, self.fix_crop, self.scale_flow = max_distort, fix_crop, scale_flow
 
     def sample_params(self, height: int, width: int, rng: np.random.Generator) -> Box:
         short = min(height, width)
         sides = [max(1, min(int(s * short / self.base), short)) for s in self.sizes]
-        pairs = [(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= self.max_distort]
+        pairs = [
+            (h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= self.max_distort
+        ]
         h, w = pairs[int(rng.integers(len(pairs)))]
         if self.fix_crop:
             dy, dx = height - h, width - w
@@ -199,8 +221,14 @@ class JitterCrop:
     When the crop is too small for both gaps to stay within ``border`` it is centred on that axis.
     """
 
-    def __init__(self, output_size: int, ratio: float = 224 / 256, jitter: float = 0.25, border: float = 0.25,
-                 scale_flow: bool = True):
+    def __init__(
+        self,
+        output_size: int,
+        ratio: float = 224 / 256,
+        jitter: float = 0.25,
+        border: float = 0.25,
+        scale_flow: bool = True,
+    ):
         self.output_size, self.ratio, self.jitter, self.border = int(output_size), ratio, jitter, border
         self.scale_flow = scale_flow
 
@@ -250,31 +278,27 @@ class CenterCrop:
         return crop_sample(sample, ((h - self.size) // 2, (w - self.size) // 2, self.size, self.size))
 
 
-def _stack_views(views: list[dict]) -> dict:
-    out = dict(views[0])
-    for k in _present(views[0]):
-        out[k] = torch.cat([v[k].unsqueeze(0) if v.get("_views") is None else v[k] for v in views])
+def fixed_crops(sample: dict, boxes: Sequence[Box]) -> dict:
+    """Crops ``boxes`` of every modality stacked on a new leading view dimension."""
+    crops = [crop_sample(sample, box) for box in boxes]
+    out = dict(sample)
+    for k in _present(sample):
+        out[k] = torch.stack([c[k] for c in crops])
     return out
 
 
-class MultiCrop:
-    """Several fixed crops stacked on a new leading view dimension (``ThreeCrop``, ``TenCrop``)."""
-
-    num_views = 1
+class _FixedCrops:
+    """Base of the multi-crop test transforms: ``boxes(height, width)`` stacked as views."""
 
     def __init__(self, size: int, scale_flow: bool = True):
         self.size, self.scale_flow = int(size), scale_flow
 
-    def boxes(self, height: int, width: int) -> list[Box]:
-        raise TypeError("use ThreeCrop or TenCrop")
-
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
         sample = _ensure_min_side(sample, self.size, self.scale_flow)
-        crops = [crop_sample(sample, box) for box in self.boxes(*_ref_size(sample))]
-        return _stack_views(crops)
+        return fixed_crops(sample, self.boxes(*_ref_size(sample)))
 
 
-class ThreeCrop(MultiCrop):
+class ThreeCrop(_FixedCrops):
     """Three ``size`` squares along the longer side: start, centre, end (centred on the short side)."""
 
     num_views = 3
@@ -288,7 +312,7 @@ class ThreeCrop(MultiCrop):
         return [(y0, x0, s, s) for y0 in (0, (height - s) // 2, height - s)]
 
 
-class FiveCrop(MultiCrop):
+class FiveCrop(_FixedCrops):
     """The 4 corner crops and the centre crop (top-left, top-right, bottom-left, bottom-right, centre)."""
 
     num_views = 5
@@ -318,10 +342,23 @@ class TenCrop:
     num_views = 10
 
     def __init__(self, size: int, scale_flow: bool = True):
-        self.five, self.flip = FiveCrop(size, scale_flow), FlipViews(has_view_dim=True)
+        self.five = FiveCrop(size, scale_flow)
 
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
-        return self.flip(self.five(sample), rng)
+        sample = _ensure_min_side(sample, self.five.size, self.five.scale_flow)
+        ref = _ref_size(sample)
+        out = dict(sample)
+        for k in _present(sample):
+            x = sample[k]
+            crops = [crop_sample({k: x}, box)[k] for box in self.five.boxes(*ref)]
+            views = torch.empty((10, *crops[0].shape), dtype=x.dtype)
+            for v, c in enumerate(crops):  # written once into the output, flips derived in place
+                views[v].copy_(c)
+            views[5:] = views[:5].flip(-1)
+            if k == "flow":
+                views[5:, ..., 0, :, :].neg_()
+            out[k] = views
+        return out
 
 
 class RandomHorizontalFlip:
@@ -352,8 +389,10 @@ class ColorJitter:
         if "rgb" not in sample:
             return sample
         rng = _need_rng(rng, "ColorJitter")
-        b, c, s = (float(rng.uniform(1 - a, 1 + a)) for a in (self.brightness, self.contrast, self.saturation))
-        x = sample["rgb"] * b
+        b, c, s = (
+            float(rng.uniform(1 - a, 1 + a)) for a in (self.brightness, self.contrast, self.saturation)
+        )
+        x = sample["rgb"].to(torch.float32) * b
         weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(3, 1, 1)
         gray = (x * weights).sum(-3, keepdim=True)
         mean = gray.mean(dim=(-2, -1), keepdim=True)
@@ -364,19 +403,53 @@ class ColorJitter:
 
 
 class Normalize:
-    """rgb ``(x / 255 - mean) / std``; flow ``flow / flow_scale``."""
+    """rgb ``(x / 255 - mean) / std``; flow ``flow / flow_scale``.
+
+    ``mean``/``std`` with 3 entries are rgb statistics on the [0, 1] scale. With 2 entries they are
+    flow statistics in pixels (how flow-only model specs state them, e.g. ``std=(20, 20)``): flow
+    becomes ``(flow - mean) / std`` and ``flow_scale`` is not used. :class:`Compose` applies a
+    final Normalize with :meth:`to_cthw`, which writes the result straight into the
+    ``[..., C, T, h, w]`` output layout.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], flow_scale: float = 20.0):
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255
+        if len(mean) != len(std) or len(mean) not in (2, 3):
+            raise ValueError(f"mean/std need 3 (rgb) or 2 (flow) entries, got {tuple(mean)} / {tuple(std)}")
+        mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        if len(mean) == 3:
+            self.mean, self.std = mean_t * 255, std_t * 255
+            self.flow_mean, self.flow_std = torch.zeros(2, 1, 1), torch.full((2, 1, 1), float(flow_scale))
+        else:
+            self.mean = self.std = None
+            self.flow_mean, self.flow_std = mean_t, std_t
         self.flow_scale = float(flow_scale)
+
+    def _stats(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if key == "rgb":
+            if self.mean is None:
+                raise ValueError(
+                    "the spec's mean/std have 2 entries (flow statistics) but the sample has rgb"
+                )
+            return self.mean, self.std
+        return self.flow_mean, self.flow_std
 
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
         out = dict(sample)
-        if "rgb" in sample:
-            out["rgb"] = (sample["rgb"] - self.mean) / self.std
-        if "flow" in sample:
-            out["flow"] = sample["flow"] / self.flow_scale
+        for k in _present(sample):
+            mean, std = self._stats(k)
+            out[k] = (sample[k].to(torch.float32) - mean) / std
+        return out
+
+    def to_cthw(self, sample: dict) -> dict:
+        """Normalize and move channels before time: ``[..., T, C, h, w]`` -> float ``[..., C, T, h, w]``."""
+        out = dict(sample)
+        for k in _present(sample):
+            x = sample[k].movedim(-3, -4)
+            y = torch.empty(x.shape, dtype=torch.float32)
+            mean, std = self._stats(k)
+            torch.sub(x, mean.unsqueeze(-3), out=y)  # converts, transposes and centres in one pass
+            out[k] = y.div_(std.unsqueeze(-3))
         return out
 
 
@@ -390,10 +463,14 @@ class Compose:
 
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
         x = self._to_tensors(sample)
-        for t in self.transforms:
+        steps = self.transforms
+        final = steps[-1] if steps and isinstance(steps[-1], Normalize) else None
+        for t in steps[:-1] if final is not None else steps:
             x = t(x, rng)
+        if final is not None:
+            return final.to_cthw(x)
         for k in _present(x):
-            x[k] = x[k].movedim(-3, -4).contiguous()
+            x[k] = x[k].to(torch.float32).movedim(-3, -4).contiguous()
         return x
 
     def __repr__(self) -> str:

@@ -60,10 +60,17 @@ def _weights_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 def rng_state() -> dict:
     """Python, numpy (global), torch and CUDA generator states as plain containers/tensors."""
     np_state = np.random.get_state()
-    state = {"python": random.getstate(),
-             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                       int(np_state[3]), float(np_state[4])],
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -79,7 +86,9 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(folder: str | os.PathLike, model: nn.Module, meta: dict, train_state: dict | None = None) -> Path:
+def save_checkpoint(
+    folder: str | os.PathLike, model: nn.Module, meta: dict, train_state: dict | None = None
+) -> Path:
     """Write a checkpoint folder atomically (see module docstring); return its path."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +142,9 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         old = p.with_name(f".{p.name}.old")
         if (old / META).is_file():  # killed between the two renames of save_checkpoint
             return old
-        raise CheckpointError(f"{p}: not a deepvideo checkpoint (expected a folder with {META} and {WEIGHTS})")
+        raise CheckpointError(
+            f"{p}: not a deepvideo checkpoint (expected a folder with {META} and {WEIGHTS})"
+        )
     if not (p / WEIGHTS).is_file():
         raise CheckpointError(f"{p}: {WEIGHTS} is missing")
     return p
@@ -153,14 +164,21 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
     state = load_file(str(folder / WEIGHTS), device="cpu")
     target = unwrap(model)
     own = target.state_dict()
-    problems = [f"{k} has shape {tuple(v.shape)}, the model {tuple(own[k].shape)}"
-                for k, v in state.items() if k in own and own[k].shape != v.shape]
+    problems = [
+        f"{k} has shape {tuple(v.shape)}, the model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
     state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
     result = target.load_state_dict(state, strict=False)
-    problems += [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+    problems += [f"missing {k}" for k in result.missing_keys] + [
+        f"unexpected {k}" for k in result.unexpected_keys
+    ]
     if strict and problems:
-        raise CheckpointError(f"{folder / WEIGHTS}: does not fit the model: {', '.join(problems[:8])}"
-                              + (" ..." if len(problems) > 8 else ""))
+        raise CheckpointError(
+            f"{folder / WEIGHTS}: does not fit the model: {', '.join(problems[:8])}"
+            + (" ..." if len(problems) > 8 else "")
+        )
     return problems
 
 

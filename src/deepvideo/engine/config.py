@@ -65,6 +65,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    max_steps: int = 0  # >0: stop after this many optimizer steps (epochs = ceil(max_steps / steps per epoch))
     batch_size: int = 8  # global clips per optimizer step (all processes, all accumulation steps)
     grad_accum: int = 1  # micro-batches per optimizer step
     optimizer: str = "sgd"  # sgd | adamw
@@ -76,6 +77,7 @@ class TrainConfig:
     no_decay_norm_bias: bool = True  # no weight decay on biases and norm parameters
     schedule: str = "cosine"  # constant | step | cosine | plateau
     milestones: list[int] = field(default_factory=list)  # step: epochs where lr *= gamma
+    milestone_steps: list[int] = field(default_factory=list)  # step: optimizer steps where lr *= gamma
     gamma: float = 0.1
     min_lr: float = 0.0  # cosine floor
     warmup_epochs: float = 0.0  # linear warmup length (fractions allowed)
@@ -90,10 +92,11 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)  # fnmatch patterns on parameter names
     finetune_top_k: int = 0  # >0: train only the last k top-level children having parameters
     frozen_bn_eval: bool = True  # BN layers whose parameters are all frozen keep their statistics
-    monitor: str = "val_top1"  # metric choosing best.*; val_top1 | val_loss | train_loss
+    monitor: str = "val_top1"  # metric choosing checkpoints/best: val_top1 | val_top5 | val_loss | train_*
     val_every: int = 1  # epochs between validations
     log_every: int = 10  # iterations between steps.csv / TensorBoard rows
-    checkpoint_every_iters: int = 0  # >0: also save last.* every N iterations
+    checkpoint_every_iters: int = 0  # >0: also save checkpoints/last every N iterations
+    find_unused_parameters: bool = False  # DDP: models with branches unused in some steps
     max_iters_per_epoch: int = 0  # >0: cap (smoke tests, benchmarks)
 
 
@@ -104,7 +107,7 @@ class EvalConfig:
     num_clips: int = 1  # temporal views per video
     test_crops: int = 1  # spatial crops per view: 1 (centre), 3 or 10 (corners+centre, flipped)
     flip: bool = False  # add horizontally flipped views
-    aggregation: str = "mean"  # mean | max | softmax_mean of view scores
+    aggregation: str = "mean"  # mean | max | softmax (= softmax_mean: mean of softmax) of view scores
     batch_size: int = 4  # videos per batch
     checkpoint: str = "best"  # best | last | a checkpoint path
     short_side: int | None = None  # resize before test crops; None: data.short_side
@@ -130,7 +133,7 @@ _CHOICES = {
     ("train", "schedule"): ("constant", "step", "cosine", "plateau"),
     ("train", "amp"): ("auto", "none", "bf16", "fp16"),
     ("train", "monitor"): ("val_top1", "val_top5", "val_loss", "train_loss", "train_top1"),
-    ("eval", "aggregation"): ("mean", "max", "softmax_mean"),
+    ("eval", "aggregation"): ("mean", "max", "softmax", "softmax_mean"),
     ("data", "short_policy"): ("loop", "repeat_last", "pad"),
 }
 
@@ -142,9 +145,15 @@ def _check(cfg: Config) -> None:
         if value not in choices:
             raise ConfigError(f"{section}.{key}={value!r} is not one of {', '.join(choices)}")
     t = cfg.train
-    positive = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum,
-                "eval.num_clips": cfg.eval.num_clips, "eval.batch_size": cfg.eval.batch_size,
-                "train.log_every": t.log_every, "train.val_every": t.val_every}
+    positive = {
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.grad_accum": t.grad_accum,
+        "eval.num_clips": cfg.eval.num_clips,
+        "eval.batch_size": cfg.eval.batch_size,
+        "train.log_every": t.log_every,
+        "train.val_every": t.val_every,
+    }
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}")
@@ -155,7 +164,9 @@ def _check(cfg: Config) -> None:
     if t.warmup_epochs < 0 or not 0.0 < t.warmup_start_factor <= 1.0:
         raise ConfigError("train.warmup_epochs must be >= 0 and train.warmup_start_factor in (0, 1]")
     if t.batch_size % t.grad_accum:
-        raise ConfigError(f"train.batch_size={t.batch_size} is not divisible by train.grad_accum={t.grad_accum}")
+        raise ConfigError(
+            f"train.batch_size={t.batch_size} is not divisible by train.grad_accum={t.grad_accum}"
+        )
     if cfg.eval.test_crops not in (1, 3, 10):
         raise ConfigError(f"eval.test_crops must be 1, 3 or 10, got {cfg.eval.test_crops}")
     if cfg.model.sub_batch_bn < 0:
@@ -180,16 +191,18 @@ def _merge(base: DictConfig, other, source: str) -> DictConfig:
         return OmegaConf.merge(base, other)
     except (ConfigKeyError, ConfigAttributeError) as e:
         key = str(getattr(e, "full_key", None) or getattr(e, "key", None) or "?")
-        raise ConfigError(f"{source}: unknown configuration key {key!r} "
-                          f"(known keys here: {', '.join(_known_keys(key))})") from None
+        raise ConfigError(
+            f"{source}: unknown configuration key {key!r} (known keys here: {', '.join(_known_keys(key))})"
+        ) from None
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
         msg = str(e).splitlines()[0]
         raise ConfigError(f"{source}: invalid value for {key!r}: {msg}") from None
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (),
-                **values) -> Config:
+def load_config(
+    path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (), **values
+) -> Config:
     """Defaults <- YAML ``path`` <- ``overrides`` (``["train.lr=0.1", ...]``) <- ``values``.
 
     ``values`` are nested dicts for programmatic use (``load_config(model={"name": "x"})``).
@@ -233,8 +246,9 @@ def config_to_dict(cfg: Config) -> dict:
 
 def config_from_dict(data: dict) -> Config:
     """Inverse of :func:`config_to_dict` (used when reading checkpoints); validates keys."""
-    return OmegaConf.to_object(_merge(OmegaConf.structured(Config), OmegaConf.create(data),
-                                      "checkpoint configuration"))
+    return OmegaConf.to_object(
+        _merge(OmegaConf.structured(Config), OmegaConf.create(data), "checkpoint configuration")
+    )
 
 
 def to_yaml(cfg: Config) -> str:
@@ -245,12 +259,18 @@ def git_revision(path: str | os.PathLike | None = None) -> str:
     """The git commit of the source tree (``+dirty`` if modified), or ``"unknown"``."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
-                             timeout=10)
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
         if rev.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -271,7 +291,11 @@ def write_run_files(cfg: Config, run_dir: str | os.PathLike, extra: dict | None 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
-    info = {"deepvideo_version": __version__, "git_revision": git_revision(), "torch_version": torch.__version__,
-            **(extra or {})}
+    info = {
+        "deepvideo_version": __version__,
+        "git_revision": git_revision(),
+        "torch_version": torch.__version__,
+        **(extra or {}),
+    }
     _atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2) + "\n")
     return info

@@ -41,6 +41,7 @@ DEFAULTS = {
               "workers": 2},
     "flow": {"method": "dis", "bound": 8.0},
     "split": 1,
+    "train_flip": False,
     "streams": {"appearance": "appearance.yaml", "motion": "motion.yaml"},
     "fusion": {"weights": [1.0, 1.0], "space": "softmax", "svm": True, "conv": "auto"},
 }
@@ -135,16 +136,54 @@ def conv_fusion_model() -> str | None:
     return found[0] if found else None
 
 
+def _conv_overrides(name: str, recipe: Path, overrides: list[str]) -> list[str]:
+    """Model name and, for presets built for a fixed input size, that size = the demo's crop."""
+    from deepvideo.engine.config import load_config
+    from deepvideo.models.registry import get_model_info
+
+    cfg = load_config(recipe, overrides)
+    info = get_model_info(name)
+    crop = int(cfg.model.spec.get("crop_size", info.spec.crop_size))
+    if "input_size" in info.defaults:  # fixed-size FC head: the smallest size >= crop it accepts
+        from deepvideo.models.registry import create_model
+
+        for size in range(crop, 225, 8):
+            try:
+                create_model(name, num_classes=2, input_size=size)
+                crop = size
+                break
+            except ValueError:
+                continue
+    out = [f"model.name={name}", f"model.spec.crop_size={crop}",
+           f"model.spec.flow_stack={info.spec.flow_stack}"]
+    if "input_size" in info.defaults:
+        out.append(f"model.kwargs.input_size={crop}")
+    return out
+
+
 def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], progress: bool | None,
-                    svm: bool) -> tuple[object, object, object | None]:
+                    svm: bool, train_flip: bool = False) -> tuple[object, object, object | None]:
+    """Train one model, test it on the test split (and, for SVM fusion, on the train split).
+
+    ``train_flip=False`` builds the training set with horizontal flips switched off: a
+    mirrored "move left" video is a "move right" one (and clockwise becomes counterclockwise),
+    so the usual flip augmentation would teach wrong labels on motion-shapes.
+    """
+    from deepvideo.data.transforms import build_transforms
     from deepvideo.engine.config import load_config
     from deepvideo.engine.evaluate import evaluate_checkpoint
-    from deepvideo.engine.trainer import train
+    from deepvideo.engine.trainer import build_dataset, build_model, load_index, train
 
     run_dir = out / name
     shutil.rmtree(run_dir, ignore_errors=True)
     cfg = load_config(recipe, [*overrides, f"name=demo_{name}", f"output_dir={run_dir}"])
-    run = train(cfg, progress=progress)
+    index = load_index(cfg, "train")
+    model = build_model(cfg, cfg.model.num_classes or len(index.classes))
+    dataset = build_dataset(cfg, "train", model.input_spec, train=True, index=index)
+    if not train_flip:
+        dataset.transform = build_transforms(model.input_spec, train=True, recipe=cfg.data.recipe,
+                                             short_side=cfg.data.short_side, flip=False)
+    run = train(cfg, model=model, train_dataset=dataset, class_names=list(index.classes), progress=progress)
     test = evaluate_checkpoint(run.last_checkpoint, progress=progress, name=name)
     train_scores = None
     if svm:
@@ -157,16 +196,21 @@ def _curves(out: Path, runs: dict) -> list[str]:
     lines = []
     for name, run in runs.items():
         hist = Path(run.run_dir) / "metrics.csv"
-        if hist.is_file() and plot_history(out / f"curves_{name}.png", read_history(hist), f"{name} stream"):
-            lines.append(f"![{name} training curves](curves_{name}.png)")
+        if hist.is_file() and plot_history(out / f"curves_{name}.png", read_history(hist), name):
+            lines += [f"![{name} training curves](curves_{name}.png)", ""]
     return lines
 
 
 def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
              videos_per_class: int | None = None, size: int | None = None, frames: int | None = None,
              epochs: int | None = None,
-             extra_overrides: tuple[str, ...] = (), progress: bool | None = None) -> DemoResult:
-    """Run the whole demo (see the module docstring); small ``videos_per_class``/``size`` for tests."""
+             extra_overrides: tuple[str, ...] = (), conv_fusion: bool | str | None = None,
+             progress: bool | None = None) -> DemoResult:
+    """Run the whole demo (see the module docstring); small ``videos_per_class``/``size`` for tests.
+
+    ``conv_fusion``: ``None`` follows the recipe (``auto``: a registered CPU-sized conv-fusion
+    model if any), ``False`` skips it, a string names the model.
+    """
     from deepvideo.engine.evaluate import score_metrics, write_evaluation
     from deepvideo.engine.fusion import fuse_sets
 
@@ -196,12 +240,14 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
     fusion = rec["fusion"]
     runs, tests, trains = {}, {}, {}
     streams = dict(rec["streams"])
-    conv = conv_fusion_model() if fusion.get("conv") == "auto" else (fusion.get("conv") or None)
+    conv = fusion.get("conv") if conv_fusion is None else conv_fusion
+    conv = conv_fusion_model() if conv in ("auto", True) else (conv or None)
     for name, rel in streams.items():
         t = time.perf_counter()
         try:
             runs[name], tests[name], trains[name] = _train_and_test(
-                rec_dir / rel, name, out, overrides, progress, bool(fusion.get("svm")))
+                rec_dir / rel, name, out, overrides, progress, bool(fusion.get("svm")),
+                bool(rec["train_flip"]))
         except (OSError, ValueError) as err:
             raise DemoError(f"training the {name} stream failed: {err}") from err
         timings[f"train + test {name}"] = time.perf_counter() - t
@@ -225,7 +271,8 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
         conv_recipe = rec_dir / streams.get("motion", next(iter(streams.values())))
         try:
             run, test, _ = _train_and_test(conv_recipe, "conv_fusion", out,
-                                           [*overrides, f"model.name={conv}"], progress, False)
+                                           [*overrides, *_conv_overrides(conv, conv_recipe, overrides)],
+                                           progress, False, bool(rec["train_flip"]))
         except (OSError, ValueError) as err:
             raise DemoError(f"training the convolutional fusion model {conv} failed: {err}") from err
         runs["conv_fusion"] = run
@@ -266,8 +313,9 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "Simonyan & Zisserman 2014, miniaturised (`deepvideo.models.demo_nets`); late fusion of their "
         "video scores by a weighted average of softmax scores and by a linear SVM on the stacked "
         "L2-normalised scores (trained on the train split's scores)."
-        + (f" Convolutional fusion: `{conv}`." if conv else
-           " No CPU-sized convolutional-fusion model is registered, so only late fusion is shown."),
+        + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}`, trained like the motion stream."
+           if conv else " Convolutional fusion was not run (no CPU-sized conv-fusion model registered, "
+           "or switched off)."),
         "",
         "## Results (split 1, test set)",
         "",

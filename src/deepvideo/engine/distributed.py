@@ -91,7 +91,9 @@ def all_reduce_sum(values: list[float] | torch.Tensor, device: torch.device | No
     """Sum a vector of numbers over all processes (float64)."""
     t = torch.as_tensor(values, dtype=torch.float64)
     if is_distributed():
-        backend_device = device if (device is not None and dist.get_backend() == "nccl") else torch.device("cpu")
+        backend_device = (
+            device if (device is not None and dist.get_backend() == "nccl") else torch.device("cpu")
+        )
         t = t.to(backend_device)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.cpu()
@@ -112,10 +114,18 @@ class EpochSampler(DistributedSampler):
     first ``n`` items of this rank's epoch order (resuming mid-epoch).
     """
 
-    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
-                         drop_last=drop_last)
+    def __init__(
+        self,
+        dataset,
+        num_replicas: int = 1,
+        rank: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ):
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
         self.start = 0
 
     def set_start(self, start: int) -> None:

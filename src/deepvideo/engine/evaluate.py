@@ -230,37 +230,21 @@ def _video_id(path: str, root: str | None) -> str:
     return str(path)
 
 
-class FullFrameTransform:
-    """Fully convolutional test views: the whole (resized) frame, no crop; optional flipped copy.
+def full_frame_transform(spec, short_side: int | None = None, flip: bool = False):
+    """Fully convolutional test views: the whole frame resized like training, no crop.
 
-    RGB is scaled to [0, 1] and normalised with the spec's mean and std like the cropped
-    test transforms; flow stays in pixels (a horizontal flip negates its x component).
-    Returns ``{"rgb": [V, 3, T, H, W], "flow": [V, 2, T, H, W]}`` with V = 1 or 2.
+    The short side becomes ``short_side`` (default ``crop_size * 256 / 224``, the scale the
+    training crops were taken at); normalisation is that of the cropped test transforms;
+    ``flip`` adds the mirrored frame (flow u negated) as a second view.
     """
+    from deepvideo.data.transforms import Compose, FlipViews, Normalize, ResizeShortSide
 
-    def __init__(self, spec, flip: bool = False):
-        self.mean = torch.tensor(spec.mean, dtype=torch.float32).view(-1, 1, 1, 1)
-        self.std = torch.tensor(spec.std, dtype=torch.float32).view(-1, 1, 1, 1)
-        self.flip = flip
-
-    def __call__(self, sample: dict, rng=None) -> dict:
-        out = {}
-        if "rgb" in sample:
-            rgb = torch.as_tensor(sample["rgb"]).permute(3, 0, 1, 2).float().div_(255.0)  # [3, T, H, W]
-            mean, std = self.mean[: rgb.shape[0]], self.std[: rgb.shape[0]]
-            out["rgb"] = (rgb - mean) / std
-        if "flow" in sample:
-            flow = torch.as_tensor(sample["flow"], dtype=torch.float32)
-            out["flow"] = flow.permute(1, 0, 2, 3)  # [2, T, H, W]
-        views = {k: [v] for k, v in out.items()}
-        if self.flip:
-            for k, v in out.items():
-                f = v.flip(-1)
-                if k == "flow":
-                    f = f.clone()
-                    f[0] = -f[0]
-                views[k].append(f)
-        return {k: torch.stack(v) for k, v in views.items()}
+    side = short_side or round(spec.crop_size * 256 / 224)
+    steps = [ResizeShortSide(side)]
+    if flip:
+        steps.append(FlipViews(has_view_dim=False))
+    steps.append(Normalize(spec.mean, spec.std))
+    return Compose(steps, num_views=2 if flip else 1)
 
 
 def build_test_dataset(cfg, subset: str, spec, class_names: list[str]):
@@ -281,7 +265,8 @@ def build_test_dataset(cfg, subset: str, spec, class_names: list[str]):
                        short_policy=cfg.data.short_policy, flow_root=cfg.data.flow_root,
                        video_root=cfg.data.video_root or split_cfg.get("root"),
                        flow_method=cfg.data.flow_method, seed=cfg.seed, max_retries=cfg.data.max_retries,
-                       transform=FullFrameTransform(spec, cfg.eval.flip))
+                       transform=full_frame_transform(spec, cfg.eval.short_side or cfg.data.short_side,
+                                                      cfg.eval.flip))
 
 
 def _resolve_device(name: str | None, cfg) -> torch.device:
@@ -396,7 +381,8 @@ def predict_videos(predictor: Predictor, videos: Sequence[str], top_k: int = 5) 
             continue
         index = DatasetIndex([VideoRecord(path=video, label=0)], list(predictor.class_names))
         try:
-            kw = {"transform": FullFrameTransform(spec, ev.flip)} if ev.fully_convolutional else {
+            kw = {"transform": full_frame_transform(spec, ev.short_side or cfg.data.short_side, ev.flip)} \
+                if ev.fully_convolutional else {
                 "test_crops": ev.test_crops, "flip": ev.flip, "recipe": cfg.data.recipe}
             ds = ClipDataset(index, spec, train=False, num_clips=ev.num_clips,
                              short_side=ev.short_side or cfg.data.short_side,

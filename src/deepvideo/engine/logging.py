@@ -28,8 +28,19 @@ from pathlib import Path
 
 from deepvideo.progress import make_progress
 
-EPOCH_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-                 "clips_per_s", "epoch_time_s", "bad_items"]
+EPOCH_COLUMNS = [
+    "epoch",
+    "step",
+    "lr",
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "clips_per_s",
+    "epoch_time_s",
+    "bad_items",
+]
 STEP_COLUMNS = ["epoch", "step", "lr", "loss", "clips_per_s"]
 
 
@@ -73,8 +84,13 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
 class RunLogger:
     """CSV + TensorBoard + progress bar; every method is a no-op when ``enabled`` is False."""
 
-    def __init__(self, run_dir: str | os.PathLike, enabled: bool = True, tensorboard: bool = True,
-                 progress: bool | None = None):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        enabled: bool = True,
+        tensorboard: bool = True,
+        progress: bool | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.epochs: list[dict] = []
@@ -130,8 +146,9 @@ class RunLogger:
     def start_epoch(self, epoch: int, epochs: int, total_clips: int, done_clips: int = 0) -> None:
         if not self.enabled:
             return
-        self._progress = make_progress("clips", disable=None if self._show_progress is None
-                                       else not self._show_progress)
+        self._progress = make_progress(
+            "clips", disable=None if self._show_progress is None else not self._show_progress
+        )
         self._progress.start()
         self._task = self._progress.add_task(f"epoch {epoch}/{epochs}", total=total_clips, status="")
         if done_clips:

@@ -50,15 +50,19 @@ def apply_freezing(model: nn.Module, patterns: list[str] | tuple[str, ...] = (),
     for pat in patterns:
         hit = [n for n in names if fnmatch.fnmatchcase(n, pat)]
         if not hit:
-            raise ValueError(f"train.freeze pattern {pat!r} matches no parameter "
-                             f"(names look like {', '.join(names[:4])}, ...)")
+            raise ValueError(
+                f"train.freeze pattern {pat!r} matches no parameter "
+                f"(names look like {', '.join(names[:4])}, ...)"
+            )
         frozen.update(hit)
     if top_k > 0:
         layers = top_level_layers(model)
         if top_k > len(layers):
-            raise ValueError(f"train.finetune_top_k={top_k} but the model has only {len(layers)} layers "
-                             f"({', '.join(n for n, _ in layers)})")
-        keep = {n for n, _ in layers[len(layers) - top_k:]}
+            raise ValueError(
+                f"train.finetune_top_k={top_k} but the model has only {len(layers)} layers "
+                f"({', '.join(n for n, _ in layers)})"
+            )
+        keep = {n for n, _ in layers[len(layers) - top_k :]}
         frozen.update(n for n in names if n.split(".", 1)[0] not in keep)
     for n, p in model.named_parameters():
         if n in frozen:
@@ -98,7 +102,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, lr_scale: float = 1.0) -
         groups.append({"params": no_decay, "weight_decay": 0.0})
     lr = cfg.lr * lr_scale
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.SGD(
+            groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0
+        )
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas))
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use sgd or adamw")
@@ -107,10 +113,21 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, lr_scale: float = 1.0) -
 class WarmupSchedule:
     """Per-iteration learning rate ``base_lr * warmup(i) * decay(i)`` (see module docstring)."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, kind: str, total_iters: int, warmup_iters: int = 0,
-                 warmup_start_factor: float = 0.01, milestones: list[int] | tuple[int, ...] = (),
-                 gamma: float = 0.1, min_lr: float = 0.0, plateau_patience: int = 2,
-                 plateau_factor: float = 0.1, plateau_threshold: float = 1e-4, plateau_mode: str = "max"):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        kind: str,
+        total_iters: int,
+        warmup_iters: int = 0,
+        warmup_start_factor: float = 0.01,
+        milestones: list[int] | tuple[int, ...] = (),
+        gamma: float = 0.1,
+        min_lr: float = 0.0,
+        plateau_patience: int = 2,
+        plateau_factor: float = 0.1,
+        plateau_threshold: float = 1e-4,
+        plateau_mode: str = "max",
+    ):
         if kind not in ("constant", "step", "cosine", "plateau"):
             raise ValueError(f"unknown schedule {kind!r}")
         self.optimizer = optimizer
@@ -184,8 +201,12 @@ class WarmupSchedule:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        return {"iteration": self.iteration, "plateau_scale": self.plateau_scale, "best": self.best,
-                "bad_epochs": self.bad_epochs}
+        return {
+            "iteration": self.iteration,
+            "plateau_scale": self.plateau_scale,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.iteration = int(state["iteration"])
@@ -195,12 +216,25 @@ class WarmupSchedule:
         self._apply()
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig, iters_per_epoch: int,
-                   monitor_mode: str = "max") -> WarmupSchedule:
-    """The schedule of ``cfg`` with epochs converted to optimizer steps."""
+def build_schedule(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, iters_per_epoch: int, monitor_mode: str = "max"
+) -> WarmupSchedule:
+    """The schedule of ``cfg`` with epochs converted to optimizer steps.
+
+    ``max_steps`` (if set) is the schedule's length; ``milestone_steps`` are added to the
+    epoch ``milestones`` (papers giving iteration counts, e.g. ST-ResNet's 30K + 30K + 20K).
+    """
     return WarmupSchedule(
-        optimizer, cfg.schedule, total_iters=cfg.epochs * iters_per_epoch,
-        warmup_iters=round(cfg.warmup_epochs * iters_per_epoch), warmup_start_factor=cfg.warmup_start_factor,
-        milestones=[m * iters_per_epoch for m in cfg.milestones], gamma=cfg.gamma, min_lr=cfg.min_lr,
-        plateau_patience=cfg.plateau_patience, plateau_factor=cfg.plateau_factor,
-        plateau_threshold=cfg.plateau_threshold, plateau_mode=monitor_mode)
+        optimizer,
+        cfg.schedule,
+        total_iters=cfg.max_steps or cfg.epochs * iters_per_epoch,
+        warmup_iters=round(cfg.warmup_epochs * iters_per_epoch),
+        warmup_start_factor=cfg.warmup_start_factor,
+        milestones=[m * iters_per_epoch for m in cfg.milestones] + list(cfg.milestone_steps),
+        gamma=cfg.gamma,
+        min_lr=cfg.min_lr,
+        plateau_patience=cfg.plateau_patience,
+        plateau_factor=cfg.plateau_factor,
+        plateau_threshold=cfg.plateau_threshold,
+        plateau_mode=monitor_mode,
+    )

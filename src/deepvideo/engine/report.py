@@ -170,6 +170,8 @@ def plot_history(path: str | Path, history: Mapping[str, np.ndarray], title: str
             if ok.any():
                 ax.plot(x[ok], y[ok], marker="o", markersize=3, label=k)
         ax.set_xlabel("epoch")
+        if label == "accuracy" and any(np.nanmax(history[k], initial=0.0) > 1.5 for k in keys):
+            label = "accuracy (%)"
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         if keys:

@@ -6,7 +6,7 @@ Public API (stable; used by ``deepvideo train/test/predict`` and engine/evaluate
     from deepvideo.engine.trainer import (train, main_train, load_checkpoint, RunResult,
                                           build_model, build_dataset, load_index)
 
-    cfg = load_config("configs/ucf101/tsn_r50_rgb.yaml", ["train.lr=0.01"])
+    cfg = load_config("configs/ucf101/c3d.yaml", ["train.lr=0.01"])
     result = train(cfg)                     # -> RunResult
     result.run_dir                          # Path: config.yaml, run_info.json, metrics.csv, steps.csv,
                                             #   train.log, summary.json, bad_items.json, tensorboard/
@@ -24,14 +24,18 @@ Public API (stable; used by ``deepvideo train/test/predict`` and engine/evaluate
 
     index = load_index(cfg, "test")         # DatasetIndex of data.test (falls back to data.val)
     dataset = build_dataset(cfg, "test", spec=model.input_spec, train=False, class_names=class_names)
-        # ClipDataset with eval.num_clips / eval.test_crops / eval.flip: items [V, C, T, H, W]
+        # ClipDataset with eval.num_clips / eval.test_crops / eval.flip: each item's modalities are
+        # [V, C, T, H, W] with V = num_clips x crops (x2 with flip); loaders from
+        # deepvideo.data.dataset.build_loader(dataset, batch, train=False, ...)
 
     python -m deepvideo.engine.trainer RECIPE.yaml key=value ...       # same as main_train
     torchrun --nproc_per_node=2 -m deepvideo.engine.trainer RECIPE.yaml  # DDP, see docs/distributed.md
 
-``train(cfg, model=..., train_dataset=..., val_dataset=...)`` accepts ready-made objects
-(benchmarks, tests, notebooks); datasets must accept ``(index, epoch)`` keys like
-:class:`~deepvideo.data.dataset.ClipDataset` and yield batch dicts with ``"label"``.
+``train(cfg, model=..., train_dataset=..., val_dataset=..., class_names=..., on_epoch_end=...)``
+accepts ready-made objects (benchmarks, tests, notebooks); datasets must accept
+``(index, epoch)`` keys like :class:`~deepvideo.data.dataset.ClipDataset` and yield dicts
+with the modality tensors and ``"label"``. ``on_epoch_end(row)`` sees every metrics.csv row.
+Run folder files and checkpoint layout: engine/logging.py and engine/checkpoint.py.
 
 What one step does: the model gets the batch dict restricted to its modalities and returns
 logits ``[N,K]``, dense logits ``[N,K,T']`` (cross-entropy on every chunk, averaged over
@@ -56,6 +60,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +115,7 @@ class RunResult:
 
 
 # --- building blocks ----------------------------------------------------------------------
+
 
 def import_model_modules(imports: list[str] | tuple[str, ...]) -> None:
     """Import modules (dotted names) or ``.py`` files that register extra models."""
@@ -169,8 +175,13 @@ def _load_pretrained(model: nn.Module, path: str) -> None:
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(state) - set(usable))
     model.load_state_dict(usable, strict=False)
-    log.info("initialized %d tensors from %s; skipped %d (%s)", len(usable), folder, len(skipped),
-             ", ".join(skipped[:4]))
+    log.info(
+        "initialized %d tensors from %s; skipped %d (%s)",
+        len(usable),
+        folder,
+        len(skipped),
+        ", ".join(skipped[:4]),
+    )
 
 
 def load_index(cfg: Config, split: str):
@@ -179,8 +190,10 @@ def load_index(cfg: Config, split: str):
     if split == "test" and not spec:
         spec = dict(cfg.data.val)
     if not spec:
-        raise ConfigError(f"data.{split} is empty: give its load_dataset arguments, e.g. "
-                          f"data.{split}.format=folder data.{split}.root=videos/")
+        raise ConfigError(
+            f"data.{split} is empty: give its load_dataset arguments, e.g. "
+            f"data.{split}.format=folder data.{split}.root=videos/"
+        )
     if "format" not in spec:
         raise ConfigError(f"data.{split} needs a 'format' (folder, ucf101, hmdb51, kinetics, ...)")
     from deepvideo.data.formats import load_dataset
@@ -189,8 +202,9 @@ def load_index(cfg: Config, split: str):
     return load_dataset(fmt, **spec)
 
 
-def build_dataset(cfg: Config, split: str, spec: InputSpec, train: bool, class_names: list[str] | None = None,
-                  index=None):
+def build_dataset(
+    cfg: Config, split: str, spec: InputSpec, train: bool, class_names: list[str] | None = None, index=None
+):
     """ClipDataset for ``data.<split>``; test mode uses the ``eval`` views, crops and flip.
 
     Validation during training (``split="val", train=False``) uses one centre view.
@@ -199,17 +213,28 @@ def build_dataset(cfg: Config, split: str, spec: InputSpec, train: bool, class_n
 
     index = index if index is not None else load_index(cfg, split)
     if class_names is not None and list(index.classes) != list(class_names):
-        raise ConfigError(f"data.{split} has classes {list(index.classes)[:5]}... which differ from the "
-                          f"model's {list(class_names)[:5]}...; use the same class list")
+        raise ConfigError(
+            f"data.{split} has classes {list(index.classes)[:5]}... which differ from the "
+            f"model's {list(class_names)[:5]}...; use the same class list"
+        )
     video_root = cfg.data.video_root or (getattr(cfg.data, split) or cfg.data.train).get("root")
     full_test = not train and split == "test"
     return ClipDataset(
-        index, spec, train=train, num_clips=cfg.eval.num_clips if full_test else 1,
-        test_crops=cfg.eval.test_crops if full_test else 1, flip=cfg.eval.flip if full_test else False,
+        index,
+        spec,
+        train=train,
+        num_clips=cfg.eval.num_clips if full_test else 1,
+        test_crops=cfg.eval.test_crops if full_test else 1,
+        flip=cfg.eval.flip if full_test else False,
         recipe=cfg.data.recipe,
         short_side=(cfg.eval.short_side or cfg.data.short_side) if full_test else cfg.data.short_side,
-        short_policy=cfg.data.short_policy, flow_root=cfg.data.flow_root, video_root=video_root,
-        flow_method=cfg.data.flow_method, seed=cfg.seed, max_retries=cfg.data.max_retries)
+        short_policy=cfg.data.short_policy,
+        flow_root=cfg.data.flow_root,
+        video_root=video_root,
+        flow_method=cfg.data.flow_method,
+        seed=cfg.seed,
+        max_retries=cfg.data.max_retries,
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -236,6 +261,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 # --- losses ---------------------------------------------------------------------------------
 
+
 def _single_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
     logits = logits.float()
     if target.dtype.is_floating_point:  # multi-hot labels
@@ -249,8 +275,9 @@ def _single_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: fl
     return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
 
 
-def compute_loss(output, target: torch.Tensor, label_smoothing: float = 0.0,
-                 weights: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def compute_loss(
+    output, target: torch.Tensor, label_smoothing: float = 0.0, weights: dict[str, float] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(total loss, main logits, {name: loss})`` for a model output (tensor or dict)."""
     weights = weights or {}
     outputs = output if isinstance(output, dict) else {"logits": output}
@@ -281,6 +308,7 @@ def _correct(scores: torch.Tensor, target: torch.Tensor, k: int) -> int:
 
 
 # --- the run --------------------------------------------------------------------------------
+
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
@@ -336,8 +364,9 @@ def _atomic_json(path: Path, data) -> None:
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loader, device: torch.device, amp_dtype: torch.dtype | None,
-             spec: InputSpec | None) -> dict:
+def validate(
+    model: nn.Module, loader, device: torch.device, amp_dtype: torch.dtype | None, spec: InputSpec | None
+) -> dict:
     """Clip-level loss, top-1 and top-5 (%) over ``loader`` (all processes, all-reduced).
 
     Items with a view dimension ``[N,V,...]`` are scored by averaging the V views' logits.
@@ -368,8 +397,12 @@ def validate(model: nn.Module, loader, device: torch.device, amp_dtype: torch.dt
         sums[3] += n
     total = dist_utils.all_reduce_sum(sums, device).tolist()
     n = max(total[3], 1.0)
-    return {"val_loss": total[0] / n, "val_top1": 100.0 * total[1] / n, "val_top5": 100.0 * total[2] / n,
-            "val_clips": int(total[3])}
+    return {
+        "val_loss": total[0] / n,
+        "val_top1": 100.0 * total[1] / n,
+        "val_top5": 100.0 * total[2] / n,
+        "val_clips": int(total[3]),
+    }
 
 
 def _set_train_mode(model: nn.Module, frozen_norms: list[nn.Module]) -> None:
@@ -378,9 +411,21 @@ def _set_train_mode(model: nn.Module, frozen_norms: list[nn.Module]) -> None:
         m.eval()
 
 
-def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, val_dataset=None,
-          class_names: list[str] | None = None, progress: bool | None = None) -> RunResult:
-    """Train according to ``cfg``; see the module docstring. Returns a :class:`RunResult`."""
+def train(
+    cfg: Config,
+    *,
+    model: nn.Module | None = None,
+    train_dataset=None,
+    val_dataset=None,
+    class_names: list[str] | None = None,
+    progress: bool | None = None,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> RunResult:
+    """Train according to ``cfg``; see the module docstring. Returns a :class:`RunResult`.
+
+    ``on_epoch_end(row)`` is called on every process after each epoch's checkpoints are
+    written, with that epoch's metrics.csv row.
+    """
     device = dist_utils.select_device(cfg.device)
     distributed = dist_utils.init_distributed(device)
     rank, world = dist_utils.get_rank(), dist_utils.get_world_size()
@@ -388,8 +433,11 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
     t = cfg.train
     micro = t.batch_size // (world * t.grad_accum)
     if micro * world * t.grad_accum != t.batch_size:
-        raise ConfigError(f"train.batch_size={t.batch_size} must be divisible by processes ({world}) x "
-                          f"train.grad_accum ({t.grad_accum})")
+        raise ConfigError(
+            f"train.batch_size={t.batch_size} must be divisible by processes ({world}) x "
+            f"train.grad_accum ({t.grad_accum})"
+        )
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     _seed_everything(cfg.seed, cfg.deterministic)
     amp_dtype = _amp_dtype(t.amp, device)
 
@@ -403,8 +451,9 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
         except CheckpointError:
             log.warning("resume=true but %s holds no checkpoint: starting from scratch", last_dir)
     elif (last_dir / "checkpoint.json").exists():
-        raise ConfigError(f"{run_dir} already holds a run; pass resume=true to continue it or choose "
-                          "another output_dir")
+        raise ConfigError(
+            f"{run_dir} already holds a run; pass resume=true to continue it or choose another output_dir"
+        )
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     dist_utils.barrier()
@@ -415,7 +464,7 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
             train_index = load_index(cfg, "train")
             class_names = list(train_index.classes)
         else:
-            class_names = list(class_names if class_names is not None else getattr(train_dataset, "classes"))
+            class_names = list(class_names if class_names is not None else train_dataset.classes)
         num_classes = cfg.model.num_classes or len(class_names)
         if model is None:
             model = build_model(cfg, num_classes)
@@ -432,35 +481,56 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
         model.to(device)
         if distributed:
             ddp_kw = {"device_ids": [device.index]} if device.type == "cuda" else {}
-            model = nn.parallel.DistributedDataParallel(model, **ddp_kw)
+            model = nn.parallel.DistributedDataParallel(
+                model, find_unused_parameters=t.find_unused_parameters, **ddp_kw
+            )
 
         from deepvideo.data.dataset import build_loader
 
-        train_loader = build_loader(train_dataset, micro, train=True, num_workers=cfg.data.num_workers,
-                                    seed=cfg.seed, rank=rank, world_size=world, device=device)
+        train_loader = build_loader(
+            train_dataset,
+            micro,
+            train=True,
+            num_workers=cfg.data.num_workers,
+            seed=cfg.seed,
+            rank=rank,
+            world_size=world,
+            device=device,
+        )
         val_loader = None
         if val_dataset is not None:
-            val_loader = build_loader(val_dataset, max(1, cfg.eval.batch_size), train=False,
-                                      num_workers=cfg.data.num_workers, seed=cfg.seed, rank=rank,
-                                      world_size=world, device=device)
+            val_loader = build_loader(
+                val_dataset,
+                max(1, cfg.eval.batch_size),
+                train=False,
+                num_workers=cfg.data.num_workers,
+                seed=cfg.seed,
+                rank=rank,
+                world_size=world,
+                device=device,
+            )
         batches_per_epoch = len(train_loader)
         iters_per_epoch = batches_per_epoch // t.grad_accum
         if t.max_iters_per_epoch:
             iters_per_epoch = min(iters_per_epoch, t.max_iters_per_epoch)
         if iters_per_epoch < 1:
-            raise ConfigError(f"the training set ({len(train_dataset)} clips) is smaller than one global batch "
-                              f"(train.batch_size={t.batch_size}); lower the batch size")
+            raise ConfigError(
+                f"the training set ({len(train_dataset)} clips) is smaller than one global batch "
+                f"(train.batch_size={t.batch_size}); lower the batch size"
+            )
         monitor = t.monitor
         if monitor.startswith("val_") and val_loader is None:
             monitor = "train_loss" if monitor == "val_loss" else "train_top1"
-            log.info("no validation set (data.val): best.* follows %s instead of %s", monitor, t.monitor)
+            log.info("no validation set (data.val): checkpoints/best follows %s instead of %s", monitor, t.monitor)
         monitor_mode = "min" if monitor.endswith("loss") else "max"
         optimizer = build_optimizer(model, t)
         schedule = build_schedule(optimizer, t, iters_per_epoch, monitor_mode=monitor_mode)
+        total_epochs = math.ceil(t.max_steps / iters_per_epoch) if t.max_steps else t.epochs
         scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         logger = RunLogger(run_dir, enabled=main, progress=progress)
 
         start_epoch, start_iter, step, best_metric = 0, 0, 0, None
+        resumed_sums = None  # the running epoch's loss/accuracy sums when resuming mid-epoch
         if resume_from is not None:
             load_weights(model, resume_from, strict=True)
             state = load_train_state(resume_from)
@@ -469,16 +539,29 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
             if state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             set_rng_state(state["rng"])
-            start_epoch, start_iter, step = int(state["epoch"]), int(state["iter_in_epoch"]), int(state["step"])
+            start_epoch, start_iter, step = (
+                int(state["epoch"]),
+                int(state["iter_in_epoch"]),
+                int(state["step"]),
+            )
             best_metric = state["best_metric"]
+            resumed_sums = list(state.get("epoch_sums") or [0.0, 0.0, 0.0])
             if hasattr(train_dataset, "record_bad"):
                 train_dataset.record_bad(state.get("bad_items", []))
             logger.restore(state["history"]["epochs"], state["history"]["steps"])
             log.info("resumed from %s at epoch %d, iteration %d", resume_from, start_epoch, start_iter)
         if main:
-            write_run_files(cfg, run_dir, {"world_size": world, "device": str(device),
-                                           "model": getattr(unwrap(model), "model_name", type(unwrap(model)).__name__),
-                                           "num_classes": num_classes, "class_names": class_names})
+            write_run_files(
+                cfg,
+                run_dir,
+                {
+                    "world_size": world,
+                    "device": str(device),
+                    "model": getattr(unwrap(model), "model_name", type(unwrap(model)).__name__),
+                    "num_classes": num_classes,
+                    "class_names": class_names,
+                },
+            )
 
         bad_items: list[dict] = list(getattr(train_dataset, "bad_items", []))
 
@@ -491,43 +574,62 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
             if items and hasattr(train_dataset, "record_bad"):
                 train_dataset.record_bad(items)
 
+        cfg_dict = config_to_dict(cfg)  # converting is slow (OmegaConf): once per run
+
         def meta(epoch: int, it: int, metrics: dict) -> dict:
             inner = unwrap(model)
-            return {"config": config_to_dict(cfg), "class_names": class_names, "epoch": epoch, "step": step,
-                    "iter_in_epoch": it, "metrics": metrics, "monitor": monitor, "best_metric": best_metric,
-                    "model_name": getattr(inner, "model_name", cfg.model.name),
-                    "input_spec": spec.to_dict() if spec is not None else None,
-                    "deepvideo_version": _version()}
+            return {
+                "config": cfg_dict,
+                "class_names": class_names,
+                "epoch": epoch,
+                "step": step,
+                "iter_in_epoch": it,
+                "metrics": metrics,
+                "monitor": monitor,
+                "best_metric": best_metric,
+                "model_name": getattr(inner, "model_name", cfg.model.name),
+                "input_spec": spec.to_dict() if spec is not None else None,
+                "deepvideo_version": _version(),
+            }
 
-        def save(folder: Path, epoch: int, it: int, metrics: dict) -> None:
+        def save(folder: Path, epoch: int, it: int, metrics: dict, epoch_sums: list | None = None) -> None:
             if not main:
                 return
-            state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                     "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                     "rng": rng_state(), "epoch": epoch, "iter_in_epoch": it, "step": step,
-                     "best_metric": best_metric, "bad_items": bad_items,
-                     "history": {"epochs": logger.epochs, "steps": logger.steps}}
+            state = {
+                "epoch_sums": epoch_sums,
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                "rng": rng_state(),
+                "epoch": epoch,
+                "iter_in_epoch": it,
+                "step": step,
+                "best_metric": best_metric,
+                "bad_items": bad_items,
+                "history": {"epochs": logger.epochs, "steps": logger.steps},
+            }
             save_checkpoint(folder, model, meta(epoch, it, metrics), state)
 
         accum = t.grad_accum
         sampler = train_loader.sampler
-        for epoch in range(start_epoch, t.epochs):
+        for epoch in range(start_epoch, total_epochs):
             skip_iters = start_iter if epoch == start_epoch else 0
             sampler.set_epoch(epoch)
             sampler.set_start(skip_iters * accum * micro)
             if hasattr(train_dataset, "set_epoch"):
                 train_dataset.set_epoch(epoch)
             _set_train_mode(model, frozen_norms)
-            logger.start_epoch(epoch + 1, t.epochs, iters_per_epoch * t.batch_size,
-                               skip_iters * t.batch_size)
+            logger.start_epoch(epoch + 1, total_epochs, iters_per_epoch * t.batch_size, skip_iters * t.batch_size)
             t0 = time.perf_counter()
             sums = [0.0, 0.0, 0.0]  # loss*n, top1, n (this process)
+            if skip_iters and resumed_sums is not None and main:
+                sums = list(resumed_sums)
             window_loss, window_n, window_t0, window_clips = 0.0, 0, time.perf_counter(), 0
             it = skip_iters
             micro_i = 0
             optimizer.zero_grad(set_to_none=True)
             for batch in train_loader:
-                if it >= iters_per_epoch:
+                if it >= iters_per_epoch or (t.max_steps and step >= t.max_steps):
                     break
                 if batch.get("bad_items"):
                     note_bad(batch["bad_items"])
@@ -551,7 +653,8 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
                         f"the training loss became {loss_value} at epoch {epoch + 1}, iteration {it + 1} "
                         f"(step {step + 1}); stopped. {last_dir} holds the last good checkpoint. Lower "
                         "train.lr, add warmup (train.warmup_epochs), clip gradients (train.clip_grad_norm) "
-                        "or disable mixed precision (train.amp=none).")
+                        "or disable mixed precision (train.amp=none)."
+                    )
                 sums[0] += loss_value * n
                 sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
                 sums[2] += n
@@ -575,19 +678,33 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
                 logger.advance(t.batch_size, loss_value, lr)
                 if step % t.log_every == 0:
                     now = time.perf_counter()
-                    logger.log_step({"epoch": epoch + 1, "step": step, "lr": lr, "loss": window_loss / window_n,
-                                     "clips_per_s": window_clips / max(now - window_t0, 1e-9)})
+                    logger.log_step(
+                        {
+                            "epoch": epoch + 1,
+                            "step": step,
+                            "lr": lr,
+                            "loss": window_loss / window_n,
+                            "clips_per_s": window_clips / max(now - window_t0, 1e-9),
+                        }
+                    )
                     window_loss, window_n, window_t0, window_clips = 0.0, 0, now, 0
                 if t.checkpoint_every_iters and step % t.checkpoint_every_iters == 0 and it < iters_per_epoch:
-                    save(last_dir, epoch, it, {})
+                    # the running sums of all processes; rank 0 continues them on resume
+                    save(last_dir, epoch, it, {}, epoch_sums=dist_utils.all_reduce_sum(sums, device).tolist())
             logger.end_epoch()
             elapsed = time.perf_counter() - t0
             train_sums = dist_utils.all_reduce_sum(sums, device).tolist()
             clips = max(train_sums[2], 1.0)
-            row = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
-                   "train_loss": train_sums[0] / clips, "train_top1": 100.0 * train_sums[1] / clips,
-                   "clips_per_s": train_sums[2] / max(elapsed, 1e-9), "epoch_time_s": elapsed}
-            if val_loader is not None and ((epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs):
+            row = {
+                "epoch": epoch + 1,
+                "step": step,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": train_sums[0] / clips,
+                "train_top1": 100.0 * train_sums[1] / clips,
+                "clips_per_s": train_sums[2] / max(elapsed, 1e-9),
+                "epoch_time_s": elapsed,
+            }
+            if val_loader is not None and ((epoch + 1) % t.val_every == 0 or epoch + 1 == total_epochs):
                 row.update(validate(model, val_loader, device, amp_dtype, spec))
                 row.pop("val_clips", None)
             bad_union = _gather_bad(bad_items)
@@ -596,37 +713,65 @@ def train(cfg: Config, *, model: nn.Module | None = None, train_dataset=None, va
             value = row.get(monitor)
             schedule.step_metric(value)
             logger.log_epoch(row)
-            improved = value is not None and (best_metric is None or (
-                value > best_metric if monitor_mode == "max" else value < best_metric))
+            improved = value is not None and (
+                best_metric is None or (value > best_metric if monitor_mode == "max" else value < best_metric)
+            )
             if improved:
                 best_metric = float(value)
             metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
             save(last_dir, epoch + 1, 0, metrics)
             if improved:
                 save(best_dir, epoch + 1, 0, metrics)
-            log.info("epoch %d/%d: %s", epoch + 1, t.epochs,
-                     ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
+            log.info(
+                "epoch %d/%d: %s",
+                epoch + 1,
+                total_epochs,
+                ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)),
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(dict(row))
             dist_utils.barrier()
         logger.close()
-        result = RunResult(run_dir=run_dir, last_checkpoint=last_dir,
-                           best_checkpoint=best_dir if best_metric is not None else None,
-                           history=list(logger.epochs), best_metric=best_metric, monitor=monitor,
-                           class_names=class_names, bad_items=bad_items, epochs_completed=t.epochs, steps=step)
+        result = RunResult(
+            run_dir=run_dir,
+            last_checkpoint=last_dir,
+            best_checkpoint=best_dir if best_metric is not None else None,
+            history=list(logger.epochs),
+            best_metric=best_metric,
+            monitor=monitor,
+            class_names=class_names,
+            bad_items=bad_items,
+            epochs_completed=total_epochs,
+            steps=step,
+        )
         if main:
             _atomic_json(run_dir / "bad_items.json", bad_items)
-            _atomic_json(run_dir / "summary.json", {
-                "status": "completed", "run_dir": str(run_dir), "last_checkpoint": str(last_dir),
-                "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
-                "monitor": monitor, "best_metric": best_metric, "epochs": t.epochs, "steps": step,
-                "bad_items": bad_items, "history": result.history})
+            _atomic_json(
+                run_dir / "summary.json",
+                {
+                    "status": "completed",
+                    "run_dir": str(run_dir),
+                    "last_checkpoint": str(last_dir),
+                    "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+                    "monitor": monitor,
+                    "best_metric": best_metric,
+                    "epochs": total_epochs,
+                    "steps": step,
+                    "bad_items": bad_items,
+                    "history": result.history,
+                },
+            )
         return result
     except NonFiniteLossError as e:
         if main:
-            _atomic_json(run_dir / "summary.json", {"status": "diverged", "message": str(e),
-                                                     "last_checkpoint": str(last_dir)})
+            _atomic_json(
+                run_dir / "summary.json",
+                {"status": "diverged", "message": str(e), "last_checkpoint": str(last_dir)},
+            )
         log.error("%s", e)
         raise
     finally:
+        torch.use_deterministic_algorithms(was_deterministic)  # process-wide: leave it as found
         if handler is not None:
             logging.getLogger("deepvideo").removeHandler(handler)
             handler.close()
@@ -647,8 +792,11 @@ def _version() -> str:
     return __version__
 
 
-def main_train(config_path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (),
-               progress: bool | None = None) -> RunResult:
+def main_train(
+    config_path: str | os.PathLike | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    progress: bool | None = None,
+) -> RunResult:
     """Load the recipe with overrides and train; works under torchrun (DDP) and alone."""
     cfg = load_config(config_path, list(overrides))
     try:
@@ -659,12 +807,13 @@ def main_train(config_path: str | os.PathLike | None, overrides: list[str] | tup
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m deepvideo.engine.trainer RECIPE.yaml key=value ...``"""
-    parser = argparse.ArgumentParser(prog="python -m deepvideo.engine.trainer",
-                                     description="Train a deepvideo model from a YAML recipe.")
+    parser = argparse.ArgumentParser(
+        prog="python -m deepvideo.engine.trainer", description="Train a deepvideo model from a YAML recipe."
+    )
     parser.add_argument("config", help="YAML recipe (configs/...)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=0.01")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = main_train(args.config, args.overrides, progress=False if args.no_progress else None)
@@ -672,9 +821,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"run_dir": str(result.run_dir), "last_checkpoint": str(result.last_checkpoint),
-                          "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
-                          "best_metric": result.best_metric}))
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(result.run_dir),
+                    "last_checkpoint": str(result.last_checkpoint),
+                    "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+                    "best_metric": result.best_metric,
+                }
+            )
+        )
     return 0
 
 

@@ -66,10 +66,16 @@ def _as_flow_array(flow) -> np.ndarray:
     return f
 
 
-def _meta(q: np.ndarray, bound: float, method: str | None, quality: int | None, fmt: str) -> dict:
-    return {"format": fmt, "bound": float(bound), "count": int(q.shape[0]), "height": int(q.shape[2]),
-            "width": int(q.shape[3]), "method": method, "jpeg_quality": quality,
+def flow_meta(count: int, height: int, width: int, bound: float, method: str | None, quality: int | None,
+              fmt: str) -> dict:
+    """The metadata stored in flow.json / the npz ``meta`` entry."""
+    return {"format": fmt, "bound": float(bound), "count": int(count), "height": int(height),
+            "width": int(width), "method": method, "jpeg_quality": quality,
             "x_template": X_TEMPLATE, "y_template": Y_TEMPLATE, "start_index": 1}
+
+
+def _meta(q: np.ndarray, bound: float, method: str | None, quality: int | None, fmt: str) -> dict:
+    return flow_meta(q.shape[0], q.shape[2], q.shape[3], bound, method, quality, fmt)
 
 
 def write_jpg_fields(folder: str | os.PathLike, flow, bound: float = DEFAULT_BOUND,

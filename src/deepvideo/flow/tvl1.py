@@ -105,6 +105,50 @@ def _warp(img: torch.Tensor, flow: torch.Tensor, mode: str) -> torch.Tensor:
     return F.grid_sample(img, grid, mode=mode, padding_mode="zeros", align_corners=True)
 
 
+def _batcher_network(n: int) -> list[tuple[int, int]]:
+    """Comparators (i, j), i < j, of Batcher's odd-even merge sort for ``n`` inputs."""
+    size = 1 << (n - 1).bit_length()
+    comps, p = [], 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        comps.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return [(a, b) for a, b in comps if b < n]  # missing inputs act as +inf: never swapped
+
+
+def _selection_network(n: int, rank: int) -> list[tuple[int, int, bool, bool]]:
+    """Comparators needed to output the ``rank``-th smallest of ``n``: (i, j, need_min, need_max)."""
+    need, kept = {rank}, []
+    for a, b in reversed(_batcher_network(n)):
+        if a in need or b in need:
+            kept.append((a, b, a in need, b in need))
+            need |= {a, b}
+    return kept[::-1]
+
+
+_MEDIAN_NETWORKS: dict[int, list] = {}
+
+
+def _median_by_network(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k median as a min/max selection network over shifted views (fuses under compile)."""
+    if k not in _MEDIAN_NETWORKS:
+        _MEDIAN_NETWORKS[k] = _selection_network(k * k, k * k // 2)
+    h, w = x.shape[-2:]
+    r = k // 2
+    p = F.pad(x, (r, r, r, r), mode="replicate")
+    vals = [p[..., dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)]
+    for a, b, need_min, need_max in _MEDIAN_NETWORKS[k]:
+        lo = torch.minimum(vals[a], vals[b]) if need_min else None
+        hi = torch.maximum(vals[a], vals[b]) if need_max else None
+        vals[a], vals[b] = lo, hi
+    return vals[k * k // 2]
+
+
 def median_filter(x: torch.Tensor, k: int) -> torch.Tensor:
     """k x k median of each channel of ``[B,C,H,W]``, border replicated (as cv2.medianBlur)."""
     b, c, h, w = x.shape
@@ -133,22 +177,34 @@ def _iteration(u, p, grad_i, rho_c, neg_inv_grad, lt: float, theta: float, taut:
     return u_new, p_new
 
 
-_COMPILED = {}
+def _block(u, p, grad_i, rho_c, neg_inv_grad, lt: float, theta: float, taut: float, steps: int):
+    """``steps`` iterations; returns (u, p, per-pair squared change of the last iteration)."""
+    u_prev = u
+    for _ in range(steps):
+        u_prev = u
+        u, p = _iteration(u, p, grad_i, rho_c, neg_inv_grad, lt, theta, taut)
+    d = u - u_prev
+    return u, p, (d * d).sum((1, 2, 3))
 
 
-def _step_function(compile_step: bool):
-    """The eager step, or a ``torch.compile``-d one (dynamic shapes; eager if compiling fails)."""
+_COMPILED: dict[str, object] = {}
+
+
+def _kernels(compile_step: bool):
+    """(block, median) functions: eager, or ``torch.compile``-d with dynamic shapes.
+
+    Compiled, the median is the selection network (one fused loop); eager, ``torch.median``
+    over unfolded patches. Both are exact, so the results agree.
+    """
     if not compile_step:
-        return _iteration
-    if "fn" not in _COMPILED:
-        try:
-            _COMPILED["fn"] = torch.compile(_iteration, dynamic=True)
-        except Exception:  # noqa: BLE001 - no compiler toolchain: stay eager
-            _COMPILED["fn"] = _iteration
-    return _COMPILED["fn"]
+        return _block, median_filter
+    if not _COMPILED:
+        _COMPILED["block"] = torch.compile(_block, dynamic=True)
+        _COMPILED["median"] = torch.compile(_median_by_network, dynamic=True)
+    return _COMPILED["block"], _COMPILED["median"]
 
 
-def _solve_warp(i0, i1, gi1, u, p, prm: TVL1Params, step):
+def _solve_warp(i0, i1, gi1, u, p, prm: TVL1Params, block, median):
     """All iterations of one warp for a batch; converged pairs leave the batch."""
     i1w = _warp(torch.cat([i1, gi1], 1), u, prm.interpolation)
     i1w, grad_i = i1w[:, :1], i1w[:, 1:].contiguous()
@@ -163,15 +219,12 @@ def _solve_warp(i0, i1, gi1, u, p, prm: TVL1Params, step):
         if active.numel() == 0:
             break
         if prm.median_filtering > 1:
-            u = median_filter(u, prm.median_filtering)
+            u = median(u, prm.median_filtering)
         n = 0
         while n < prm.inner_iterations and active.numel():
             steps = min(prm.check_every, prm.inner_iterations - n)
-            for _s in range(steps):
-                u_prev = u
-                u, p = step(u, p, grad_i, rho_c, neg_inv_grad, lt, prm.theta, taut)
+            u, p, err = block(u, p, grad_i, rho_c, neg_inv_grad, lt, prm.theta, taut, steps)
             n += steps
-            err = ((u - u_prev) ** 2).sum((1, 2, 3))
             done = err <= limit
             if bool(done.any()):
                 idx = active[done]
@@ -215,7 +268,7 @@ def tvl1_flow(prev, nxt, preset: str = "default", device: str | torch.device | N
 
 @torch.no_grad()
 def _tvl1_batch(i0: torch.Tensor, i1: torch.Tensor, prm: TVL1Params) -> torch.Tensor:
-    step = _step_function(prm.compile)
+    block, median = _kernels(prm.compile)
     pyr0, pyr1 = [i0[:, None]], [i1[:, None]]
     for _s in range(1, prm.scales):
         size = (round(pyr0[-1].shape[-2] * prm.scale_step), round(pyr0[-1].shape[-1] * prm.scale_step))
@@ -234,5 +287,5 @@ def _tvl1_batch(i0: torch.Tensor, i1: torch.Tensor, prm: TVL1Params) -> torch.Te
         p = a.new_zeros((a.shape[0], 4, *size))
         gb = _centred_gradient(b)
         for _w in range(prm.warps):
-            u, p = _solve_warp(a, b, gb, u, p, prm, step)
+            u, p = _solve_warp(a, b, gb, u, p, prm, block, median)
     return u.contiguous()

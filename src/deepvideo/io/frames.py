@@ -79,8 +79,8 @@ class FrameFolderReader:
         expected = list(range(start_index, start_index + n))
         if numbers != expected:
             missing = sorted(set(expected) - set(numbers))
-            what = (f"{template.format(missing[0])} is missing" if missing
-                    else f"numbering starts at {numbers[0]}, expected start_index={start_index}")
+            what = (f"numbering starts at {numbers[0]}, expected start_index={start_index}"
+                    if numbers[0] != start_index else f"{template.format(missing[0])} is missing")
             raise VideoError(self.folder, f"{n} files match {template!r} but {what}; frames must be "
                                           f"numbered {template.format(start_index)}.. without gaps")
         first = self._load(0)

@@ -369,10 +369,12 @@ class VideoReader:
                 container.seek(seek_ts, stream=stream, backward=True, any_frame=False)
             codec.skip_frame = "DEFAULT"
             next_index = None
+            last = -1
             for packet in container.demux(stream):
                 if counting:
                     if next_index is None and packet.size:
-                        ordinal = index.dts_to_ordinal.get(packet.dts)
+                        stamp = packet.dts if packet.dts is not None else packet.pts
+                        ordinal = index.dts_to_ordinal.get(stamp)
                         if ordinal != start:
                             raise _SeekMissed
                         next_index = start
@@ -387,8 +389,9 @@ class VideoReader:
                         frame_index, next_index = next_index, next_index + 1
                     else:
                         frame_index = index.pts_to_index.get(frame.pts)
-                        if frame_index is None:
-                            raise _TimestampMismatch
+                        if frame_index is None or frame_index <= last:
+                            raise _TimestampMismatch  # pts not the packets' or out of order: count instead
+                        last = frame_index
                         if frame_index < start:
                             continue
                     yield frame_index, frame

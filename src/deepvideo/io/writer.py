@@ -126,10 +126,11 @@ def write_frame_folder(folder: str | os.PathLike, frames, template: str = "img_{
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     try:
+        suffix = Path(template.format(start_index)).suffix.lower()
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality] if suffix in (".jpg", ".jpeg") else []
         for i, frame in enumerate(frames):
             ok = cv2.imwrite(str(tmp / template.format(start_index + i)),
-                             cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                             [cv2.IMWRITE_JPEG_QUALITY, quality])
+                             cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
             if not ok:
                 raise OSError(f"could not write frame {i} to {tmp}")
         if folder.exists():

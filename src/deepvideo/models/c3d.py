@@ -22,9 +22,17 @@ C3D_STD = (0.2255, 0.2196, 0.2157)
 class C3D(nn.Module):
     """The C3D network; ``norm="none"`` is the original, "bn"/"gn" add a norm after each conv."""
 
-    def __init__(self, num_classes: int = 101, *, num_frames: int = 16, crop_size: int = 112,
-                 norm: NormBuilder | str = "none", dropout: float = 0.5, fc_width: int = 4096,
-                 width: int = 64) -> None:
+    def __init__(
+        self,
+        num_classes: int = 101,
+        *,
+        num_frames: int = 16,
+        crop_size: int = 112,
+        norm: NormBuilder | str = "none",
+        dropout: float = 0.5,
+        fc_width: int = 4096,
+        width: int = 64,
+    ) -> None:
         super().__init__()
         norm_b = resolve_norm(norm)
         widths = [width, 2 * width, 4 * width, 4 * width, 8 * width, 8 * width, 8 * width, 8 * width]
@@ -50,8 +58,10 @@ class C3D(nn.Module):
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:
         x = self.features(rgb_input(batch)).flatten(1)
         if x.shape[1] != self.fc6.in_features:
-            raise ValueError(f"C3D was built for {self.fc6.in_features} fc6 inputs, got {x.shape[1]}: "
-                             "pass num_frames/crop_size matching the clip")
+            raise ValueError(
+                f"C3D was built for {self.fc6.in_features} fc6 inputs, got {x.shape[1]}: "
+                "pass num_frames/crop_size matching the clip"
+            )
         x = self.dropout(self.act(self.fc6(x)))
         x = self.dropout(self.act(self.fc7(x)))
         return self.fc8(x)
@@ -61,10 +71,18 @@ def c3d(num_classes: int = 101, **kw) -> C3D:
     return C3D(num_classes, **kw)
 
 
-register_model("c3d", c3d, InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112,
-                                     mean=C3D_MEAN, std=C3D_STD),
-               paper="Tran et al., Learning Spatiotemporal Features with 3D Convolutional Networks, ICCV 2015",
-               summary="C3D: 8 conv 3x3x3, 5 pools, fc6/fc7 4096; 16x112x112")
-register_model("c3d_bn", c3d, InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112,
-                                        mean=C3D_MEAN, std=C3D_STD),
-               paper="Tran et al., ICCV 2015", summary="C3D with batch norm after every conv", norm="bn")
+register_model(
+    "c3d",
+    c3d,
+    InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112, mean=C3D_MEAN, std=C3D_STD),
+    paper="Tran et al., Learning Spatiotemporal Features with 3D Convolutional Networks, ICCV 2015",
+    summary="C3D: 8 conv 3x3x3, 5 pools, fc6/fc7 4096; 16x112x112",
+)
+register_model(
+    "c3d_bn",
+    c3d,
+    InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112, mean=C3D_MEAN, std=C3D_STD),
+    paper="Tran et al., ICCV 2015",
+    summary="C3D with batch norm after every conv",
+    norm="bn",
+)

@@ -51,18 +51,29 @@ from deepvideo.nn.backbones2d import LayeredNet, build_backbone
 from deepvideo.nn.fusion import Conv3dFusion, Fusion, fusion_pool3d
 from deepvideo.spec import InputSpec
 
-PAPER = "Feichtenhofer, Pinz & Zisserman, Convolutional Two-Stream Network Fusion for Video Action Recognition, CVPR 2016"
+PAPER = (
+    "Feichtenhofer, Pinz & Zisserman, Convolutional Two-Stream Network Fusion for Video Action Recognition, "
+    "CVPR 2016"
+)
 
 
 def _double_first_layer(head: LayeredNet, channels: int) -> None:
     """Make the head's first conv/FC take the interleaved ``2*channels`` concatenation.
 
     Weights are repeated for each pair ``(a_c, b_c)``, so the layer starts as if after sum fusion.
+    Without such a layer (fusion of the scores), a new ``2K -> K`` FC layer starting as the sum is added.
     """
     for name, m in head.named_children():
         if isinstance(m, nn.Conv2d):
-            new = nn.Conv2d(2 * m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                            m.dilation, bias=m.bias is not None)
+            new = nn.Conv2d(
+                2 * m.in_channels,
+                m.out_channels,
+                m.kernel_size,
+                m.stride,
+                m.padding,
+                m.dilation,
+                bias=m.bias is not None,
+            )
             with torch.no_grad():
                 new.weight.copy_(m.weight.repeat_interleave(2, dim=1))
                 new.bias.copy_(m.bias)
@@ -77,7 +88,12 @@ def _double_first_layer(head: LayeredNet, channels: int) -> None:
             continue
         head._modules[name] = new
         return
-    raise ValueError("concatenation fusion needs a conv or FC layer after the fusion point")
+    # fusion after the last layer (scores): a new FC layer 2K -> K, initialized as the sum
+    fc = nn.Linear(2 * channels, channels)
+    with torch.no_grad():
+        fc.weight.copy_(torch.eye(channels).repeat_interleave(2, dim=1))
+        fc.bias.zero_()
+    head.add_module("fc_fuse", fc)
 
 
 def _softmax_average(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -91,8 +107,15 @@ class ConvFusionTwoStream(nn.Module):
     scores are averaged over the K snippets.
     """
 
-    def __init__(self, spatial: LayeredNet, temporal: LayeredNet, fusion: str = "conv", layer: str = "relu5",
-                 flow_stack: int = 10, num_classes: int | None = None):
+    def __init__(
+        self,
+        spatial: LayeredNet,
+        temporal: LayeredNet,
+        fusion: str = "conv",
+        layer: str = "relu5",
+        flow_stack: int = 10,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         self.layer, self.flow_stack = layer, flow_stack
         ca, cb = spatial.channels_at(layer), temporal.channels_at(layer)
@@ -133,8 +156,16 @@ class Fusion3dTwoStream(nn.Module):
     layers are applied per time step.
     """
 
-    def __init__(self, spatial: LayeredNet, temporal: LayeredNet, layer: str = "relu5", flow_stack: int = 10,
-                 temporal_scale: float = 3.0, sigma: float = 1.0, temporal_pool_stride: int = 2):
+    def __init__(
+        self,
+        spatial: LayeredNet,
+        temporal: LayeredNet,
+        layer: str = "relu5",
+        flow_stack: int = 10,
+        temporal_scale: float = 3.0,
+        sigma: float = 1.0,
+        temporal_pool_stride: int = 2,
+    ):
         super().__init__()
         self.flow_stack = flow_stack
         ca, cb = spatial.channels_at(layer), temporal.channels_at(layer)
@@ -144,7 +175,10 @@ class Fusion3dTwoStream(nn.Module):
         self.fused_pool = fusion_pool3d(temporal_stride=temporal_pool_stride)
         self.temporal_pool = fusion_pool3d(temporal_stride=temporal_pool_stride)
         pool = spatial.index(layer) + 1
-        if "pool" not in spatial.layer_names()[pool] or "pool" not in temporal.layer_names()[temporal.index(layer) + 1]:
+        if (
+            "pool" not in spatial.layer_names()[pool]
+            or "pool" not in temporal.layer_names()[temporal.index(layer) + 1]
+        ):
             raise ValueError(f"3D fusion expects a pooling layer after {layer!r} in both towers")
         self.spatial_head = copy.deepcopy(spatial.head(spatial.layer_names()[pool]))
         self.temporal_head = copy.deepcopy(temporal.head(temporal.layer_names()[temporal.index(layer) + 1]))
@@ -166,29 +200,50 @@ class Fusion3dTwoStream(nn.Module):
         return _softmax_average(fused, temporal)
 
 
-def _tower(name: str, num_classes: int, in_channels: int, input_size: int, width: float,
-           fc_dims: tuple[int, int] | None, dropout: tuple[float, float]) -> LayeredNet:
+def _tower(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    width: float,
+    fc_dims: tuple[int, int] | None,
+    dropout: tuple[float, float],
+) -> LayeredNet:
     kw = {"width": width, "dropout": dropout}
     if fc_dims is not None:
         kw["fc_dims"] = fc_dims
     return build_backbone(name, num_classes, in_channels, input_size, **kw)
 
 
-def conv_fusion(num_classes: int = 101, fusion: str = "conv", layer: str = "relu5",
-                spatial_backbone: str = "vgg_m_2048", temporal_backbone: str = "vgg_m_2048",
-                input_size: int = 224, flow_stack: int = 10, width: float = 1.0,
-                fc_dims: tuple[int, int] | None = None, dropout: tuple[float, float] = (0.85, 0.85)
-                ) -> ConvFusionTwoStream:
+def conv_fusion(
+    num_classes: int = 101,
+    fusion: str = "conv",
+    layer: str = "relu5",
+    spatial_backbone: str = "vgg_m_2048",
+    temporal_backbone: str = "vgg_m_2048",
+    input_size: int = 224,
+    flow_stack: int = 10,
+    width: float = 1.0,
+    fc_dims: tuple[int, int] | None = None,
+    dropout: tuple[float, float] = (0.85, 0.85),
+) -> ConvFusionTwoStream:
     """Two towers fused at ``layer`` (``relu2``...``relu5``, ``fc6``, ``fc7``, ``fc8``) by ``fusion``."""
     s = _tower(spatial_backbone, num_classes, 3, input_size, width, fc_dims, dropout)
     t = _tower(temporal_backbone, num_classes, 2 * flow_stack, input_size, width, fc_dims, dropout)
     return ConvFusionTwoStream(s, t, fusion, layer, flow_stack, num_classes)
 
 
-def conv_fusion_3d(num_classes: int = 101, spatial_backbone: str = "vgg16", temporal_backbone: str = "vgg16",
-                   input_size: int = 224, flow_stack: int = 10, width: float = 1.0,
-                   fc_dims: tuple[int, int] | None = None, dropout: tuple[float, float] = (0.85, 0.85),
-                   temporal_pool_stride: int = 2) -> Fusion3dTwoStream:
+def conv_fusion_3d(
+    num_classes: int = 101,
+    spatial_backbone: str = "vgg16",
+    temporal_backbone: str = "vgg16",
+    input_size: int = 224,
+    flow_stack: int = 10,
+    width: float = 1.0,
+    fc_dims: tuple[int, int] | None = None,
+    dropout: tuple[float, float] = (0.85, 0.85),
+    temporal_pool_stride: int = 2,
+) -> Fusion3dTwoStream:
     """Final architecture: ReLU5 3D conv fusion + 3D pooling, temporal tower kept, two losses."""
     s = _tower(spatial_backbone, num_classes, 3, input_size, width, fc_dims, dropout)
     t = _tower(temporal_backbone, num_classes, 2 * flow_stack, input_size, width, fc_dims, dropout)
@@ -196,20 +251,55 @@ def conv_fusion_3d(num_classes: int = 101, spatial_backbone: str = "vgg16", temp
 
 
 _FUSION_SPEC = InputSpec(modalities=("rgb", "flow"), flow_stack=10, crop_size=224)
-_3D_SPEC = InputSpec(modalities=("rgb", "flow"), num_segments=5, flow_stack=10, frame_stride=(1, 10), crop_size=224)
+_3D_SPEC = InputSpec(
+    modalities=("rgb", "flow"), num_segments=5, flow_stack=10, frame_stride=(1, 10), crop_size=224
+)
 
-register_model("conv_fusion_vggm", conv_fusion, _FUSION_SPEC, paper=PAPER,
-               summary="two VGG-M-2048 towers, conv fusion at ReLU5 (any fusion/layer by argument)")
-register_model("conv_fusion_3d_vgg16", conv_fusion_3d, _3D_SPEC, paper=PAPER,
-               summary="final architecture: VGG-16 x2, 3D conv fusion + 3D pooling over 5 chunks")
-register_model("conv_fusion_3d_vgg16_vggm", conv_fusion_3d, _3D_SPEC, paper=PAPER,
-               summary="3D conv fusion, S: VGG-16, T: VGG-M-2048 (13x13 conv5 padded to 14x14)",
-               temporal_backbone="vgg_m_2048")
-register_model("conv_fusion_small", conv_fusion_3d,
-               _3D_SPEC.replace(flow_stack=5, crop_size=112, frame_stride=(1, 4)), paper=PAPER,
-               summary="CPU 3D fusion: two 1/8-width VGG-M towers, FC 256/128, 112 crop, 5 chunks, L=5",
-               spatial_backbone="vgg_m_2048", temporal_backbone="vgg_m_2048", input_size=112, flow_stack=5,
-               width=0.125, fc_dims=(256, 128), dropout=(0.5, 0.5))
-register_model("conv_fusion_2d_small", conv_fusion, _FUSION_SPEC.replace(flow_stack=5, crop_size=112), paper=PAPER,
-               summary="CPU 2D conv fusion at ReLU5: two 1/8-width VGG-M towers, 112 crop, L=5",
-               input_size=112, flow_stack=5, width=0.125, fc_dims=(256, 128), dropout=(0.5, 0.5))
+register_model(
+    "conv_fusion_vggm",
+    conv_fusion,
+    _FUSION_SPEC,
+    paper=PAPER,
+    summary="two VGG-M-2048 towers, conv fusion at ReLU5 (any fusion/layer by argument)",
+)
+register_model(
+    "conv_fusion_3d_vgg16",
+    conv_fusion_3d,
+    _3D_SPEC,
+    paper=PAPER,
+    summary="final architecture: VGG-16 x2, 3D conv fusion + 3D pooling over 5 chunks",
+)
+register_model(
+    "conv_fusion_3d_vgg16_vggm",
+    conv_fusion_3d,
+    _3D_SPEC,
+    paper=PAPER,
+    summary="3D conv fusion, S: VGG-16, T: VGG-M-2048 (13x13 conv5 padded to 14x14)",
+    temporal_backbone="vgg_m_2048",
+)
+register_model(
+    "conv_fusion_small",
+    conv_fusion_3d,
+    _3D_SPEC.replace(flow_stack=5, crop_size=112, frame_stride=(1, 4)),
+    paper=PAPER,
+    summary="CPU 3D fusion: two 1/8-width VGG-M towers, FC 256/128, 112 crop, 5 chunks, L=5",
+    spatial_backbone="vgg_m_2048",
+    temporal_backbone="vgg_m_2048",
+    input_size=112,
+    flow_stack=5,
+    width=0.125,
+    fc_dims=(256, 128),
+    dropout=(0.5, 0.5),
+)
+register_model(
+    "conv_fusion_2d_small",
+    conv_fusion,
+    _FUSION_SPEC.replace(flow_stack=5, crop_size=112),
+    paper=PAPER,
+    summary="CPU 2D conv fusion at ReLU5: two 1/8-width VGG-M towers, 112 crop, L=5",
+    input_size=112,
+    flow_stack=5,
+    width=0.125,
+    fc_dims=(256, 128),
+    dropout=(0.5, 0.5),
+)

@@ -20,16 +20,31 @@ def csn(depth: int = 101, num_classes: int = 400, *, kind: str = "ir", **kw) -> 
     if kind not in ("ir", "ip"):
         raise ValueError(f"CSN kind must be 'ir' or 'ip', got {kind!r}")
     conv_b = depthwise_builder(3) if kind == "ir" else ip_csn_builder(3)
-    return bottleneck_resnet(depth, num_classes, stem_kernel=(3, 7, 7), stem_pool=True,
-                             temporal_kernels=(1, 1, 1, 1), conv_b=conv_b,
-                             temporal_strides=(1, 2, 2, 2), **kw)
+    return bottleneck_resnet(
+        depth,
+        num_classes,
+        stem_kernel=(3, 7, 7),
+        stem_pool=True,
+        temporal_kernels=(1, 1, 1, 1),
+        conv_b=conv_b,
+        temporal_strides=(1, 2, 2, 2),
+        **kw,
+    )
 
 
 _CSN = "Tran et al., Video Classification with Channel-Separated Convolutional Networks, ICCV 2019"
 _SPEC = InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224)
 for _kind in ("ir", "ip"):
     for _depth in (50, 101, 152):
-        register_model(f"{_kind}_csn_{_depth}", csn, _SPEC, paper=_CSN,
-                       summary=f"{_kind}-CSN-{_depth}, 32x2", depth=_depth, kind=_kind)
-register_model("csn_r101", csn, _SPEC, paper=_CSN, summary="ir-CSN-101 (PyTorchVideo name), 32x2",
-               depth=101, kind="ir")
+        register_model(
+            f"{_kind}_csn_{_depth}",
+            csn,
+            _SPEC,
+            paper=_CSN,
+            summary=f"{_kind}-CSN-{_depth}, 32x2",
+            depth=_depth,
+            kind=_kind,
+        )
+register_model(
+    "csn_r101", csn, _SPEC, paper=_CSN, summary="ir-CSN-101 (PyTorchVideo name), 32x2", depth=101, kind="ir"
+)

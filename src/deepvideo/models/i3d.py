@@ -26,10 +26,14 @@ from deepvideo.spec import InputSpec
 
 # (in, b0, b1 reduce, b1, b2 reduce, b2, b3 pool-proj) for Mixed_3b .. Mixed_5c
 INCEPTION_V1 = {
-    "3b": (192, 64, 96, 128, 16, 32, 32), "3c": (256, 128, 128, 192, 32, 96, 64),
-    "4b": (480, 192, 96, 208, 16, 48, 64), "4c": (512, 160, 112, 224, 24, 64, 64),
-    "4d": (512, 128, 128, 256, 24, 64, 64), "4e": (512, 112, 144, 288, 32, 64, 64),
-    "4f": (528, 256, 160, 320, 32, 128, 128), "5b": (832, 256, 160, 320, 32, 128, 128),
+    "3b": (192, 64, 96, 128, 16, 32, 32),
+    "3c": (256, 128, 128, 192, 32, 96, 64),
+    "4b": (480, 192, 96, 208, 16, 48, 64),
+    "4c": (512, 160, 112, 224, 24, 64, 64),
+    "4d": (512, 128, 128, 256, 24, 64, 64),
+    "4e": (512, 112, 144, 288, 32, 64, 64),
+    "4f": (528, 256, 160, 320, 32, 128, 128),
+    "5b": (832, 256, 160, 320, 32, 128, 128),
     "5c": (832, 384, 192, 384, 48, 128, 128),
 }
 
@@ -56,8 +60,20 @@ class SelfGating(nn.Module):
 class InceptionBlock3d(nn.Module):
     """Four branches concatenated: 1³; 1³ -> k³; 1³ -> k³; 3³ max pool -> 1³."""
 
-    def __init__(self, in_ch: int, b0: int, b1r: int, b1: int, b2r: int, b2: int, b3: int, *,
-                 conv: SpatioTemporalConv, norm: NormBuilder, gating: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        b0: int,
+        b1r: int,
+        b1: int,
+        b2r: int,
+        b2: int,
+        b3: int,
+        *,
+        conv: SpatioTemporalConv,
+        norm: NormBuilder,
+        gating: bool = False,
+    ) -> None:
         super().__init__()
         self.branch0 = ConvNormAct(in_ch, b0, 1, norm=norm)
         self.branch1 = nn.Sequential(ConvNormAct(in_ch, b1r, 1, norm=norm), conv(b1r, b1, 3, 1, norm))
@@ -79,19 +95,39 @@ class InceptionNet3d(nn.Module):
     to the inception blocks.
     """
 
-    def __init__(self, num_classes: int = 400, *, conv: SpatioTemporalConv = conv_3d,
-                 norm: NormBuilder | str | None = None, dropout: float = 0.5, gating: bool = False,
-                 in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        conv: SpatioTemporalConv = conv_3d,
+        norm: NormBuilder | str | None = None,
+        dropout: float = 0.5,
+        gating: bool = False,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         norm_b = resolve_norm(norm) if norm is not None else norm_builder("bn", eps=1e-3, momentum=0.001)
         pool_s = dict(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
-        blocks = {k: InceptionBlock3d(*v, conv=conv, norm=norm_b, gating=gating) for k, v in INCEPTION_V1.items()}
+        blocks = {
+            k: InceptionBlock3d(*v, conv=conv, norm=norm_b, gating=gating) for k, v in INCEPTION_V1.items()
+        }
         self.features = nn.Sequential(
-            conv(in_channels, 64, 7, 2, norm_b), nn.MaxPool3d(**pool_s),
-            ConvNormAct(64, 64, 1, norm=norm_b), conv(64, 192, 3, 1, norm_b), nn.MaxPool3d(**pool_s),
-            blocks["3b"], blocks["3c"], nn.MaxPool3d(3, 2, 1),
-            blocks["4b"], blocks["4c"], blocks["4d"], blocks["4e"], blocks["4f"], nn.MaxPool3d(2, 2, 0),
-            blocks["5b"], blocks["5c"],
+            conv(in_channels, 64, 7, 2, norm_b),
+            nn.MaxPool3d(**pool_s),
+            ConvNormAct(64, 64, 1, norm=norm_b),
+            conv(64, 192, 3, 1, norm_b),
+            nn.MaxPool3d(**pool_s),
+            blocks["3b"],
+            blocks["3c"],
+            nn.MaxPool3d(3, 2, 1),
+            blocks["4b"],
+            blocks["4c"],
+            blocks["4d"],
+            blocks["4e"],
+            blocks["4f"],
+            nn.MaxPool3d(2, 2, 0),
+            blocks["5b"],
+            blocks["5c"],
         )
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv3d(1024, num_classes, 1, bias=True))
 
@@ -107,9 +143,20 @@ def i3d(num_classes: int = 400, **kw) -> InceptionNet3d:
 
 
 _I3D = "Carreira & Zisserman, Quo Vadis, Action Recognition?, CVPR 2017"
-register_model("i3d", i3d, InputSpec(("rgb",), num_frames=64, frame_stride=1, crop_size=224,
-                                     mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-               paper=_I3D, summary="I3D: inflated Inception-v1 (BN), RGB 64x224")
-register_model("i3d_flow", i3d, InputSpec(("flow",), num_frames=64, flow_stack=64, crop_size=224,
-                                          mean=(0.0, 0.0), std=(20.0, 20.0)),
-               paper=_I3D, summary="I3D flow stream: 2-channel input, 64 flow fields", in_channels=2)
+register_model(
+    "i3d",
+    i3d,
+    InputSpec(
+        ("rgb",), num_frames=64, frame_stride=1, crop_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+    ),
+    paper=_I3D,
+    summary="I3D: inflated Inception-v1 (BN), RGB 64x224",
+)
+register_model(
+    "i3d_flow",
+    i3d,
+    InputSpec(("flow",), num_frames=64, flow_stack=64, crop_size=224, mean=(0.0, 0.0), std=(20.0, 20.0)),
+    paper=_I3D,
+    summary="I3D flow stream: 2-channel input, 64 flow fields",
+    in_channels=2,
+)

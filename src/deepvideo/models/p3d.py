@@ -27,8 +27,17 @@ from deepvideo.spec import InputSpec
 class P3DBlock(nn.Module):
     """Bottleneck with a pseudo-3D middle: ``kind`` in "A", "B", "C"."""
 
-    def __init__(self, in_channels: int, inner_channels: int, out_channels: int, stride=1, *,
-                 kind: str = "A", norm: NormBuilder | str = "bn", act: ActBuilder | str = "relu") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inner_channels: int,
+        out_channels: int,
+        stride=1,
+        *,
+        kind: str = "A",
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str = "relu",
+    ) -> None:
         super().__init__()
         if kind not in ("A", "B", "C"):
             raise ValueError(f"P3D block kind must be 'A', 'B' or 'C', got {kind!r}")
@@ -40,8 +49,9 @@ class P3DBlock(nn.Module):
         # the spatial conv carries the spatial stride; B's parallel T then needs it too
         self.conv_s = conv3d(inner_channels, inner_channels, (1, 3, 3), (1, sh, sw))
         self.norm_s = norm(inner_channels)
-        self.conv_t = conv3d(inner_channels, inner_channels, (3, 1, 1),
-                             (st, sh, sw) if kind == "B" else (st, 1, 1))
+        self.conv_t = conv3d(
+            inner_channels, inner_channels, (3, 1, 1), (st, sh, sw) if kind == "B" else (st, 1, 1)
+        )
         self.norm_t = norm(inner_channels)
         self.temporal_stride = st
         self.conv_c = conv3d(inner_channels, out_channels, 1)
@@ -63,9 +73,17 @@ class P3DBlock(nn.Module):
         return self.act(out + (x if self.shortcut is None else self.shortcut(x)))
 
 
-def p3d_resnet(depth: int = 152, num_classes: int = 400, *, kinds: str = "ABC",
-               temporal_strides=(1, 1, 1, 1), norm: NormBuilder | str = "bn", act="relu",
-               width: int = 64, dropout: float = 0.5) -> VideoResNet:
+def p3d_resnet(
+    depth: int = 152,
+    num_classes: int = 400,
+    *,
+    kinds: str = "ABC",
+    temporal_strides=(1, 1, 1, 1),
+    norm: NormBuilder | str = "bn",
+    act="relu",
+    width: int = 64,
+    dropout: float = 0.5,
+) -> VideoResNet:
     """P3D ResNet: a bottleneck ResNet whose blocks cycle through ``kinds`` (e.g. "ABC", "A")."""
     if depth not in BOTTLENECK_DEPTHS:
         raise ValueError(f"depth must be one of {sorted(BOTTLENECK_DEPTHS)}, got {depth}")
@@ -73,11 +91,12 @@ def p3d_resnet(depth: int = 152, num_classes: int = 400, *, kinds: str = "ABC",
     stem = stem3d(width, (1, 7, 7), norm=norm_b, act=act, pool=True)
     layers, in_ch, k = [], width, 0
     for s, blocks in enumerate(BOTTLENECK_DEPTHS[depth]):
-        inner, stage = width * 2 ** s, []
+        inner, stage = width * 2**s, []
         for b in range(blocks):
             stride = (temporal_strides[s], 1 if s == 0 else 2, 1 if s == 0 else 2) if b == 0 else 1
-            stage.append(P3DBlock(in_ch, inner, 4 * inner, stride, kind=kinds[k % len(kinds)],
-                                  norm=norm_b, act=act))
+            stage.append(
+                P3DBlock(in_ch, inner, 4 * inner, stride, kind=kinds[k % len(kinds)], norm=norm_b, act=act)
+            )
             in_ch, k = 4 * inner, k + 1
         layers.append(nn.Sequential(*stage))
     return VideoResNet(stem, layers, ClassifierHead(in_ch, num_classes, dropout))
@@ -85,10 +104,20 @@ def p3d_resnet(depth: int = 152, num_classes: int = 400, *, kinds: str = "ABC",
 
 _P3D = "Qiu et al., Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks, ICCV 2017"
 _SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=160)
-register_model("p3d_199", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160",
-               depth=152)
-register_model("p3d_131", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160", depth=101)
+register_model(
+    "p3d_199", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160", depth=152
+)
+register_model(
+    "p3d_131", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160", depth=101
+)
 register_model("p3d_63", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-50, 16x160", depth=50)
 for _k in "ABC":
-    register_model(f"p3d_63_{_k.lower()}", p3d_resnet, _SPEC, paper=_P3D,
-                   summary=f"P3D ResNet-50 layout with P3D-{_k} blocks only", depth=50, kinds=_k)
+    register_model(
+        f"p3d_63_{_k.lower()}",
+        p3d_resnet,
+        _SPEC,
+        paper=_P3D,
+        summary=f"P3D ResNet-50 layout with P3D-{_k} blocks only",
+        depth=50,
+        kinds=_k,
+    )

@@ -27,8 +27,8 @@ from torch import nn
 from deepvideo.models.registry import register_model
 from deepvideo.nn.blocks3d import BasicBlock3d, Bottleneck3d
 from deepvideo.nn.conv import (
-    ConvBuilder,
     Conv2Plus1d,
+    ConvBuilder,
     NormBuilder,
     conv1x3x3_builder,
     conv2plus1d_builder,
@@ -79,8 +79,14 @@ class VideoResNet(nn.Module):
     stem sees the whole clip as channels.
     """
 
-    def __init__(self, stem: nn.Module, layers: Sequence[nn.Module], head: nn.Module,
-                 pool1: nn.Module | None = None, fold_time: bool = False) -> None:
+    def __init__(
+        self,
+        stem: nn.Module,
+        layers: Sequence[nn.Module],
+        head: nn.Module,
+        pool1: nn.Module | None = None,
+        fold_time: bool = False,
+    ) -> None:
         super().__init__()
         self.stem = stem
         for i, layer in enumerate(layers, start=1):
@@ -103,16 +109,29 @@ class VideoResNet(nn.Module):
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:
         x = rgb_input(batch)
         if self.fold_time and x.shape[2] * x.shape[1] != self.stem[0].in_channels:
-            raise ValueError(f"R2D folds time into channels: built for {self.stem[0].in_channels // 3} "
-                             f"frames, got {x.shape[2]}")
+            raise ValueError(
+                f"R2D folds time into channels: built for {self.stem[0].in_channels // 3} "
+                f"frames, got {x.shape[2]}"
+            )
         return self.head(self.features(x))
 
 
-def stem3d(out_channels: int, kernel: Sequence[int], stride: Sequence[int] = (1, 2, 2), *,
-           in_channels: int = 3, norm: NormBuilder | str = "bn", act="relu", pool: bool = False) -> nn.Sequential:
+def stem3d(
+    out_channels: int,
+    kernel: Sequence[int],
+    stride: Sequence[int] = (1, 2, 2),
+    *,
+    in_channels: int = 3,
+    norm: NormBuilder | str = "bn",
+    act="relu",
+    pool: bool = False,
+) -> nn.Sequential:
     """conv -> norm -> act (-> 1×3×3 max pool, stride 1×2×2): indices 0..3."""
-    layers = [conv3d(in_channels, out_channels, kernel, stride), resolve_norm(norm)(out_channels),
-              resolve_act(act)()]
+    layers = [
+        conv3d(in_channels, out_channels, kernel, stride),
+        resolve_norm(norm)(out_channels),
+        resolve_act(act)(),
+    ]
     if pool:
         layers.append(nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
     return nn.Sequential(*layers)
@@ -137,9 +156,18 @@ def _group_kinds(arch: str) -> list[str]:
     raise ValueError(f"unknown architecture {arch!r}: r2d, fr2d, r3d, mc2..mc5, rmc2..rmc5, r2plus1d")
 
 
-def tran_resnet(arch: str = "r3d", depth: int = 18, num_classes: int = 400, *, num_frames: int = 16,
-                norm: NormBuilder | str = "bn", act="relu", mid: str = "paper", width: int = 64,
-                dropout: float = 0.0) -> VideoResNet:
+def tran_resnet(
+    arch: str = "r3d",
+    depth: int = 18,
+    num_classes: int = 400,
+    *,
+    num_frames: int = 16,
+    norm: NormBuilder | str = "bn",
+    act="relu",
+    mid: str = "paper",
+    width: int = 64,
+    dropout: float = 0.0,
+) -> VideoResNet:
     """Build R2D / f-R2D / R3D / MCx / rMCx / R(2+1)D with 18 or 34 layers.
 
     ``mid`` = "paper" computes M_i for every conv; "torchvision" uses one M per block from
@@ -159,12 +187,15 @@ def tran_resnet(arch: str = "r3d", depth: int = 18, num_classes: int = 400, *, n
         stem = stem3d(width, (1, 7, 7), in_channels=in_ch, norm=norm_b, act=act)
     else:
         stem_mid = 45 if mid == "torchvision" else midplanes(3, width, 3, 7)
-        stem = nn.Sequential(Conv2Plus1d(3, width, (3, 7, 7), (1, 2, 2), stem_mid, norm=norm_b, act=act),
-                             norm_b(width), resolve_act(act)())
+        stem = nn.Sequential(
+            Conv2Plus1d(3, width, (3, 7, 7), (1, 2, 2), stem_mid, norm=norm_b, act=act),
+            norm_b(width),
+            resolve_act(act)(),
+        )
     layers = []
     in_ch = width
     for g, (kind, blocks) in enumerate(zip(kinds[1:], _TRAN_DEPTHS[depth], strict=True)):
-        out_ch = width * 2 ** g
+        out_ch = width * 2**g
         s = 1 if g == 0 else 2
         stride = (1 if kind == "2d" else s, s, s)
         stage = []
@@ -179,8 +210,11 @@ def tran_resnet(arch: str = "r3d", depth: int = 18, num_classes: int = 400, *, n
                 c1 = c2 = conv2plus1d_builder(norm=norm_b, act=act, mid=m)
             else:
                 c1 = c2 = conv2plus1d_builder(norm=norm_b, act=act)
-            stage.append(BasicBlock3d(block_in, out_ch, stride if b == 0 else 1, conv1=c1, conv2=c2,
-                                      norm=norm_b, act=act))
+            stage.append(
+                BasicBlock3d(
+                    block_in, out_ch, stride if b == 0 else 1, conv1=c1, conv2=c2, norm=norm_b, act=act
+                )
+            )
         layers.append(nn.Sequential(*stage))
         in_ch = out_ch
     return VideoResNet(stem, layers, ClassifierHead(in_ch, num_classes, dropout), fold_time=arch == "r2d")
@@ -198,15 +232,26 @@ def _per_block(value: int | Sequence[int], blocks: int) -> list[int]:
     return [value[i % len(value)] for i in range(blocks)]
 
 
-def bottleneck_resnet(depth: int = 50, num_classes: int = 400, *, stem_kernel=(1, 7, 7),
-                      stem_pool: bool = True, temporal_kernels: Sequence = (1, 1, 3, 3),
-                      conv_b: ConvBuilder | Sequence[ConvBuilder] | None = None,
-                      spatial_strides: Sequence[int] = (1, 2, 2, 2),
-                      temporal_strides: Sequence[int] = (1, 1, 1, 1), pool1: bool = False,
-                      nonlocal_blocks: dict[int, Sequence[int]] | None = None,
-                      nonlocal_mode: str = "embedded_gaussian", norm: NormBuilder | str = "bn",
-                      act="relu", width: int = 64, bottleneck_ratio: int = 4, dropout: float = 0.5,
-                      in_channels: int = 3) -> VideoResNet:
+def bottleneck_resnet(
+    depth: int = 50,
+    num_classes: int = 400,
+    *,
+    stem_kernel=(1, 7, 7),
+    stem_pool: bool = True,
+    temporal_kernels: Sequence = (1, 1, 3, 3),
+    conv_b: ConvBuilder | Sequence[ConvBuilder] | None = None,
+    spatial_strides: Sequence[int] = (1, 2, 2, 2),
+    temporal_strides: Sequence[int] = (1, 1, 1, 1),
+    pool1: bool = False,
+    nonlocal_blocks: dict[int, Sequence[int]] | None = None,
+    nonlocal_mode: str = "embedded_gaussian",
+    norm: NormBuilder | str = "bn",
+    act="relu",
+    width: int = 64,
+    bottleneck_ratio: int = 4,
+    dropout: float = 0.5,
+    in_channels: int = 3,
+) -> VideoResNet:
     """A bottleneck 3D ResNet composed from :class:`Bottleneck3d`.
 
     ``temporal_kernels[s]``: kernel along time of ``conv_a`` in stage s (int or a cycle per
@@ -222,14 +267,24 @@ def bottleneck_resnet(depth: int = 50, num_classes: int = 400, *, stem_kernel=(1
     layers = []
     in_ch = width
     for s, blocks in enumerate(BOTTLENECK_DEPTHS[depth]):
-        inner = width * 2 ** s
+        inner = width * 2**s
         out_ch = inner * bottleneck_ratio
         kernels = _per_block(temporal_kernels[s], blocks)
         stage: list[nn.Module] = []
         for b in range(blocks):
             stride = (temporal_strides[s], spatial_strides[s], spatial_strides[s]) if b == 0 else 1
-            stage.append(Bottleneck3d(in_ch if b == 0 else out_ch, inner, out_ch, stride, conv_b=conv_bs[s],
-                                      temporal_kernel=kernels[b], norm=norm_b, act=act))
+            stage.append(
+                Bottleneck3d(
+                    in_ch if b == 0 else out_ch,
+                    inner,
+                    out_ch,
+                    stride,
+                    conv_b=conv_bs[s],
+                    temporal_kernel=kernels[b],
+                    norm=norm_b,
+                    act=act,
+                )
+            )
             if nonlocal_blocks and b in nonlocal_blocks.get(s, ()):
                 stage.append(NonLocal3d(out_ch, mode=nonlocal_mode, norm=norm_b))
         layers.append(nn.Sequential(*stage))
@@ -267,45 +322,124 @@ def r2plus1d_r50(num_classes: int = 400, **kw) -> VideoResNet:
     norm = kw.pop("norm", "bn")
     act = kw.pop("act", "relu")
     cb = conv2plus1d_builder(norm=norm, act=act, mid=lambda i, o: o, temporal_first=True)
-    return bottleneck_resnet(50, num_classes, stem_kernel=(1, 7, 7), stem_pool=False,
-                             temporal_kernels=(1, 1, 1, 1), conv_b=cb, spatial_strides=(2, 2, 2, 2),
-                             temporal_strides=(1, 1, 2, 2), norm=norm, act=act, **kw)
+    return bottleneck_resnet(
+        50,
+        num_classes,
+        stem_kernel=(1, 7, 7),
+        stem_pool=False,
+        temporal_kernels=(1, 1, 1, 1),
+        conv_b=cb,
+        spatial_strides=(2, 2, 2, 2),
+        temporal_strides=(1, 1, 2, 2),
+        norm=norm,
+        act=act,
+        **kw,
+    )
 
 
 # ---- presets ---------------------------------------------------------------------------------
 
 _TRAN = "Tran et al., A Closer Look at Spatiotemporal Convolutions for Action Recognition, CVPR 2018"
 _TRAN_SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112, mean=TV_MEAN, std=TV_STD)
-_TRAN_NAMES = {"r2d": "R2D (clip folded into channels)", "fr2d": "f-R2D (2D per frame)",
-               "r3d": "R3D (3D convs)", "r2plus1d": "R(2+1)D, M_i per conv"}
+_TRAN_NAMES = {
+    "r2d": "R2D (clip folded into channels)",
+    "fr2d": "f-R2D (2D per frame)",
+    "r3d": "R3D (3D convs)",
+    "r2plus1d": "R(2+1)D, M_i per conv",
+}
 for _arch in ["r2d", "fr2d", "r3d", "mc2", "mc3", "mc4", "mc5", "rmc2", "rmc3", "rmc4", "rmc5", "r2plus1d"]:
     _desc = _TRAN_NAMES.get(_arch) or (
-        f"MC{_arch[2:]}: 3D convs below group conv{_arch[2:]}, 2D above" if _arch.startswith("mc")
-        else f"rMC{_arch[3:]}: 2D convs below group conv{_arch[3:]}, 3D above")
-    register_model(f"{_arch}_18", tran_resnet, _TRAN_SPEC, paper=_TRAN, summary=f"{_desc}, 18 layers",
-                   arch=_arch, depth=18)
+        f"MC{_arch[2:]}: 3D convs below group conv{_arch[2:]}, 2D above"
+        if _arch.startswith("mc")
+        else f"rMC{_arch[3:]}: 2D convs below group conv{_arch[3:]}, 3D above"
+    )
+    register_model(
+        f"{_arch}_18",
+        tran_resnet,
+        _TRAN_SPEC,
+        paper=_TRAN,
+        summary=f"{_desc}, 18 layers",
+        arch=_arch,
+        depth=18,
+    )
 for _arch in ["r3d", "r2plus1d"]:
-    register_model(f"{_arch}_34", tran_resnet, _TRAN_SPEC, paper=_TRAN,
-                   summary=f"{_TRAN_NAMES[_arch]}, 34 layers", arch=_arch, depth=34)
-register_model("r2plus1d_18_tv", tran_resnet, _TRAN_SPEC, paper=_TRAN,
-               summary="R(2+1)D-18 as torchvision: one mid width per block, 45-channel stem",
-               arch="r2plus1d", depth=18, mid="torchvision")
+    register_model(
+        f"{_arch}_34",
+        tran_resnet,
+        _TRAN_SPEC,
+        paper=_TRAN,
+        summary=f"{_TRAN_NAMES[_arch]}, 34 layers",
+        arch=_arch,
+        depth=34,
+    )
+register_model(
+    "r2plus1d_18_tv",
+    tran_resnet,
+    _TRAN_SPEC,
+    paper=_TRAN,
+    summary="R(2+1)D-18 as torchvision: one mid width per block, 45-channel stem",
+    arch="r2plus1d",
+    depth=18,
+    mid="torchvision",
+)
 
 _ZOO = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019 (PySlowFast zoo)"
 _NL = "Wang et al., Non-local Neural Networks, CVPR 2018"
-register_model("c2d_r50", c2d_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_NL, summary="C2D ResNet-50, 8x8")
-register_model("i3d_r50", i3d_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_NL, summary="I3D ResNet-50 (inflated 3x1x1 in alternate blocks), 8x8")
-register_model("nl_i3d_r50", nl_i3d_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_NL, summary="I3D ResNet-50 + 5 embedded-Gaussian non-local blocks, 8x8")
-register_model("nl_dot_i3d_r50", nl_i3d_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_NL, summary="I3D ResNet-50 + 5 dot-product non-local blocks, 8x8", mode="dot_product")
-register_model("slow_r50", slow_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_ZOO, summary="Slow-only ResNet-50, 8x8")
-register_model("slow_r50_4x16", slow_r50, InputSpec(("rgb",), num_frames=4, frame_stride=16, crop_size=224),
-               paper=_ZOO, summary="Slow-only ResNet-50, 4x16")
-register_model("slow_r101", slow_r50, InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
-               paper=_ZOO, summary="Slow-only ResNet-101, 8x8", depth=101)
-register_model("r2plus1d_r50", r2plus1d_r50, InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
-               paper=_TRAN, summary="R(2+1)D ResNet-50 (PyTorchVideo zoo), 16x4")
+register_model(
+    "c2d_r50",
+    c2d_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_NL,
+    summary="C2D ResNet-50, 8x8",
+)
+register_model(
+    "i3d_r50",
+    i3d_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_NL,
+    summary="I3D ResNet-50 (inflated 3x1x1 in alternate blocks), 8x8",
+)
+register_model(
+    "nl_i3d_r50",
+    nl_i3d_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_NL,
+    summary="I3D ResNet-50 + 5 embedded-Gaussian non-local blocks, 8x8",
+)
+register_model(
+    "nl_dot_i3d_r50",
+    nl_i3d_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_NL,
+    summary="I3D ResNet-50 + 5 dot-product non-local blocks, 8x8",
+    mode="dot_product",
+)
+register_model(
+    "slow_r50",
+    slow_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_ZOO,
+    summary="Slow-only ResNet-50, 8x8",
+)
+register_model(
+    "slow_r50_4x16",
+    slow_r50,
+    InputSpec(("rgb",), num_frames=4, frame_stride=16, crop_size=224),
+    paper=_ZOO,
+    summary="Slow-only ResNet-50, 4x16",
+)
+register_model(
+    "slow_r101",
+    slow_r50,
+    InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224),
+    paper=_ZOO,
+    summary="Slow-only ResNet-101, 8x8",
+    depth=101,
+)
+register_model(
+    "r2plus1d_r50",
+    r2plus1d_r50,
+    InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
+    paper=_TRAN,
+    summary="R(2+1)D ResNet-50 (PyTorchVideo zoo), 16x4",
+)

@@ -21,8 +21,10 @@ class SeparableConv3d(nn.Sequential):
     """1×k×k conv-norm-act (spatial stride) then k×1×1 conv-norm-act (temporal stride)."""
 
     def __init__(self, in_ch: int, out_ch: int, k: int, s: int, norm: NormBuilder) -> None:
-        super().__init__(ConvNormAct(in_ch, out_ch, (1, k, k), (1, s, s), norm=norm),
-                         ConvNormAct(out_ch, out_ch, (k, 1, 1), (s, 1, 1), norm=norm))
+        super().__init__(
+            ConvNormAct(in_ch, out_ch, (1, k, k), (1, s, s), norm=norm),
+            ConvNormAct(out_ch, out_ch, (k, 1, 1), (s, 1, 1), norm=norm),
+        )
 
 
 def s3d(num_classes: int = 400, *, gating: bool = False, dropout: float = 0.2, **kw) -> InceptionNet3d:

@@ -27,8 +27,15 @@ from deepvideo.spec import InputSpec
 class FastToSlow(nn.Module):
     """Lateral connection: time-strided k×1×1 conv of the Fast features, concatenated to Slow."""
 
-    def __init__(self, fast_channels: int, alpha: int, kernel: int = 5, ratio: int = 2,
-                 norm: NormBuilder | str = "bn", act="relu") -> None:
+    def __init__(
+        self,
+        fast_channels: int,
+        alpha: int,
+        kernel: int = 5,
+        ratio: int = 2,
+        norm: NormBuilder | str = "bn",
+        act="relu",
+    ) -> None:
         super().__init__()
         self.conv = conv3d(fast_channels, fast_channels * ratio, (kernel, 1, 1), (alpha, 1, 1))
         self.norm = resolve_norm(norm)(fast_channels * ratio)
@@ -37,15 +44,28 @@ class FastToSlow(nn.Module):
     def forward(self, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
         lateral = self.act(self.norm(self.conv(fast)))
         if lateral.shape[2] != slow.shape[2]:
-            raise ValueError(f"SlowFast: the Fast pathway has {fast.shape[2]} frames, {lateral.shape[2]} after "
-                             f"the lateral stride, but Slow has {slow.shape[2]}; use alpha*T frames")
+            raise ValueError(
+                f"SlowFast: the Fast pathway has {fast.shape[2]} frames, {lateral.shape[2]} after "
+                f"the lateral stride, but Slow has {slow.shape[2]}; use alpha*T frames"
+            )
         return torch.cat([slow, lateral], dim=1)
 
 
 class SlowFast(nn.Module):
-    def __init__(self, num_classes: int = 400, *, depth: int = 50, alpha: int = 8, beta_inv: int = 8,
-                 fusion_kernel: int = 5, fusion_ratio: int = 2, norm: NormBuilder | str = "bn", act="relu",
-                 width: int = 64, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        depth: int = 50,
+        alpha: int = 8,
+        beta_inv: int = 8,
+        fusion_kernel: int = 5,
+        fusion_ratio: int = 2,
+        norm: NormBuilder | str = "bn",
+        act="relu",
+        width: int = 64,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         if depth not in BOTTLENECK_DEPTHS:
             raise ValueError(f"depth must be one of {sorted(BOTTLENECK_DEPTHS)}, got {depth}")
@@ -57,19 +77,31 @@ class SlowFast(nn.Module):
         self.fuse0 = FastToSlow(fw, alpha, fusion_kernel, fusion_ratio, norm_b, act)
         slow_in, fast_in = width + fw * fusion_ratio, fw
         for s, blocks in enumerate(BOTTLENECK_DEPTHS[depth]):
-            s_inner, f_inner = width * 2 ** s, fw * 2 ** s
-            for name, inner, c_in, kt in (("slow", s_inner, slow_in, 1 if s < 2 else 3),
-                                          ("fast", f_inner, fast_in, 3)):
+            s_inner, f_inner = width * 2**s, fw * 2**s
+            for name, inner, c_in, kt in (
+                ("slow", s_inner, slow_in, 1 if s < 2 else 3),
+                ("fast", f_inner, fast_in, 3),
+            ):
                 stage = []
                 for b in range(blocks):
                     stride = (1, 1 if s == 0 else 2, 1 if s == 0 else 2) if b == 0 else 1
-                    stage.append(Bottleneck3d(c_in if b == 0 else 4 * inner, inner, 4 * inner, stride,
-                                              conv_b=conv1x3x3_builder(), temporal_kernel=kt, norm=norm_b,
-                                              act=act))
+                    stage.append(
+                        Bottleneck3d(
+                            c_in if b == 0 else 4 * inner,
+                            inner,
+                            4 * inner,
+                            stride,
+                            conv_b=conv1x3x3_builder(),
+                            temporal_kernel=kt,
+                            norm=norm_b,
+                            act=act,
+                        )
+                    )
                 self.add_module(f"{name}_layer{s + 1}", nn.Sequential(*stage))
             if s < 3:
-                self.add_module(f"fuse{s + 1}", FastToSlow(4 * f_inner, alpha, fusion_kernel, fusion_ratio,
-                                                           norm_b, act))
+                self.add_module(
+                    f"fuse{s + 1}", FastToSlow(4 * f_inner, alpha, fusion_kernel, fusion_ratio, norm_b, act)
+                )
             slow_in, fast_in = 4 * s_inner + 4 * f_inner * fusion_ratio, 4 * f_inner
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(4 * s_inner + 4 * f_inner, num_classes)
@@ -103,12 +135,31 @@ def slowfast(num_classes: int = 400, **kw) -> SlowFast:
 
 
 _SF = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019"
-register_model("slowfast_r50_4x16", slowfast, InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
-               paper=_SF, summary="SlowFast R50 4x16 (alpha=8, fusion 5x1x1); input is the Fast clip",
-               alpha=8, fusion_kernel=5)
-register_model("slowfast_r50", slowfast, InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
-               paper=_SF, summary="SlowFast R50 8x8 (alpha=4, fusion 7x1x1; PyTorchVideo's slowfast_r50)",
-               alpha=4, fusion_kernel=7)
-register_model("slowfast_r101", slowfast, InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
-               paper=_SF, summary="SlowFast R101 8x8 (alpha=4, fusion 5x1x1)", alpha=4, fusion_kernel=5,
-               depth=101)
+register_model(
+    "slowfast_r50_4x16",
+    slowfast,
+    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+    paper=_SF,
+    summary="SlowFast R50 4x16 (alpha=8, fusion 5x1x1); input is the Fast clip",
+    alpha=8,
+    fusion_kernel=5,
+)
+register_model(
+    "slowfast_r50",
+    slowfast,
+    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+    paper=_SF,
+    summary="SlowFast R50 8x8 (alpha=4, fusion 7x1x1; PyTorchVideo's slowfast_r50)",
+    alpha=4,
+    fusion_kernel=7,
+)
+register_model(
+    "slowfast_r101",
+    slowfast,
+    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+    paper=_SF,
+    summary="SlowFast R101 8x8 (alpha=4, fusion 5x1x1)",
+    alpha=4,
+    fusion_kernel=5,
+    depth=101,
+)

@@ -39,7 +39,9 @@ from deepvideo.nn.init import adapt_input_channels
 from deepvideo.nn.temporal import TemporalMaxPool1d, temporalize_conv
 from deepvideo.spec import InputSpec
 
-PAPER = "Feichtenhofer, Pinz & Wildes, Spatiotemporal Residual Networks for Video Action Recognition, NIPS 2016"
+PAPER = (
+    "Feichtenhofer, Pinz & Wildes, Spatiotemporal Residual Networks for Video Action Recognition, NIPS 2016"
+)
 TEMPORAL_HEADS = ("dense", "dense_maxpool", "max", "avg")
 
 
@@ -51,8 +53,15 @@ class ResNetStream(nn.Module):
     (global temporal pooling after pool5, ``[N, K]``).
     """
 
-    def __init__(self, net2d: ResNet2d, num_classes: int, temporal_head: str = "dense", dropout: float = 0.0,
-                 window: int = 5, stride: int = 2):
+    def __init__(
+        self,
+        net2d: ResNet2d,
+        num_classes: int,
+        temporal_head: str = "dense",
+        dropout: float = 0.0,
+        window: int = 5,
+        stride: int = 2,
+    ):
         super().__init__()
         if temporal_head not in TEMPORAL_HEADS:
             raise ValueError(f"unknown temporal head {temporal_head!r}; choose one of {TEMPORAL_HEADS}")
@@ -112,8 +121,14 @@ class TwoStreamResNet(nn.Module):
     of the streams' scores (``fusion_weights`` appearance, motion).
     """
 
-    def __init__(self, appearance: ResNetStream, motion: ResNetStream, connections: dict[tuple[int, int], nn.Module],
-                 flow_stack: int = 10, fusion_weights: tuple[float, float] = (1.0, 1.0)):
+    def __init__(
+        self,
+        appearance: ResNetStream,
+        motion: ResNetStream,
+        connections: dict[tuple[int, int], nn.Module],
+        flow_stack: int = 10,
+        fusion_weights: tuple[float, float] = (1.0, 1.0),
+    ):
         super().__init__()
         self.appearance, self.motion = appearance, motion
         self.flow_stack = flow_stack
@@ -122,8 +137,10 @@ class TwoStreamResNet(nn.Module):
         shape_m = [len(s) for s in motion.stages]
         for s, u in connections:
             if s >= min(len(shape_a), len(shape_m)) or u >= min(shape_a[s], shape_m[s]):
-                raise ValueError(f"connection at stage {s} unit {u} does not exist in both streams "
-                                 f"(units per stage: appearance {shape_a}, motion {shape_m})")
+                raise ValueError(
+                    f"connection at stage {s} unit {u} does not exist in both streams "
+                    f"(units per stage: appearance {shape_a}, motion {shape_m})"
+                )
         self.connections = nn.ModuleDict({f"s{s}u{u}": c for (s, u), c in connections.items()})
 
     def forward(self, batch: dict):
@@ -150,7 +167,9 @@ class TwoStreamResNet(nn.Module):
         return (wa * la + wm * lm) / (wa + wm)
 
 
-def make_stream(depth: int, num_classes: int, in_channels: int, width: float = 1.0, **head_kw) -> ResNetStream:
+def make_stream(
+    depth: int, num_classes: int, in_channels: int, width: float = 1.0, **head_kw
+) -> ResNetStream:
     """ResNet-``depth`` stream; a flow stream's conv1 is the RGB conv1 by cross-modality init."""
     net = resnet(depth, num_classes=num_classes, width=width)
     if in_channels != 3:
@@ -158,8 +177,13 @@ def make_stream(depth: int, num_classes: int, in_channels: int, width: float = 1
     return ResNetStream(net, num_classes, **head_kw)
 
 
-def add_temporal_convs(stream: ResNetStream, units: Sequence[tuple[int, int]],
-                       convs: Sequence[str] = ("conv1", "conv3"), time_kernel: int = 3, init: str = "average") -> int:
+def add_temporal_convs(
+    stream: ResNetStream,
+    units: Sequence[tuple[int, int]],
+    convs: Sequence[str] = ("conv1", "conv3"),
+    time_kernel: int = 3,
+    init: str = "average",
+) -> int:
     """Turn the named convs of the given units into ``1x1xT'`` temporal convs; returns how many."""
     count = 0
     for s, u in units:
@@ -172,10 +196,22 @@ def add_temporal_convs(stream: ResNetStream, units: Sequence[tuple[int, int]],
     return count
 
 
-def st_resnet(num_classes: int = 101, appearance_depth: int = 50, motion_depth: int = 50, flow_stack: int = 10,
-              width: float = 1.0, star: bool = False, connect_unit: int = 1, op: str = "add",
-              kind: str = "residual", direction: str = "m2a", temporal_convs: Sequence[str] = ("conv1", "conv3"),
-              time_kernel: int = 3, temporal_head: str | None = None, dropout: float = 0.0) -> TwoStreamResNet:
+def st_resnet(
+    num_classes: int = 101,
+    appearance_depth: int = 50,
+    motion_depth: int = 50,
+    flow_stack: int = 10,
+    width: float = 1.0,
+    star: bool = False,
+    connect_unit: int = 1,
+    op: str = "add",
+    kind: str = "residual",
+    direction: str = "m2a",
+    temporal_convs: Sequence[str] = ("conv1", "conv3"),
+    time_kernel: int = 3,
+    temporal_head: str | None = None,
+    dropout: float = 0.0,
+) -> TwoStreamResNet:
     """ST-ResNet (``star=True``: ST-ResNet*, temporal max pooling window 5 stride 2 after pool5).
 
     ``temporal_convs=()`` leaves out the temporal filters; ``connect_unit`` picks the unit of each
@@ -192,17 +228,47 @@ def st_resnet(num_classes: int = 101, appearance_depth: int = 50, motion_depth: 
 
 
 def _spec(chunks: int, stride, crop: int, flow_stack: int) -> InputSpec:
-    return InputSpec(modalities=("rgb", "flow"), num_segments=chunks, frame_stride=stride, flow_stack=flow_stack,
-                     crop_size=crop, dense_temporal=True)
+    return InputSpec(
+        modalities=("rgb", "flow"),
+        num_segments=chunks,
+        frame_stride=stride,
+        flow_stack=flow_stack,
+        crop_size=crop,
+        dense_temporal=True,
+    )
 
 
 _SMALL = {"appearance_depth": 18, "motion_depth": 18, "width": 0.25, "flow_stack": 5}
 
-register_model("st_resnet50", st_resnet, _spec(5, (5, 15), 224, 10), paper=PAPER,
-               summary="ST-ResNet: two ResNet-50s, additive motion->appearance residual connections, 1x1x3 convs")
-register_model("st_resnet50_star", st_resnet, _spec(11, (1, 15), 224, 10), paper=PAPER,
-               summary="ST-ResNet*: ST-ResNet + temporal max pooling (window 5) after pool5, 11 chunks", star=True)
-register_model("st_resnet_small", st_resnet, _spec(5, (1, 4), 112, 5), paper=PAPER,
-               summary="CPU ST-ResNet: two 1/4-width ResNet-18s, L=5, 112 crop, 5 chunks", **_SMALL)
-register_model("st_resnet_star_small", st_resnet, _spec(7, (1, 4), 112, 5), paper=PAPER,
-               summary="CPU ST-ResNet*: two 1/4-width ResNet-18s, 7 chunks -> 2 positions", star=True, **_SMALL)
+register_model(
+    "st_resnet50",
+    st_resnet,
+    _spec(5, (5, 15), 224, 10),
+    paper=PAPER,
+    summary="ST-ResNet: two ResNet-50s, additive motion->appearance residual connections, 1x1x3 convs",
+)
+register_model(
+    "st_resnet50_star",
+    st_resnet,
+    _spec(11, (1, 15), 224, 10),
+    paper=PAPER,
+    summary="ST-ResNet*: ST-ResNet + temporal max pooling (window 5) after pool5, 11 chunks",
+    star=True,
+)
+register_model(
+    "st_resnet_small",
+    st_resnet,
+    _spec(5, (1, 4), 112, 5),
+    paper=PAPER,
+    summary="CPU ST-ResNet: two 1/4-width ResNet-18s, L=5, 112 crop, 5 chunks",
+    **_SMALL,
+)
+register_model(
+    "st_resnet_star_small",
+    st_resnet,
+    _spec(7, (1, 4), 112, 5),
+    paper=PAPER,
+    summary="CPU ST-ResNet*: two 1/4-width ResNet-18s, 7 chunks -> 2 positions",
+    star=True,
+    **_SMALL,
+)

@@ -50,9 +50,20 @@ class TubeletEmbed(nn.Module):
 class TimeSformer(nn.Module):
     """Space-time ViT with a selectable attention scheme (``mode``)."""
 
-    def __init__(self, num_classes: int = 400, *, mode: str = "divided", num_frames: int = 8,
-                 crop_size: int = 224, patch: int = 16, dim: int = 768, depth: int = 12, heads: int = 12,
-                 mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        mode: str = "divided",
+        num_frames: int = 8,
+        crop_size: int = 224,
+        patch: int = 16,
+        dim: int = 768,
+        depth: int = 12,
+        heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         grid = crop_size // patch
         self.embed = TubeletEmbed(dim, patch, 1)
@@ -62,15 +73,19 @@ class TimeSformer(nn.Module):
         self.pos_cls = nn.Parameter(torch.zeros(1, 1, dim))
         for p in (self.cls_token, self.pos_space, self.pos_time, self.pos_cls):
             nn.init.trunc_normal_(p, std=0.02)
-        self.blocks = nn.ModuleList([SpaceTimeBlock(dim, heads, mode, mlp_ratio, dropout) for _ in range(depth)])
+        self.blocks = nn.ModuleList(
+            [SpaceTimeBlock(dim, heads, mode, mlp_ratio, dropout) for _ in range(depth)]
+        )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:
         x = self.embed(rgb_input(batch))
         if x.shape[1:4] != (self.pos_time.shape[1],) + self.pos_space.shape[2:4]:
-            raise ValueError(f"TimeSformer was built for a {self.pos_time.shape[1]}x{self.pos_space.shape[2]}x"
-                             f"{self.pos_space.shape[3]} token grid, got {tuple(x.shape[1:4])}")
+            raise ValueError(
+                f"TimeSformer was built for a {self.pos_time.shape[1]}x{self.pos_space.shape[2]}x"
+                f"{self.pos_space.shape[3]} token grid, got {tuple(x.shape[1:4])}"
+            )
         x = x + self.pos_space + self.pos_time
         cls = (self.cls_token + self.pos_cls).expand(x.shape[0], -1, -1)
         for block in self.blocks:
@@ -81,9 +96,21 @@ class TimeSformer(nn.Module):
 class ViViTFactorized(nn.Module):
     """ViViT Model 2: spatial encoder per tubelet time, temporal encoder over frame tokens."""
 
-    def __init__(self, num_classes: int = 400, *, num_frames: int = 32, crop_size: int = 224,
-                 patch: int = 16, tubelet: int = 2, dim: int = 768, spatial_depth: int = 12,
-                 temporal_depth: int = 4, heads: int = 12, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        num_frames: int = 32,
+        crop_size: int = 224,
+        patch: int = 16,
+        tubelet: int = 2,
+        dim: int = 768,
+        spatial_depth: int = 12,
+        temporal_depth: int = 4,
+        heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         grid, t = crop_size // patch, num_frames // tubelet
         self.embed = TubeletEmbed(dim, patch, tubelet)
@@ -93,10 +120,13 @@ class ViViTFactorized(nn.Module):
         self.temporal_pos = nn.Parameter(torch.zeros(1, 1 + t, dim))
         for p in (self.spatial_cls, self.spatial_pos, self.temporal_cls, self.temporal_pos):
             nn.init.trunc_normal_(p, std=0.02)
-        self.spatial = nn.Sequential(*[TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(spatial_depth)])
+        self.spatial = nn.Sequential(
+            *[TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(spatial_depth)]
+        )
         self.spatial_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.temporal = nn.Sequential(*[TransformerBlock(dim, heads, mlp_ratio, dropout)
-                                        for _ in range(temporal_depth)])
+        self.temporal = nn.Sequential(
+            *[TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(temporal_depth)]
+        )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
 
@@ -104,8 +134,10 @@ class ViViTFactorized(nn.Module):
         x = self.embed(rgb_input(batch))  # [B, T', H', W', C]
         b, t, h, w, c = x.shape
         if 1 + h * w != self.spatial_pos.shape[1] or 1 + t != self.temporal_pos.shape[1]:
-            raise ValueError(f"ViViT was built for {self.temporal_pos.shape[1] - 1} tubelet times and "
-                             f"{self.spatial_pos.shape[1] - 1} patches, got {t} and {h * w}")
+            raise ValueError(
+                f"ViViT was built for {self.temporal_pos.shape[1] - 1} tubelet times and "
+                f"{self.spatial_pos.shape[1] - 1} patches, got {t} and {h * w}"
+            )
         x = x.reshape(b * t, h * w, c)
         x = torch.cat([self.spatial_cls.expand(b * t, -1, -1), x], dim=1) + self.spatial_pos
         frames = self.spatial_norm(self.spatial(x)[:, 0]).reshape(b, t, c)
@@ -115,6 +147,7 @@ class ViViTFactorized(nn.Module):
 
 # ---- MViT -----------------------------------------------------------------------------------
 
+
 class _Pool(nn.Module):
     """Pool the tokens of ``[B, heads, 1+THW, C]`` (class token kept aside), then norm."""
 
@@ -123,7 +156,9 @@ class _Pool(nn.Module):
         self.pool = pool
         self.norm_act = nn.Sequential(norm) if norm is not None else None
 
-    def forward(self, x: torch.Tensor, thw: tuple[int, int, int]) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def forward(
+        self, x: torch.Tensor, thw: tuple[int, int, int]
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         b, n, _, c = x.shape
         cls, tokens = x[:, :, :1], x[:, :, 1:]
         tokens = tokens.transpose(2, 3).reshape(b * n, c, *thw)
@@ -152,12 +187,25 @@ def _interp(table: torch.Tensor, size: int) -> torch.Tensor:
 class PoolingAttention(nn.Module):
     """Multi-head pooling attention (MViT); ``rel_pos`` and ``residual_pool`` for MViTv2."""
 
-    def __init__(self, dim_in: int, dim: int, heads: int, kernel_q, stride_q, kernel_kv, stride_kv, *,
-                 input_size: Sequence[int], rel_pos: bool, residual_pool: bool) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim: int,
+        heads: int,
+        kernel_q,
+        stride_q,
+        kernel_kv,
+        stride_kv,
+        *,
+        input_size: Sequence[int],
+        rel_pos: bool,
+        residual_pool: bool,
+        pool_norm_eps: float = 1e-6,
+    ) -> None:
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads
         self.dim = dim
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.residual_pool = residual_pool
         self.qkv = nn.Linear(dim_in, 3 * dim)
         self.project = nn.Sequential(nn.Linear(dim, dim))
@@ -165,9 +213,16 @@ class PoolingAttention(nn.Module):
         def pool(kernel, stride):
             if math.prod(kernel) == 1 and math.prod(stride) == 1:
                 return None
-            conv = nn.Conv3d(self.head_dim, self.head_dim, kernel, stride, [k // 2 for k in kernel],
-                             groups=self.head_dim, bias=False)
-            return _Pool(conv, nn.LayerNorm(self.head_dim, eps=1e-6))
+            conv = nn.Conv3d(
+                self.head_dim,
+                self.head_dim,
+                kernel,
+                stride,
+                [k // 2 for k in kernel],
+                groups=self.head_dim,
+                bias=False,
+            )
+            return _Pool(conv, nn.LayerNorm(self.head_dim, eps=pool_norm_eps))
 
         self.pool_q = pool(kernel_q, stride_q)
         self.pool_k = pool(kernel_kv, stride_kv)
@@ -195,7 +250,9 @@ class PoolingAttention(nn.Module):
         bias = bt[..., :, None, None] + bh[..., None, :, None] + bw[..., None, None, :]
         return bias.reshape(b, n, qt * qh * qw, kt * kh * kw)
 
-    def forward(self, x: torch.Tensor, thw: tuple[int, int, int]) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def forward(
+        self, x: torch.Tensor, thw: tuple[int, int, int]
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         b, n, _ = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         k_thw = thw
@@ -217,15 +274,39 @@ class PoolingAttention(nn.Module):
 
 
 class MultiscaleBlock(nn.Module):
-    def __init__(self, dim_in: int, dim_out: int, heads: int, kernel_q, stride_q, kernel_kv, stride_kv, *,
-                 input_size: Sequence[int], version: int, drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        heads: int,
+        kernel_q,
+        stride_q,
+        kernel_kv,
+        stride_kv,
+        *,
+        input_size: Sequence[int],
+        version: int,
+        drop_path: float = 0.0,
+        pool_norm_eps: float = 1e-6,
+    ) -> None:
         super().__init__()
         self.proj_after_attn = version == 2
         attn_dim = dim_out if self.proj_after_attn else dim_in
         self.norm1 = nn.LayerNorm(dim_in, eps=1e-6)
         self.norm2 = nn.LayerNorm(attn_dim, eps=1e-6)
-        self.attn = PoolingAttention(dim_in, attn_dim, heads, kernel_q, stride_q, kernel_kv, stride_kv,
-                                     input_size=input_size, rel_pos=version == 2, residual_pool=version == 2)
+        self.attn = PoolingAttention(
+            dim_in,
+            attn_dim,
+            heads,
+            kernel_q,
+            stride_q,
+            kernel_kv,
+            stride_kv,
+            input_size=input_size,
+            rel_pos=version == 2,
+            residual_pool=version == 2,
+            pool_norm_eps=pool_norm_eps,
+        )
         self.mlp = MLP(attn_dim, 4 * attn_dim, dim_out)
         self.project = nn.Linear(dim_in, dim_out) if dim_in != dim_out else None
         self.pool_skip = None
@@ -245,7 +326,9 @@ class MultiscaleBlock(nn.Module):
             return x
         return self.pool_skip(x.unsqueeze(1), thw)[0].squeeze(1)
 
-    def forward(self, x: torch.Tensor, thw: tuple[int, int, int]) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    def forward(
+        self, x: torch.Tensor, thw: tuple[int, int, int]
+    ) -> tuple[torch.Tensor, tuple[int, int, int]]:
         x_norm = self.norm1(x)
         x_attn, new_thw = self.attn(x_norm, thw)
         if self.proj_after_attn and self.project is not None:
@@ -281,19 +364,37 @@ class _PosEncoding(nn.Module):
 class MViT(nn.Module):
     """MViT v1 (``version=1``) or v2 (``version=2``).
 
-    ``dim_mul_at``: block indices where channels and heads double and queries are pooled
+    ``pool_norm_eps``: epsilon of the layer norms after pooling (torchvision 1e-6, PyTorchVideo
+    1e-5). ``dim_mul_at``: block indices where channels and heads double and queries are pooled
     by (1, 2, 2); key/value strides start at ``kv_stride`` and shrink with the queries.
     """
 
-    def __init__(self, num_classes: int = 400, *, version: int = 1, num_frames: int = 16, crop_size: int = 224,
-                 embed_dim: int = 96, heads: int = 1, depth: int = 16, dim_mul_at: Sequence[int] = (1, 3, 14),
-                 kv_stride: int = 8, dropout: float = 0.5, drop_path: float = 0.2,
-                 patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3)) -> None:
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        version: int = 1,
+        num_frames: int = 16,
+        crop_size: int = 224,
+        embed_dim: int = 96,
+        heads: int = 1,
+        depth: int = 16,
+        dim_mul_at: Sequence[int] = (1, 3, 14),
+        kv_stride: int = 8,
+        dropout: float = 0.5,
+        drop_path: float = 0.2,
+        pool_norm_eps: float = 1e-6,
+        patch_kernel=(3, 7, 7),
+        patch_stride=(2, 4, 4),
+        patch_padding=(1, 3, 3),
+    ) -> None:
         super().__init__()
         if version not in (1, 2):
             raise ValueError(f"MViT version must be 1 or 2, got {version}")
         self.conv_proj = nn.Conv3d(3, embed_dim, patch_kernel, patch_stride, patch_padding)
-        grid = [s // st for s, st in zip((num_frames, crop_size, crop_size), triple(patch_stride), strict=True)]
+        grid = [
+            s // st for s, st in zip((num_frames, crop_size, crop_size), triple(patch_stride), strict=True)
+        ]
         self.pos_encoding = _PosEncoding(embed_dim, tuple(grid), absolute=version == 1)
         dims = [embed_dim * 2 ** sum(1 for m in dim_mul_at if m <= i) for i in range(depth)]
         nheads = [heads * 2 ** sum(1 for m in dim_mul_at if m <= i) for i in range(depth)]
@@ -309,9 +410,21 @@ class MViT(nn.Module):
                 d_in, d_out = dims[i], dims[i + 1] if i + 1 < depth else dims[i]
             else:
                 d_in, d_out = dims[i - 1] if i > 0 else embed_dim, dims[i]
-            self.blocks.append(MultiscaleBlock(d_in, d_out, nheads[i], kernel_q, stride_q, (3, 3, 3), (1, kv, kv),
-                                               input_size=size, version=version,
-                                               drop_path=drop_path * i / max(depth - 1, 1)))
+            self.blocks.append(
+                MultiscaleBlock(
+                    d_in,
+                    d_out,
+                    nheads[i],
+                    kernel_q,
+                    stride_q,
+                    (3, 3, 3),
+                    (1, kv, kv),
+                    input_size=size,
+                    version=version,
+                    pool_norm_eps=pool_norm_eps,
+                    drop_path=drop_path * i / max(depth - 1, 1),
+                )
+            )
             size = [s // q for s, q in zip(size, stride_q, strict=True)]
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dims[-1], num_classes))
@@ -324,8 +437,10 @@ class MViT(nn.Module):
         x = self.conv_proj(rgb_input(batch))
         thw = tuple(x.shape[2:])
         if thw != self.pos_encoding.grid:
-            raise ValueError(f"MViT was built for a {self.pos_encoding.grid} token grid, got {thw}: "
-                             "pass num_frames/crop_size matching the clip")
+            raise ValueError(
+                f"MViT was built for a {self.pos_encoding.grid} token grid, got {thw}: "
+                "pass num_frames/crop_size matching the clip"
+            )
         x = self.pos_encoding(x.flatten(2).transpose(1, 2))
         for block in self.blocks:
             x, thw = block(x, thw)
@@ -345,20 +460,62 @@ def mvit(num_classes: int = 400, **kw) -> MViT:
 
 
 _TS = "Bertasius et al., Is Space-Time Attention All You Need for Video Understanding?, ICML 2021"
-_TS_SPEC = InputSpec(("rgb",), num_frames=8, frame_stride=32, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-for _mode, _desc in (("space", "space-only (S)"), ("joint", "joint space-time (ST)"),
-                     ("divided", "divided space-time (T+S)"), ("sparse", "sparse local-global (L+G)"),
-                     ("axial", "axial (T+W+H)")):
-    register_model(f"timesformer_{_mode}", timesformer, _TS_SPEC, paper=_TS,
-                   summary=f"TimeSformer ViT-B/16, {_desc} attention, 8x32", mode=_mode)
-register_model("timesformer", timesformer, _TS_SPEC, paper=_TS,
-               summary="TimeSformer ViT-B/16, divided space-time attention, 8x32", mode="divided")
-register_model("vivit_b_fe", vivit_factorized,
-               InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=(0.5,) * 3, std=(0.5,) * 3),
-               paper="Arnab et al., ViViT: A Video Vision Transformer, ICCV 2021",
-               summary="ViViT-B factorized encoder (L_s=12, L_t=4), tubelet 2x16x16, 32x2")
+_TS_SPEC = InputSpec(
+    ("rgb",), num_frames=8, frame_stride=32, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
+)
+for _mode, _desc in (
+    ("space", "space-only (S)"),
+    ("joint", "joint space-time (ST)"),
+    ("divided", "divided space-time (T+S)"),
+    ("sparse", "sparse local-global (L+G)"),
+    ("axial", "axial (T+W+H)"),
+):
+    register_model(
+        f"timesformer_{_mode}",
+        timesformer,
+        _TS_SPEC,
+        paper=_TS,
+        summary=f"TimeSformer ViT-B/16, {_desc} attention, 8x32",
+        mode=_mode,
+    )
+register_model(
+    "timesformer",
+    timesformer,
+    _TS_SPEC,
+    paper=_TS,
+    summary="TimeSformer ViT-B/16, divided space-time attention, 8x32",
+    mode="divided",
+)
+register_model(
+    "vivit_b_fe",
+    vivit_factorized,
+    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=(0.5,) * 3, std=(0.5,) * 3),
+    paper="Arnab et al., ViViT: A Video Vision Transformer, ICCV 2021",
+    summary="ViViT-B factorized encoder (L_s=12, L_t=4), tubelet 2x16x16, 32x2",
+)
 _MVIT = "Fan et al., Multiscale Vision Transformers, ICCV 2021; Li et al., MViTv2, CVPR 2022"
-register_model("mvit_v1_b", mvit, InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
-               paper=_MVIT, summary="MViT-B 16x4 (torchvision mvit_v1_b, PyTorchVideo mvit_base_16x4)", version=1)
-register_model("mvit_v2_s", mvit, InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
-               paper=_MVIT, summary="MViTv2-S 16x4 (torchvision mvit_v2_s)", version=2)
+register_model(
+    "mvit_v1_b",
+    mvit,
+    InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
+    paper=_MVIT,
+    summary="MViT-B 16x4 (torchvision mvit_v1_b, PyTorchVideo mvit_base_16x4)",
+    version=1,
+)
+register_model(
+    "mvit_base_16x4",
+    mvit,
+    InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
+    paper=_MVIT,
+    summary="MViT-B 16x4 as PyTorchVideo's mvit_base_16x4 (pooling norms eps 1e-5)",
+    version=1,
+    pool_norm_eps=1e-5,
+)
+register_model(
+    "mvit_v2_s",
+    mvit,
+    InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
+    paper=_MVIT,
+    summary="MViTv2-S 16x4 (torchvision mvit_v2_s)",
+    version=2,
+)

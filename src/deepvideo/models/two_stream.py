@@ -58,7 +58,9 @@ def rgb_to_snippets(rgb: torch.Tensor, num_frames: int) -> torch.Tensor:
     if t % num_frames:
         raise ValueError(f"rgb has {t} frames, not a multiple of num_frames={num_frames}")
     k = t // num_frames
-    return rgb.reshape(n, c, k, num_frames, h, w).permute(0, 2, 3, 1, 4, 5).reshape(n * k, num_frames * c, h, w)
+    return (
+        rgb.reshape(n, c, k, num_frames, h, w).permute(0, 2, 3, 1, 4, 5).reshape(n * k, num_frames * c, h, w)
+    )
 
 
 def rgbdiff_to_snippets(rgb: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -84,8 +86,16 @@ class SnippetNet(nn.Module):
     ``"avg"``, ``"max"`` or ``"weighted"`` (learned per-segment weights, initialized to ``1/K``).
     """
 
-    def __init__(self, backbone: nn.Module, modality: str = "rgb", num_frames: int = 1, flow_stack: int = 0,
-                 num_segments: int = 1, consensus: str = "avg", mean_subtraction: bool = False):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        modality: str = "rgb",
+        num_frames: int = 1,
+        flow_stack: int = 0,
+        num_segments: int = 1,
+        consensus: str = "avg",
+        mean_subtraction: bool = False,
+    ):
         super().__init__()
         if modality not in ("rgb", "flow", "rgbdiff"):
             raise ValueError(f"unknown modality {modality!r}; use rgb, flow or rgbdiff")
@@ -96,8 +106,9 @@ class SnippetNet(nn.Module):
         self.backbone = backbone
         self.modality, self.num_frames, self.flow_stack = modality, num_frames, flow_stack
         self.num_segments, self.consensus, self.mean_subtraction = num_segments, consensus, mean_subtraction
-        self.segment_weights = nn.Parameter(torch.full((num_segments,), 1.0 / num_segments)) \
-            if consensus == "weighted" else None
+        self.segment_weights = (
+            nn.Parameter(torch.full((num_segments,), 1.0 / num_segments)) if consensus == "weighted" else None
+        )
 
     def snippets(self, batch: dict) -> tuple[torch.Tensor, int]:
         """The ``[N*K, C, H, W]`` snippet tensor of this modality and the batch size N."""
@@ -118,8 +129,9 @@ class SnippetNet(nn.Module):
             return s.amax(dim=1)
         if self.consensus == "weighted":
             if s.shape[1] != self.num_segments:
-                raise ValueError(f"weighted consensus was built for {self.num_segments} segments, "
-                                 f"got {s.shape[1]}")
+                raise ValueError(
+                    f"weighted consensus was built for {self.num_segments} segments, got {s.shape[1]}"
+                )
             return torch.einsum("nk...,k->n...", s, self.segment_weights)
         return s.mean(dim=1)
 
@@ -216,39 +228,67 @@ class TwoStream(nn.Module):
         return p.clamp_min(1e-12).log()
 
 
-def two_stream_spatial(num_classes: int = 101, backbone: str = "vgg_m_2048", input_size: int = 224,
-                       num_segments: int = 1, **backbone_kw) -> SnippetNet:
+def two_stream_spatial(
+    num_classes: int = 101,
+    backbone: str = "vgg_m_2048",
+    input_size: int = 224,
+    num_segments: int = 1,
+    **backbone_kw,
+) -> SnippetNet:
     """Spatial stream: one RGB frame per snippet."""
     net = build_backbone(backbone, num_classes, 3, input_size, **backbone_kw)
     return SnippetNet(net, "rgb", num_frames=1, num_segments=num_segments)
 
 
-def two_stream_temporal(num_classes: int = 101, backbone: str = "vgg_m_2048", input_size: int = 224,
-                        flow_stack: int = 10, mean_subtraction: bool = False, num_segments: int = 1,
-                        **backbone_kw) -> SnippetNet:
+def two_stream_temporal(
+    num_classes: int = 101,
+    backbone: str = "vgg_m_2048",
+    input_size: int = 224,
+    flow_stack: int = 10,
+    mean_subtraction: bool = False,
+    num_segments: int = 1,
+    **backbone_kw,
+) -> SnippetNet:
     """Temporal stream: ``2L`` flow channels per snippet."""
     net = build_backbone(backbone, num_classes, 2 * flow_stack, input_size, **backbone_kw)
-    return SnippetNet(net, "flow", flow_stack=flow_stack, num_segments=num_segments,
-                      mean_subtraction=mean_subtraction)
+    return SnippetNet(
+        net, "flow", flow_stack=flow_stack, num_segments=num_segments, mean_subtraction=mean_subtraction
+    )
 
 
-def two_stream(num_classes: int = 101, backbone: str = "vgg_m_2048", input_size: int = 224, flow_stack: int = 10,
-               mean_subtraction: bool = False, weights: tuple[float, float] = (1.0, 1.0),
-               **backbone_kw) -> TwoStream:
-    return TwoStream(two_stream_spatial(num_classes, backbone, input_size, **backbone_kw),
-                     two_stream_temporal(num_classes, backbone, input_size, flow_stack, mean_subtraction,
-                                         **backbone_kw), weights)
+def two_stream(
+    num_classes: int = 101,
+    backbone: str = "vgg_m_2048",
+    input_size: int = 224,
+    flow_stack: int = 10,
+    mean_subtraction: bool = False,
+    weights: tuple[float, float] = (1.0, 1.0),
+    **backbone_kw,
+) -> TwoStream:
+    return TwoStream(
+        two_stream_spatial(num_classes, backbone, input_size, **backbone_kw),
+        two_stream_temporal(num_classes, backbone, input_size, flow_stack, mean_subtraction, **backbone_kw),
+        weights,
+    )
 
 
-def two_stream_multitask(num_classes: int = 101, heads: dict[str, int] | None = None,
-                         backbone: str = "vgg_m_2048", input_size: int = 224, flow_stack: int = 10,
-                         modality: str = "flow", mean_subtraction: bool = False, **backbone_kw) -> MultiTaskSnippetNet:
-    """Multi-task temporal (or spatial) net; ``heads`` defaults to ``{"ucf101": num_classes, "hmdb51": 51}``."""
+def two_stream_multitask(
+    num_classes: int = 101,
+    heads: dict[str, int] | None = None,
+    backbone: str = "vgg_m_2048",
+    input_size: int = 224,
+    flow_stack: int = 10,
+    modality: str = "flow",
+    mean_subtraction: bool = False,
+    **backbone_kw,
+) -> MultiTaskSnippetNet:
+    """Multi-task net (flow or RGB); ``heads`` default to ``{"ucf101": num_classes, "hmdb51": 51}``."""
     heads = dict(heads or {"ucf101": num_classes, "hmdb51": 51})
     in_ch = 2 * flow_stack if modality == "flow" else 3
     net = build_backbone(backbone, 1, in_ch, input_size, **backbone_kw)
-    return MultiTaskSnippetNet(net, heads, modality=modality, flow_stack=flow_stack,
-                               mean_subtraction=mean_subtraction)
+    return MultiTaskSnippetNet(
+        net, heads, modality=modality, flow_stack=flow_stack, mean_subtraction=mean_subtraction
+    )
 
 
 RGB = InputSpec(modalities=("rgb",), crop_size=224)
@@ -259,21 +299,66 @@ def _flow_spec(L: int, crop: int = 224) -> InputSpec:
     return InputSpec(modalities=("flow",), flow_stack=L, crop_size=crop, mean=(0.0, 0.0), std=(1.0, 1.0))
 
 
-register_model("two_stream_spatial", two_stream_spatial, RGB, paper=PAPER,
-               summary="spatial stream, CNN-M-2048 on one RGB frame", dropout=(0.9, 0.9))
+register_model(
+    "two_stream_spatial",
+    two_stream_spatial,
+    RGB,
+    paper=PAPER,
+    summary="spatial stream, CNN-M-2048 on one RGB frame",
+    dropout=(0.9, 0.9),
+)
 for _L in (1, 5, 10):
-    register_model(f"two_stream_temporal{'' if _L == 10 else f'_l{_L}'}", two_stream_temporal, _flow_spec(_L),
-                   paper=PAPER, summary=f"temporal stream, CNN-M-2048 on a stack of L={_L} flow fields",
-                   flow_stack=_L, mean_subtraction=True, dropout=(0.9, 0.8))
-register_model("two_stream", two_stream, InputSpec(modalities=("rgb", "flow"), flow_stack=10), paper=PAPER,
-               summary="spatial + temporal CNN-M-2048, softmax scores averaged", mean_subtraction=True)
-register_model("two_stream_multitask", two_stream_multitask, _flow_spec(10), paper=PAPER,
-               summary="temporal net with UCF101 and HMDB51 heads, losses summed", mean_subtraction=True)
-register_model("two_stream_spatial_small", two_stream_spatial, RGB.replace(crop_size=112), paper=PAPER,
-               summary="CPU spatial stream: ResNet-18 at 1/4 width, 112 crop", **_SMALL)
-register_model("two_stream_temporal_small", two_stream_temporal, _flow_spec(5, 112), paper=PAPER,
-               summary="CPU temporal stream: ResNet-18 at 1/4 width, L=5, 112 crop", flow_stack=5,
-               mean_subtraction=True, **_SMALL)
-register_model("two_stream_small", two_stream, InputSpec(modalities=("rgb", "flow"), flow_stack=5, crop_size=112),
-               paper=PAPER, summary="CPU two-stream: two 1/4-width ResNet-18s, L=5", flow_stack=5,
-               mean_subtraction=True, **_SMALL)
+    register_model(
+        f"two_stream_temporal{'' if _L == 10 else f'_l{_L}'}",
+        two_stream_temporal,
+        _flow_spec(_L),
+        paper=PAPER,
+        summary=f"temporal stream, CNN-M-2048 on a stack of L={_L} flow fields",
+        flow_stack=_L,
+        mean_subtraction=True,
+        dropout=(0.9, 0.8),
+    )
+register_model(
+    "two_stream",
+    two_stream,
+    InputSpec(modalities=("rgb", "flow"), flow_stack=10),
+    paper=PAPER,
+    summary="spatial + temporal CNN-M-2048, softmax scores averaged",
+    mean_subtraction=True,
+)
+register_model(
+    "two_stream_multitask",
+    two_stream_multitask,
+    _flow_spec(10),
+    paper=PAPER,
+    summary="temporal net with UCF101 and HMDB51 heads, losses summed",
+    mean_subtraction=True,
+)
+register_model(
+    "two_stream_spatial_small",
+    two_stream_spatial,
+    RGB.replace(crop_size=112),
+    paper=PAPER,
+    summary="CPU spatial stream: ResNet-18 at 1/4 width, 112 crop",
+    **_SMALL,
+)
+register_model(
+    "two_stream_temporal_small",
+    two_stream_temporal,
+    _flow_spec(5, 112),
+    paper=PAPER,
+    summary="CPU temporal stream: ResNet-18 at 1/4 width, L=5, 112 crop",
+    flow_stack=5,
+    mean_subtraction=True,
+    **_SMALL,
+)
+register_model(
+    "two_stream_small",
+    two_stream,
+    InputSpec(modalities=("rgb", "flow"), flow_stack=5, crop_size=112),
+    paper=PAPER,
+    summary="CPU two-stream: two 1/4-width ResNet-18s, L=5",
+    flow_stack=5,
+    mean_subtraction=True,
+    **_SMALL,
+)

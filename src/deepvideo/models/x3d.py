@@ -26,8 +26,17 @@ from deepvideo.spec import InputSpec
 
 
 class X3DHead(nn.Module):
-    def __init__(self, in_channels: int, inner: int, hidden: int, num_classes: int, *,
-                 norm: NormBuilder, act, dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inner: int,
+        hidden: int,
+        num_classes: int,
+        *,
+        norm: NormBuilder,
+        act,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         self.conv_pre = nn.Conv3d(in_channels, inner, 1, bias=False)
         self.norm_pre = norm(inner)
@@ -43,16 +52,28 @@ class X3DHead(nn.Module):
         return self.fc(self.dropout(x))
 
 
-def x3d(num_classes: int = 400, *, depth_factor: float = 2.2, width_factor: float = 2.0,
-        bottleneck_factor: float = 2.25, base_width: int = 12, se_ratio: float = 0.0625,
-        head_width: int = 2048, norm: NormBuilder | str = "bn", act="relu", act_b="swish",
-        dropout: float = 0.5) -> VideoResNet:
+def x3d(
+    num_classes: int = 400,
+    *,
+    depth_factor: float = 2.2,
+    width_factor: float = 2.0,
+    bottleneck_factor: float = 2.25,
+    base_width: int = 12,
+    se_ratio: float = 0.0625,
+    head_width: int = 2048,
+    norm: NormBuilder | str = "bn",
+    act="relu",
+    act_b="swish",
+    dropout: float = 0.5,
+) -> VideoResNet:
     norm_b, act_f = resolve_norm(norm), resolve_act(act)
     stem_w = round_width(base_width, width_factor)
     stem = nn.Sequential(
         nn.Conv3d(3, stem_w, (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False),
         nn.Conv3d(stem_w, stem_w, (5, 1, 1), 1, (2, 0, 0), groups=stem_w, bias=False),
-        norm_b(stem_w), act_f())
+        norm_b(stem_w),
+        act_f(),
+    )
     dims, d = [], base_width
     for _ in range(4):
         dims.append(d)
@@ -64,20 +85,46 @@ def x3d(num_classes: int = 400, *, depth_factor: float = 2.2, width_factor: floa
         stage = []
         for b in range(int(math.ceil(base_depth * depth_factor))):
             se = round_width(inner, se_ratio) if se_ratio > 0 and b % 2 == 0 else 0
-            stage.append(Bottleneck3d(in_ch if b == 0 else out, inner, out, (1, 2, 2) if b == 0 else 1,
-                                      conv_b=depthwise_builder(3), norm=norm_b, act=act, act_b=act_b,
-                                      se_channels=se, shortcut_norm=False))
+            stage.append(
+                Bottleneck3d(
+                    in_ch if b == 0 else out,
+                    inner,
+                    out,
+                    (1, 2, 2) if b == 0 else 1,
+                    conv_b=depthwise_builder(3),
+                    norm=norm_b,
+                    act=act,
+                    act_b=act_b,
+                    se_channels=se,
+                    shortcut_norm=False,
+                )
+            )
         layers.append(nn.Sequential(*stage))
         in_ch = out
-    head = X3DHead(in_ch, int(bottleneck_factor * in_ch), head_width, num_classes,
-                   norm=norm_b, act=act_f, dropout=dropout)
+    head = X3DHead(
+        in_ch,
+        int(bottleneck_factor * in_ch),
+        head_width,
+        num_classes,
+        norm=norm_b,
+        act=act_f,
+        dropout=dropout,
+    )
     return VideoResNet(stem, layers, head)
 
 
 _X3D = "Feichtenhofer, X3D: Expanding Architectures for Efficient Video Recognition, CVPR 2020"
-for _name, _frames, _stride, _crop, _depth in (("xs", 4, 12, 160, 2.2), ("s", 13, 6, 160, 2.2),
-                                              ("m", 16, 5, 224, 2.2), ("l", 16, 5, 312, 5.0)):
-    register_model(f"x3d_{_name}", x3d, InputSpec(("rgb",), num_frames=_frames, frame_stride=_stride,
-                                                  crop_size=_crop),
-                   paper=_X3D, summary=f"X3D-{_name.upper()}, {_frames}x{_stride}, train crop {_crop}",
-                   depth_factor=_depth)
+for _name, _frames, _stride, _crop, _depth in (
+    ("xs", 4, 12, 160, 2.2),
+    ("s", 13, 6, 160, 2.2),
+    ("m", 16, 5, 224, 2.2),
+    ("l", 16, 5, 312, 5.0),
+):
+    register_model(
+        f"x3d_{_name}",
+        x3d,
+        InputSpec(("rgb",), num_frames=_frames, frame_stride=_stride, crop_size=_crop),
+        paper=_X3D,
+        summary=f"X3D-{_name.upper()}, {_frames}x{_stride}, train crop {_crop}",
+        depth_factor=_depth,
+    )

@@ -50,8 +50,13 @@ class MLP(nn.Sequential):
     """Linear -> GELU -> dropout -> Linear -> dropout (indices 0 and 3 are the linears)."""
 
     def __init__(self, dim: int, hidden: int, out: int | None = None, dropout: float = 0.0) -> None:
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out or dim),
-                         nn.Dropout(dropout))
+        super().__init__(
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, out or dim),
+            nn.Dropout(dropout),
+        )
 
 
 class TransformerBlock(nn.Module):
@@ -135,21 +140,28 @@ class GroupedAttention(nn.Module):
         return cls + cls_out, x + _ungroup(out[:, 1:], info)
 
 
-_STEPS = {"space": ("space",), "joint": ("joint",), "divided": ("time", "space"),
-          "sparse": ("local", "global"), "axial": ("time", "width", "height")}
+_STEPS = {
+    "space": ("space",),
+    "joint": ("joint",),
+    "divided": ("time", "space"),
+    "sparse": ("local", "global"),
+    "axial": ("time", "width", "height"),
+}
 
 
 class SpaceTimeBlock(nn.Module):
     """A TimeSformer block: the attention steps of ``mode`` then a pre-norm MLP."""
 
-    def __init__(self, dim: int, num_heads: int, mode: str = "divided", mlp_ratio: float = 4.0,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, mode: str = "divided", mlp_ratio: float = 4.0, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if mode not in _STEPS:
             raise ValueError(f"unknown attention mode {mode!r}: use one of {ATTENTION_MODES}")
         self.mode = mode
-        self.steps = nn.ModuleList([GroupedAttention(dim, num_heads, how, out_proj=(how == "time"))
-                                    for how in _STEPS[mode]])
+        self.steps = nn.ModuleList(
+            [GroupedAttention(dim, num_heads, how, out_proj=(how == "time")) for how in _STEPS[mode]]
+        )
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
 

@@ -55,7 +55,7 @@ class LayeredNet(nn.Sequential):
     def forward_from(self, x: torch.Tensor, name: str) -> torch.Tensor:
         """Run the layers after ``name``."""
         start = self.index(name)
-        for layer in list(self)[start + 1:]:
+        for layer in list(self)[start + 1 :]:
             x = layer(x)
         return x
 
@@ -63,15 +63,19 @@ class LayeredNet(nn.Sequential):
         """The layers up to and including ``name`` (shared modules, not copies)."""
         stop = self.index(name)
         names = self.layer_names()[: stop + 1]
-        return LayeredNet(OrderedDict((n, self._modules[n]) for n in names),
-                          {a: n for a, n in self.aliases.items() if n in names})
+        return LayeredNet(
+            OrderedDict((n, self._modules[n]) for n in names),
+            {a: n for a, n in self.aliases.items() if n in names},
+        )
 
     def head(self, name: str) -> LayeredNet:
         """The layers after ``name`` (shared modules, not copies)."""
         start = self.index(name)
-        names = self.layer_names()[start + 1:]
-        return LayeredNet(OrderedDict((n, self._modules[n]) for n in names),
-                          {a: n for a, n in self.aliases.items() if n in names})
+        names = self.layer_names()[start + 1 :]
+        return LayeredNet(
+            OrderedDict((n, self._modules[n]) for n in names),
+            {a: n for a, n in self.aliases.items() if n in names},
+        )
 
     def channels_at(self, name: str) -> int:
         """Number of channels (or features) of the output of layer ``name``."""
@@ -110,9 +114,15 @@ def _pooled_size(size: int, kernel: int, stride: int, padding: int = 0, ceil: bo
     return out
 
 
-def vgg_m_2048(num_classes: int = 101, in_channels: int = 3, input_size: int = 224, width: float = 1.0,
-               fc_dims: tuple[int, int] = (4096, 2048), dropout: tuple[float, float] = (0.5, 0.5),
-               ceil_mode: bool = True) -> LayeredNet:
+def vgg_m_2048(
+    num_classes: int = 101,
+    in_channels: int = 3,
+    input_size: int = 224,
+    width: float = 1.0,
+    fc_dims: tuple[int, int] = (4096, 2048),
+    dropout: tuple[float, float] = (0.5, 0.5),
+    ceil_mode: bool = True,
+) -> LayeredNet:
     """CNN-M-2048 / VGG-M-2048. ``input_size`` fixes fc6's input (pool5 is 6x6 on 224).
 
     ``width`` scales the conv channel counts (1.0 = paper); ``ceil_mode=False`` gives PyTorch's
@@ -127,27 +137,47 @@ def vgg_m_2048(num_classes: int = 101, in_channels: int = 3, input_size: int = 2
     s = _pooled_size(s, 3, 2, ceil=ceil_mode)
     if s < 1:
         raise ValueError(f"input_size {input_size} is too small for VGG-M (pool5 would be empty)")
-    layers = OrderedDict([
-        ("conv1", nn.Conv2d(in_channels, c1, 7, stride=2)), ("relu1", nn.ReLU(inplace=False)),
-        ("norm1", _lrn()), ("pool1", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
-        ("conv2", nn.Conv2d(c1, c2, 5, stride=2, padding=1)), ("relu2", nn.ReLU()),
-        ("norm2", _lrn()), ("pool2", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
-        ("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("relu3", nn.ReLU()),
-        ("conv4", nn.Conv2d(c3, c3, 3, padding=1)), ("relu4", nn.ReLU()),
-        ("conv5", nn.Conv2d(c3, c3, 3, padding=1)), ("relu5", nn.ReLU()),
-        ("pool5", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)), ("flatten", nn.Flatten(1)),
-        ("fc6", nn.Linear(c3 * s * s, fc_dims[0])), ("relu6", nn.ReLU()), ("drop6", nn.Dropout(dropout[0])),
-        ("fc7", nn.Linear(fc_dims[0], fc_dims[1])), ("relu7", nn.ReLU()), ("drop7", nn.Dropout(dropout[1])),
-        ("fc8", nn.Linear(fc_dims[1], num_classes)),
-    ])
+    layers = OrderedDict(
+        [
+            ("conv1", nn.Conv2d(in_channels, c1, 7, stride=2)),
+            ("relu1", nn.ReLU(inplace=False)),
+            ("norm1", _lrn()),
+            ("pool1", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
+            ("conv2", nn.Conv2d(c1, c2, 5, stride=2, padding=1)),
+            ("relu2", nn.ReLU()),
+            ("norm2", _lrn()),
+            ("pool2", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
+            ("conv3", nn.Conv2d(c2, c3, 3, padding=1)),
+            ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(c3, c3, 3, padding=1)),
+            ("relu4", nn.ReLU()),
+            ("conv5", nn.Conv2d(c3, c3, 3, padding=1)),
+            ("relu5", nn.ReLU()),
+            ("pool5", nn.MaxPool2d(3, 2, ceil_mode=ceil_mode)),
+            ("flatten", nn.Flatten(1)),
+            ("fc6", nn.Linear(c3 * s * s, fc_dims[0])),
+            ("relu6", nn.ReLU()),
+            ("drop6", nn.Dropout(dropout[0])),
+            ("fc7", nn.Linear(fc_dims[0], fc_dims[1])),
+            ("relu7", nn.ReLU()),
+            ("drop7", nn.Dropout(dropout[1])),
+            ("fc8", nn.Linear(fc_dims[1], num_classes)),
+        ]
+    )
     net = LayeredNet(layers, {"fc6": "drop6", "fc7": "drop7", "softmax": "fc8"})
     net.conv5_size = conv5
     _init_vgg(net)
     return net
 
 
-def vgg16(num_classes: int = 101, in_channels: int = 3, input_size: int = 224, width: float = 1.0,
-          fc_dims: tuple[int, int] = (4096, 4096), dropout: tuple[float, float] = (0.5, 0.5)) -> LayeredNet:
+def vgg16(
+    num_classes: int = 101,
+    in_channels: int = 3,
+    input_size: int = 224,
+    width: float = 1.0,
+    fc_dims: tuple[int, int] = (4096, 4096),
+    dropout: tuple[float, float] = (0.5, 0.5),
+) -> LayeredNet:
     """VGG-16 (configuration D); ``relu1``...``relu5`` alias the last ReLU of each block."""
     cfg = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -184,15 +214,24 @@ def karpathy_tower(in_channels: int = 3, width: float = 1.0, last_pool: bool = T
     13 -> 13 -> 6 and pool5 is 6x6x256.
     """
     c = [max(1, round(v * width)) for v in (96, 256, 384, 384, 256)]
-    layers = OrderedDict([
-        ("conv1", nn.Conv2d(in_channels, c[0], 11, stride=3)), ("relu1", nn.ReLU()),
-        ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool1", nn.MaxPool2d(2, 2)),
-        ("conv2", nn.Conv2d(c[0], c[1], 5, padding=2)), ("relu2", nn.ReLU()),
-        ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)), ("pool2", nn.MaxPool2d(2, 2)),
-        ("conv3", nn.Conv2d(c[1], c[2], 3, padding=1)), ("relu3", nn.ReLU()),
-        ("conv4", nn.Conv2d(c[2], c[3], 3, padding=1)), ("relu4", nn.ReLU()),
-        ("conv5", nn.Conv2d(c[3], c[4], 3, padding=1)), ("relu5", nn.ReLU()),
-    ])
+    layers = OrderedDict(
+        [
+            ("conv1", nn.Conv2d(in_channels, c[0], 11, stride=3)),
+            ("relu1", nn.ReLU()),
+            ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)),
+            ("pool1", nn.MaxPool2d(2, 2)),
+            ("conv2", nn.Conv2d(c[0], c[1], 5, padding=2)),
+            ("relu2", nn.ReLU()),
+            ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)),
+            ("pool2", nn.MaxPool2d(2, 2)),
+            ("conv3", nn.Conv2d(c[1], c[2], 3, padding=1)),
+            ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(c[2], c[3], 3, padding=1)),
+            ("relu4", nn.ReLU()),
+            ("conv5", nn.Conv2d(c[3], c[4], 3, padding=1)),
+            ("relu5", nn.ReLU()),
+        ]
+    )
     if last_pool:
         layers["pool5"] = nn.MaxPool2d(2, 2)
     net = LayeredNet(layers)
@@ -207,9 +246,14 @@ def karpathy_tower_size(input_size: int, last_pool: bool = True) -> int:
     return _pooled_size(s, 2, 2) if last_pool else s
 
 
-def karpathy_single_frame(num_classes: int = 487, in_channels: int = 3, input_size: int = 170,
-                          width: float = 1.0, fc_dims: tuple[int, int] = (4096, 4096),
-                          dropout: float = 0.5) -> LayeredNet:
+def karpathy_single_frame(
+    num_classes: int = 487,
+    in_channels: int = 3,
+    input_size: int = 170,
+    width: float = 1.0,
+    fc_dims: tuple[int, int] = (4096, 4096),
+    dropout: float = 0.5,
+) -> LayeredNet:
     """The full single-frame net: tower, FC(4096)-FC(4096), classifier."""
     tower = karpathy_tower(in_channels, width)
     s = karpathy_tower_size(input_size)
@@ -217,11 +261,18 @@ def karpathy_single_frame(num_classes: int = 487, in_channels: int = 3, input_si
         raise ValueError(f"input_size {input_size} is too small for the Karpathy net")
     c5 = tower.conv5.out_channels
     layers = OrderedDict(tower.named_children())
-    layers.update([
-        ("flatten", nn.Flatten(1)), ("fc6", nn.Linear(c5 * s * s, fc_dims[0])), ("relu6", nn.ReLU()),
-        ("drop6", nn.Dropout(dropout)), ("fc7", nn.Linear(fc_dims[0], fc_dims[1])), ("relu7", nn.ReLU()),
-        ("drop7", nn.Dropout(dropout)), ("fc8", nn.Linear(fc_dims[1], num_classes)),
-    ])
+    layers.update(
+        [
+            ("flatten", nn.Flatten(1)),
+            ("fc6", nn.Linear(c5 * s * s, fc_dims[0])),
+            ("relu6", nn.ReLU()),
+            ("drop6", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(fc_dims[0], fc_dims[1])),
+            ("relu7", nn.ReLU()),
+            ("drop7", nn.Dropout(dropout)),
+            ("fc8", nn.Linear(fc_dims[1], num_classes)),
+        ]
+    )
     net = LayeredNet(layers)
     _init_vgg(net)
     return net
@@ -235,9 +286,17 @@ class ResNet2d(nn.Module):
     small CPU variants, dropout before the classifier, and :meth:`features` for the conv5 map.
     """
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000,
-                 in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512), stem_width: int | None = None,
-                 dropout: float = 0.0, zero_init_residual: bool = False):
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: Sequence[int],
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        stem_width: int | None = None,
+        dropout: float = 0.0,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         stem_width = widths[0] if stem_width is None else stem_width
         self.inplanes = stem_width
@@ -268,8 +327,10 @@ class ResNet2d(nn.Module):
     def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride,
-                                                 bias=False), nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
         units = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
         units += [block(self.inplanes, planes) for _ in range(1, blocks)]
@@ -297,20 +358,36 @@ class ResNet2d(nn.Module):
 
 
 RESNET_DEPTHS = {
-    18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3)),
-    101: (Bottleneck, (3, 4, 23, 3)), 152: (Bottleneck, (3, 8, 36, 3)),
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
 }
 
 
-def resnet(depth: int = 50, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
-           dropout: float = 0.0, zero_init_residual: bool = False) -> ResNet2d:
+def resnet(
+    depth: int = 50,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    width: float = 1.0,
+    dropout: float = 0.0,
+    zero_init_residual: bool = False,
+) -> ResNet2d:
     """ResNet-``depth`` (18, 34, 50, 101, 152); ``width`` scales every stage (1.0 = paper)."""
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"unknown ResNet depth {depth}; choose one of {sorted(RESNET_DEPTHS)}")
     block, layers = RESNET_DEPTHS[depth]
     widths = tuple(max(1, round(c * width)) for c in (64, 128, 256, 512))
-    return ResNet2d(block, layers, num_classes, in_channels, widths, dropout=dropout,
-                    zero_init_residual=zero_init_residual)
+    return ResNet2d(
+        block,
+        layers,
+        num_classes,
+        in_channels,
+        widths,
+        dropout=dropout,
+        zero_init_residual=zero_init_residual,
+    )
 
 
 def resnet18(**kw) -> ResNet2d:
@@ -333,7 +410,9 @@ def resnet152(**kw) -> ResNet2d:
     return resnet(152, **kw)
 
 
-def build_backbone(name: str, num_classes: int, in_channels: int = 3, input_size: int = 224, **kw) -> nn.Module:
+def build_backbone(
+    name: str, num_classes: int, in_channels: int = 3, input_size: int = 224, **kw
+) -> nn.Module:
     """Backbone by name: ``vgg_m_2048``, ``vgg16``, ``resnet18``...``resnet152``, ``karpathy``."""
     if name == "vgg_m_2048":
         return vgg_m_2048(num_classes, in_channels, input_size, **kw)
@@ -344,4 +423,3 @@ def build_backbone(name: str, num_classes: int, in_channels: int = 3, input_size
     if name.startswith("resnet") and name[6:].isdigit():
         return resnet(int(name[6:]), num_classes=num_classes, in_channels=in_channels, **kw)
     raise ValueError(f"unknown backbone {name!r}; use vgg_m_2048, vgg16, karpathy or resnet18/34/50/101/152")
-

@@ -28,8 +28,9 @@ from deepvideo.nn.se import SqueezeExcite3d
 class Shortcut(nn.Module):
     """Projection shortcut: 1×1×1 conv with stride, then norm (norm may be omitted)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int, int],
-                 norm: NormBuilder | None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: tuple[int, int, int], norm: NormBuilder | None
+    ) -> None:
         super().__init__()
         self.conv = conv3d(in_channels, out_channels, 1, stride)
         self.norm = norm(out_channels) if norm is not None else nn.Identity()
@@ -38,8 +39,13 @@ class Shortcut(nn.Module):
         return self.norm(self.conv(x))
 
 
-def _shortcut(in_channels: int, out_channels: int, stride: tuple[int, int, int],
-              norm: NormBuilder, with_norm: bool = True) -> Shortcut | None:
+def _shortcut(
+    in_channels: int,
+    out_channels: int,
+    stride: tuple[int, int, int],
+    norm: NormBuilder,
+    with_norm: bool = True,
+) -> Shortcut | None:
     if in_channels == out_channels and stride == (1, 1, 1):
         return None
     return Shortcut(in_channels, out_channels, stride, norm if with_norm else None)
@@ -53,10 +59,18 @@ class BasicBlock3d(nn.Module):
     the conv drops temporal striding, as 2D layers do).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int | tuple[int, int, int] = 1, *,
-                 conv1: ConvBuilder, conv2: ConvBuilder | None = None, norm: NormBuilder | str = "bn",
-                 act: ActBuilder | str = "relu",
-                 shortcut_stride: tuple[int, int, int] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int | tuple[int, int, int] = 1,
+        *,
+        conv1: ConvBuilder,
+        conv2: ConvBuilder | None = None,
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str = "relu",
+        shortcut_stride: tuple[int, int, int] | None = None,
+    ) -> None:
         super().__init__()
         stride = triple(stride)
         norm, act = resolve_norm(norm), resolve_act(act)
@@ -86,11 +100,21 @@ class Bottleneck3d(nn.Module):
       (PyTorchVideo's X3D).
     """
 
-    def __init__(self, in_channels: int, inner_channels: int, out_channels: int,
-                 stride: int | tuple[int, int, int] = 1, *, conv_b: ConvBuilder,
-                 temporal_kernel: int = 1, norm: NormBuilder | str = "bn", act: ActBuilder | str = "relu",
-                 act_b: ActBuilder | str | None = None, se_channels: int = 0,
-                 shortcut_norm: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inner_channels: int,
+        out_channels: int,
+        stride: int | tuple[int, int, int] = 1,
+        *,
+        conv_b: ConvBuilder,
+        temporal_kernel: int = 1,
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str = "relu",
+        act_b: ActBuilder | str | None = None,
+        se_channels: int = 0,
+        shortcut_norm: bool = True,
+    ) -> None:
         super().__init__()
         stride = triple(stride)
         norm, act = resolve_norm(norm), resolve_act(act)
@@ -119,7 +143,10 @@ class Bottleneck3d(nn.Module):
 def zero_init_last_norm(module: nn.Module) -> None:
     """Set the scale of each residual block's last norm to zero (Goyal et al. 2017)."""
     for m in module.modules():
-        last = getattr(m, "norm_c", None) if isinstance(m, Bottleneck3d) else (
-            getattr(m, "norm2", None) if isinstance(m, BasicBlock3d) else None)
+        last = (
+            getattr(m, "norm_c", None)
+            if isinstance(m, Bottleneck3d)
+            else (getattr(m, "norm2", None) if isinstance(m, BasicBlock3d) else None)
+        )
         if last is not None and getattr(last, "weight", None) is not None:
             nn.init.zeros_(last.weight)

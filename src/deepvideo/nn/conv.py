@@ -45,27 +45,35 @@ def midplanes(in_channels: int, out_channels: int, t: int = 3, d: int = 3) -> in
     return (t * d * d * in_channels * out_channels) // (d * d * in_channels + t * out_channels)
 
 
-def conv3d(in_channels: int, out_channels: int, kernel: int | Sequence[int] = 3,
-           stride: int | Sequence[int] = 1, padding: int | Sequence[int] | None = None,
-           groups: int = 1, bias: bool = False) -> nn.Conv3d:
+def conv3d(
+    in_channels: int,
+    out_channels: int,
+    kernel: int | Sequence[int] = 3,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] | None = None,
+    groups: int = 1,
+    bias: bool = False,
+) -> nn.Conv3d:
     """A Conv3d with "same" padding by default and no bias (a norm follows)."""
     k = triple(kernel)
     pad = same_padding(k) if padding is None else triple(padding)
-    return nn.Conv3d(in_channels, out_channels, k, stride=triple(stride), padding=pad,
-                     groups=groups, bias=bias)
+    return nn.Conv3d(
+        in_channels, out_channels, k, stride=triple(stride), padding=pad, groups=groups, bias=bias
+    )
 
 
-def norm_builder(kind: str = "bn", groups: int = 32, eps: float = 1e-5,
-                 momentum: float = 0.1) -> NormBuilder:
+def norm_builder(kind: str = "bn", groups: int = 32, eps: float = 1e-5, momentum: float = 0.1) -> NormBuilder:
     """``kind`` = "bn" (BatchNorm3d), "gn" (GroupNorm, ``groups`` or fewer groups) or "none"."""
     if kind == "bn":
         return lambda c: nn.BatchNorm3d(c, eps=eps, momentum=momentum)
     if kind == "gn":
+
         def group_norm(c: int) -> nn.Module:
             g = min(groups, c)
             while c % g:
                 g -= 1
             return nn.GroupNorm(g, c, eps=eps)
+
         return group_norm
     if kind == "none":
         return lambda c: nn.Identity()
@@ -97,11 +105,22 @@ def resolve_act(act: str | ActBuilder) -> ActBuilder:
 class ConvNormAct(nn.Sequential):
     """conv -> norm -> activation (indices 0, 1, 2), "same" padding."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int | Sequence[int] = 1,
-                 stride: int | Sequence[int] = 1, *, groups: int = 1, norm: NormBuilder | str = "bn",
-                 act: ActBuilder | str | None = "relu", bias: bool = False) -> None:
-        layers: list[nn.Module] = [conv3d(in_channels, out_channels, kernel, stride, groups=groups, bias=bias),
-                                   resolve_norm(norm)(out_channels)]
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int | Sequence[int] = 1,
+        stride: int | Sequence[int] = 1,
+        *,
+        groups: int = 1,
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str | None = "relu",
+        bias: bool = False,
+    ) -> None:
+        layers: list[nn.Module] = [
+            conv3d(in_channels, out_channels, kernel, stride, groups=groups, bias=bias),
+            resolve_norm(norm)(out_channels),
+        ]
         if act is not None:
             layers.append(resolve_act(act)())
         super().__init__(*layers)
@@ -115,26 +134,50 @@ class Conv2Plus1d(nn.Sequential):
     ``mid`` defaults to Tran et al.'s M_i (:func:`midplanes`).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int | Sequence[int] = 3,
-                 stride: int | Sequence[int] = 1, mid: int | None = None, *,
-                 norm: NormBuilder | str = "bn", act: ActBuilder | str = "relu",
-                 temporal_first: bool = False, groups: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int | Sequence[int] = 3,
+        stride: int | Sequence[int] = 1,
+        mid: int | None = None,
+        *,
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str = "relu",
+        temporal_first: bool = False,
+        groups: int = 1,
+    ) -> None:
         t, kh, kw = triple(kernel)
         st, sh, sw = triple(stride)
         if mid is None:
             mid = midplanes(in_channels, out_channels, t, kh)
         spatial_in, spatial_out = (mid, out_channels) if temporal_first else (in_channels, mid)
         temporal_in, temporal_out = (in_channels, mid) if temporal_first else (mid, out_channels)
-        spatial = nn.Conv3d(spatial_in, spatial_out, (1, kh, kw), stride=(1, sh, sw),
-                            padding=(0, kh // 2, kw // 2), bias=False, groups=groups)
-        temporal = nn.Conv3d(temporal_in, temporal_out, (t, 1, 1), stride=(st, 1, 1),
-                             padding=(t // 2, 0, 0), bias=False, groups=groups)
+        spatial = nn.Conv3d(
+            spatial_in,
+            spatial_out,
+            (1, kh, kw),
+            stride=(1, sh, sw),
+            padding=(0, kh // 2, kw // 2),
+            bias=False,
+            groups=groups,
+        )
+        temporal = nn.Conv3d(
+            temporal_in,
+            temporal_out,
+            (t, 1, 1),
+            stride=(st, 1, 1),
+            padding=(t // 2, 0, 0),
+            bias=False,
+            groups=groups,
+        )
         first, second = (temporal, spatial) if temporal_first else (spatial, temporal)
         super().__init__(first, resolve_norm(norm)(mid), resolve_act(act)(), second)
         self.mid_channels = mid
 
 
 # ---- conv builders: (in, out, stride) -> module ---------------------------------------------
+
 
 def conv3x3x3_builder(kernel: int | Sequence[int] = 3, groups: int = 1) -> ConvBuilder:
     """Full 3D convolution (R3D, C3D, I3D)."""
@@ -144,27 +187,36 @@ def conv3x3x3_builder(kernel: int | Sequence[int] = 3, groups: int = 1) -> ConvB
 def conv1x3x3_builder(d: int = 3) -> ConvBuilder:
     """2D convolution applied to every frame (R2D, f-R2D, the 2D part of MC/rMC).
 
-    The temporal stride is dropped: a 2D layer never downsamples time.
+    A temporal stride, if given, subsamples frames (the 1-frame kernel sees no neighbours).
     """
-    return lambda i, o, s: conv3d(i, o, (1, d, d), (1, s[1], s[2]))
+    return lambda i, o, s: conv3d(i, o, (1, d, d), s)
 
 
-def conv2plus1d_builder(t: int = 3, d: int = 3, norm: NormBuilder | str = "bn",
-                        act: ActBuilder | str = "relu", mid: int | Callable[[int, int], int] | None = None,
-                        temporal_first: bool = False) -> ConvBuilder:
+def conv2plus1d_builder(
+    t: int = 3,
+    d: int = 3,
+    norm: NormBuilder | str = "bn",
+    act: ActBuilder | str = "relu",
+    mid: int | Callable[[int, int], int] | None = None,
+    temporal_first: bool = False,
+) -> ConvBuilder:
     """(2+1)D convolution; ``mid`` is an int, a function ``(in, out) -> int`` or None for M_i."""
+
     def build(i: int, o: int, s: tuple[int, int, int]) -> nn.Module:
         m = mid(i, o) if callable(mid) else mid
         return Conv2Plus1d(i, o, (t, d, d), s, m, norm=norm, act=act, temporal_first=temporal_first)
+
     return build
 
 
 def depthwise_builder(kernel: int | Sequence[int] = 3) -> ConvBuilder:
     """Channel-separated (depthwise) 3D conv: groups = channels (ir-CSN, X3D)."""
+
     def build(i: int, o: int, s: tuple[int, int, int]) -> nn.Module:
         if i != o:
             raise ValueError(f"a depthwise conv keeps the channels; got {i} -> {o}")
         return conv3d(i, o, kernel, s, groups=i)
+
     return build
 
 

@@ -40,11 +40,18 @@ class ResidualUnit(nn.Module):
     branch). All default to nothing, so the unit then computes exactly the wrapped block.
     """
 
-    def __init__(self, block: BasicBlock | Bottleneck, temporal_residual: nn.Module | None = None,
-                 temporal_shortcut: nn.Module | None = None, parallel: nn.Module | None = None):
+    def __init__(
+        self,
+        block: BasicBlock | Bottleneck,
+        temporal_residual: nn.Module | None = None,
+        temporal_shortcut: nn.Module | None = None,
+        parallel: nn.Module | None = None,
+    ):
         super().__init__()
         if not isinstance(block, (BasicBlock, Bottleneck)):
-            raise TypeError(f"ResidualUnit wraps torchvision BasicBlock/Bottleneck, got {type(block).__name__}")
+            raise TypeError(
+                f"ResidualUnit wraps torchvision BasicBlock/Bottleneck, got {type(block).__name__}"
+            )
         self.block = block
         self.temporal_residual = temporal_residual
         self.temporal_shortcut = temporal_shortcut
@@ -87,8 +94,10 @@ class ResidualUnit(nn.Module):
 
 def combine(x: torch.Tensor, other: torch.Tensor, op: str) -> torch.Tensor:
     if x.shape != other.shape:
-        raise ValueError(f"cross-stream connection needs equal shapes, got {tuple(x.shape)} and "
-                         f"{tuple(other.shape)}; give both streams the same stage widths")
+        raise ValueError(
+            f"cross-stream connection needs equal shapes, got {tuple(x.shape)} and "
+            f"{tuple(other.shape)}; give both streams the same stage widths"
+        )
     if op == "add":
         return x + other
     if op == "mul":
@@ -96,8 +105,9 @@ def combine(x: torch.Tensor, other: torch.Tensor, op: str) -> torch.Tensor:
     raise ValueError(f"unknown cross-stream op {op!r}; choose one of {CROSS_OPS}")
 
 
-def cross_stream_unit(unit: ResidualUnit, x: torch.Tensor, other: torch.Tensor, op: str = "add",
-                      kind: str = "residual") -> torch.Tensor:
+def cross_stream_unit(
+    unit: ResidualUnit, x: torch.Tensor, other: torch.Tensor, op: str = "add", kind: str = "residual"
+) -> torch.Tensor:
     """Run ``unit`` on ``x`` with ``other`` injected (residual: into F only; direct: into both)."""
     if kind == "residual":
         return unit(x, residual_input=combine(x, other, op))
@@ -115,14 +125,18 @@ class CrossStreamConnection(nn.Module):
 
     def __init__(self, op: str = "add", kind: str = "residual", direction: str = "m2a"):
         super().__init__()
-        for value, allowed, what in ((op, CROSS_OPS, "op"), (kind, CROSS_KINDS, "kind"),
-                                     (direction, CROSS_DIRECTIONS, "direction")):
+        for value, allowed, what in (
+            (op, CROSS_OPS, "op"),
+            (kind, CROSS_KINDS, "kind"),
+            (direction, CROSS_DIRECTIONS, "direction"),
+        ):
             if value not in allowed:
                 raise ValueError(f"unknown cross-stream {what} {value!r}; choose one of {allowed}")
         self.op, self.kind, self.direction = op, kind, direction
 
-    def forward(self, unit_a: ResidualUnit, unit_m: ResidualUnit, x_a: torch.Tensor,
-                x_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, unit_a: ResidualUnit, unit_m: ResidualUnit, x_a: torch.Tensor, x_m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.direction in ("m2a", "both"):
             y_a = cross_stream_unit(unit_a, x_a, x_m, self.op, self.kind)
         else:

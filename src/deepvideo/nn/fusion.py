@@ -44,8 +44,10 @@ def _check(a: torch.Tensor, b: torch.Tensor, same_channels: bool = True) -> None
     if a.dim() != b.dim():
         raise ValueError(f"fusion inputs must have the same rank, got {tuple(a.shape)} and {tuple(b.shape)}")
     if same_channels and a.shape[1] != b.shape[1]:
-        raise ValueError(f"this fusion needs equal channel counts, got {a.shape[1]} and {b.shape[1]}; "
-                         "use 'concat' or 'conv' fusion for streams of different widths")
+        raise ValueError(
+            f"this fusion needs equal channel counts, got {a.shape[1]} and {b.shape[1]}; "
+            "use 'concat' or 'conv' fusion for streams of different widths"
+        )
 
 
 def fuse_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -109,7 +111,7 @@ class ConvFusion(nn.Module):
             out = self.weight.shape[0]
             ka, kb = min(out, self.channels_a), min(out, self.channels_b)
             self.weight[:ka, :ka] = torch.eye(ka)
-            self.weight[:kb, self.channels_a:self.channels_a + kb] = torch.eye(kb)
+            self.weight[:kb, self.channels_a : self.channels_a + kb] = torch.eye(kb)
             self.bias.zero_()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -137,8 +139,15 @@ class Conv3dFusion(nn.Module):
     the zero-padded borders). Padding is "same" in space and time.
     """
 
-    def __init__(self, channels_a: int, channels_b: int | None = None, out_channels: int | None = None,
-                 kernel_size: int = 3, temporal_scale: float = 3.0, sigma: float = 1.0):
+    def __init__(
+        self,
+        channels_a: int,
+        channels_b: int | None = None,
+        out_channels: int | None = None,
+        kernel_size: int = 3,
+        temporal_scale: float = 3.0,
+        sigma: float = 1.0,
+    ):
         super().__init__()
         channels_b = channels_a if channels_b is None else channels_b
         out_channels = channels_a if out_channels is None else out_channels
@@ -154,21 +163,27 @@ class Conv3dFusion(nn.Module):
             w = torch.zeros(out, self.channels_a + self.channels_b)
             ka, kb = min(out, self.channels_a), min(out, self.channels_b)
             w[:ka, :ka] = torch.eye(ka)
-            w[:kb, self.channels_a:self.channels_a + kb] = self.temporal_scale * torch.eye(kb)
+            w[:kb, self.channels_a : self.channels_a + kb] = self.temporal_scale * torch.eye(kb)
             self.conv.weight.copy_(w[:, :, None, None, None] * g)
             self.conv.bias.zero_()
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if a.dim() != 5 or b.dim() != 5:
-            raise ValueError(f"Conv3dFusion needs [N, C, T, H, W] maps, got {tuple(a.shape)}, {tuple(b.shape)}")
+            raise ValueError(
+                f"Conv3dFusion needs [N, C, T, H, W] maps, got {tuple(a.shape)}, {tuple(b.shape)}"
+            )
         a, b = align_spatial(a, b)
         return self.conv(torch.cat([a, b], dim=1))
 
 
 def fusion_pool3d(kernel_size: int = 3, spatial_stride: int = 2, temporal_stride: int = 2) -> nn.MaxPool3d:
     """3D max pooling after 3D conv fusion: ``3x3x3``, "same" temporal padding, Caffe ceil mode."""
-    return nn.MaxPool3d(kernel_size, stride=(temporal_stride, spatial_stride, spatial_stride),
-                        padding=(kernel_size // 2, 0, 0), ceil_mode=True)
+    return nn.MaxPool3d(
+        kernel_size,
+        stride=(temporal_stride, spatial_stride, spatial_stride),
+        padding=(kernel_size // 2, 0, 0),
+        ceil_mode=True,
+    )
 
 
 class Fusion(nn.Module):
@@ -185,7 +200,9 @@ class Fusion(nn.Module):
         self.kind = kind
         channels_b = channels if channels_b is None else channels_b
         self.conv = ConvFusion(channels, channels_b) if kind == "conv" else None
-        self.out_channels = {"concat": channels + channels_b, "bilinear": channels * channels_b}.get(kind, channels)
+        self.out_channels = {"concat": channels + channels_b, "bilinear": channels * channels_b}.get(
+            kind, channels
+        )
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         if self.kind == "sum":
@@ -200,4 +217,3 @@ class Fusion(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, out_channels={self.out_channels}"
-

@@ -17,8 +17,14 @@ from torch import nn
 TimeKernel = int | Callable[[str, nn.Conv2d], int | tuple[int, int, int]]
 
 
-def inflate_conv2d(conv: nn.Conv2d, time_kernel: int = 1, init: str = "mean", time_stride: int = 1,
-                   time_padding: int | None = None, time_dilation: int = 1) -> nn.Conv3d:
+def inflate_conv2d(
+    conv: nn.Conv2d,
+    time_kernel: int = 1,
+    init: str = "mean",
+    time_stride: int = 1,
+    time_padding: int | None = None,
+    time_dilation: int = 1,
+) -> nn.Conv3d:
     """Conv3d with ``conv``'s spatial geometry and weights spread over ``time_kernel`` frames.
 
     ``time_padding`` defaults to ``time_kernel // 2`` ("same" for odd kernels).
@@ -30,10 +36,17 @@ def inflate_conv2d(conv: nn.Conv2d, time_kernel: int = 1, init: str = "mean", ti
     if isinstance(conv.padding, str):
         raise ValueError("inflate_conv2d needs numeric padding, got padding=" + repr(conv.padding))
     t_pad = time_kernel // 2 if time_padding is None else time_padding
-    new = nn.Conv3d(conv.in_channels, conv.out_channels, (time_kernel, *conv.kernel_size),
-                    stride=(time_stride, *conv.stride), padding=(t_pad, *conv.padding),
-                    dilation=(time_dilation, *conv.dilation), groups=conv.groups,
-                    bias=conv.bias is not None, padding_mode=conv.padding_mode)
+    new = nn.Conv3d(
+        conv.in_channels,
+        conv.out_channels,
+        (time_kernel, *conv.kernel_size),
+        stride=(time_stride, *conv.stride),
+        padding=(t_pad, *conv.padding),
+        dilation=(time_dilation, *conv.dilation),
+        groups=conv.groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+    )
     w = conv.weight.detach()
     with torch.no_grad():
         if init == "mean":
@@ -58,13 +71,23 @@ def _inflate_leaf(name: str, m: nn.Module, time_kernel: TimeKernel, init: str) -
     if isinstance(m, nn.BatchNorm2d):
         bn = nn.BatchNorm3d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
         bn.load_state_dict(m.state_dict())
-        return bn
+        return bn.train(m.training)
     if isinstance(m, nn.MaxPool2d):
-        return nn.MaxPool3d((1, *_pair(m.kernel_size)), (1, *_pair(m.stride)), (0, *_pair(m.padding)),
-                            (1, *_pair(m.dilation)), ceil_mode=m.ceil_mode)
+        return nn.MaxPool3d(
+            (1, *_pair(m.kernel_size)),
+            (1, *_pair(m.stride)),
+            (0, *_pair(m.padding)),
+            (1, *_pair(m.dilation)),
+            ceil_mode=m.ceil_mode,
+        )
     if isinstance(m, nn.AvgPool2d):
-        return nn.AvgPool3d((1, *_pair(m.kernel_size)), (1, *_pair(m.stride)), (0, *_pair(m.padding)),
-                            ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad)
+        return nn.AvgPool3d(
+            (1, *_pair(m.kernel_size)),
+            (1, *_pair(m.stride)),
+            (0, *_pair(m.padding)),
+            ceil_mode=m.ceil_mode,
+            count_include_pad=m.count_include_pad,
+        )
     if isinstance(m, nn.AdaptiveAvgPool2d):
         return nn.AdaptiveAvgPool3d((None, *_pair(m.output_size)))
     if isinstance(m, nn.AdaptiveMaxPool2d):
@@ -85,11 +108,11 @@ def inflate_module(model2d: nn.Module, time_kernel: TimeKernel = 1, init: str = 
     model = copy.deepcopy(model2d)
     root = _inflate_leaf("", model, time_kernel, init)
     if root is not None:
-        return root
+        return root.train(model.training)
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
             new = _inflate_leaf(full, child, time_kernel, init)
             if new is not None:
-                setattr(module, child_name, new)
+                setattr(module, child_name, new.train(child.training))
     return model

@@ -24,8 +24,16 @@ def cross_modality_conv(conv: nn.Conv2d | nn.Conv3d, in_channels: int) -> nn.Con
     if conv.groups != 1:
         raise ValueError("cross-modality initialization needs an ungrouped first conv")
     cls = type(conv)
-    new = cls(in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-              dilation=conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode)
+    new = cls(
+        in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+    )
     with torch.no_grad():
         new.weight.copy_(cross_modality_weight(conv.weight.detach(), in_channels))
         if conv.bias is not None:

@@ -19,9 +19,15 @@ from deepvideo.nn.conv import NormBuilder, norm_builder
 
 
 class NonLocal3d(nn.Module):
-    def __init__(self, channels: int, inner: int | None = None, mode: str = "embedded_gaussian",
-                 pool: tuple[int, int, int] | None = (1, 2, 2), norm: NormBuilder | None = None,
-                 scale: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        inner: int | None = None,
+        mode: str = "embedded_gaussian",
+        pool: tuple[int, int, int] | None = (1, 2, 2),
+        norm: NormBuilder | None = None,
+        scale: bool = True,
+    ) -> None:
         super().__init__()
         if mode not in ("embedded_gaussian", "dot_product"):
             raise ValueError(f"unknown non-local mode {mode!r}: use 'embedded_gaussian' or 'dot_product'")

@@ -38,8 +38,16 @@ class _SubBatchNormMixin:
             # Fold the groups into channels: [N, C, *] -> [s, (N/s)*C, *], one BN call.
             g, c = n // s, x.shape[1]
             folded = x.reshape(g, s, c, *x.shape[2:]).transpose(0, 1).reshape(s, g * c, *x.shape[2:])
-            out = F.batch_norm(folded, None, None, weight.repeat(g) if weight is not None else None,
-                               bias.repeat(g) if bias is not None else None, True, 0.0, self.eps)
+            out = F.batch_norm(
+                folded,
+                None,
+                None,
+                weight.repeat(g) if weight is not None else None,
+                bias.repeat(g) if bias is not None else None,
+                True,
+                0.0,
+                self.eps,
+            )
             return out.reshape(s, g, c, *x.shape[2:]).transpose(0, 1).reshape(x.shape)
         parts = [F.batch_norm(part, None, None, weight, bias, True, 0.0, self.eps) for part in x.split(s)]
         return torch.cat(parts)
@@ -102,9 +110,15 @@ def convert_sub_batch_norm(model: nn.Module, sub_batch_size: int) -> nn.Module:
                 cls = SubBatchNorm2d
             else:
                 continue
-            new = cls(child.num_features, sub_batch_size, eps=child.eps, momentum=child.momentum,
-                      affine=child.affine, track_running_stats=child.track_running_stats,
-                      device=_device_of(child))
+            new = cls(
+                child.num_features,
+                sub_batch_size,
+                eps=child.eps,
+                momentum=child.momentum,
+                affine=child.affine,
+                track_running_stats=child.track_running_stats,
+                device=_device_of(child),
+            )
             for pname in ("weight", "bias"):
                 setattr(new, pname, getattr(child, pname))
             for bname in ("running_mean", "running_var", "num_batches_tracked"):

@@ -36,7 +36,9 @@ def init_temporal_filter(weight: torch.Tensor, init: str, spatial: torch.Tensor 
             return
         if init == "average" and spatial is not None:
             if spatial.shape != (c_out, c_in, kh, kw):
-                raise ValueError(f"spatial filter {tuple(spatial.shape)} does not match {tuple(weight.shape)}")
+                raise ValueError(
+                    f"spatial filter {tuple(spatial.shape)} does not match {tuple(weight.shape)}"
+                )
             weight.copy_(spatial.unsqueeze(2).expand_as(weight) / t)
             return
         if c_out != c_in:
@@ -53,12 +55,24 @@ def init_temporal_filter(weight: torch.Tensor, init: str, spatial: torch.Tensor 
         weight[:, :, :, kh // 2, kw // 2] = eye[:, :, None] * f.to(weight.dtype)
 
 
-def temporal_conv(channels: int, out_channels: int | None = None, time_kernel: int = 3,
-                  init: str = "identity_center", bias: bool = True, stride: int = 1) -> nn.Conv3d:
+def temporal_conv(
+    channels: int,
+    out_channels: int | None = None,
+    time_kernel: int = 3,
+    init: str = "identity_center",
+    bias: bool = True,
+    stride: int = 1,
+) -> nn.Conv3d:
     """A ``1x1xT'`` conv over time with "same" padding and the chosen initialization."""
     out_channels = channels if out_channels is None else out_channels
-    conv = nn.Conv3d(channels, out_channels, (time_kernel, 1, 1), stride=(1, stride, stride),
-                     padding=(time_kernel // 2, 0, 0), bias=bias)
+    conv = nn.Conv3d(
+        channels,
+        out_channels,
+        (time_kernel, 1, 1),
+        stride=(1, stride, stride),
+        padding=(time_kernel // 2, 0, 0),
+        bias=bias,
+    )
     init_temporal_filter(conv.weight, init)
     if bias:
         nn.init.zeros_(conv.bias)
@@ -73,9 +87,16 @@ def temporalize_conv(conv: nn.Conv3d, time_kernel: int = 3, init: str = "average
     """
     if conv.kernel_size[0] != 1:
         raise ValueError(f"expected a conv with temporal kernel 1, got {conv.kernel_size}")
-    new = nn.Conv3d(conv.in_channels, conv.out_channels, (time_kernel, *conv.kernel_size[1:]),
-                    stride=conv.stride, padding=(time_kernel // 2, *conv.padding[1:]),
-                    dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None)
+    new = nn.Conv3d(
+        conv.in_channels,
+        conv.out_channels,
+        (time_kernel, *conv.kernel_size[1:]),
+        stride=conv.stride,
+        padding=(time_kernel // 2, *conv.padding[1:]),
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
+    )
     spatial = conv.weight.detach()[:, :, 0]
     if init == "average":
         init_temporal_filter(new.weight, "average", spatial)
@@ -126,6 +147,8 @@ class TemporalMaxPool1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] < self.window:
-            raise ValueError(f"temporal max pooling window {self.window} exceeds the {x.shape[-1]} time steps; "
-                             "feed more chunks or lower the window")
+            raise ValueError(
+                f"temporal max pooling window {self.window} exceeds the {x.shape[-1]} time steps; "
+                "feed more chunks or lower the window"
+            )
         return nn.functional.max_pool1d(x, self.window, self.stride)

@@ -49,21 +49,69 @@ FORMATS: dict[str, Callable[..., ParsedIndex]] = {
 }
 
 
+# Where a generic ``annotations=`` option goes for each format (used by configs and the CLI).
+ANNOTATION_OPTION = {
+    "ucf101": "annotation_dir",
+    "hmdb51": "annotation_dir",
+    "kinetics": "csv_path",
+    "sthv2": "annotation_file",
+    "video_list": "ann_file",
+    "rawframe_list": "ann_file",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value, annotation: str):
+    """Convert a string option (command line ``key=value``) to the parameter's declared type."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if annotation.startswith("bool"):
+            if value.lower() not in _TRUE | _FALSE:
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        if annotation.startswith("int"):
+            return int(value)
+        if annotation.startswith("float"):
+            return float(value)
+    except ValueError:
+        raise ValueError(f"option {name}={value!r} must be of type {annotation}") from None
+    if annotation == "Sequence[str]":
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 def load_dataset(format: str, **kwargs) -> ParsedIndex:
-    """Load annotations with the loader of ``format`` (``-`` and ``_`` are interchangeable)."""
+    """Load annotations with the loader of ``format`` (``-`` and ``_`` are interchangeable).
+
+    ``annotations=`` (or ``ann_file=``) is accepted for every format with an annotation file or
+    folder (see ``ANNOTATION_OPTION``); string values (from the command line) are converted to the
+    option's type (``split="1"`` -> 1, ``multi_label="true"`` -> True, ``extensions="mp4,avi"``).
+    """
     name = format.replace("-", "_").lower()
     if name not in FORMATS:
         raise ValueError(f"unknown dataset format {format!r}; choose one of {sorted(FORMATS)}")
     loader = FORMATS[name]
+    params = inspect.signature(loader).parameters
+    target = ANNOTATION_OPTION.get(name)
+    for alias in ("annotations", "ann_file", "annotation_file"):
+        if alias in kwargs and alias not in params and target is not None and target not in kwargs:
+            kwargs[target] = kwargs.pop(alias)
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        raise TypeError(
+            f"format {name!r} got unknown option(s) {unknown}; its options are: {', '.join(params)}"
+        )
+    kwargs = {k: _coerce(k, v, str(params[k].annotation)) for k, v in kwargs.items()}
     try:
         inspect.signature(loader).bind(**kwargs)
     except TypeError as e:
-        options = ", ".join(inspect.signature(loader).parameters)
-        raise TypeError(f"format {name!r}: {e}; its options are: {options}") from None
+        raise TypeError(f"format {name!r}: {e}; its options are: {', '.join(params)}") from None
     return loader(**kwargs)
 
 
 __all__ = [
+    "ANNOTATION_OPTION",
     "FORMATS",
     "AnnotationError",
     "ParsedIndex",

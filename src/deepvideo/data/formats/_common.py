@@ -36,6 +36,9 @@ class AnnotationError(ValueError):
             message += f": {text!r}"
         super().__init__(message)
 
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.path, self.line, self.text, self.reason))
+
 
 @dataclass(frozen=True)
 class SkippedLine:

@@ -75,7 +75,7 @@ def group_layout(videos_per_class: int, clips_per_group: int) -> list[tuple[int,
     return layout
 
 
-def test_groups(num_groups: int, split: int) -> set[int]:
+def held_out_groups(num_groups: int, split: int) -> set[int]:
     """1-based groups held out for testing in 1-based ``split``: its third of the groups."""
     return {g for g in range(1, num_groups + 1) if (g - 1) * NUM_SPLITS // num_groups == split - 1}
 
@@ -113,6 +113,19 @@ def _worker_init() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _worker_context():
+    """A start method that is safe after OpenCV, OpenMP or torch threads ran in this process.
+
+    Plain ``fork`` can deadlock children on a lock copied from a parent thread; a fork server
+    starts clean and, with the heavy modules preloaded, still forks workers quickly.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["deepvideo.data.synth", "deepvideo.io"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 class _InlineExecutor(Executor):
@@ -192,9 +205,8 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
         executor: Executor = _InlineExecutor()
         lazy = True
     else:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
-                                              else "spawn")
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
+                                       initializer=_worker_init)
         lazy = False
     with executor, progress_task(f"synth {name}", total=len(tasks), unit="videos",
                                  disable=None if progress is None else not progress) as advance:
@@ -222,7 +234,7 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
     _write_text(ann / "classInd.txt", "".join(f"{i + 1} {cls}\n" for i, cls in enumerate(classes)))
     splits: dict[int, dict[str, int]] = {}
     for split in range(1, NUM_SPLITS + 1):
-        held_out = test_groups(num_groups, split)
+        held_out = held_out_groups(num_groups, split)
         train_lines, test_lines = [], []
         for ci, vi, rel in tasks:
             if layout[vi][0] in held_out:

@@ -1,0 +1,35 @@
+"""`deepvideo models` and `deepvideo convert`."""
+
+import torch
+import torchvision
+from typer.testing import CliRunner
+
+from deepvideo.cli.main import app
+
+
+def test_models_lists_family_with_params_and_flops():
+    res = CliRunner().invoke(app, ["models", "--family", "x3d", "--flops"])
+    assert res.exit_code == 0, res.output
+    for name in ("x3d_xs", "x3d_s", "x3d_m", "x3d_l"):
+        assert name in res.output
+    assert "3.79" in res.output and "6.72" in res.output and "16x256²" in res.output
+    assert "r3d_18" not in res.output
+
+
+def test_models_without_flops_and_unknown_family():
+    res = CliRunner().invoke(app, ["models", "--family", "csn"])
+    assert res.exit_code == 0 and "ir_csn_152" in res.output and "GFLOPs" not in res.output
+    bad = CliRunner().invoke(app, ["models", "--family", "nope"])
+    assert bad.exit_code != 0 and "families" in bad.output
+
+
+def test_convert_command_and_error(tmp_path):
+    src = tmp_path / "mc3.pth"
+    torch.save(torchvision.models.video.mc3_18(weights=None).state_dict(), src)
+    out = tmp_path / "mc3.safetensors"
+    res = CliRunner().invoke(app, ["convert", str(src), str(out), "--model", "mc3_18"])
+    assert res.exit_code == 0, res.output
+    assert "(torchvision)" in res.output and out.exists()
+    res = CliRunner().invoke(app, ["convert", str(src), str(tmp_path / "x.safetensors"), "--model", "r3d_18"])
+    assert res.exit_code == 1 and "do not fit model 'r3d_18'" in res.output
+    assert not (tmp_path / "x.safetensors").exists()

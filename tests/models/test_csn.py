@@ -1,0 +1,40 @@
+"""Channel-separated networks (Tran et al. 2019)."""
+
+import pytest
+import torch
+
+from deepvideo.models import create_model, list_models
+from deepvideo.models.profile import count_parameters
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convs are fastest single-threaded (and the machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_ir_and_ip_convs():
+    ir = create_model("ir_csn_50", 10, width=8)
+    conv_b = ir.layer1[0].conv_b
+    assert conv_b.groups == conv_b.in_channels and conv_b.kernel_size == (3, 3, 3)
+    ip = create_model("ip_csn_50", 10, width=8)
+    seq = ip.layer1[0].conv_b
+    assert seq[0].kernel_size == (1, 1, 1) and seq[1].groups == seq[1].in_channels
+
+
+@pytest.mark.parametrize("name,millions", [("ir_csn_152", 29.6), ("ip_csn_152", 32.8), ("csn_r101", 22.21)])
+def test_param_counts(name, millions):
+    with torch.device("meta"):
+        m = create_model(name, 400)
+    assert count_parameters(m) / 1e6 == pytest.approx(millions, rel=0.01)
+
+
+@pytest.mark.parametrize("name", [i.name for i in list_models("csn")])
+def test_tiny_forward_backward(name):
+    m = create_model(name, 4, width=8).eval()
+    out = m(torch.randn(1, 3, 4, 32, 32))
+    assert out.shape == (1, 4)
+    out.sum().backward()

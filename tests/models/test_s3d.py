@@ -1,0 +1,46 @@
+"""S3D and S3D-G (Xie et al. 2018)."""
+
+import pytest
+import torch
+
+from deepvideo.models import create_model
+from deepvideo.models.i3d import SelfGating
+from deepvideo.models.s3d import SeparableConv3d
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny convs are fastest single-threaded (and the machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_separable_convs_replace_3d():
+    m = create_model("s3d", 400)
+    stem = m.features[0]
+    assert isinstance(stem, SeparableConv3d)
+    assert stem[0][0].kernel_size == (1, 7, 7) and stem[1][0].kernel_size == (7, 1, 1)
+    assert stem[0][0].stride == (1, 2, 2) and stem[1][0].stride == (2, 1, 1)
+    assert not any(
+        getattr(x, "kernel_size", None) == (3, 3, 3) for x in m.modules() if isinstance(x, torch.nn.Conv3d)
+    )
+    assert sum(p.numel() for p in m.parameters()) == 8_320_048  # torchvision's s3d
+
+
+def test_gating():
+    g = create_model("s3d_g", 10)
+    assert sum(isinstance(x, SelfGating) for x in g.modules()) == 9 * 4
+    gate = SelfGating(4)
+    torch.nn.init.zeros_(gate.fc.weight)
+    torch.nn.init.constant_(gate.fc.bias, -1e4)
+    assert torch.all(gate(torch.ones(1, 4, 2, 2, 2)) == 0)
+
+
+@pytest.mark.parametrize("name", ["s3d", "s3d_g"])
+def test_tiny_forward_backward(name):
+    m = create_model(name, 3).eval()
+    out = m({"rgb": torch.randn(1, 3, 8, 32, 32)})
+    assert out.shape == (1, 3)
+    out.sum().backward()

@@ -1,0 +1,82 @@
+"""Spatiotemporal multiplier networks (Feichtenhofer et al. CVPR 2017)."""
+
+import pytest
+import torch
+
+from deepvideo.models import create_model
+from deepvideo.models.st_multiplier import st_multiplier
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+SMALL = {"appearance_depth": 18, "motion_depth": 18, "width": 0.125, "flow_stack": 2, "motion_dropout": 0.0}
+
+
+def _batch(n, t, L=2, size=32):
+    return {"rgb": torch.randn(n, 3, t, size, size), "flow": torch.randn(n, 2, t * L, size, size)}
+
+
+@pytest.mark.parametrize("T", [2, 4])
+def test_shapes_and_gradients(T):
+    model = st_multiplier(5, **SMALL)
+    out = model(_batch(2, T))
+    assert out["logits"].shape == (2, 5) and out["aux_motion"].shape == (2, 5)
+    sum(v.square().mean() for v in out.values()).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+@pytest.mark.parametrize("placement", ["residual", "conv5", "shortcut"])
+@pytest.mark.parametrize("init", ["identity_center", "identity_avg"])
+def test_temporal_filters(placement, init):
+    torch.manual_seed(0)
+    plain = st_multiplier(3, temporal_filters=None, **SMALL).eval()
+    model = st_multiplier(3, temporal_filters=placement, temporal_init=init, **SMALL).eval()
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all("temporal_" in k for k in missing)
+    expected = {"residual": 8, "conv5": 2, "shortcut": 8}[placement]
+    assert len(missing) == 2 * expected  # weight + bias per filter, both streams
+    batch = _batch(1, 4)
+    with torch.no_grad():
+        same = torch.allclose(model(batch), plain(batch), atol=1e-5)
+    assert same == (init == "identity_center")  # 1 (x) [0,1,0] starts as the identity
+
+
+@pytest.mark.parametrize("kind", ["direct", "residual"])
+@pytest.mark.parametrize("op", ["add", "mul"])
+@pytest.mark.parametrize("direction", ["m2a", "a2m", "both"])
+def test_every_ablation_variant_runs(kind, op, direction):
+    model = st_multiplier(3, kind=kind, op=op, direction=direction, temporal_filters=None, **SMALL).eval()
+    assert all(c.kind == kind and c.op == op and c.direction == direction for c in model.connections.values())
+    with torch.no_grad():
+        assert model(_batch(1, 2)).shape == (1, 3)
+
+
+def test_gate_every_unit():
+    model = st_multiplier(3, gated_unit="all", **SMALL)
+    assert len(model.connections) == 8  # ResNet-18: 2 units in each of 4 blocks
+    with pytest.raises(ValueError, match="placement"):
+        st_multiplier(3, temporal_filters="everywhere", **SMALL)
+
+
+def test_final_preset_r50_appearance_r152_motion_forward():
+    model = create_model("st_multiplier_r50_r152", num_classes=101).eval()
+    assert (
+        sum(len(s) for s in model.appearance.stages) == 16 and sum(len(s) for s in model.motion.stages) == 50
+    )
+    assert model.motion.stem[0].in_channels == 20 and model.motion.dropout.p == 0.8
+    with torch.no_grad():
+        assert model(_batch(1, 2, L=10, size=64)).shape == (1, 101)
+
+
+def test_small_preset():
+    model = create_model("st_multiplier_small", num_classes=4).eval()
+    spec = model.input_spec
+    with torch.no_grad():
+        assert model(_batch(1, spec.num_segments, spec.flow_stack, 32)).shape == (1, 4)

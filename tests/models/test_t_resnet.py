@@ -1,0 +1,62 @@
+"""T-ResNet (Feichtenhofer et al. CVPR 2017, dynamic scenes)."""
+
+import pytest
+import torch
+
+from deepvideo.models import create_model
+from deepvideo.models.st_resnet import ResNetStream
+from deepvideo.models.t_resnet import TemporalBranch, t_resnet
+from deepvideo.nn.backbones2d import resnet
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("T,size", [(2, 32), (5, 48)])
+def test_shapes_and_gradients(T, size):
+    model = t_resnet(7, width=0.125)
+    out = model({"rgb": torch.randn(2, 3, T, size, size)})
+    assert out.shape == (2, 7)
+    out.square().mean().backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_branches_in_first_and_third_units():
+    model = t_resnet(20, width=0.125)
+    assert model.branch_units == [(s, u) for s in range(4) for u in (0, 2)]
+    branches = [m for m in model.modules() if isinstance(m, TemporalBranch)]
+    assert len(branches) == 8
+    b = branches[3]
+    assert b.conv.kernel_size == (3, 1, 1) and b.conv.padding == (1, 0, 0)
+    assert torch.all(b.scale == 0.01)
+
+
+def test_zero_scale_gives_the_frame_resnet_with_temporal_max():
+    torch.manual_seed(0)
+    model = t_resnet(4, width=0.125, scale_init=0.0).eval()
+    plain = ResNetStream(resnet(50, num_classes=4, width=0.125), 4, temporal_head="max").eval()
+    plain.load_state_dict(model.stream.state_dict(), strict=False)
+    x = torch.randn(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        y = model({"rgb": x})
+        assert torch.allclose(y, plain(x), atol=1e-5)
+        # spatial average, then max over time: the max over per-frame pooled features
+        feats = plain.features(x).mean(dim=(3, 4))
+        assert torch.allclose(y, plain.fc(feats.amax(dim=2)), atol=1e-5)
+
+
+def test_presets():
+    model = create_model("t_resnet_small", num_classes=5).eval()
+    spec = model.input_spec
+    assert spec.modalities == ("rgb",) and spec.num_frames == 8
+    with torch.no_grad():
+        assert model({"rgb": torch.randn(1, 3, 8, 32, 32)}).shape == (1, 5)
+    with torch.device("meta"):
+        big = create_model("t_resnet50", num_classes=20)
+    assert big.stream.num_features == 2048 and len(big.branch_units) == 8

@@ -1,0 +1,59 @@
+"""TimeSformer attention variants, ViViT factorized encoder, MViT v1/v2."""
+
+import pytest
+import torch
+
+from deepvideo.models import create_model, list_models
+from deepvideo.models.profile import count_parameters
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _tiny(name):
+    if name.startswith("timesformer"):
+        return create_model(name, 5, num_frames=2, crop_size=32, patch=8, dim=16, depth=1, heads=2), (2, 32)
+    if name.startswith("vivit"):
+        return create_model(
+            name, 5, num_frames=4, crop_size=32, patch=8, dim=16, spatial_depth=1, temporal_depth=1, heads=2
+        ), (4, 32)
+    return create_model(name, 5, num_frames=4, crop_size=32, embed_dim=8, depth=4, dim_mul_at=(1, 3)), (4, 32)
+
+
+@pytest.mark.parametrize("name", [i.name for i in list_models("transformer")])
+def test_tiny_forward_backward(name):
+    model, (t, s) = _tiny(name)
+    out = model({"rgb": torch.randn(2, 3, t, s, s)})
+    assert out.shape == (2, 5)
+    out.sum().backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if "temporal_fc" not in n)
+
+
+@pytest.mark.parametrize(
+    "name,millions", [("timesformer_divided", 121.4), ("mvit_v1_b", 36.61), ("mvit_v2_s", 34.54)]
+)
+def test_param_counts(name, millions):
+    with torch.device("meta"):
+        m = create_model(name, 400)
+    assert count_parameters(m) / 1e6 == pytest.approx(millions, rel=0.01)
+
+
+def test_mvit_pooling_schedule():
+    m = create_model("mvit_v2_s", 400)
+    strides_q = [b.attn.pool_q.pool.stride if b.attn.pool_q else None for b in m.blocks]
+    assert [i for i, s in enumerate(strides_q) if s == (1, 2, 2)] == [1, 3, 14]
+    assert m.blocks[0].attn.pool_k.pool.stride == (1, 8, 8) and m.blocks[15].attn.pool_k.pool.stride == (
+        1,
+        1,
+        1,
+    )
+    assert m.blocks[-1].mlp[3].out_features == 768 and m.blocks[0].attn.rel_pos_h is not None
+    v1 = create_model("mvit_v1_b", 400)
+    assert v1.blocks[0].attn.rel_pos_h is None and v1.pos_encoding.spatial_pos.shape == (56 * 56, 96)
+    with pytest.raises(ValueError, match="token grid"):
+        _tiny("mvit_v1_b")[0](torch.randn(1, 3, 8, 32, 32))
