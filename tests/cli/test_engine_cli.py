@@ -151,3 +151,22 @@ def test_predict_cli_text_json_and_bad_video(cli_run, tmp_path):
     doc = json.loads(result.output[result.output.index("{"): result.output.rindex("}") + 1])
     preds = {p["video"]: p for p in doc["predictions"]}
     assert len(preds[str(good)]["top"]) == 5 and "error" in preds[str(bad)]
+
+
+def test_train_splits_option(tmp_path, monkeypatch):
+    import deepvideo.engine.evaluate as evaluate
+
+    seen = {}
+
+    def fake(config, overrides, splits):
+        seen.update(config=str(config), overrides=overrides, splits=splits)
+        return {"per_split": {"split 1": {"video_hit@1": 0.5}, "split 2": {"video_hit@1": 0.7}},
+                "mean": {"video_hit@1": 0.6}, "out_dir": tmp_path}
+
+    monkeypatch.setattr(evaluate, "three_split_protocol", fake)
+    result = runner.invoke(app, ["train", "r.yaml", "train.lr=0.1", "--splits", "1,2"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"config": "r.yaml", "overrides": ["train.lr=0.1"], "splits": [1, 2]}
+    assert "60.0" in result.output and "split 2" in result.output
+    result = runner.invoke(app, ["train", "r.yaml", "--splits", "one"])
+    assert result.exit_code == 2 and "--splits must be comma-separated" in result.output

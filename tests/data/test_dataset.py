@@ -96,14 +96,20 @@ def test_loader_batches_do_not_depend_on_worker_count(videos):
     for workers in (0, 2):
         loader = build_loader(ds, 2, train=True, num_workers=workers, seed=9)
         assert isinstance(loader.sampler, EpochSampler) and not loader.pin_memory
-        loader.sampler.set_epoch(1)
-        batches[workers] = [(b["index"].clone(), b["rgb"].clone()) for b in loader]
-    assert len(batches[0]) == 3
-    for (i0, x0), (i2, x2) in zip(batches[0], batches[2], strict=True):
-        assert torch.equal(i0, i2) and torch.equal(x0, x2)
-    order = torch.cat([i for i, _ in batches[0]]).tolist()
+        assert loader.persistent_workers == (workers > 0)
+        for epoch in (1, 2):  # persistent workers see the new epoch through the sampler's keys
+            loader.sampler.set_epoch(epoch)
+            batches[workers, epoch] = [(b["index"].clone(), b["rgb"].clone()) for b in loader]
+    assert len(batches[0, 1]) == 3
+    for epoch in (1, 2):
+        for (i0, x0), (i2, x2) in zip(batches[0, epoch], batches[2, epoch], strict=True):
+            assert torch.equal(i0, i2) and torch.equal(x0, x2)
+    order = torch.cat([i for i, _ in batches[0, 1]]).tolist()
     g = torch.Generator().manual_seed(9 + 1)
     assert order == torch.randperm(6, generator=g).tolist()  # DistributedSampler's (seed, epoch) order
+    first = {int(i): x for idx, xs in batches[2, 1] for i, x in zip(idx, xs, strict=True)}
+    second = {int(i): x for idx, xs in batches[2, 2] for i, x in zip(idx, xs, strict=True)}
+    assert any(not torch.equal(first[i], second[i]) for i in first)  # new epoch, new crops
 
 
 def test_bad_video_is_skipped_logged_and_recorded(videos, tmp_path, caplog):
@@ -159,6 +165,11 @@ def test_stored_flow_from_a_mirrored_flow_root_without_decoding(videos, tmp_path
     stored = read_flow(flow_root / "c1" / "v0", fidx.reshape(-1)).reshape(2, 2, 2, 16, 16)
     torch.testing.assert_close(item["flow"], stored.permute(0, 2, 1, 3, 4))
     assert ds.bad_items == []
+    # flow extracted from a sub-folder of the dataset root ("gone/" here) is found too
+    ds.video_root = tmp_path
+    assert ds.flow_path(records[3]) == flow_root / "c1" / "v0"
+    ds.flow_root = tmp_path / "elsewhere"
+    assert ds.flow_path(records[3]) is None  # then it would be computed from the video
 
 
 def test_flow_computed_on_the_fly_with_dis(videos):

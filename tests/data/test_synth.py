@@ -203,6 +203,8 @@ def test_dynamic_scenes_camera_file(tmp_path):
         per_class.setdefault(rel.split("/")[0], []).append(camera)
     assert all(sorted(v) == ["moving", "moving", "static", "static"] for v in per_class.values())
     assert render_video("dynamic-scenes", 0, 1, params=TINY).info["camera"] == camera_of(1) == "moving"
+    with pytest.raises(ValueError, match="drop --moving-camera"):
+        render_video("dynamic-scenes", 0, 0, params=RenderParams(width=32, height=32, moving_camera=True))
     with pytest.raises(SynthError, match="drop --moving-camera"):
         generate_dataset("dynamic-scenes", tmp_path / "x", videos_per_class=3,
                          params=RenderParams(width=32, height=32, frames=4, moving_camera=True))

@@ -17,14 +17,15 @@ TINY = ("model.spec.crop_size=24", "train.batch_size=4", "eval.num_clips=2", "ev
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(out, videos_per_class=3, size=32, frames=10, epochs=1, extra_overrides=TINY, progress=False)
+    return run_demo(out, videos_per_class=3, size=32, frames=10, epochs=1, extra_overrides=TINY,
+                    progress=False)
 
 
 def test_demo_table_and_report(demo):
     rows = demo.rows
     names = list(rows)
     assert names[:2] == ["appearance", "motion"]
-    assert any(n.startswith("late fusion (softmax avg 1:1)") for n in names)
+    assert any(n.startswith("late fusion (softmax avg 1:3)") for n in names)
     assert "late fusion (linear SVM)" in names
     if conv_fusion_model() is not None:
         assert any(n.startswith("conv fusion") for n in names)
@@ -61,7 +62,7 @@ def test_demo_saved_scores_reproduce_fusion(demo):
     assert app.video_ids == mot.video_ids and app.video_ids[0].endswith(".mp4")
     from deepvideo.engine.metrics import softmax
 
-    np.testing.assert_allclose(fused.scores, (softmax(app.scores) + softmax(mot.scores)) / 2, rtol=1e-5)
+    np.testing.assert_allclose(fused.scores, (softmax(app.scores) + 3 * softmax(mot.scores)) / 4, rtol=1e-5)
 
 
 def test_demo_recipe_errors(tmp_path):

@@ -84,9 +84,13 @@ def test_rank_batches_union_is_the_global_batch(world, per_rank, batches, seed, 
 def test_torchrun_two_processes_match_one_process(tmp_path):
     videos = tmp_path / "videos"
     make_videos(videos, classes=2, per_class=4)  # 8 clips: 2 global batches of 4 per epoch
+    val = tmp_path / "val"
+    make_videos(val, classes=2, per_class=2)
+    (val / "class1" / "v1.mp4").unlink()  # 3 clips: the ranks validate 2 and 1 batches of 1
     sections = {
         "train": {"epochs": 2, "batch_size": 4, "optimizer": "sgd", "lr": 0.05},
-        "data": {"val": {"format": "folder", "root": str(videos)}},
+        "data": {"val": {"format": "folder", "root": str(val)}},
+        "eval": {"batch_size": 1},
     }
     single = write_recipe(tmp_path / "single.yaml", videos, tmp_path / "single", **sections)
     multi = write_recipe(tmp_path / "ddp.yaml", videos, tmp_path / "ddp", **sections)

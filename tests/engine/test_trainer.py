@@ -274,7 +274,7 @@ def test_bad_videos_are_skipped_and_reported(tmp_path):
         sampler=simple_sampler(),
         transform=simple_transform(),
     )
-    cfg = _cfg(tmp_path, "train.epochs=2", "train.batch_size=7")
+    cfg = _cfg(tmp_path, "train.epochs=2", "train.batch_size=7", "data.num_workers=1")  # reported by a worker
     result = train(cfg, model=TinyNet(2), train_dataset=ds, progress=False)
     assert [b["path"] for b in result.bad_items] == [str(broken)]
     report = json.loads((tmp_path / "run" / "bad_items.json").read_text())
@@ -322,10 +322,47 @@ def test_pretrained_initializes_matching_tensors_only(tmp_path):
 
 def test_max_steps_and_milestone_steps(tmp_path):
     cfg = _cfg(
-        tmp_path, "train.max_steps=5", "train.schedule=step", "train.milestone_steps=[3]", "train.lr=0.1",
+        tmp_path,
+        "train.max_steps=5",
+        "train.schedule=step",
+        "train.milestone_steps=[3]",
+        "train.lr=0.1",
         "train.log_every=1",
     )
     result = train(cfg, model=TinyNet(2), train_dataset=TensorClips(8), progress=False)  # 2 steps per epoch
     assert [r["step"] for r in result.history] == [2, 4, 5] and result.steps == 5
     lrs = [s["lr"] for s in read_csv(tmp_path / "run" / "steps.csv")]
     assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.01])  # lr after steps 1..5; x0.1 from step 3
+
+
+def test_validate_averages_views_and_dense_logits():
+    from deepvideo.engine.trainer import validate
+
+    class ViewScorer(torch.nn.Module):
+        """Dense logits [N,2,T'] = per-clip mean of each channel pair (no parameters)."""
+
+        def forward(self, batch):
+            x = batch["rgb"].mean(dim=(3, 4))  # [N,3,T]
+            return x[:, :2]
+
+    torch.manual_seed(0)
+    rgb = torch.randn(3, 4, 3, 2, 5, 5)  # [N,V,C,T,H,W]
+    target = torch.tensor([0, 1, 1])
+    batches = [{"rgb": rgb, "label": target}]
+    out = validate(ViewScorer(), batches, torch.device("cpu"), None, None)
+    scores = rgb.mean(dim=(4, 5))[:, :, :2].mean(dim=3).mean(dim=1)  # views and time averaged
+    expected_top1 = 100.0 * float((scores.argmax(dim=1) == target).float().mean())
+    assert out["val_top1"] == pytest.approx(expected_top1)
+    assert out["val_top5"] == 100.0 and out["val_clips"] == 3
+    assert out["val_loss"] == pytest.approx(float(F.cross_entropy(scores, target)), rel=1e-5)
+
+
+def test_module_entry_point_reports_configuration_errors(tmp_path, capsys):
+    from deepvideo.engine.trainer import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"model: {{name: {TINY_MODEL}}}\ntrain: {{epochs: 1, lr: 0.1, warmup: 2}}\n")
+    assert main([str(recipe), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "train.warmup" in err and str(recipe) in err
+    assert main([str(recipe), "train.nope=1"]) == 2

@@ -38,7 +38,7 @@ def test_concat_widths():
 def test_tiny_forward_backward(name, channels):
     m = create_model(name, 6).eval()
     key = "rgb" if channels == 3 else "flow"
-    out = m(torch.randn(1, channels, 8, 32, 32)) if key == "rgb" else m(torch.randn(1, 2, 8, 32, 32))
+    out = m({key: torch.randn(1, channels, 8, 32, 32)})
     assert out.shape == (1, 6)
     out.sum().backward()
     assert m.features[0][0].weight.grad is not None

@@ -37,8 +37,7 @@ PAPER_PARAMS = {
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
 def test_tran_param_counts(name):
     with torch.device("meta"):
-        # R2D: the paper's figure is for 8-frame clips folded into the stem's channels
-        model = create_model(name, 400, **({"num_frames": 8} if name == "r2d_18" else {}))
+        model = create_model(name, 400)
     assert count_parameters(model) / 1e6 == pytest.approx(PAPER_PARAMS[name], rel=0.01)
 
 

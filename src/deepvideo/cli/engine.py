@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import typer
@@ -52,18 +53,40 @@ def _split_list(values: list[str] | None) -> list[str]:
 
 def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
           overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.lr=0.01"),
+          splits: str = typer.Option(None, "--splits",
+                                     help="Split protocol, e.g. 1,2,3: train and test once per split "
+                                          "(data.*.split), report each and the mean."),
           ) -> None:
     """Train a model from a YAML recipe (also under `torchrun -m deepvideo train ...`)."""
+    from deepvideo.engine.checkpoint import CheckpointError
     from deepvideo.engine.config import ConfigError
+    from deepvideo.engine.trainer import NonFiniteLossError, main_train
 
+    if splits is not None:
+        from deepvideo.engine.evaluate import three_split_protocol
+
+        try:
+            numbers = [int(x) for x in splits.split(",") if x]
+        except ValueError:
+            _fail(f"--splits must be comma-separated split numbers, got {splits!r}", 2)
+        try:
+            out = three_split_protocol(config, list(overrides or []), numbers)
+        except (ConfigError, FileNotFoundError) as err:
+            _fail(str(err), 2)
+        except (CheckpointError, NonFiniteLossError) as err:
+            _fail(str(err), 1)
+        print_metrics_table({**out["per_split"], "mean": out["mean"]}, title="Split protocol")
+        typer.echo(f"report: {out['out_dir'] / 'report.md'}")
+        return
     try:
-        from deepvideo.engine.trainer import main_train
-    except ImportError as err:  # the trainer module is part of the engine; report a broken install plainly
-        _fail(f"the trainer is not available ({err})")
-    try:
-        main_train(str(config), list(overrides or []))
+        result = main_train(str(config), list(overrides or []))
     except (ConfigError, FileNotFoundError) as err:
         _fail(str(err), 2)
+    except (CheckpointError, NonFiniteLossError) as err:
+        _fail(str(err), 1)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        best = f", best checkpoint {result.best_checkpoint}" if result.best_checkpoint else ""
+        typer.echo(f"run written to {result.run_dir} (last checkpoint {result.last_checkpoint}{best})")
 
 
 def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."),

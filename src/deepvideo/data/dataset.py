@@ -207,7 +207,13 @@ class ClipDataset(Dataset):
         return int(rec.label)
 
     def flow_path(self, rec: VideoRecord) -> Path | None:
-        """Where stored flow for ``rec`` lives, or None (computed on the fly)."""
+        """Where stored flow for ``rec`` lives, or None (computed on the fly).
+
+        Under ``flow_root`` the video's path relative to ``video_root`` (suffix removed) is
+        tried first, then the same path without its leading folders one at a time (flow
+        extracted from a sub-folder of the dataset root, e.g. ``UCF-101/``), down to the bare
+        video name.
+        """
         path = Path(rec.path)
         if self.flow_root is not None:
             rel = None
@@ -217,11 +223,13 @@ class ClipDataset(Dataset):
                 except ValueError:
                     rel = None
             if rel is None:
-                rel = Path(path.name)
+                rel = Path(*path.parts[-3:]) if len(path.parts) >= 3 else Path(path.name)
             stem = rel.with_suffix("") if path.suffix and not path.is_dir() else rel
-            for cand in (self.flow_root / stem, self.flow_root / f"{stem}.npz"):
-                if cand.is_file() or any((cand / m).exists() for m in _FLOW_MARKERS):
-                    return cand
+            for k in range(len(stem.parts)):
+                tail = Path(*stem.parts[k:])
+                for cand in (self.flow_root / tail, self.flow_root / f"{tail}.npz"):
+                    if cand.is_file() or any((cand / m).exists() for m in _FLOW_MARKERS):
+                        return cand
         if path.is_dir() and any((path / m).exists() for m in _FLOW_MARKERS):
             return path
         return None

@@ -65,7 +65,9 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10
-    max_steps: int = 0  # >0: stop after this many optimizer steps (epochs = ceil(max_steps / steps per epoch))
+    max_steps: int = (
+        0  # >0: stop after this many optimizer steps (epochs = ceil(max_steps / steps per epoch))
+    )
     batch_size: int = 8  # global clips per optimizer step (all processes, all accumulation steps)
     grad_accum: int = 1  # micro-batches per optimizer step
     optimizer: str = "sgd"  # sgd | adamw

@@ -37,13 +37,14 @@ from deepvideo.engine.report import (
 )
 
 DEFAULTS = {
-    "synth": {"set": "motion-shapes", "videos_per_class": 25, "size": 96, "frames": 32, "seed": 0,
+    "synth": {"set": "motion-shapes", "videos_per_class": 30, "size": 96, "frames": 32, "seed": 0,
               "workers": 2},
     "flow": {"method": "dis", "bound": 8.0},
     "split": 1,
     "train_flip": False,
     "streams": {"appearance": "appearance.yaml", "motion": "motion.yaml"},
-    "fusion": {"weights": [1.0, 1.0], "space": "softmax", "svm": True, "conv": "auto"},
+    "fusion": {"weights": [1.0, 3.0], "space": "softmax", "svm": True, "conv": "auto",
+               "conv_recipe": "conv_fusion.yaml"},
 }
 
 
@@ -268,7 +269,7 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
                                                             name="late fusion (linear SVM)")
     if conv is not None:
         t = time.perf_counter()
-        conv_recipe = rec_dir / streams.get("motion", next(iter(streams.values())))
+        conv_recipe = rec_dir / fusion["conv_recipe"]
         try:
             run, test, _ = _train_and_test(conv_recipe, "conv_fusion", out,
                                            [*overrides, *_conv_overrides(conv, conv_recipe, overrides)],
@@ -313,7 +314,8 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "Simonyan & Zisserman 2014, miniaturised (`deepvideo.models.demo_nets`); late fusion of their "
         "video scores by a weighted average of softmax scores and by a linear SVM on the stacked "
         "L2-normalised scores (trained on the train split's scores)."
-        + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}`, trained like the motion stream."
+        + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}`, both towers trained end to end "
+           "from scratch."
            if conv else " Convolutional fusion was not run (no CPU-sized conv-fusion model registered, "
            "or switched off)."),
         "",
@@ -349,6 +351,7 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "",
         "Per-model test reports (with per-class accuracy and confusion matrices) are in each run's "
         "`test/` folder; fused scores in `fusion_*/`. Rerun fusion without the models: "
-        f"`deepvideo fuse {out}/appearance/test/scores.npz {out}/motion/test/scores.npz --weights 1,1`.",
+        f"`deepvideo fuse {out}/appearance/test/scores.npz {out}/motion/test/scores.npz "
+        f"--weights {','.join(f'{w:g}' for w in rec['fusion']['weights'])}`.",
     ]
     return atomic_write_text(out / "report.md", "\n".join(parts) + "\n")

@@ -315,8 +315,15 @@ def evaluate_checkpoint(path: str | Path, *, num_clips: int | None = None, test_
     dataset = build_test_dataset(cfg, subset, spec, class_names)
     loader = build_loader(dataset, cfg.eval.batch_size, train=False, num_workers=cfg.data.num_workers,
                           seed=cfg.seed, device=dev, persistent_workers=False)
-    collected = collect_scores(model, track(loader, f"test {subset}", unit="batches",
-                                            disable=None if progress is None else not progress), dev)
+    try:
+        collected = collect_scores(model, track(loader, f"test {subset}", unit="batches",
+                                                disable=None if progress is None else not progress), dev)
+    except RuntimeError as err:
+        if not cfg.eval.fully_convolutional:
+            raise
+        model_name = meta.get("model_name", cfg.model.name)
+        raise ValueError(f"{model_name} cannot score whole frames (it is not fully convolutional: "
+                         f"{str(err).splitlines()[0]}); test with crops instead") from err
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
     root = cfg.data.video_root or section.get("root")
     ids = [_video_id(r.path, root) for r in dataset.records]

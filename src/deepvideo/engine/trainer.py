@@ -468,6 +468,8 @@ def train(
         num_classes = cfg.model.num_classes or len(class_names)
         if model is None:
             model = build_model(cfg, num_classes)
+        if distributed:  # same initial weights everywhere, then one random stream per process (dropout)
+            torch.manual_seed(cfg.seed + rank)
         spec = getattr(model, "input_spec", None)
         if train_dataset is None:
             train_dataset = build_dataset(cfg, "train", spec, train=True, index=train_index)
@@ -521,7 +523,9 @@ def train(
         monitor = t.monitor
         if monitor.startswith("val_") and val_loader is None:
             monitor = "train_loss" if monitor == "val_loss" else "train_top1"
-            log.info("no validation set (data.val): checkpoints/best follows %s instead of %s", monitor, t.monitor)
+            log.info(
+                "no validation set (data.val): checkpoints/best follows %s instead of %s", monitor, t.monitor
+            )
         monitor_mode = "min" if monitor.endswith("loss") else "max"
         optimizer = build_optimizer(model, t)
         schedule = build_schedule(optimizer, t, iters_per_epoch, monitor_mode=monitor_mode)
@@ -538,7 +542,8 @@ def train(
             schedule.load_state_dict(state["schedule"])
             if state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
+            rngs = state.get("rng_per_rank")
+            set_rng_state(rngs[rank] if rngs and len(rngs) == world else state["rng"])
             start_epoch, start_iter, step = (
                 int(state["epoch"]),
                 int(state["iter_in_epoch"]),
@@ -593,14 +598,16 @@ def train(
             }
 
         def save(folder: Path, epoch: int, it: int, metrics: dict, epoch_sums: list | None = None) -> None:
+            rngs = _gather_objects(rng_state())  # every process's generators (collective call)
             if not main:
                 return
             state = {
+                "rng_per_rank": rngs,
                 "epoch_sums": epoch_sums,
                 "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                "rng": rng_state(),
+                "rng": rngs[0],
                 "epoch": epoch,
                 "iter_in_epoch": it,
                 "step": step,
@@ -619,12 +626,15 @@ def train(
             if hasattr(train_dataset, "set_epoch"):
                 train_dataset.set_epoch(epoch)
             _set_train_mode(model, frozen_norms)
-            logger.start_epoch(epoch + 1, total_epochs, iters_per_epoch * t.batch_size, skip_iters * t.batch_size)
+            logger.start_epoch(
+                epoch + 1, total_epochs, iters_per_epoch * t.batch_size, skip_iters * t.batch_size
+            )
             t0 = time.perf_counter()
             sums = [0.0, 0.0, 0.0]  # loss*n, top1, n (this process)
             if skip_iters and resumed_sums is not None and main:
                 sums = list(resumed_sums)
             window_loss, window_n, window_t0, window_clips = 0.0, 0, time.perf_counter(), 0
+            session_clips = 0  # clips this process trained in this epoch since t0 (throughput)
             it = skip_iters
             micro_i = 0
             optimizer.zero_grad(set_to_none=True)
@@ -658,6 +668,7 @@ def train(
                 sums[0] += loss_value * n
                 sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
                 sums[2] += n
+                session_clips += n
                 window_loss += loss_value
                 window_n += 1
                 window_clips += n * world
@@ -693,7 +704,7 @@ def train(
                     save(last_dir, epoch, it, {}, epoch_sums=dist_utils.all_reduce_sum(sums, device).tolist())
             logger.end_epoch()
             elapsed = time.perf_counter() - t0
-            train_sums = dist_utils.all_reduce_sum(sums, device).tolist()
+            train_sums = dist_utils.all_reduce_sum([*sums, session_clips], device).tolist()
             clips = max(train_sums[2], 1.0)
             row = {
                 "epoch": epoch + 1,
@@ -701,11 +712,13 @@ def train(
                 "lr": optimizer.param_groups[0]["lr"],
                 "train_loss": train_sums[0] / clips,
                 "train_top1": 100.0 * train_sums[1] / clips,
-                "clips_per_s": train_sums[2] / max(elapsed, 1e-9),
+                "clips_per_s": train_sums[3] / max(elapsed, 1e-9),
                 "epoch_time_s": elapsed,
             }
             if val_loader is not None and ((epoch + 1) % t.val_every == 0 or epoch + 1 == total_epochs):
-                row.update(validate(model, val_loader, device, amp_dtype, spec))
+                # the module inside DDP: its forward has no collectives, and ranks may hold
+                # different numbers of validation batches (sharding without padding)
+                row.update(validate(unwrap(model), val_loader, device, amp_dtype, spec))
                 row.pop("val_clips", None)
             bad_union = _gather_bad(bad_items)
             note_bad(bad_union)
@@ -777,13 +790,18 @@ def train(
             handler.close()
 
 
+def _gather_objects(obj) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` (``[obj]`` in a single process)."""
+    if not dist_utils.is_distributed():
+        return [obj]
+    gathered = [None] * dist_utils.get_world_size()
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
+
+
 def _gather_bad(items: list[dict]) -> list[dict]:
     """All processes' bad items (rank order), so rank 0 can report them."""
-    if not dist_utils.is_distributed():
-        return items
-    gathered = [None] * dist_utils.get_world_size()
-    torch.distributed.all_gather_object(gathered, items)
-    return [it for part in gathered for it in (part or [])]
+    return [it for part in _gather_objects(items) for it in (part or [])]
 
 
 def _version() -> str:

@@ -187,6 +187,36 @@ def _block(u, p, grad_i, rho_c, neg_inv_grad, lt: float, theta: float, taut: flo
     return u, p, (d * d).sum((1, 2, 3))
 
 
+def _block_inplace(u, p, grad_i, rho_c, neg_inv_grad, lt: float, theta: float, taut: float, steps: int):
+    """:func:`_block` in eager mode without temporaries: the same arithmetic written into
+    preallocated buffers (fresh multi-megabyte tensors cost page faults on the CPU). ``p`` is
+    updated in place."""
+    un = torch.empty_like(u)
+    t2 = torch.empty_like(u)
+    rho = torch.empty_like(rho_c)
+    gx, gy = torch.zeros_like(u), torch.zeros_like(u)  # the last column / row stays 0
+    ng = torch.empty_like(u)
+    px, py = p[:, :2], p[:, 2:]
+    for _ in range(steps):
+        torch.mul(grad_i, u, out=t2)
+        torch.sum(t2, 1, keepdim=True, out=rho)
+        rho.add_(rho_c).mul_(neg_inv_grad).clamp_(-lt, lt)
+        torch.addcmul(u, rho, grad_i, out=un)  # v, the thresholding step
+        un.add_(px, alpha=theta)  # + theta div p
+        un[..., 1:].sub_(px[..., :-1], alpha=theta)
+        un.add_(py, alpha=theta)
+        un[..., 1:, :].sub_(py[..., :-1, :], alpha=theta)
+        torch.sub(un[..., 1:], un[..., :-1], out=gx[..., :-1])
+        torch.sub(un[..., 1:, :], un[..., :-1, :], out=gy[..., :-1, :])
+        torch.hypot(gx, gy, out=ng)
+        ng.mul_(taut).add_(1.0)
+        px.add_(gx, alpha=taut).div_(ng)
+        py.add_(gy, alpha=taut).div_(ng)
+        u, un = un, u
+    torch.sub(u, un, out=t2)
+    return u, p, t2.mul_(t2).sum((1, 2, 3))
+
+
 _COMPILED: dict[str, object] = {}
 
 
@@ -197,7 +227,7 @@ def _kernels(compile_step: bool):
     over unfolded patches. Both are exact, so the results agree.
     """
     if not compile_step:
-        return _block, median_filter
+        return _block_inplace, median_filter
     if not _COMPILED:
         _COMPILED["block"] = torch.compile(_block, dynamic=True)
         _COMPILED["median"] = torch.compile(_median_by_network, dynamic=True)

@@ -53,9 +53,12 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from deepvideo.io.errors import VideoError
 from deepvideo.io.probe import VideoMeta
+
+_INHERITED: list = []  # FFmpeg objects a forked process inherited from its parent (see _open)
 
 INTERPOLATIONS = {"bilinear": "BILINEAR", "area": "AREA", "bicubic": "BICUBIC", "nearest": "POINT"}
 
@@ -139,6 +142,7 @@ class VideoReader:
         self._iter = None
         self._pos = -1
         self._wanted: set[int] = set()
+        self._reformatter = None
         self.meta = self._read_meta()
         # The container's own claim, kept when the packet scan corrects ``meta.num_frames``.
         self.container_frames = self.meta.num_frames if self.meta.frame_count == "container" else None
@@ -212,8 +216,11 @@ class VideoReader:
         """The cached container of this process, opened on first use (or after a fork)."""
         if self._container is not None and self._pid == os.getpid():
             return self._container, self._stream
-        if self._pid != os.getpid():
-            self._iter = None  # inherited through fork: the decoder state belongs to the parent
+        if self._pid is not None and self._pid != os.getpid():
+            # Inherited through fork: closing the parent's FFmpeg objects here can block on locks
+            # held by threads that do not exist in this process, so they are kept, never touched.
+            _INHERITED.append((self._iter, self._container, self._stream))
+            self._iter = None
         self._container = self._stream = None
         container = open_container(self.path)
         stream = container.streams.video[0]
@@ -224,9 +231,11 @@ class VideoReader:
 
     def close(self) -> None:
         """Close the cached container (it is re-opened on the next call)."""
-        if self._container is not None and self._pid == os.getpid():
+        if self._pid is not None and self._pid != os.getpid():
+            _INHERITED.append((self._iter, self._container, self._stream))  # see _open
+        elif self._container is not None:
             self._container.close()
-        self._container = self._stream = self._iter = None
+        self._container = self._stream = self._iter = self._pid = None
         self._pos = -1
 
     def __enter__(self) -> VideoReader:
@@ -237,7 +246,7 @@ class VideoReader:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.update(_container=None, _stream=None, _iter=None, _pid=None, _pos=-1)
+        state.update(_container=None, _stream=None, _iter=None, _pid=None, _pos=-1, _reformatter=None)
         return state
 
     # -- packet index ------------------------------------------------------------------------
@@ -399,11 +408,15 @@ class VideoReader:
             raise VideoError(self.path, f"decoding failed after frame {self._pos}: {_reason(exc)}") from exc
 
     def _convert(self, frame) -> np.ndarray:
+        """RGB (and resize) through one cached swscale context: the same pixels as
+        ``frame.to_ndarray(format="rgb24")``, without building a new context per frame."""
+        if self._reformatter is None:
+            self._reformatter = VideoReformatter()
         if self.short_side is None:
-            return frame.to_ndarray(format="rgb24")
+            return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         h, w = self.frame_size
-        return frame.reformat(width=w, height=h, format="rgb24",
-                              interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
+        return self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                          interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
 
 
 def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bool) -> _PacketIndex:

@@ -14,6 +14,8 @@ stacked identities, the temporal one x3, times a Gaussian with sigma 1), followe
 FC layers. Training returns two losses' logits ``{"logits": fused, "aux_temporal": temporal}``;
 at test time the two streams' softmax scores are averaged. Each FC head runs per remaining time
 step and its scores are averaged over time.
+The paper fine-tunes the fusion models only down to the fusion layer: with the engine, freeze the
+towers by ``train.freeze=["spatial.*", "temporal.*"]``.
 
 Parameters of the VGG-M-2048 pair, 101 classes, 224 input (paper's Table 3.1 beside ours; ours
 are computed by ``tests/models/test_conv_fusion.py``):

@@ -104,8 +104,10 @@ class InceptionNet3d(nn.Module):
         dropout: float = 0.5,
         gating: bool = False,
         in_channels: int = 3,
+        modality: str = "rgb",
     ) -> None:
         super().__init__()
+        self.modality = modality
         norm_b = resolve_norm(norm) if norm is not None else norm_builder("bn", eps=1e-3, momentum=0.001)
         pool_s = dict(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
         blocks = {
@@ -132,7 +134,13 @@ class InceptionNet3d(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv3d(1024, num_classes, 1, bias=True))
 
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:
-        x = self.features(rgb_input(batch))
+        if isinstance(batch, dict) and self.modality != "rgb":
+            if self.modality not in batch:
+                raise KeyError(f"this model needs batch[{self.modality!r}]; the batch has {sorted(batch)}")
+            x = batch[self.modality]
+        else:
+            x = rgb_input(batch)
+        x = self.features(x)
         kernel = (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4]))
         x = F.avg_pool3d(x, kernel, stride=1)
         return self.classifier(x).mean(dim=(2, 3, 4))
@@ -159,4 +167,5 @@ register_model(
     paper=_I3D,
     summary="I3D flow stream: 2-channel input, 64 flow fields",
     in_channels=2,
+    modality="flow",
 )

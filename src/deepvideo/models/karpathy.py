@@ -147,7 +147,7 @@ for _v in VARIANTS:
         karpathy,
         _spec.replace(crop_size=90 if _v == "multires" else 85, frame_stride=5 if _v == "late_fusion" else 1),
         paper=PAPER,
-        summary=f"CPU {_v.replace('_', ' ')}: 1/4 width, FC 256, crop 85 (90 multires)",
+        summary=f"CPU {_v.replace('_', ' ')}: 1/4 width, FC 256, crop {90 if _v == 'multires' else 85}",
         variant=_v,
         width=0.25,
         fc_dims=(256, 256),

@@ -353,14 +353,17 @@ for _arch in ["r2d", "fr2d", "r3d", "mc2", "mc3", "mc4", "mc5", "rmc2", "rmc3", 
         if _arch.startswith("mc")
         else f"rMC{_arch[3:]}: 2D convs below group conv{_arch[3:]}, 3D above"
     )
+    # R2D folds the clip into the stem's channels, so its clip length is part of the model
+    _extra = {"num_frames": 8} if _arch == "r2d" else {}
     register_model(
         f"{_arch}_18",
         tran_resnet,
-        _TRAN_SPEC,
+        _TRAN_SPEC.replace(num_frames=8) if _arch == "r2d" else _TRAN_SPEC,
         paper=_TRAN,
         summary=f"{_desc}, 18 layers",
         arch=_arch,
         depth=18,
+        **_extra,
     )
 for _arch in ["r3d", "r2plus1d"]:
     register_model(

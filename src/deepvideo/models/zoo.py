@@ -28,7 +28,7 @@ PUBLISHED: dict[str, tuple[int, int, float | None, float | None, str]] = {
     "x3d_l": (16, 356, 6.15, 26.64, "PySlowFast zoo"),
     "mvit_v1_b": (16, 224, 36.61, 70.80, "PySlowFast zoo"),
     "mvit_base_16x4": (16, 224, 36.61, 70.80, "PySlowFast zoo"),
-    "r2d_18": (8, 112, 11.4, None, "Tran et al. 2018"),
+    "r2d_18": (8, 112, 11.4, None, "Tran et al. 2018"),  # 8-frame clips folded into channels
     "fr2d_18": (8, 112, 11.4, None, "Tran et al. 2018"),
     "r3d_18": (16, 112, 33.4, None, "Tran et al. 2018"),
     "mc2_18": (16, 112, 11.4, None, "Tran et al. 2018"),

@@ -32,6 +32,7 @@ from pathlib import Path
 from deepvideo.data.synth.common import RenderParams
 
 FORMAT_VERSION = 1
+ENCODER_PRESET = "superfast"
 NUM_SPLITS = 3
 
 
@@ -104,8 +105,10 @@ def _render_and_write(name: str, seed: int, params: RenderParams, class_index: i
     from deepvideo.io import write_video
 
     clip = render_video(name, class_index, video_index, seed, params)
-    # one encoder thread: x264 output then depends on nothing but the frames
-    write_video(path, clip.frames, fps=params.fps, crf=crf, threads=1)
+    # Byte-identical files need a deterministic encoder: one thread, and no macroblock-tree
+    # lookahead (x264's default mbtree path gave different bitstreams for the same frames in
+    # about 1 of 10 encodes here); "superfast" turns mbtree and rc-lookahead off.
+    write_video(path, clip.frames, fps=params.fps, crf=crf, threads=1, preset=ENCODER_PRESET)
     return path, True
 
 
@@ -142,6 +145,16 @@ class _InlineExecutor(Executor):
         return future
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
 def _check_manifest(out: Path, identity: dict) -> None:
     manifest_path = out / "synth.json"
     if manifest_path.exists():
@@ -150,10 +163,9 @@ def _check_manifest(out: Path, identity: dict) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise SynthError(f"{manifest_path}: unreadable ({exc}); delete it or choose another --out"
                              ) from exc
-        old_identity = {k: old.get(k) for k in identity}
-        if old_identity != identity:
-            diff = [f"{k}: {old_identity[k]!r} -> {identity[k]!r}" for k in identity
-                    if old_identity[k] != identity[k]]
+        before, after = _flatten({k: old.get(k) for k in identity}), _flatten(identity)
+        if before != after:
+            diff = [f"{k}: {before.get(k)!r} -> {after[k]!r}" for k in after if before.get(k) != after[k]]
             raise SynthError(f"{manifest_path}: the folder holds a synthetic set made with other settings "
                              f"({'; '.join(diff)}); choose another --out or delete the folder")
     elif (out / "videos").exists() or (out / "annotations").exists():
@@ -187,7 +199,7 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
         "seed": seed,
         "format_version": FORMAT_VERSION,
         "parameters": {**params.as_dict(), "videos_per_class": n, "clips_per_group": clips_per_group,
-                       "groups": num_groups, "crf": crf},
+                       "groups": num_groups, "crf": crf, "preset": ENCODER_PRESET},
         "classes": classes,
     }
     _check_manifest(out, identity)

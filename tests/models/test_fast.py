@@ -1,0 +1,90 @@
+"""Fast inference: batch-norm folding, channels-last, bf16 autocast."""
+
+import pytest
+import torch
+from torch import nn
+
+from deepvideo.models import create_model
+from deepvideo.models.fast import bf16_supported, fold_batchnorm, optimize_for_inference
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def randomize_norms(model: nn.Module) -> nn.Module:
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model.eval()
+
+
+CASES = [
+    ("r3d_18", {"width": 8}, (1, 3, 4, 32, 32)),
+    ("r2plus1d_18", {"width": 8}, (1, 3, 4, 32, 32)),  # norm inside the (2+1)D conv
+    ("ip_csn_50", {"width": 8}, (1, 3, 4, 32, 32)),  # conv_b is a sequence ending in a conv
+    ("x3d_xs", {"depth_factor": 1.0, "width_factor": 1.0, "head_width": 16}, (1, 3, 4, 32, 32)),
+    ("slowfast_r50", {"width": 16}, (1, 3, 8, 32, 32)),
+    ("nl_i3d_r50", {"width": 8}, (1, 3, 4, 32, 32)),
+    ("s3d", {}, (1, 3, 8, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("name,kw,shape", CASES)
+def test_fold_and_channels_last_keep_outputs(name, kw, shape):
+    torch.manual_seed(0)
+    model = randomize_norms(create_model(name, 6, **kw))
+    if name == "nl_i3d_r50":  # non-local blocks start as identities; make them count
+        for m in model.modules():
+            if type(m).__name__ == "NonLocal3d":
+                nn.init.ones_(m.norm.weight)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        ref = model(x)
+    n_bn = sum(isinstance(m, nn.BatchNorm3d) for m in model.modules())
+    fast = optimize_for_inference(model)
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in fast.modules()), "every norm follows a conv"
+    assert sum(isinstance(m, nn.BatchNorm3d) for m in model.modules()) == n_bn  # the original is untouched
+    out = fast({"rgb": x})
+    assert (out - ref).abs().max() <= 1e-4
+    assert not out.requires_grad
+
+
+def test_fold_count_and_inplace():
+    seq = nn.Sequential(nn.Conv3d(2, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU(), nn.BatchNorm3d(4))
+    randomize_norms(seq)
+    x = torch.randn(1, 2, 3, 5, 5)
+    ref = seq(x)
+    assert fold_batchnorm(seq) == 1  # the second norm follows a ReLU: kept
+    assert isinstance(seq[1], nn.Identity) and isinstance(seq[3], nn.BatchNorm3d)
+    assert torch.allclose(seq(x), ref, atol=1e-5)
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="CPU without bfloat16 instructions")
+def test_bf16_close_and_same_top1():
+    torch.manual_seed(0)
+    model = randomize_norms(create_model("r3d_18", 5, width=8))
+    x = torch.randn(4, 3, 4, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    out = optimize_for_inference(model, bf16=True)(x)
+    assert out.dtype == torch.float32
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max() + 0.05
+    assert not torch.equal(out, ref)  # it did run in reduced precision
+
+
+def test_bf16_refused_without_support(monkeypatch):
+    import deepvideo.models.fast as fast
+
+    monkeypatch.setattr(fast, "bf16_supported", lambda: False)
+    with pytest.raises(RuntimeError, match="AVX512-BF16 or AMX"):
+        fast.optimize_for_inference(nn.Linear(2, 2), bf16=True)
