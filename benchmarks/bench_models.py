@@ -7,7 +7,7 @@ peer fp32 clips/s, deepvideo fp32 (``optimize_for_inference``: batch norm folded
 3D), deepvideo bf16 autocast, the max abs difference of the fp32 logits from the peer's and the
 share of clips whose bf16 top-1 equals the peer's fp32 top-1.
 
-    python benchmarks/bench_models.py [--iters 2] [--batch 2] [--clips 4] [--models r3d_18,x3d_m]
+    python benchmarks/bench_models.py [--iters 2] [--batch 2] [--clips 4] [--models r3d_18,x3d_m] [--compile]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, write_result  # noqa: E402
-
 from deepvideo.models.convert import load_model  # noqa: E402
 from deepvideo.models.fast import bf16_supported, optimize_for_inference  # noqa: E402
 
@@ -111,7 +110,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2, help="clips per timed forward pass")
     ap.add_argument("--clips", type=int, default=4, help="real clips for the top-1 agreement check")
     ap.add_argument("--models", default="", help="comma-separated subset of deepvideo names")
-    ap.add_argument("--no-compile", action="store_true", help="fp32 without torch.compile (eager only)")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="fp32 through torch.compile with inductor freezing (adds 10-80 s of compilation per model)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(2)
     bf16 = bf16_supported()
@@ -126,16 +129,18 @@ def main() -> None:
         model = load_model(name, peer.state_dict())
         spec = model.input_spec
         frames = S3D_FRAMES if name == "s3d" else spec.num_frames
-        clips = read_clips(frames, spec.stride_range[0], spec.crop_size, max(args.clips, args.batch),
-                           spec.mean, spec.std)
+        clips = read_clips(
+            frames, spec.stride_range[0], spec.crop_size, max(args.clips, args.batch), spec.mean, spec.std
+        )
         if name == "slowfast_r50":  # PyTorchVideo takes [slow, fast]; deepvideo subsamples inside
+
             def peer_fn(x, _p=peer, _m=model):
                 return _p(list(_m.pathways(x)))
         else:
             peer_fn = peer
-        fast32 = optimize_for_inference(model, compile=not args.no_compile)
-        mode = "compiled" if not args.no_compile else "eager"
-        if not args.no_compile:
+        fast32 = optimize_for_inference(model, compile=args.compile)
+        mode = "compiled" if args.compile else "eager"
+        if args.compile:
             try:
                 t0 = time.perf_counter()
                 with torch.inference_mode():
@@ -162,8 +167,20 @@ def main() -> None:
         agreements.append(agree)
         diffs.append(diff)
         shape = "x".join(map(str, clips.shape[2:]))
-        rows.append([name, f"{library} {peer_name}", shape, round(cps[0], 3), f"{cps[1]:.3f} ({mode})", round(r32, 2),
-                     round(cps[2], 3), round(r16, 2), f"{diff:.1e}", f"{agree * 100:.0f}%"])
+        rows.append(
+            [
+                name,
+                f"{library} {peer_name}",
+                shape,
+                round(cps[0], 3),
+                f"{cps[1]:.3f} ({mode})",
+                round(r32, 2),
+                round(cps[2], 3),
+                round(r16, 2),
+                f"{diff:.1e}",
+                f"{agree * 100:.0f}%",
+            ]
+        )
         print(rows[-1], flush=True)
     if not rows:
         raise SystemExit("no model could be benchmarked")
@@ -174,28 +191,43 @@ def main() -> None:
         "bf16_ratio": round(gm(bf16_ratios), 2),
         "min_top1_agreement": min(agreements),
         "max_abs_diff": max(diffs),
-        "met": bool(min(fp32_ratios) >= 1.3 and max(diffs) <= 1e-4 and min(bf16_ratios) >= 2.0
-                    and min(agreements) >= 0.99),
+        "met": bool(
+            min(fp32_ratios) >= 1.3
+            and max(diffs) <= 1e-4
+            and min(bf16_ratios) >= 2.0
+            and min(agreements) >= 0.99
+        ),
     }
     write_result(
         "models",
         title="Video model inference: deepvideo vs torchvision / PyTorchVideo",
-        command="python benchmarks/bench_models.py",
+        command="python benchmarks/bench_models.py" + "".join(f" {a}" for a in sys.argv[1:]),
         description=(
             "Clips per second on CPU with 2 threads, batch of "
             f"{args.batch} clips decoded from the shared sample videos at each model's input spec "
             f"(s3d at {S3D_FRAMES} frames), best of {args.iters} timed runs after one warm-up, all variants "
             "in the same run with the same weights (the peer's random initialization with randomized "
             "batch-norm statistics, converted by `deepvideo.models.convert`). deepvideo runs through "
-            "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last 3D; fp32 "
-            "also `torch.compile` with inductor freezing, compile time not included); bf16 is eager with CPU "
-            "autocast (AVX512-BF16/AMX). `max |Δ|` compares deepvideo fp32 logits with the "
+            "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last "
+            "3D; with `--compile` the fp32 model also goes through `torch.compile` with inductor freezing, "
+            "compile time not included); bf16 is eager with CPU autocast (AVX512-BF16/AMX). `max |Δ|` "
+            "compares deepvideo fp32 logits with the "
             f"peer's; `top-1 =` is the share of {max(args.clips, args.batch)} real clips whose bf16 top-1 "
             "equals the peer's fp32 top-1 (random weights: small logit margins make this a strict test). "
             "The machine is shared: absolute figures vary between runs, the ratios less so."
         ),
-        columns=["model", "peer", "clip (T x H x W)", "peer fp32 clips/s", "deepvideo fp32 clips/s", "fp32 ratio",
-                 "deepvideo bf16 clips/s", "bf16 ratio", "max |Δ| fp32", "top-1 = (bf16)"],
+        columns=[
+            "model",
+            "peer",
+            "clip (T x H x W)",
+            "peer fp32 clips/s",
+            "deepvideo fp32 clips/s",
+            "fp32 ratio",
+            "deepvideo bf16 clips/s",
+            "bf16 ratio",
+            "max |Δ| fp32",
+            "top-1 = (bf16)",
+        ],
         rows=rows,
         summary=summary,
     )

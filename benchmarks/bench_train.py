@@ -180,7 +180,7 @@ def main() -> None:
     write_result(
         "train",
         title="Training engine throughput vs a hand-written loop",
-        command="python benchmarks/bench_train.py",
+        command="python benchmarks/bench_train.py" + ("" if args.reps == 5 else f" --reps {args.reps}"),
         description=(
             f"Training a tiny 3D conv net (2 conv3d+BN layers, {SPEC.num_frames}x{SPEC.crop_size}x"
             f"{SPEC.crop_size} clips, batch {args.batch}, {args.clips} synthetic in-memory clips, "

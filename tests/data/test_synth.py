@@ -289,6 +289,31 @@ def test_motion_shapes_single_frames_are_at_chance_motion_separates():
     assert mean["RotateClockwise"][3] > 0.03 > -0.03 > mean["RotateCounterclockwise"][3]
 
 
+def test_motion_shapes_moving_camera_class_is_in_relative_motion():
+    """With --moving-camera the whole-frame flow is mostly the camera; object minus background tells."""
+    params = RenderParams(width=64, height=64, frames=8, moving_camera=True)
+    relative, whole, labels = [], [], []
+    for ci in (0, 1, 2, 3, 9):  # the four translations and Still
+        for vi in range(12):
+            clip = render_video("motion-shapes", ci, vi, seed=1, params=params)
+            gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip.frames]
+            rel, glob = [], []
+            for t in range(len(gray) - 1):
+                flow = cv2.calcOpticalFlowFarneback(gray[t], gray[t + 1], None, 0.5, 3, 7, 5, 5, 1.1, 0)
+                mask = clip.info["mask"][t]
+                obj = cv2.erode((mask > 128).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+                background = cv2.dilate((mask > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+                camera = np.median(flow[background], axis=0)
+                rel.append(np.median(flow[obj], axis=0) - camera if obj.any() else np.zeros(2))
+                glob.append(flow.reshape(-1, 2).mean(0))
+            relative.append(np.median(rel, 0))
+            whole.append(np.median(glob, 0))
+            labels.append(ci)
+    assert np.linalg.norm(whole, axis=1).mean() > 0.3  # the camera really moves (px per frame)
+    rel_acc, whole_acc = _cv_accuracy(relative, labels), _cv_accuracy(whole, labels)
+    assert rel_acc > 0.7 and rel_acc > whole_acc + 0.3, (rel_acc, whole_acc)
+
+
 def test_motion_shapes_positions_are_uniform_in_every_frame():
     """The trajectory centre is uniform on the torus, so is the position in any given frame."""
     params = RenderParams(width=40, height=40, frames=6)

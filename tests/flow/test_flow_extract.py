@@ -128,3 +128,14 @@ def test_link_escaping_output_is_refused(dataset, tmp_path):
     assert len(s.done) == 2
     assert len(s.failed) == 1 and "v1" in s.failed[0]["reason"] and "outside" in s.failed[0]["reason"]
     assert not list(outside.iterdir())
+
+
+def test_default_method_is_the_benchmark_choice(dataset, tmp_path):
+    from deepvideo.flow.extract import DEFAULT_METHOD, DEFAULT_PARAMS
+
+    assert (DEFAULT_METHOD, DEFAULT_PARAMS) == ("tvl1", {"preset": "fast"})
+    s = extract([dataset / "run" / "v3.avi"], tmp_path / "out", ExtractOptions(), progress=False)
+    assert len(s.done) == 1 and s.done[0]["method"] == "tvl1(preset=fast)"
+    flow = read_flow(tmp_path / "out" / "v3")
+    assert flow.shape == (3, 2, 48, 64)
+    assert flow[:, 0, 10:-10, 10:-10].mean().item() == pytest.approx(1.0, abs=0.25)

@@ -44,3 +44,14 @@ def test_bad_inputs():
         compute_flow((frames, frames[:2]))
     with pytest.raises(ValueError, match="unknown DIS preset"):
         compute_flow(frames, method="dis", preset="slow")
+
+
+def test_tvl1_through_compute_flow_sequence_and_pairs(translation):
+    s = translation
+    frames = torch.from_numpy(np.stack([s.prev, s.next, s.prev]))
+    seq = compute_flow(frames, method="tvl1", preset="fast", compile=False)
+    pairs = compute_flow((frames[:-1], frames[1:]), method="tvl1", preset="fast", compile=False)
+    assert seq.shape == (2, 2, 48, 64) and seq.dtype == torch.float32
+    torch.testing.assert_close(seq, pairs)
+    assert epe(seq[0], s.flow, s.valid) < 0.3
+    assert epe(seq[1], -s.flow, s.valid) < 0.6  # the way back

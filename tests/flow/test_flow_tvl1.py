@@ -7,11 +7,15 @@ import torch
 from deepvideo.flow import compute_flow
 from deepvideo.flow.groundtruth import epe, make_sample
 from deepvideo.flow.tvl1 import (
+    _COMPILED,
     PRESETS,
     TVL1Params,
     _batcher_network,
+    _block,
+    _block_inplace,
     _median_by_network,
     _selection_network,
+    _with_fallback,
     median_filter,
     tvl1_flow,
 )
@@ -98,3 +102,32 @@ def test_median_network_is_exact():
     x = torch.randn(2, 2, 13, 17)
     assert torch.equal(median_filter(x, 5), _median_by_network(x, 5))
     assert torch.equal(median_filter(x, 3), _median_by_network(x, 3))
+
+
+def test_functional_step_equals_inplace_step():
+    """The step torch.compile fuses (_block) computes what the eager in-place step does."""
+    g = torch.Generator().manual_seed(0)
+    u, p = torch.randn(2, 2, 9, 11, generator=g), torch.randn(2, 4, 9, 11, generator=g) * 0.1
+    grad_i, rho_c = torch.randn(2, 2, 9, 11, generator=g), torch.randn(2, 1, 9, 11, generator=g)
+    neg_inv = -1.0 / (grad_i * grad_i).sum(1, keepdim=True).clamp_min(0.1)
+    ua, pa, ea = _block(u, p, grad_i, rho_c, neg_inv, 0.045, 0.3, 0.25 / 0.3, 7)
+    ub, pb, eb = _block_inplace(u.clone(), p.clone(), grad_i, rho_c, neg_inv, 0.045, 0.3, 0.25 / 0.3, 7)
+    torch.testing.assert_close(ua, ub)
+    torch.testing.assert_close(pa, pb)
+    torch.testing.assert_close(ea, eb)
+
+
+def test_compile_failure_falls_back_to_eager():
+    def broken(*args):
+        raise RuntimeError("no compiler")
+
+    calls = []
+    call = _with_fallback("test", broken, lambda *a: calls.append(a) or "eager")
+    saved = dict(_COMPILED)
+    try:
+        with pytest.warns(RuntimeWarning, match="running eager"):
+            assert call(1, 2) == "eager"
+        assert call(3) == "eager" and calls == [(1, 2), (3,)]
+    finally:
+        _COMPILED.clear()
+        _COMPILED.update(saved)

@@ -101,9 +101,13 @@ def test_out_of_range_indices_name_file_and_range(good, indices):
     assert reader.get_frames([19]).shape[0] == 1  # the reader is still usable
 
 
-def test_missing_frame_folder(tmp_path):
-    with pytest.raises(VideoError, match="frame folder not found|file not found"):
+def test_open_video_missing_paths(tmp_path):
+    with pytest.raises(VideoError, match="x.mp4: file not found"):
         open_video(tmp_path / "missing_dir" / "x.mp4")
+    from deepvideo.io import FrameFolderReader
+
+    with pytest.raises(VideoError, match="frames: frame folder not found"):
+        FrameFolderReader(tmp_path / "frames")
 
 
 def test_video_error_pickles_with_its_fields():

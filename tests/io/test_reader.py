@@ -223,3 +223,45 @@ def test_reader_used_before_fork_in_dataloader_workers(synthetic_videos):
     for i, frames in enumerate(loader):
         np.testing.assert_array_equal(frames.numpy(), ref[[i * 9, i]])
     assert torch.equal(reader.get_frames([3]), torch.from_numpy(ref[[3]]))
+
+
+def test_variable_frame_rate_maps_frames_by_pts_rank(tmp_path):
+    # Gaps of 20 ms and 90 ms: pts * average_rate would put frame 1 at index 2.
+    from fractions import Fraction
+
+    import av
+
+    frames = make_frames(24)
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"g": "6"}
+        t = 0
+        for i, frame in enumerate(frames):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts, video_frame.time_base = t, Fraction(1, 1000)
+            t += 20 if i % 3 else 90
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    reader = VideoReader(path)
+    assert reader.num_frames == 24 and reader.fps < 25  # the average rate, not the nominal 30
+    _check_against_sequential(path, _index_lists(24, seed=3))
+
+
+@pytest.mark.parametrize("name", ["gop5", "gop12", "mkv"])
+def test_each_seek_lands_on_its_own_keyframe(synthetic_videos, name):
+    # Exactness does not depend on it, speed does: a seek that lands one GOP early decodes it twice.
+    reader = VideoReader(synthetic_videos[name])
+    reader.get_frames([0])
+    index = reader._index
+    pts_of = {i: p for p, i in index.pts_to_index.items()}
+    container, stream = reader._open()
+    assert len(index.pts_keys) > 2 and index.pts_seek[0] is None  # frame 0: a fresh container, no seek
+    for key, seek_ts in zip(index.pts_keys[1:], index.pts_seek[1:], strict=True):
+        container.seek(seek_ts, stream=stream, backward=True)
+        first = next(p for p in container.demux(stream) if p.size)
+        assert first.is_keyframe and first.pts == pts_of[key]

@@ -52,8 +52,12 @@ def assert_same(ours: nn.Module, peer_out: torch.Tensor, x) -> None:
     assert (out - peer_out).abs().max() <= 1e-4
 
 
-TV = [("r3d_18", "r3d_18", (1, 3, 4, 32, 32)), ("mc3_18", "mc3_18", (1, 3, 4, 32, 32)),
-      ("r2plus1d_18_tv", "r2plus1d_18", (1, 3, 4, 32, 32)), ("s3d", "s3d", (1, 3, 8, 32, 32))]
+TV = [
+    ("r3d_18", "r3d_18", (1, 3, 4, 32, 32)),
+    ("mc3_18", "mc3_18", (1, 3, 4, 32, 32)),
+    ("r2plus1d_18_tv", "r2plus1d_18", (1, 3, 4, 32, 32)),
+    ("s3d", "s3d", (1, 3, 8, 32, 32)),
+]
 
 
 @pytest.mark.parametrize("ours,peer_name,shape", TV)
@@ -109,7 +113,9 @@ def _global_head(peer: nn.Module) -> nn.Module:
     return randomize(peer)
 
 
-@pytest.mark.parametrize("name", ["slow_r50", "c2d_r50", "i3d_r50", "csn_r101", "r2plus1d_r50", "x3d_xs", "x3d_m"])
+@pytest.mark.parametrize(
+    "name", ["slow_r50", "c2d_r50", "i3d_r50", "csn_r101", "r2plus1d_r50", "x3d_xs", "x3d_m"]
+)
 def test_pytorchvideo_cnns(name):
     hub = _pytorchvideo()
     torch.manual_seed(0)

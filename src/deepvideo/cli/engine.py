@@ -169,7 +169,12 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
          c: float = typer.Option(1.0, "--C", help="SVM regularisation constant."),
          out: Path = typer.Option(None, "--out", help="Folder for fused scores, metrics, report."),
          ) -> None:
-    """Late fusion of several models' saved test scores: weighted average or linear SVM."""
+    """Late fusion of several models' saved test scores: weighted average or linear SVM.
+
+    SVM fusion (Simonyan & Zisserman 2014) trains a linear SVM on the stacked, L2-normalised
+    scores of the same models on their training videos (`deepvideo test RUN --subset train`)
+    and applies it to the test scores.
+    """
     from deepvideo.engine.evaluate import score_metrics, write_evaluation
     from deepvideo.engine.fusion import fuse_sets, load_scores
 

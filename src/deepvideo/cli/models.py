@@ -27,8 +27,12 @@ def models(
         table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
     for row in zoo_rows([i.name for i in infos], flops=flops):
         stride = row["stride"] if isinstance(row["stride"], int) else "-".join(map(str, row["stride"]))
-        cells = [row["name"], row["family"], f"{row['modalities']} {row['frames']}x{stride} {row['crop']}",
-                 f"{row['params']:.2f}"]
+        cells = [
+            row["name"],
+            row["family"],
+            f"{row['modalities']} {row['frames']}x{stride} {row['crop']}",
+            f"{row['params']:.2f}",
+        ]
         if flops:
             cells += [f"{row['gflops']:.2f}", row["flops_at"]]
         table.add_row(*cells, row["summary"])
@@ -36,10 +40,14 @@ def models(
 
 
 def convert(
-    src: Path = typer.Argument(..., help="Checkpoint of torchvision / PyTorchVideo (.pth, .pyth, .safetensors)."),
+    src: Path = typer.Argument(
+        ..., help="Checkpoint of torchvision / PyTorchVideo (.pth, .pyth, .safetensors)."
+    ),
     dst: Path = typer.Argument(..., help="Output file (.safetensors recommended, or .pth)."),
     model: str = typer.Option(..., "--model", "-m", help="deepvideo model name (see `deepvideo models`)."),
-    source: str = typer.Option(None, "--source", help="torchvision | pytorchvideo | deepvideo (default: detect)."),
+    source: str = typer.Option(
+        None, "--source", help="torchvision | pytorchvideo | deepvideo (default: detect)."
+    ),
 ) -> None:
     """Convert another library's weights into a deepvideo checkpoint for MODEL."""
     from deepvideo.models.convert import ConversionError, convert_file

@@ -20,7 +20,7 @@ def synth(
     name: str = typer.Argument(..., help="Set: motion-shapes, shape-motion or dynamic-scenes."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (UCF101 layout)."),
     videos_per_class: int | None = typer.Option(None, "--videos-per-class", "-n",
-                                                help="Videos per class [default: 300 videos in all]."),
+                                                help="Videos per class; default 300 videos in all."),
     size: str = typer.Option("112x112", "--size", help="Frame size WIDTHxHEIGHT."),
     frames: int = typer.Option(32, "--frames", help="Frames per video."),
     fps: float = typer.Option(25.0, "--fps", help="Frame rate written into the files."),

@@ -667,6 +667,7 @@ def train(
                     )
                 sums[0] += loss_value * n
                 sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
+                del out, logits, loss, x  # free activations before the next batch is loaded
                 sums[2] += n
                 session_clips += n
                 window_loss += loss_value

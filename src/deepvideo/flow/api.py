@@ -55,8 +55,9 @@ def compute_flow(frames_or_pairs, method: str = "dis", device: str | torch.devic
 
     Methods: ``"dis"`` (OpenCV DIS, MEDIUM preset), ``"farneback"``, ``"opencv-tvl1"``
     (OpenCV DualTVL1 defaults) and ``"tvl1"`` (ours, PyTorch, batched, runs on ``device``;
-    ``preset="default"|"fast"``). ``params`` go to the method. The OpenCV methods run on the
-    CPU; their result is moved to ``device``.
+    ``preset="default"|"fast"``, ``compile=None|True|False``, see :mod:`deepvideo.flow.tvl1`).
+    ``params`` go to the method. The OpenCV methods run on the CPU; their result is moved to
+    ``device``.
     """
     if method not in METHODS:
         raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")

@@ -12,7 +12,8 @@ and ``img_00001.jpg``... with ``--rgb``; the TSN "rawframes" layout read by
   (all manifests in OUT are read at start); a rerun skips videos recorded ``ok`` whose
   folder exists and redoes the rest.
 - Shardable: ``shard=(i, n)`` takes every n-th video of the sorted list from i; under
-  torchrun (``RANK``/``WORLD_SIZE`` set) each rank takes its share by default.
+  torchrun (``RANK``/``WORLD_SIZE`` set) each rank takes its share by default, and with
+  ``device="cuda"`` uses GPU ``LOCAL_RANK``.
 - Failures (undecodable video, too few frames, unsafe path) are recorded with the reason and
   listed in the summary; they never stop the run.
 
@@ -38,9 +39,10 @@ import torch
 from deepvideo.flow import store
 from deepvideo.io.paths import UnsafePathError, relative_to_root, safe_output_path
 
-# bench_flow.py (docs/benchmarks.md, "Optical flow", 340x256 frames, 2-core CPU): ours TV-L1
-# "fast" preset was the fastest method whose ground-truth EPE is no worse than OpenCV
-# TV-L1's (DIS and Farneback are faster but have a higher EPE on the ground-truth set).
+# benchmarks/bench_flow.py (docs/benchmarks.md, "Optical flow"; 340x256, 1 thread, 2026-11-22):
+# ours TV-L1 "fast" preset, 0.67 pairs/s compiled (3.3x OpenCV TV-L1's 0.20) with GT EPE 0.033
+# (OpenCV TV-L1 0.069), is the fastest method whose ground-truth EPE is no worse than OpenCV
+# TV-L1's; DIS (31.8 pairs/s, EPE 0.130) and Farneback (17.6, 0.172) are faster but less accurate.
 DEFAULT_METHOD = "tvl1"
 DEFAULT_PARAMS: dict = {"preset": "fast"}
 
@@ -261,6 +263,8 @@ def extract(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, opts: E
     if opts.fmt not in ("jpg", "npz"):
         raise ValueError(f"format must be 'jpg' or 'npz', got {opts.fmt!r}")
     shard = shard or shard_from_env()
+    if opts.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per rank
+        opts = ExtractOptions(**{**asdict(opts), "device": f"cuda:{os.environ['LOCAL_RANK']}"})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(inputs, out, shard)

@@ -28,13 +28,18 @@ Speed, per design: the pairs of a batch run together as one tensor (a pair that 
 converged leaves the batch, so batched and single-pair results agree), float32 luma only,
 and the convergence test is done every ``check_every`` iterations (not every one; that
 may add up to ``check_every - 1`` iterations to a warp). Images are 0..255 floats as in
-OpenCV, so lambda has the same meaning.
+OpenCV, so lambda has the same meaning. ``compile=None`` (auto) runs the iterations and the
+median through ``torch.compile`` (dynamic shapes, fused loops; eager if compiling fails)
+for batches of at least :data:`COMPILE_MIN_PIXELS` pixels, where the one-off compile time
+pays; ``compile=True/False`` forces it. Speed and EPE against OpenCV: ``docs/benchmarks.md``
+("Optical flow", ``benchmarks/bench_flow.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,7 +63,7 @@ class TVL1Params:
     interpolation: str = "bicubic"
     check_every: int = 5
     min_size: int = 16
-    compile: bool = False
+    compile: bool | None = None
 
 
 PRESETS = {
@@ -70,7 +75,7 @@ PRESETS = {
 
 def gray_float(frames, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 RGB ``[N,H,W,3]`` or gray ``[N,H,W]`` (numpy/torch) -> float32 luma 0..255 ``[N,H,W]``."""
-    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(__import__("numpy").asarray(frames))
+    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.asarray(frames))
     x = x.to(device)
     if x.ndim == 4:
         if x.shape[-1] != 3:
@@ -217,20 +222,42 @@ def _block_inplace(u, p, grad_i, rho_c, neg_inv_grad, lt: float, theta: float, t
     return u, p, t2.mul_(t2).sum((1, 2, 3))
 
 
+COMPILE_MIN_PIXELS = 1_000_000  # compile="auto": batches of at least this many pixels (N*H*W)
 _COMPILED: dict[str, object] = {}
+
+
+def _with_fallback(name: str, compiled, eager):
+    """Call ``compiled``; if compiling fails (no C++ toolchain, unsupported backend), use
+    ``eager`` from then on."""
+    def call(*args):
+        if _COMPILED.get("failed"):
+            return eager(*args)
+        try:
+            return compiled(*args)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: stay correct, run eager
+            import warnings
+
+            warnings.warn(f"torch.compile of TV-L1 {name} failed ({type(exc).__name__}); running eager",
+                          RuntimeWarning, stacklevel=2)
+            _COMPILED["failed"] = True
+            return eager(*args)
+    return call
 
 
 def _kernels(compile_step: bool):
     """(block, median) functions: eager, or ``torch.compile``-d with dynamic shapes.
 
-    Compiled, the median is the selection network (one fused loop); eager, ``torch.median``
-    over unfolded patches. Both are exact, so the results agree.
+    Compiled, the step is one function without temporaries to manage (inductor fuses it) and
+    the median is the min/max selection network (one fused loop); eager, the step writes
+    into preallocated buffers and the median is ``torch.median`` over unfolded patches. Both
+    medians are exact; the steps differ only by float rounding order.
     """
     if not compile_step:
         return _block_inplace, median_filter
-    if not _COMPILED:
-        _COMPILED["block"] = torch.compile(_block, dynamic=True)
-        _COMPILED["median"] = torch.compile(_median_by_network, dynamic=True)
+    if "block" not in _COMPILED:
+        _COMPILED["block"] = _with_fallback("iteration", torch.compile(_block, dynamic=True), _block_inplace)
+        _COMPILED["median"] = _with_fallback("median", torch.compile(_median_by_network, dynamic=True),
+                                             median_filter)
     return _COMPILED["block"], _COMPILED["median"]
 
 
@@ -298,7 +325,10 @@ def tvl1_flow(prev, nxt, preset: str = "default", device: str | torch.device | N
 
 @torch.no_grad()
 def _tvl1_batch(i0: torch.Tensor, i1: torch.Tensor, prm: TVL1Params) -> torch.Tensor:
-    block, median = _kernels(prm.compile)
+    compile_step = prm.compile
+    if compile_step is None:  # auto: worth the one-off compile time only for large batches
+        compile_step = i0.numel() >= COMPILE_MIN_PIXELS
+    block, median = _kernels(compile_step)
     pyr0, pyr1 = [i0[:, None]], [i1[:, None]]
     for _s in range(1, prm.scales):
         size = (round(pyr0[-1].shape[-2] * prm.scale_step), round(pyr0[-1].shape[-1] * prm.scale_step))

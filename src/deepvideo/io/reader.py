@@ -39,8 +39,10 @@ Resize on decode
     ``"bilinear"``; also ``"area"``, ``"bicubic"``, ``"nearest"``). swscale widens the
     bilinear kernel when shrinking, so downscaling does not alias.
 
-Readers cache the open container between calls and are not thread-safe. They pickle
-without the container (DataLoader workers): each process re-opens the file lazily.
+Readers cache the open container and a swscale context between calls and are not
+thread-safe. They pickle without them (DataLoader workers): each process re-opens the file
+lazily. A reader used before a fork also re-opens in the child; the FFmpeg objects it
+inherited are parked untouched (closing them there can deadlock on the parent's threads).
 """
 
 from __future__ import annotations
@@ -87,11 +89,11 @@ def check_indices(path, indices, num_frames: int, note: str = "") -> np.ndarray:
 
 def gather(path, idx: np.ndarray, frames: dict[int, np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
     """Stack decoded unique frames into ``uint8 [len(idx),H,W,3]`` following ``idx`` (duplicates ok)."""
-    if idx.size == 0:
-        return torch.empty((0, *shape, 3), dtype=torch.uint8)
-    unique = np.unique(idx)
-    stacked = np.stack([frames[int(i)] for i in unique])
-    return torch.from_numpy(stacked[np.searchsorted(unique, idx)])
+    out = torch.empty((idx.size, *shape, 3), dtype=torch.uint8)
+    view = out.numpy()
+    for position, i in enumerate(idx.tolist()):  # one copy per output frame, no intermediate stack
+        view[position] = frames[i]
+    return out
 
 
 @dataclass
@@ -143,6 +145,7 @@ class VideoReader:
         self._pos = -1
         self._wanted: set[int] = set()
         self._reformatter = None
+        self._fresh = False
         self.meta = self._read_meta()
         # The container's own claim, kept when the packet scan corrects ``meta.num_frames``.
         self.container_frames = self.meta.num_frames if self.meta.frame_count == "container" else None
@@ -227,6 +230,7 @@ class VideoReader:
         stream.thread_type = "SLICE" if self.threads == 1 else "AUTO"
         stream.codec_context.thread_count = self.threads
         self._container, self._stream, self._pid, self._pos = container, stream, os.getpid(), -1
+        self._fresh = True  # nothing demuxed yet: decoding from the first frame needs no seek
         return container, stream
 
     def close(self) -> None:
@@ -367,15 +371,20 @@ class VideoReader:
         seek_ts = (index.count_seek if counting else index.pts_seek)[key]
         codec = stream.codec_context
         try:
-            if reopen or seek_ts is None:
+            if seek_ts is None or reopen:
                 if key != 0:
                     raise _SeekMissed
-                container.close()
-                self._container = None
-                container, stream = self._open()
-                codec = stream.codec_context
+                if reopen or not self._fresh:
+                    container.close()
+                    self._container = None
+                    container, stream = self._open()
+                    codec = stream.codec_context
             else:
-                container.seek(seek_ts, stream=stream, backward=True, any_frame=False)
+                try:
+                    container.seek(seek_ts, stream=stream, backward=True, any_frame=False)
+                except av.error.FFmpegError:
+                    raise _SeekMissed from None
+            self._fresh = False
             codec.skip_frame = "DEFAULT"
             next_index = None
             last = -1
@@ -410,13 +419,16 @@ class VideoReader:
     def _convert(self, frame) -> np.ndarray:
         """RGB (and resize) through one cached swscale context: the same pixels as
         ``frame.to_ndarray(format="rgb24")``, without building a new context per frame."""
-        if self._reformatter is None:
-            self._reformatter = VideoReformatter()
+        if self._reformatter is None or self._reformatter[0] != os.getpid():
+            if self._reformatter is not None:
+                _INHERITED.append(self._reformatter)  # swscale's worker threads stayed in the parent
+            self._reformatter = (os.getpid(), VideoReformatter())
+        reformatter = self._reformatter[1]
         if self.short_side is None:
-            return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+            return reformatter.reformat(frame, format="rgb24").to_ndarray()
         h, w = self.frame_size
-        return self._reformatter.reformat(frame, width=w, height=h, format="rgb24",
-                                          interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
+        return reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                    interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
 
 
 def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bool) -> _PacketIndex:
@@ -429,7 +441,8 @@ def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bo
     # Counting: a keyframe is a seek point only when it is "clean": every packet decoded before it
     # is shown before it and every packet decoded after it is shown after it (no open-GOP leading
     # pictures). Then its presentation index is its decode-order position.
-    count_keys, count_seek = [0], [ts[0] if n and seekable else None]
+    # Seek point 0 is the start of the file (a freshly opened container), never a seek.
+    count_keys, count_seek = [0], [None]
     if seekable and n and None not in pts:
         suffix_min = [0] * n
         low = None
@@ -443,17 +456,16 @@ def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bo
                 count_seek.append(ts[i])
             high = p if high is None else max(high, p)
     pts_to_index = None
-    pts_keys, pts_seek = [0], [ts[0] if n and seekable else None]
+    pts_keys, pts_seek = [0], [None]
     if use_pts and n and None not in pts and len(set(pts)) == n:
         pts_to_index = {p: i for i, p in enumerate(sorted(pts))}
-        if seekable:
-            for i, (p, _, key) in enumerate(records):
-                if key and pts_to_index[p] > 0:
-                    pts_keys.append(pts_to_index[p])
-                    pts_seek.append(ts[i])
-            order = sorted(range(len(pts_keys)), key=pts_keys.__getitem__)
-            pts_keys = [pts_keys[i] for i in order]
-            pts_seek = [pts_seek[i] for i in order]
+        for p, _, key in records:
+            if key and pts_to_index[p] > 0:
+                pts_keys.append(pts_to_index[p])
+                pts_seek.append(p)  # mp4/mov and Matroska seek by pts: a dts lands a GOP early
+        order = sorted(range(len(pts_keys)), key=pts_keys.__getitem__)
+        pts_keys = [pts_keys[i] for i in order]
+        pts_seek = [pts_seek[i] for i in order]
     return _PacketIndex(num_frames=n, pts_to_index=pts_to_index, pts_keys=pts_keys, pts_seek=pts_seek,
                         dts_to_ordinal=dts_to_ordinal, count_keys=count_keys, count_seek=count_seek)
 

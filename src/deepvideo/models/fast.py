@@ -43,7 +43,11 @@ def _last_conv(module: nn.Module) -> nn.Module | None:
 
 @torch.no_grad()
 def _fold(conv: nn.Module, bn: nn.Module) -> None:
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1.0 / torch.sqrt(bn.running_var + bn.eps)
+    scale = (
+        bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        if bn.affine
+        else 1.0 / torch.sqrt(bn.running_var + bn.eps)
+    )
     shift = bn.bias - bn.running_mean * scale if bn.affine else -bn.running_mean * scale
     conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
     if conv.bias is None:

@@ -115,7 +115,8 @@ def render(rows: list[dict]) -> str:
         "in the PySlowFast zoo, at the published test size where one exists (ResNet family: 256²;",
         "X3D-XS/S 182², M 256², L 356²; MViT 224²), else at the model's input spec.",
         "",
-        "| model | family | input (frames × stride, crop) | params (M) | published | GFLOPs | at | published | source |",
+        "| model | family | input (frames × stride, crop) | params (M) | published | GFLOPs | at | published "
+        "| source |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -133,9 +134,8 @@ def render(rows: list[dict]) -> str:
 
 def write_zoo(path: str | os.PathLike = "docs/model_zoo.md") -> Path:
     """Render the zoo page to ``path`` atomically."""
-    from deepvideo.progress import track
-
     from deepvideo.models.registry import list_models
+    from deepvideo.progress import track
 
     names = [i.name for i in list_models()]
     rows = []

@@ -97,12 +97,21 @@ def _lrn() -> nn.LocalResponseNorm:
 
 
 def _init_vgg(net: nn.Module) -> None:
+    """Kaiming init for convs and hidden FC layers, N(0, 0.01) for the classifier.
+
+    (Caffe's N(0, 0.01) on every FC layer leaves narrow CPU-sized variants stuck at chance when
+    trained from scratch: their scores start ~1e-3.)
+    """
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
+            if m is linears[-1]:
+                nn.init.normal_(m.weight, 0, 0.01)
+            else:
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             nn.init.zeros_(m.bias)
 
 

@@ -139,8 +139,8 @@ def periodic_noise(rng: np.random.Generator, height: int, width: int, beta: floa
     """Tileable ``1/f^beta`` noise ``[H,W]`` normalised to ``[0, 1]`` (FFT filtered white noise).
 
     The result wraps around both edges seamlessly, so it can be shifted or warped with
-    ``BORDER_WRAP``. ``cutoff`` (cycles per pixel, <= 0.5 * ...) removes fine detail;
-    ``anisotropy > 1`` stretches the texture along ``angle``.
+    ``BORDER_WRAP``. A Gaussian roll-off at ``cutoff`` (cycles per pixel; 0.5 is Nyquist)
+    removes fine detail; ``anisotropy > 1`` stretches the texture along ``angle``.
     """
     white = rng.standard_normal((height, width))
     fy = np.fft.fftfreq(height)[:, None]

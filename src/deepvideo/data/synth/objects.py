@@ -41,8 +41,9 @@ _DIRECTIONS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "dow
 
 
 def sample_motion(rng: np.random.Generator, motion: str, params: RenderParams
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame world ``center [T,2]`` (x, y), ``size [T]`` (diameter, px), ``angle [T]``.
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per-frame world ``center [T,2]`` (x, y), ``size [T]`` (diameter, px), ``angle [T]``, and
+    the largest size of the video's size sweep (``exp(u + r/2)``, reached only by grow/shrink).
 
     Angles are clockwise on screen (image y axis points down).
     """
@@ -75,16 +76,18 @@ def sample_motion(rng: np.random.Generator, motion: str, params: RenderParams
         phase = rng.uniform(0, 2 * math.pi) + omega * steps
         center = mid + radius * np.stack([np.cos(phase), np.sin(phase)], 1)
     center = np.mod(center, (w, h))
-    return center, np.exp(log_size), angle
+    return center, np.exp(log_size), angle, math.exp(u + r / 2)
 
 
 def render_object_clip(scene_rng: np.random.Generator, camera_rng: np.random.Generator,
                        params: RenderParams, shape: str, motion: str) -> Clip:
     """Render one object of ``shape`` doing ``motion`` over a random textured background."""
     t_count, w, h = params.frames, params.width, params.height
-    center, size, angle = sample_motion(scene_rng, motion, params)
+    center, size, angle, largest = sample_motion(scene_rng, motion, params)
     background = textured_background(scene_rng, h, w)
-    sprite_px = int(math.ceil(size.max() * 1.05)) + 4
+    # The sprite is drawn for the largest size of the sweep in every class, so the drawn/shown
+    # scale ratio (and any resampling softness) has the same distribution in every class.
+    sprite_px = int(math.ceil(largest * 1.05)) + 4
     sprite = make_sprite(scene_rng, shape, sprite_px)
     origin = ((sprite_px - 1) / 2, (sprite_px - 1) / 2)
     cameras = moving_camera(camera_rng, t_count, (h, w)) if params.moving_camera else static_camera(t_count)

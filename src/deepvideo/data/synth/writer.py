@@ -176,7 +176,12 @@ def _check_manifest(out: Path, identity: dict) -> None:
 def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int | None = None,
                      params: RenderParams | None = None, seed: int = 0, workers: int = 1,
                      clips_per_group: int = 5, crf: int = 18, progress: bool | None = None) -> SynthSummary:
-    """Render and write the set ``name`` under ``out`` (see the module docstring for the layout)."""
+    """Render and write the set ``name`` under ``out`` (see the module docstring for the layout).
+
+    ``workers > 1`` renders in that many processes (started by a fork server, so a script
+    calling this needs the usual ``if __name__ == "__main__":`` guard); the files do not
+    depend on the number of workers. Two runs must not write into the same ``out`` at once.
+    """
     from deepvideo.data.synth import get_set
     from deepvideo.progress import progress_task
 

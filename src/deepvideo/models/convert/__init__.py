@@ -94,7 +94,11 @@ def _check(sd: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> Non
     target = model.state_dict()
     missing = sorted(set(target) - set(sd))
     unexpected = sorted(set(sd) - set(target))
-    bad = [f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in target.items() if k in sd and sd[k].shape != v.shape]
+    bad = [
+        f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}"
+        for k, v in target.items()
+        if k in sd and sd[k].shape != v.shape
+    ]
     if missing or unexpected or bad:
         name = getattr(model, "model_name", type(model).__name__)
         parts = []
@@ -105,7 +109,9 @@ def _check(sd: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> Non
         if bad:
             parts.append(f"{len(bad)} shape mismatches (e.g. {'; '.join(bad[:3])})")
         raise ConversionError(
-            f"{source} weights do not fit model {name!r}: " + ", ".join(parts) + ". Is this the right --model?"
+            f"{source} weights do not fit model {name!r}: "
+            + ", ".join(parts)
+            + ". Is this the right --model?"
         )
 
 
@@ -159,7 +165,9 @@ def load_model(
     return model
 
 
-def convert_file(src: str | os.PathLike, dst: str | os.PathLike, model_name: str, source: str | None = None) -> str:
+def convert_file(
+    src: str | os.PathLike, dst: str | os.PathLike, model_name: str, source: str | None = None
+) -> str:
     """Convert checkpoint ``src`` for ``model_name`` and write a deepvideo ``.safetensors`` (or
     ``.pth``) file ``dst`` atomically; returns the detected source."""
     from safetensors.torch import save_file

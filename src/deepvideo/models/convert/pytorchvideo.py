@@ -64,7 +64,9 @@ def convert(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Te
         b, rest = int(m.group(1)), m.group(2)
         if b == 0:
             if x3d:
-                rest = rest.replace("conv.conv_t.", "0.").replace("conv.conv_xy.", "1.").replace("norm.", "2.")
+                rest = (
+                    rest.replace("conv.conv_t.", "0.").replace("conv.conv_xy.", "1.").replace("norm.", "2.")
+                )
             else:
                 rest = rest.replace("conv.", "0.", 1).replace("norm.", "1.", 1)
             new = "stem." + rest
@@ -72,8 +74,12 @@ def convert(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Te
             r = re.match(r"^res_blocks\.(\d+)(\..+)$", rest)
             new = f"layer{layer_of[b]}.{r.group(1)}{_block(r.group(2))}"
         else:  # head
-            for old, repl in (("pool.pre_conv.", "conv_pre."), ("pool.pre_norm.", "norm_pre."),
-                              ("pool.post_conv.", "conv_post."), ("proj.", "fc.")):
+            for old, repl in (
+                ("pool.pre_conv.", "conv_pre."),
+                ("pool.pre_norm.", "norm_pre."),
+                ("pool.post_conv.", "conv_post."),
+                ("proj.", "fc."),
+            ):
                 rest = rest.replace(old, repl)
             new = "head." + rest
         out[new] = value
@@ -87,7 +93,7 @@ def _slowfast(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         b, rest = int(m.group(1)), m.group(2)
         path = ("slow", "fast")
         if rest.startswith("multipathway_fusion."):
-            rest = rest[len("multipathway_fusion."):].replace("conv_fast_to_slow.", "conv.")
+            rest = rest[len("multipathway_fusion.") :].replace("conv_fast_to_slow.", "conv.")
             new = f"fuse{b}.{rest}"
         elif rest.startswith("multipathway_blocks."):
             p, rest = re.match(r"^multipathway_blocks\.(\d)\.(.+)$", rest).groups()
@@ -119,7 +125,9 @@ def _mvit(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     qkv: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in sd.items():
         if key in fixed:
-            out[fixed[key]] = value.reshape(-1) if value.dim() == 3 and value.shape[1] == 1 else value.squeeze(0)
+            out[fixed[key]] = (
+                value.reshape(-1) if value.dim() == 3 and value.shape[1] == 1 else value.squeeze(0)
+            )
             continue
         m = re.match(r"^(blocks\.\d+\.)(.+)$", key)
         if m is None:
@@ -130,13 +138,20 @@ def _mvit(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if q:
             qkv.setdefault(pre + q.group(2), {})[q.group(1)] = value
             continue
-        for old, new in (("attn.proj.", "attn.project.0."), ("mlp.fc1.", "mlp.0."), ("mlp.fc2.", "mlp.3."),
-                         ("attn.pool_q.", "attn.pool_q.pool."), ("attn.pool_k.", "attn.pool_k.pool."),
-                         ("attn.pool_v.", "attn.pool_v.pool."), ("attn.norm_q.", "attn.pool_q.norm_act.0."),
-                         ("attn.norm_k.", "attn.pool_k.norm_act.0."), ("attn.norm_v.", "attn.pool_v.norm_act.0."),
-                         ("proj.", "project.")):
+        for old, new in (
+            ("attn.proj.", "attn.project.0."),
+            ("mlp.fc1.", "mlp.0."),
+            ("mlp.fc2.", "mlp.3."),
+            ("attn.pool_q.", "attn.pool_q.pool."),
+            ("attn.pool_k.", "attn.pool_k.pool."),
+            ("attn.pool_v.", "attn.pool_v.pool."),
+            ("attn.norm_q.", "attn.pool_q.norm_act.0."),
+            ("attn.norm_k.", "attn.pool_k.norm_act.0."),
+            ("attn.norm_v.", "attn.pool_v.norm_act.0."),
+            ("proj.", "project."),
+        ):
             if rest.startswith(old):
-                rest = new + rest[len(old):]
+                rest = new + rest[len(old) :]
                 break
         out[pre + rest] = value
     for pre_kind, parts in qkv.items():

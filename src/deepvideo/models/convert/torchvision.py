@@ -25,7 +25,11 @@ _STEM_2PLUS1D = {"stem.0.": "stem.0.0.", "stem.1.": "stem.0.1.", "stem.3.": "ste
 
 
 def looks_like(keys: set[str]) -> bool:
-    video_resnet = "stem.0.weight" in keys and "fc.weight" in keys and any(k.startswith("layer1.0.conv1.0") for k in keys)
+    video_resnet = (
+        "stem.0.weight" in keys
+        and "fc.weight" in keys
+        and any(k.startswith("layer1.0.conv1.0") for k in keys)
+    )
     s3d = "features.0.0.0.weight" in keys and "classifier.1.weight" in keys
     mvit = "conv_proj.weight" in keys and "pos_encoding.class_token" in keys
     return video_resnet or s3d or mvit
@@ -41,7 +45,7 @@ def convert(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Te
         new = key
         if key.startswith("stem.") and two_plus_one:
             prefix = next(p for p in _STEM_2PLUS1D if key.startswith(p))
-            new = _STEM_2PLUS1D[prefix] + key[len(prefix):]
+            new = _STEM_2PLUS1D[prefix] + key[len(prefix) :]
         for pattern, repl in _RULES:
             if pattern.match(new):
                 new = pattern.sub(repl, new)
