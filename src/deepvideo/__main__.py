@@ -1,3 +1,4 @@
 from deepvideo.cli.main import app
 
-app()
+if __name__ == "__main__":
+    app()

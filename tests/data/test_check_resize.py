@@ -138,12 +138,14 @@ def test_resize_refuses_escaping_outputs(tmp_path):
     assert not list(outside.iterdir())
 
 
-def test_resize_refuses_colliding_outputs(tmp_path):
-    src = tmp_path / "src"
+def test_resize_names_outputs_of_same_named_sources_apart(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
     write_video(src / "a.mp4", _frames(3), fps=5)
     (src / "a.avi").write_bytes((src / "a.mp4").read_bytes())
-    jobs, refused = plan_resize(src, tmp_path / "out")
-    assert len(jobs) == 1 and len(refused) == 1 and "is also the output of" in refused[0].reason
+    (src / "a.avi.mp4").write_bytes((src / "a.mp4").read_bytes())
+    jobs, refused = plan_resize(src, out)
+    assert sorted(os.path.relpath(j.dst, out) for j in jobs) == ["a.avi.mp4", "a.mp4"]
+    assert len(refused) == 1 and "is also the output of" in refused[0].reason
 
 
 def test_resize_video_odd_source(tmp_path):

@@ -219,3 +219,23 @@ def test_multilabel_padding_and_shard_sampler(videos):
     assert sorted(i for s in shards for i, _ in s) == list(range(6))
     with pytest.raises(ValueError, match="no records"):
         ClipDataset(DatasetIndex([], []), RGB, train=True, transform=identity)
+
+
+def test_training_flip_can_be_turned_off(tmp_path):
+    """Left/right motion classes need flip=False: a flip would swap their labels."""
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    frames[:, :, 8:] = 200  # bright right half
+    path = write_video(tmp_path / "half.mp4", frames, fps=10)
+    index = DatasetIndex([VideoRecord(str(path), 0, num_frames=6)], ["c"])
+    spec = InputSpec(modalities=("rgb",), crop_size=16)
+
+    def right_minus_left_signs(flip):
+        ds = ClipDataset(index, spec, train=True, flip=flip)
+        signs = set()
+        for epoch in range(12):
+            rgb = ds[(0, epoch)]["rgb"][0, 0]
+            signs.add(bool(rgb[:, 10:].mean() > rgb[:, :6].mean()))
+        return signs
+
+    assert right_minus_left_signs(False) == {True}
+    assert right_minus_left_signs(None) == {True, False}

@@ -12,15 +12,19 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from engine_helpers import make_videos, state_of, write_recipe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepvideo.engine.distributed import EpochSampler
 from deepvideo.engine.logging import read_csv
+
+# engine_helpers sits beside this file; found with any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_helpers import make_videos, state_of, write_recipe  # noqa: E402
 
 
 def _env():

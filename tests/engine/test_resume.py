@@ -8,13 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
-from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe
 
 from deepvideo.engine.config import load_config
 from deepvideo.engine.trainer import train
+
+# engine_helpers sits beside this file; found with any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe  # noqa: E402
 
 
 def _launch(recipe, *overrides, slow: float | None = None) -> subprocess.Popen:

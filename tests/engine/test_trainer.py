@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from engine_helpers import (
-    TINY_MODEL,
-    TINY_SPEC,
-    TensorClips,
-    TinyNet,
-    make_videos,
-    simple_sampler,
-    simple_transform,
-)
 
 from deepvideo.engine.config import ConfigError, load_config
 from deepvideo.engine.logging import EPOCH_COLUMNS, STEP_COLUMNS, read_csv
@@ -27,6 +20,18 @@ from deepvideo.engine.trainer import (
     compute_loss,
     load_checkpoint,
     train,
+)
+
+# engine_helpers sits beside this file; found with any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_helpers import (  # noqa: E402
+    TINY_MODEL,
+    TINY_SPEC,
+    TensorClips,
+    TinyNet,
+    make_videos,
+    simple_sampler,
+    simple_transform,
 )
 
 

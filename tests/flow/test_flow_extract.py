@@ -139,3 +139,10 @@ def test_default_method_is_the_benchmark_choice(dataset, tmp_path):
     flow = read_flow(tmp_path / "out" / "v3")
     assert flow.shape == (3, 2, 48, 64)
     assert flow[:, 0, 10:-10, 10:-10].mean().item() == pytest.approx(1.0, abs=0.25)
+
+
+def test_worker_processes_give_the_same_files(dataset, tmp_path):
+    one = extract([dataset / "walk"], tmp_path / "one", OPTS, progress=False)
+    two = extract([dataset / "walk"], tmp_path / "two", OPTS, workers=2, progress=False)
+    assert len(one.done) == len(two.done) == 2
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two")

@@ -13,10 +13,10 @@ from deepvideo.flow.tvl1 import (
     _batcher_network,
     _block,
     _block_inplace,
-    _median_by_network,
     _selection_network,
     _with_fallback,
     median_filter,
+    median_unfold,
     tvl1_flow,
 )
 
@@ -99,9 +99,15 @@ def test_median_network_is_exact():
                 if vals[a] > vals[b]:
                     vals[a], vals[b] = vals[b], vals[a]
             assert vals[rank] == sorted(vals)[rank]
+    column_net = _selection_network(25, 12, column=5)
+    assert len(column_net) < len(_selection_network(25, 12))
     x = torch.randn(2, 2, 13, 17)
-    assert torch.equal(median_filter(x, 5), _median_by_network(x, 5))
-    assert torch.equal(median_filter(x, 3), _median_by_network(x, 3))
+    assert torch.equal(median_filter(x, 5), median_unfold(x, 5))
+    assert torch.equal(median_filter(x, 3), median_unfold(x, 3))
+    ties = torch.randint(0, 3, (1, 2, 9, 10)).float()
+    assert torch.equal(median_filter(ties, 5), median_unfold(ties, 5))
+    const = torch.full((1, 1, 6, 6), 2.5)
+    assert torch.equal(median_filter(const, 5), const)
 
 
 def test_functional_step_equals_inplace_step():

@@ -128,7 +128,7 @@ def test_pytorchvideo_cnns(name):
     assert_same(load_model(name, sd), ref, x)
 
 
-@pytest.mark.parametrize("name", ["slowfast_r50", "slowfast_r101"])
+@pytest.mark.parametrize("name", ["slowfast_r50"])  # R101 maps the same keys (more blocks)
 def test_pytorchvideo_slowfast(name):
     hub = _pytorchvideo()
     torch.manual_seed(0)

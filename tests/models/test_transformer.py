@@ -44,7 +44,9 @@ def test_param_counts(name, millions):
 
 
 def test_mvit_pooling_schedule():
-    m = create_model("mvit_v2_s", 400)
+    with torch.device("meta"):
+        m = create_model("mvit_v2_s", 400)
+        v1 = create_model("mvit_v1_b", 400)
     strides_q = [b.attn.pool_q.pool.stride if b.attn.pool_q else None for b in m.blocks]
     assert [i for i, s in enumerate(strides_q) if s == (1, 2, 2)] == [1, 3, 14]
     assert m.blocks[0].attn.pool_k.pool.stride == (1, 8, 8) and m.blocks[15].attn.pool_k.pool.stride == (
@@ -53,7 +55,6 @@ def test_mvit_pooling_schedule():
         1,
     )
     assert m.blocks[-1].mlp[3].out_features == 768 and m.blocks[0].attn.rel_pos_h is not None
-    v1 = create_model("mvit_v1_b", 400)
     assert v1.blocks[0].attn.rel_pos_h is None and v1.pos_encoding.spatial_pos.shape == (56 * 56, 96)
     with pytest.raises(ValueError, match="token grid"):
         _tiny("mvit_v1_b")[0](torch.randn(1, 3, 8, 32, 32))

@@ -34,7 +34,7 @@ def models(
             f"{row['params']:.2f}",
         ]
         if flops:
-            cells += [f"{row['gflops']:.2f}", row["flops_at"]]
+            cells += ["—" if row["gflops"] is None else f"{row['gflops']:.2f}", row["flops_at"]]
         table.add_row(*cells, row["summary"])
     Console(width=200).print(table)
 

@@ -63,7 +63,7 @@ class ClipDataset(Dataset):
         *,
         num_clips: int = 1,
         test_crops: int = 1,
-        flip: bool = False,
+        flip: bool | None = None,
         recipe: str = "standard",
         short_side: int | None = None,
         short_policy: str = "loop",
@@ -100,9 +100,11 @@ class ClipDataset(Dataset):
         if transform is None:
             from deepvideo.data.transforms import build_transforms
 
-            kw = {"recipe": recipe, "short_side": short_side}
+            # flip: a random horizontal flip in training (default on; turn it off where a flip
+            # changes the label, e.g. left/right motion classes), extra flipped views in testing.
+            kw = {"recipe": recipe, "short_side": short_side, "flip": flip}
             if not train:
-                kw.update(test_crops=test_crops, flip=flip)
+                kw["test_crops"] = test_crops
             transform = build_transforms(spec, train=train, **kw)
         self.sampler = sampler
         self.transform = transform

@@ -59,18 +59,27 @@ def plan_resize(src_root: str | os.PathLike, dst_root: str | os.PathLike,
                 extensions: Sequence[str] = VIDEO_EXTENSIONS) -> tuple[list[ResizeJob], list[ResizeResult]]:
     """Jobs for every video under ``src_root`` (or the given ``sources``) and the refused ones.
 
-    A source outside ``src_root``, an output that would escape ``dst_root`` (``..``, absolute,
-    links) or two sources mapping to the same output are refused, naming the entry.
+    Output names replace the suffix with ``.mp4``; when two sources share a name but not a
+    suffix (``a.avi`` and ``a.mp4``), the non-mp4 one keeps its suffix (``a.avi.mp4``), so the
+    mapping depends only on the set of sources (re-runs resume). A source outside
+    ``src_root``, an output that would escape ``dst_root`` (``..``, absolute, links) or a
+    remaining clash are refused, naming the entry.
     """
     if sources is None:
         sources = [item.path for item in find_videos(src_root, extensions) if Path(item.path).is_file()]
     jobs: list[ResizeJob] = []
     refused: list[ResizeResult] = []
     taken: dict[str, str] = {}
+    stems: dict[str, int] = {}
+    for src in sources:
+        key = str(Path(src).with_suffix(""))
+        stems[key] = stems.get(key, 0) + 1
     for src in sources:
         try:
             rel = relative_to_root(src, src_root, entry=str(src))
-            dst = safe_output_path(dst_root, rel.with_suffix(".mp4"), entry=str(src))
+            clash = stems[str(Path(src).with_suffix(""))] > 1 and rel.suffix.lower() != ".mp4"
+            out_rel = rel.with_name(rel.name + ".mp4") if clash else rel.with_suffix(".mp4")
+            dst = safe_output_path(dst_root, out_rel, entry=str(src))
         except UnsafePathError as exc:
             refused.append(ResizeResult(str(src), None, "failed", str(exc)))
             continue

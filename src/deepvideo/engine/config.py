@@ -58,6 +58,7 @@ class DataConfig:
     short_side: int | None = None  # decode-time resize of the shorter side
     recipe: str = "standard"  # transform recipe: standard | two_stream | fusion
     short_policy: str = "loop"  # clips longer than the video: loop | repeat_last | pad
+    flip: bool = True  # random horizontal flip in training (off where a flip changes the label)
     num_workers: int = 2
     max_retries: int = 10  # bad videos skipped per item before giving up
 

@@ -163,7 +163,10 @@ def _json_ready(metrics: dict) -> dict:
 
 
 def score_metrics(scores: ScoreSet, ks: tuple[int, ...] = (1, 5)) -> dict:
-    """Clip level from the per-view logits, video level from the stored aggregated scores."""
+    """Clip level from the per-view logits, video level from the stored aggregated scores.
+
+    Fused score sets (``meta["fusion"]``) have video-level metrics only.
+    """
     ks = tuple(k for k in ks if k <= scores.num_classes) or (1,)
     m = video_metrics(scores.view_logits, scores.labels, "mean", ks)
     v = classification_metrics(scores.scores, scores.labels, scores.num_classes, ks)
@@ -171,6 +174,10 @@ def score_metrics(scores: ScoreSet, ks: tuple[int, ...] = (1, 5)) -> dict:
         m[f"video_hit@{k}"] = v[f"hit@{k}"]
     m.update(aggregate=scores.aggregate, mean_class_accuracy=v["mean_class_accuracy"],
              per_class_accuracy=v["per_class_accuracy"], confusion=v["confusion"])
+    if scores.meta.get("fusion"):  # late fusion works on video scores: there are no clip scores
+        for k in ks:
+            m.pop(f"clip_hit@{k}", None)
+        m.pop("num_views", None)
     return m
 
 

@@ -225,7 +225,7 @@ def build_dataset(
         train=train,
         num_clips=cfg.eval.num_clips if full_test else 1,
         test_crops=cfg.eval.test_crops if full_test else 1,
-        flip=cfg.eval.flip if full_test else False,
+        flip=cfg.eval.flip if full_test else (cfg.data.flip if train else False),
         recipe=cfg.data.recipe,
         short_side=(cfg.eval.short_side or cfg.data.short_side) if full_test else cfg.data.short_side,
         short_policy=cfg.data.short_policy,

@@ -40,9 +40,9 @@ from deepvideo.flow import store
 from deepvideo.io.paths import UnsafePathError, relative_to_root, safe_output_path
 
 # benchmarks/bench_flow.py (docs/benchmarks.md, "Optical flow"; 340x256, 1 thread, 2026-11-22):
-# ours TV-L1 "fast" preset, 0.67 pairs/s compiled (3.3x OpenCV TV-L1's 0.20) with GT EPE 0.033
+# ours TV-L1 "fast" preset, 0.88 pairs/s compiled (4.3x OpenCV TV-L1's 0.20) with GT EPE 0.033
 # (OpenCV TV-L1 0.069), is the fastest method whose ground-truth EPE is no worse than OpenCV
-# TV-L1's; DIS (31.8 pairs/s, EPE 0.130) and Farneback (17.6, 0.172) are faster but less accurate.
+# TV-L1's; DIS (48 pairs/s, EPE 0.130) and Farneback (23, 0.172) are faster but less accurate.
 DEFAULT_METHOD = "tvl1"
 DEFAULT_PARAMS: dict = {"preset": "fast"}
 

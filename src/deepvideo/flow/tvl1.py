@@ -126,36 +126,75 @@ def _batcher_network(n: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in comps if b < n]  # missing inputs act as +inf: never swapped
 
 
-def _selection_network(n: int, rank: int) -> list[tuple[int, int, bool, bool]]:
-    """Comparators needed to output the ``rank``-th smallest of ``n``: (i, j, need_min, need_max)."""
+def _selection_network(n: int, rank: int, column: int | None = None) -> list[tuple[int, int, bool, bool]]:
+    """Comparators giving the ``rank``-th smallest of ``n`` inputs: (i, j, need_min, need_max).
+
+    With ``column=k`` the inputs are ``n/k`` columns of ``k`` values, input ``c*k + r`` the
+    r-th smallest of column c (columns sorted beforehand): comparators that never swap for
+    such inputs are dropped. By the 0-1 principle it is enough to check every sorted 0-1
+    column pattern ((k+1)^(n/k) inputs), since thresholding keeps columns sorted.
+    """
+    comps = _batcher_network(n)
+    if column:
+        patterns = np.array([[0] * (column - j) + [1] * j for j in range(column + 1)], np.uint8)
+        grid = np.stack(np.meshgrid(*[np.arange(column + 1)] * (n // column), indexing="ij"), -1)
+        vals = patterns[grid.reshape(-1, n // column)].reshape(-1, n)
+        swapping = []
+        for a, b in comps:
+            if (vals[:, a] > vals[:, b]).any():
+                swapping.append((a, b))
+                lo, hi = np.minimum(vals[:, a], vals[:, b]), np.maximum(vals[:, a], vals[:, b])
+                vals[:, a], vals[:, b] = lo, hi
+        comps = swapping
     need, kept = {rank}, []
-    for a, b in reversed(_batcher_network(n)):
+    for a, b in reversed(comps):
         if a in need or b in need:
             kept.append((a, b, a in need, b in need))
             need |= {a, b}
     return kept[::-1]
 
 
-_MEDIAN_NETWORKS: dict[int, list] = {}
+_MEDIAN_NETWORKS: dict[int, tuple[list, list]] = {}
 
 
-def _median_by_network(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k x k median as a min/max selection network over shifted views (fuses under compile)."""
-    if k not in _MEDIAN_NETWORKS:
-        _MEDIAN_NETWORKS[k] = _selection_network(k * k, k * k // 2)
-    h, w = x.shape[-2:]
-    r = k // 2
-    p = F.pad(x, (r, r, r, r), mode="replicate")
-    vals = [p[..., dy:dy + h, dx:dx + w] for dy in range(k) for dx in range(k)]
-    for a, b, need_min, need_max in _MEDIAN_NETWORKS[k]:
+def _median_core(p: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k median of the replicate-padded ``p [..., H+k-1, W+k-1]`` -> ``[..., H, W]``.
+
+    Each column of k pixels is sorted once (shared by the k windows that contain it), then a
+    pruned selection network over the k sorted columns of a window gives the median. Only
+    min/max on shifted views: exact, and one fused loop under ``torch.compile``.
+    """
+    sort_k, select = _MEDIAN_NETWORKS[k]
+    h, w = p.shape[-2] - k + 1, p.shape[-1] - k + 1
+    cols = [p[..., dy:dy + h, :] for dy in range(k)]
+    for a, b in sort_k:
+        cols[a], cols[b] = torch.minimum(cols[a], cols[b]), torch.maximum(cols[a], cols[b])
+    vals: list = [cols[r][..., dx:dx + w] for dx in range(k) for r in range(k)]
+    for a, b, need_min, need_max in select:
         lo = torch.minimum(vals[a], vals[b]) if need_min else None
         hi = torch.maximum(vals[a], vals[b]) if need_max else None
         vals[a], vals[b] = lo, hi
     return vals[k * k // 2]
 
 
+def _pad_for_median(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Replicate-pad by k//2 (and build the networks for k, outside any compiled region)."""
+    if k not in _MEDIAN_NETWORKS:
+        _MEDIAN_NETWORKS[k] = (_batcher_network(k), _selection_network(k * k, k * k // 2, column=k))
+    r = k // 2
+    return F.pad(x, (r, r, r, r), mode="replicate")
+
+
 def median_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k x k median of each channel of ``[B,C,H,W]``, border replicated (as cv2.medianBlur)."""
+    """k x k median (k = 3 or 5) of each channel of ``[B,C,H,W]``, border replicated (as
+    cv2.medianBlur); other odd k use ``torch.median`` over unfolded patches."""
+    if k in (3, 5):
+        return _median_core(_pad_for_median(x, k), k)
+    return median_unfold(x, k)
+
+
+def median_unfold(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Reference k x k median: ``torch.median`` over unfolded patches (slower, any odd k)."""
     b, c, h, w = x.shape
     r = k // 2
     p = F.pad(x.reshape(b * c, 1, h, w), (r, r, r, r), mode="replicate")
@@ -247,17 +286,20 @@ def _with_fallback(name: str, compiled, eager):
 def _kernels(compile_step: bool):
     """(block, median) functions: eager, or ``torch.compile``-d with dynamic shapes.
 
-    Compiled, the step is one function without temporaries to manage (inductor fuses it) and
-    the median is the min/max selection network (one fused loop); eager, the step writes
-    into preallocated buffers and the median is ``torch.median`` over unfolded patches. Both
-    medians are exact; the steps differ only by float rounding order.
+    Compiled, the step is one function without temporaries to manage (inductor fuses it);
+    eager, the step writes into preallocated buffers. The median is the same exact selection
+    network either way; the steps differ only by float rounding order.
     """
     if not compile_step:
         return _block_inplace, median_filter
     if "block" not in _COMPILED:
         _COMPILED["block"] = _with_fallback("iteration", torch.compile(_block, dynamic=True), _block_inplace)
-        _COMPILED["median"] = _with_fallback("median", torch.compile(_median_by_network, dynamic=True),
-                                             median_filter)
+        core = _with_fallback("median", torch.compile(_median_core, dynamic=True), _median_core)
+
+        def median(x: torch.Tensor, k: int) -> torch.Tensor:
+            return core(_pad_for_median(x, k), k) if k in (3, 5) else median_unfold(x, k)
+
+        _COMPILED["median"] = median
     return _COMPILED["block"], _COMPILED["median"]
 
 

@@ -144,7 +144,7 @@ class FrameFolderReader:
                 images = list(pool.map(self._frame, unique))
         else:
             images = [self._frame(i) for i in unique]
-        return gather(self.folder, idx, dict(zip(unique, images, strict=True)), self.frame_size)
+        return gather(idx, dict(zip(unique, images, strict=True)), self.frame_size)
 
     def get_frame(self, index: int) -> torch.Tensor:
         return self.get_frames([index])[0]

@@ -21,10 +21,14 @@ How frames are decoded
     The needed indices are sorted and de-duplicated. For each needed frame the reader seeks to
     the last keyframe at or before it, unless the decoder is already positioned at or after
     that keyframe and before the frame, in which case it decodes forward (so each group of
-    pictures is decoded at most once per call). Packets of frames that are not needed are
-    passed to FFmpeg with ``skip_frame=NONREF``: the decoder drops them only if no other
-    frame references them, so every returned frame is bit-identical to sequential decoding.
-    Only needed frames are converted to RGB (and resized).
+    pictures is decoded at most once per call). Seeks go to the keyframe's pts (mp4/mov and
+    Matroska index by presentation time; seeking to its dts lands one group early) or, in
+    counting mode, its dts; the group of frame 0 is decoded from a freshly opened container.
+    A seek that misses is detected and retried from the start. Packets of frames that are
+    not needed are passed to FFmpeg with ``skip_frame=NONREF``: the decoder drops them only if
+    no other frame references them, so every returned frame is bit-identical to sequential
+    decoding. Only needed frames are converted to RGB (and resized), through one cached
+    swscale context.
 
 Frame count
     ``num_frames`` comes from the container's frame table (mp4/mov sample table, AVI index)
@@ -87,7 +91,7 @@ def check_indices(path, indices, num_frames: int, note: str = "") -> np.ndarray:
     return idx
 
 
-def gather(path, idx: np.ndarray, frames: dict[int, np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
+def gather(idx: np.ndarray, frames: dict[int, np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
     """Stack decoded unique frames into ``uint8 [len(idx),H,W,3]`` following ``idx`` (duplicates ok)."""
     out = torch.empty((idx.size, *shape, 3), dtype=torch.uint8)
     view = out.numpy()
@@ -103,10 +107,10 @@ class _PacketIndex:
     num_frames: int
     pts_to_index: dict[int, int] | None     # None: pts unusable, count frames instead
     pts_keys: list[int]                     # presentation index of each seek point (ascending)
-    pts_seek: list[int]                     # timestamp to seek to for each of them
+    pts_seek: list[int | None]              # pts to seek to for each of them (None: from the start)
     dts_to_ordinal: dict[int, int]          # decode-order position of each packet by dts
     count_keys: list[int]                   # decode-order position of each seek point
-    count_seek: list[int]
+    count_seek: list[int | None]
     discarded: int = 0                      # packets the container marks to drop (edit lists)
 
 
@@ -124,7 +128,8 @@ class VideoReader:
     ``reader.get_frames([3, 0, 3])`` -> ``torch.uint8 [3, H, W, 3]`` RGB, exact frames.
     ``threads`` is the FFmpeg decoder thread count (0 = FFmpeg chooses; use 1 inside
     DataLoader workers). ``.width``/``.height`` are the source size, ``.frame_size`` the
-    ``(H, W)`` of returned frames.
+    ``(H, W)`` of returned frames. ``skip_nonref=False`` decodes every packet on the way to a
+    needed frame (the default lets FFmpeg drop unneeded non-reference frames; same output).
     """
 
     def __init__(self, path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
@@ -301,13 +306,13 @@ class VideoReader:
             note = f"; the container lists {self.container_frames}, the file is truncated"
         idx = check_indices(self.path, indices, self.num_frames, note)
         if idx.size == 0:
-            return gather(self.path, idx, {}, self.frame_size)
+            return gather(idx, {}, self.frame_size)
         try:
             frames = self._decode(np.unique(idx).tolist())
         except _TimestampMismatch:
             self._counting, self._iter = True, None
             frames = self._decode(np.unique(idx).tolist())
-        return gather(self.path, idx, frames, self.frame_size)
+        return gather(idx, frames, self.frame_size)
 
     def get_frame(self, index: int) -> torch.Tensor:
         """One frame ``uint8 [H,W,3]``."""

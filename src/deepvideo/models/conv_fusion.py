@@ -4,7 +4,9 @@
 ``relu5``, ``fc6``, ``fc7``, ``fc8``/``softmax``) with any fusion function of
 :mod:`deepvideo.nn.fusion`: both towers are truncated after that layer and the spatial tower's
 remaining layers form the head (its first conv/FC layer takes ``2D`` inputs after concatenation,
-initialized so the layer starts as after sum fusion; bilinear fusion is followed by a linear
+its weights repeated for each ``(a_c, b_c)`` pair, so that layer starts as after sum fusion when
+nothing non-linear lies between, e.g. at FC6/FC7; after ReLU5 the max pooling in between makes it
+approximate); bilinear fusion is followed by a linear
 classifier on the ``D^2`` vector in place of the paper's linear SVM).
 
 :class:`Fusion3dTwoStream` is the final architecture: over ``T = 5`` chunks ``tau`` frames apart

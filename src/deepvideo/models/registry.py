@@ -49,7 +49,7 @@ def _load_families() -> None:
     import deepvideo.models as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("registry", "profile") and not mod.ispkg:
+        if mod.name not in ("registry", "profile", "zoo", "fast") and not mod.ispkg:
             importlib.import_module(f"deepvideo.models.{mod.name}")
 
 

@@ -3,7 +3,8 @@
 Sources, detected from the checkpoint's key names:
 
 - ``"torchvision"``: ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` (-> ``r2plus1d_18_tv``), ``s3d``,
-  ``mvit_v1_b``, ``mvit_v2_s`` (see :mod:`.torchvision`);
+  ``mvit_v1_b``, ``mvit_v2_s``, ``swin3d_t/s/b`` (also the Video Swin authors' checkpoints, see
+  :mod:`.swin3d`) (see :mod:`.torchvision`);
 - ``"pytorchvideo"`` (also PySlowFast-trained checkpoints as distributed by PyTorchVideo):
   ``slow_r50``, ``c2d_r50``, ``i3d_r50``, ``csn_r101``, ``r2plus1d_r50``, ``x3d_xs/s/m/l``,
   ``slowfast_r50/r101``, ``mvit_base_16x4`` (-> ``mvit_v1_b``) (see :mod:`.pytorchvideo`);
@@ -120,7 +121,7 @@ def infer_num_classes(state_dict: Mapping[str, torch.Tensor]) -> int | None:
     for key in reversed(list(state_dict)):
         if key.endswith("weight") and any(h in key for h in ("fc", "proj", "head", "classifier")):
             w = state_dict[key]
-            if w.dim() in (2, 5) and not key.startswith("blocks.0"):
+            if w.dim() in (2, 5) and not key.startswith(("blocks.0", "patch_embed.")):
                 return int(w.shape[0])
     return None
 

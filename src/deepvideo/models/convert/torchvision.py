@@ -5,6 +5,7 @@
   ``stem.0/1/3/4``), ``layerL.B.convK.0`` (conv or (2+1)D sequence) and ``.convK.1`` (norm),
   ``downsample.0/1``, ``fc``.
 - ``s3d``, ``mvit_v1_b``, ``mvit_v2_s``: deepvideo uses the same module names.
+- ``swin3d_t/s/b`` (and the Video Swin authors' checkpoints): see :mod:`.swin3d`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 
 import torch
 from torch import nn
+
+from deepvideo.models.convert import swin3d as _swin3d
 
 _RULES = [
     (re.compile(r"^(layer\d+\.\d+)\.conv(\d)\.1\.(.+)$"), r"\1.norm\2.\3"),
@@ -32,10 +35,12 @@ def looks_like(keys: set[str]) -> bool:
     )
     s3d = "features.0.0.0.weight" in keys and "classifier.1.weight" in keys
     mvit = "conv_proj.weight" in keys and "pos_encoding.class_token" in keys
-    return video_resnet or s3d or mvit
+    return video_resnet or s3d or mvit or _swin3d.looks_like(keys)
 
 
 def convert(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    if _swin3d.looks_like(set(sd)):
+        return _swin3d.convert(sd, model)
     if not any(k.startswith("layer1.0.conv1.0") for k in sd):
         return sd  # s3d / mvit: same names
     stem = getattr(model, "stem", None)
