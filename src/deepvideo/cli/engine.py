@@ -56,8 +56,11 @@ def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
           splits: str = typer.Option(None, "--splits",
                                      help="Split protocol, e.g. 1,2,3: train and test once per split "
                                           "(data.*.split), report each and the mean."),
+          resume: bool = typer.Option(False, "--resume",
+                                      help="Continue exactly from <output_dir>/checkpoints/last."),
           ) -> None:
     """Train a model from a YAML recipe (also under `torchrun -m deepvideo train ...`)."""
+    overrides = [*(overrides or []), *(["resume=true"] if resume else [])]
     from deepvideo.engine.checkpoint import CheckpointError
     from deepvideo.engine.config import ConfigError
     from deepvideo.engine.trainer import NonFiniteLossError, main_train
