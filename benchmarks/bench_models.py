@@ -1,11 +1,12 @@
 """Inference speed of deepvideo's video models against torchvision and PyTorchVideo.
 
-One run, 2 threads, the same weights (the peer's random initialization with randomized
-batch-norm statistics, converted with ``deepvideo.models.convert``) and the same inputs
-(clips decoded from ``../shared/data/video`` at each model's input spec). For every model:
-peer fp32 clips/s, deepvideo fp32 (``optimize_for_inference``: batch norm folded, channels-last
-3D), deepvideo bf16 autocast, the max abs difference of the fp32 logits from the peer's and the
-share of clips whose bf16 top-1 equals the peer's fp32 top-1.
+One run, 2 threads, the same weights (the peer's random initialization, random batch-norm
+scales, batch-norm running statistics measured on the benchmark clips; converted with
+``deepvideo.models.convert``) and the same inputs (clips decoded from ``../shared/data/video``
+at each model's input spec). For every model: peer fp32 clips/s, deepvideo fp32
+(``optimize_for_inference``: batch norm folded, channels-last 3D), deepvideo bf16 autocast (3D
+max pooling and the RGB stem conv kept in fp32, faster on CPU), the max abs difference of the
+fp32 logits from the peer's and the share of clips whose bf16 top-1 equals the peer's fp32 top-1.
 
     python benchmarks/bench_models.py [--iters 2] [--batch 2] [--clips 4] [--models r3d_18,x3d_m] [--compile]
 """
@@ -41,14 +42,31 @@ PAIRS = [
 S3D_FRAMES = 16  # torchvision's minimum temporal size for s3d; 64 frames would dominate the run
 
 
-def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_norm_scales(model: nn.Module, seed: int = 0) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+@torch.no_grad()
+def calibrate_norms(model: nn.Module, fn, clips: torch.Tensor) -> nn.Module:
+    """Batch-norm running statistics measured on ``clips`` (one cumulative train-mode pass).
+
+    Random running statistics do not normalize the real activations, so they compound through
+    the residual stages (logits of ~200 on slow_r50, where fp32 rounding alone exceeds 1e-4);
+    statistics of real clips keep every layer near unit scale, as in a trained network.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+        m.train()
+    fn(clips)
+    for m in norms:
+        m.momentum = 0.1
     return model.eval()
 
 
@@ -57,7 +75,7 @@ def build_peer(library: str, name: str) -> nn.Module:
     if library == "torchvision":
         import torchvision
 
-        return randomize_norms(getattr(torchvision.models.video, name)(weights=None))
+        return randomize_norm_scales(getattr(torchvision.models.video, name)(weights=None))
     warnings.filterwarnings("ignore")
     from pytorchvideo.models import hub
 
@@ -66,7 +84,7 @@ def build_peer(library: str, name: str) -> nn.Module:
         for cname, child in list(mod.named_children()):
             if isinstance(child, nn.Softmax):
                 setattr(mod, cname, nn.Identity())
-    return randomize_norms(peer)
+    return randomize_norm_scales(peer)
 
 
 def read_clips(frames: int, stride: int, crop: int, count: int, mean, std) -> torch.Tensor:
@@ -138,6 +156,8 @@ def main() -> None:
                 return _p(list(_m.pathways(x)))
         else:
             peer_fn = peer
+        calibrate_norms(peer, peer_fn, clips)
+        model = load_model(name, peer.state_dict())
         fast32 = optimize_for_inference(model, compile=args.compile)
         mode = "compiled" if args.compile else "eager"
         if args.compile:
@@ -206,11 +226,14 @@ def main() -> None:
             "Clips per second on CPU with 2 threads, batch of "
             f"{args.batch} clips decoded from the shared sample videos at each model's input spec "
             f"(s3d at {S3D_FRAMES} frames), best of {args.iters} timed runs after one warm-up, all variants "
-            "in the same run with the same weights (the peer's random initialization with randomized "
-            "batch-norm statistics, converted by `deepvideo.models.convert`). deepvideo runs through "
+            "in the same run with the same weights (the peer library's own random initialization, "
+            "batch-norm scales drawn from U(0.5, 1.5) and batch-norm running statistics measured on the "
+            "benchmark clips so activations and logits keep a trained network's scale, converted by "
+            "`deepvideo.models.convert`). deepvideo runs through "
             "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last "
             "3D; with `--compile` the fp32 model also goes through `torch.compile` with inductor freezing, "
-            "compile time not included); bf16 is eager with CPU autocast (AVX512-BF16/AMX). `max |Δ|` "
+            "compile time not included); bf16 is eager with CPU autocast (AVX512-BF16/AMX), 3D max "
+            "pooling and the RGB stem conv kept in fp32 (their bf16 CPU kernels are slower). `max |Δ|` "
             "compares deepvideo fp32 logits with the "
             f"peer's; `top-1 =` is the share of {max(args.clips, args.batch)} real clips whose bf16 top-1 "
             "equals the peer's fp32 top-1 (random weights: small logit margins make this a strict test). "

@@ -88,3 +88,19 @@ def test_bf16_refused_without_support(monkeypatch):
     monkeypatch.setattr(fast, "bf16_supported", lambda: False)
     with pytest.raises(RuntimeError, match="AVX512-BF16 or AMX"):
         fast.optimize_for_inference(nn.Linear(2, 2), bf16=True)
+
+
+def test_keep_fp32_where_faster_wraps_pools_and_stem():
+    from deepvideo.models.fast import _Float32, keep_fp32_where_faster
+
+    model = randomize_norms(create_model("s3d", 6)).eval()
+    n_pools = sum(isinstance(m, nn.MaxPool3d) for m in model.modules())
+    assert keep_fp32_where_faster(model) == n_pools + 1  # every 3D max pool and the RGB stem conv
+    stems = [m.module for m in model.modules() if isinstance(m, _Float32) and isinstance(m.module, nn.Conv3d)]
+    assert [c.in_channels for c in stems] == [3]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        x = torch.randn(1, 3, 2, 4, 4).bfloat16()
+        pool = _Float32(nn.MaxPool3d(2))
+        out = pool(x)
+    assert out.dtype == torch.bfloat16 and torch.equal(out, nn.MaxPool3d(2)(x.float()).bfloat16())
+    assert keep_fp32_where_faster(model) == 0  # idempotent: wrapped modules are not wrapped again

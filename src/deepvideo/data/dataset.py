@@ -304,6 +304,62 @@ def _resize_flow(flow: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return out.reshape(*lead, 2, h, w)
 
 
+class MultiTaskDataset(Dataset):
+    """Several datasets, one per task head, concatenated for multi-task training.
+
+    ``MultiTaskDataset({"ucf101": ds_a, "hmdb51": ds_b})``: item ``i`` is the item of the dataset
+    it falls in, plus ``label_<head>`` for every head: its own label for its own head and -1
+    for the others (the engine's per-head loss ignores -1), as in Simonyan & Zisserman's (2014)
+    multi-task training on UCF101 + HMDB51. ``"index"`` stays the index in its own dataset.
+    Keys may be ``(index, epoch)`` pairs like :class:`ClipDataset`.
+    """
+
+    def __init__(self, datasets: dict[str, Dataset]):
+        if not datasets:
+            raise ValueError("MultiTaskDataset needs at least one (head name -> dataset) entry")
+        self.datasets = dict(datasets)
+        self.head_names = list(self.datasets)
+        self.head_classes = {h: list(getattr(d, "classes", [])) for h, d in self.datasets.items()}
+        self.classes = self.head_classes[self.head_names[0]]
+        self.offsets = np.cumsum([0] + [len(d) for d in self.datasets.values()])
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def bad_items(self) -> list[dict]:
+        seen: dict[str, dict] = {}
+        for d in self.datasets.values():
+            for b in getattr(d, "bad_items", []):
+                seen.setdefault(b["path"], b)
+        return list(seen.values())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        for d in self.datasets.values():
+            if hasattr(d, "set_epoch"):
+                d.set_epoch(epoch)
+
+    def record_bad(self, items: list[dict]) -> None:
+        for d in self.datasets.values():  # deduplicated by path in each dataset
+            if hasattr(d, "record_bad"):
+                d.record_bad(items)
+
+    def __getitem__(self, key) -> dict:
+        index, epoch = (
+            (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), self.epoch)
+        )
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} items")
+        t = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        head = self.head_names[t]
+        item = self.datasets[head][(index - int(self.offsets[t]), epoch)]
+        for h in self.head_names:
+            item[f"label_{h}"] = int(item["label"]) if h == head else -1
+        return item
+
+
 def collate_clips(items: list[dict]) -> dict:
     """``default_collate`` that gathers the items' ``bad_items`` lists into one list."""
     bad = []

@@ -5,7 +5,7 @@ A recipe has five parts: top-level run fields (``name``, ``output_dir``, ``seed`
 dataclass defaults, the YAML file and ``key=value`` overrides from the command line
 (``train.lr=0.01 model.spec.crop_size=112``) and returns a :class:`Config`. A key that no
 dataclass declares is an error naming the key and where it came from; free-form mappings
-(``data.train``, ``model.kwargs``, ``model.spec``, ``train.loss_weights``) accept any key
+(``data.train``, ``data.multitask``, ``model.kwargs``, ``model.spec``, ``train.loss_weights``) accept any key
 and are checked by the code that reads them.
 
 Every run writes its resolved configuration to ``<run_dir>/config.yaml`` together with
@@ -52,6 +52,10 @@ class DataConfig:
     train: dict[str, Any] = field(default_factory=dict)
     val: dict[str, Any] = field(default_factory=dict)  # empty: no validation
     test: dict[str, Any] = field(default_factory=dict)  # used by `deepvideo test`; empty: val
+    # Multi-task training (one net, one classifier head per dataset, losses summed): head name ->
+    # {train: load_dataset kwargs, val: ... (optional), flow_root: ..., video_root: ... (optional)}.
+    # The training set is the heads' train sets concatenated; the first head is the eval head.
+    multitask: dict[str, Any] = field(default_factory=dict)
     video_root: str | None = None  # root the flow_root mirrors; default: data.train.root
     flow_root: str | None = None  # stored flow <flow_root>/<video path without suffix>/
     flow_method: str = "dis"  # computed on the fly (slow) when no stored flow is found

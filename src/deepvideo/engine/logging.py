@@ -2,7 +2,8 @@
 
 Files written into the run folder (rank 0 only):
 
-``metrics.csv``, one row per epoch, columns :data:`EPOCH_COLUMNS`:
+``metrics.csv``, one row per epoch, columns :data:`EPOCH_COLUMNS` (then any extra keys, e.g. per-head
+``val_<head>_top1`` of multi-task runs):
   ``epoch`` (1-based, completed), ``step`` (optimizer steps so far), ``lr`` (at the end of
   the epoch), ``train_loss`` (mean total loss over the epoch's clips), ``train_top1``
   (accuracy of the training clips, %), ``val_loss``, ``val_top1``, ``val_top5`` (%, clip
@@ -50,6 +51,11 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
+
+
+def epoch_columns(rows: list[dict]) -> list[str]:
+    """:data:`EPOCH_COLUMNS`, then any extra keys of the rows (e.g. per-head ``val_<head>_top1``)."""
+    return EPOCH_COLUMNS + sorted({k for r in rows for k in r} - set(EPOCH_COLUMNS))
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -111,7 +117,7 @@ class RunLogger:
         """Adopt the history saved in a checkpoint and rewrite the CSV files (resume)."""
         self.epochs, self.steps = [dict(r) for r in epochs], [dict(r) for r in steps]
         if self.enabled:
-            _write_csv(self.run_dir / "metrics.csv", EPOCH_COLUMNS, self.epochs)
+            _write_csv(self.run_dir / "metrics.csv", epoch_columns(self.epochs), self.epochs)
             _write_csv(self.run_dir / "steps.csv", STEP_COLUMNS, self.steps)
 
     def log_step(self, row: dict) -> None:
@@ -134,9 +140,10 @@ class RunLogger:
         self.epochs.append(dict(row))
         if not self.enabled:
             return
-        _write_csv(self.run_dir / "metrics.csv", EPOCH_COLUMNS, self.epochs)
+        columns = epoch_columns(self.epochs)
+        _write_csv(self.run_dir / "metrics.csv", columns, self.epochs)
         if self._tb is not None:
-            for k in EPOCH_COLUMNS[2:]:
+            for k in columns[2:]:
                 v = row.get(k)
                 if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
                     self._tb.add_scalar(f"epoch/{k}", v, row["epoch"])

@@ -45,12 +45,24 @@ T', Feichtenhofer et al. 2016's one loss per chunk) or, in training mode, a dict
 the global batch per optimizer step: each of the W processes loads
 ``batch_size / (W * grad_accum)`` clips per micro-batch. A non-finite loss stops the run
 with :class:`NonFiniteLossError`; ``checkpoints/last`` is then the last good state.
+
+Multi-task training (Simonyan & Zisserman 2014, Sec. 5: one net, a UCF101 and an HMDB51
+head, losses summed): ``data.multitask: {<head>: {train: ..., val: ...}, ...}`` concatenates
+the heads' training sets (:class:`~deepvideo.data.dataset.MultiTaskDataset`); each batch
+carries ``label_<head>`` (-1 for the other datasets' clips). The model is built with
+``heads={<head>: number of classes}`` and returns, in training mode, head 1 as ``"logits"``
+and head h as ``"aux_<h>"`` (``two_stream_multitask``); each head's cross-entropy ignores -1
+(a head with no labelled clip in the batch adds 0) and the losses are summed. Each head is
+validated on its own val set (through ``model.eval_head``): metrics.csv gains
+``val_<head>_{loss,top1,top5}``, and ``val_*`` are the first head's. checkpoint.json holds
+``head_class_names``; ``class_names`` are the first (eval-mode) head's.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -139,17 +151,21 @@ def _spec_overrides(values: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
-def build_model(cfg: Config, num_classes: int) -> nn.Module:
+def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = None) -> nn.Module:
     """The registered model ``cfg.model.name`` with ``num_classes`` outputs.
 
-    Applies ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec overrides),
+    ``heads`` (multi-task, ``{head name: number of classes}``) is passed to the builder as its
+    ``heads`` argument. Applies ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec overrides),
     ``model.sub_batch_bn`` and, if set, ``model.pretrained`` (matching tensors only; a
     classifier of another size is left at its initialization).
     """
     from deepvideo.models.registry import create_model
 
     import_model_modules(cfg.model.imports)
-    model = create_model(cfg.model.name, num_classes=num_classes, **dict(cfg.model.kwargs))
+    kwargs = dict(cfg.model.kwargs)
+    if heads:
+        kwargs["heads"] = dict(heads)
+    model = create_model(cfg.model.name, num_classes=num_classes, **kwargs)
     if cfg.model.spec:
         try:
             model.input_spec = model.input_spec.replace(**_spec_overrides(dict(cfg.model.spec)))
@@ -237,6 +253,41 @@ def build_dataset(
     )
 
 
+def _task_config(cfg: Config, head: str) -> Config:
+    """``cfg`` whose ``data.train`` / ``data.val`` (and roots) are those of ``data.multitask.<head>``."""
+    task = dict(cfg.data.multitask[head] or {})
+    unknown = set(task) - {"train", "val", "flow_root", "video_root"}
+    if unknown or not task.get("train"):
+        raise ConfigError(
+            f"data.multitask.{head} must hold 'train' (load_dataset arguments) and optionally 'val', "
+            f"'flow_root', 'video_root'; got keys {sorted(task)}"
+        )
+    data = dataclasses.replace(
+        cfg.data,
+        train=dict(task["train"]),
+        val=dict(task.get("val") or {}),
+        flow_root=task.get("flow_root", cfg.data.flow_root),
+        video_root=task.get("video_root") or dict(task["train"]).get("root"),
+    )
+    return dataclasses.replace(cfg, data=data)
+
+
+def build_multitask_datasets(
+    cfg: Config, split: str, spec: InputSpec, train: bool, indexes: dict | None = None
+) -> dict:
+    """``{head: ClipDataset}`` of ``data.multitask.<head>.<split>`` (heads without that split left out).
+
+    ``indexes`` (``{head: DatasetIndex}``) avoids reading annotation files twice.
+    """
+    out = {}
+    for head in cfg.data.multitask:
+        task_cfg = _task_config(cfg, head)
+        if getattr(task_cfg.data, split):
+            index = (indexes or {}).get(head)
+            out[head] = build_dataset(task_cfg, split, spec, train=train, index=index)
+    return out
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """``(model, cfg, class_names, meta)`` from a checkpoint (folder, file in it, or run folder).
 
@@ -251,7 +302,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(f"{folder}: checkpoint.json has no 'config'") from None
     cfg.model.pretrained = None
     class_names = list(meta["class_names"])
-    model = build_model(cfg, num_classes=len(class_names))
+    head_classes = meta.get("head_class_names") or {}
+    heads = {h: len(c) for h, c in head_classes.items()} or None
+    model = build_model(cfg, num_classes=len(class_names), heads=heads)
     if meta.get("input_spec"):
         model.input_spec = InputSpec(**_spec_overrides(meta["input_spec"]))
     load_weights(model, folder, strict=True)
@@ -262,8 +315,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 # --- losses ---------------------------------------------------------------------------------
 
 
-def _single_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+def _single_loss(
+    logits: torch.Tensor, target: torch.Tensor, label_smoothing: float, ignore_index: int | None = None
+) -> torch.Tensor:
     logits = logits.float()
+    if ignore_index is not None and not target.dtype.is_floating_point:
+        if not bool((target != ignore_index).any()):  # no labelled sample for this head: 0, not NaN
+            return logits.sum() * 0.0
+        if logits.dim() == 3:
+            target = target[:, None].expand(-1, logits.shape[2])
+        return F.cross_entropy(logits, target, label_smoothing=label_smoothing, ignore_index=ignore_index)
     if target.dtype.is_floating_point:  # multi-hot labels
         if logits.dim() == 3:
             target = target[:, :, None].expand_as(logits)
@@ -275,19 +336,51 @@ def _single_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: fl
     return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
 
 
+def head_outputs(outputs: dict, head_names: list[str]) -> dict[str, torch.Tensor]:
+    """``{head: logits}`` of a multi-task output: the first head is ``"logits"``, head h is ``"aux_<h>"``
+    (the naming of :class:`deepvideo.models.two_stream.MultiTaskSnippetNet`)."""
+    out = {}
+    for i, head in enumerate(head_names):
+        key = "logits" if i == 0 else f"aux_{head}"
+        if key not in outputs:
+            raise ValueError(
+                f"multi-task training with heads {head_names} needs the model output {key!r} "
+                f"(got {', '.join(outputs)}); the model's heads must match data.multitask"
+            )
+        out[head] = outputs[key]
+    return out
+
+
 def compute_loss(
-    output, target: torch.Tensor, label_smoothing: float = 0.0, weights: dict[str, float] | None = None
+    output,
+    target: torch.Tensor,
+    label_smoothing: float = 0.0,
+    weights: dict[str, float] | None = None,
+    head_targets: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """``(total loss, main logits, {name: loss})`` for a model output (tensor or dict)."""
+    """``(total loss, main logits, {name: loss})`` for a model output (tensor or dict).
+
+    ``head_targets`` (multi-task, ``{head: labels with -1 for other tasks' samples}``, first
+    head = ``"logits"``): each head's cross-entropy uses its own labels, ignoring -1; a head
+    with no labelled sample in the batch contributes 0. The heads' losses are summed.
+    """
     weights = weights or {}
     outputs = output if isinstance(output, dict) else {"logits": output}
     if "logits" not in outputs:
         raise ValueError(f"a model returning a dict must include 'logits' (got {', '.join(outputs)})")
+    names = {}
+    if head_targets:
+        heads = list(head_targets)
+        head_outputs(outputs, heads)  # checks that every head has its output
+        names = {("logits" if i == 0 else f"aux_{h}"): h for i, h in enumerate(heads)}
     parts, total = {}, None
     for name, logits in outputs.items():
         if name != "logits" and not name.startswith("aux_"):
             continue
-        loss = _single_loss(logits, target, label_smoothing)
+        if name in names:
+            loss = _single_loss(logits, head_targets[names[name]], label_smoothing, ignore_index=-1)
+        else:
+            loss = _single_loss(logits, target, label_smoothing)
         parts[name] = loss.detach()
         weighted = loss * float(weights.get(name, 1.0))
         total = weighted if total is None else total + weighted
@@ -405,6 +498,29 @@ def validate(
     }
 
 
+def _validate_heads(model: nn.Module, loaders: dict, device, amp_dtype, spec) -> dict:
+    """Multi-task validation: each head on its own task's validation set (``model.eval_head``
+    selects the head scored in eval mode). Returns ``val_<head>_{loss,top1,top5}`` and, for the
+    first head, the plain ``val_loss/top1/top5`` the checkpoint monitor reads."""
+    if not hasattr(model, "eval_head"):
+        raise ConfigError(
+            f"{type(model).__name__} has no 'eval_head': per-head validation needs a multi-task model "
+            "(e.g. two_stream_multitask)"
+        )
+    row, keep = {}, model.eval_head
+    try:
+        for i, (head, loader) in enumerate(loaders.items()):
+            model.eval_head = head
+            res = validate(model, loader, device, amp_dtype, spec)
+            res.pop("val_clips", None)
+            if i == 0:
+                row.update(res)
+            row.update({f"val_{head}_{k[4:]}": v for k, v in res.items()})
+    finally:
+        model.eval_head = keep
+    return row
+
+
 def _set_train_mode(model: nn.Module, frozen_norms: list[nn.Module]) -> None:
     model.train()
     for m in frozen_norms:
@@ -460,21 +576,43 @@ def train(
     handler = _setup_file_logging(run_dir, main)
     try:
         # data
-        if train_dataset is None:
+        multitask = bool(cfg.data.multitask) and train_dataset is None
+        head_classes: dict[str, list[str]] = {}
+        val_heads: dict = {}  # multi-task: {head: validation dataset}
+        if multitask:
+            from deepvideo.data.dataset import MultiTaskDataset
+
+            train_indexes = {h: load_index(_task_config(cfg, h), "train") for h in cfg.data.multitask}
+            head_classes = {h: list(index.classes) for h, index in train_indexes.items()}
+            class_names = head_classes[next(iter(head_classes))]
+        elif train_dataset is None:
             train_index = load_index(cfg, "train")
             class_names = list(train_index.classes)
         else:
             class_names = list(class_names if class_names is not None else train_dataset.classes)
+            head_classes = dict(getattr(train_dataset, "head_classes", None) or {})
         num_classes = cfg.model.num_classes or len(class_names)
         if model is None:
-            model = build_model(cfg, num_classes)
+            model = build_model(cfg, num_classes, heads={h: len(c) for h, c in head_classes.items()} or None)
         if distributed:  # same initial weights everywhere, then one random stream per process (dropout)
             torch.manual_seed(cfg.seed + rank)
         spec = getattr(model, "input_spec", None)
-        if train_dataset is None:
+        if multitask:
+            train_dataset = MultiTaskDataset(
+                build_multitask_datasets(cfg, "train", spec, train=True, indexes=train_indexes)
+            )
+            val_heads = build_multitask_datasets(cfg, "val", spec, train=False)
+        elif train_dataset is None:
             train_dataset = build_dataset(cfg, "train", spec, train=True, index=train_index)
-        if val_dataset is None and cfg.data.val:
+        if val_dataset is None and cfg.data.val and not multitask:
             val_dataset = build_dataset(cfg, "val", spec, train=False, class_names=class_names)
+        head_names = list(head_classes)
+        model_heads = getattr(model, "head_names", None)
+        if head_names and model_heads is not None and list(model_heads) != head_names:
+            raise ConfigError(
+                f"the model's heads {list(model_heads)} differ from the training data's {head_names} "
+                "(data.multitask); give them in the same order"
+            )
 
         frozen = apply_freezing(model, t.freeze, t.finetune_top_k) if (t.freeze or t.finetune_top_k) else []
         frozen_norms = frozen_norm_layers(model) if t.frozen_bn_eval else []
@@ -499,10 +637,10 @@ def train(
             world_size=world,
             device=device,
         )
-        val_loader = None
-        if val_dataset is not None:
-            val_loader = build_loader(
-                val_dataset,
+
+        def eval_loader(dataset):
+            return build_loader(
+                dataset,
                 max(1, cfg.eval.batch_size),
                 train=False,
                 num_workers=cfg.data.num_workers,
@@ -511,6 +649,11 @@ def train(
                 world_size=world,
                 device=device,
             )
+
+        val_loader = eval_loader(val_dataset) if val_dataset is not None else None
+        head_val_loaders = {h: eval_loader(d) for h, d in val_heads.items()}
+        if head_val_loaders and val_loader is None:
+            val_loader = next(iter(head_val_loaders.values()))  # the monitor follows the first one
         batches_per_epoch = len(train_loader)
         iters_per_epoch = batches_per_epoch // t.grad_accum
         if t.max_iters_per_epoch:
@@ -565,6 +708,7 @@ def train(
                     "model": getattr(unwrap(model), "model_name", type(unwrap(model)).__name__),
                     "num_classes": num_classes,
                     "class_names": class_names,
+                    "head_class_names": head_classes or None,
                 },
             )
 
@@ -586,6 +730,7 @@ def train(
             return {
                 "config": cfg_dict,
                 "class_names": class_names,
+                "head_class_names": head_classes or None,
                 "epoch": epoch,
                 "step": step,
                 "iter_in_epoch": it,
@@ -646,12 +791,17 @@ def train(
                 inputs = _model_inputs(batch, spec)
                 x = _to_device(batch, inputs, device)
                 target = batch["label"].to(device, non_blocking=device.type == "cuda")
+                head_targets = {
+                    h: batch[f"label_{h}"].to(device) for h in head_names if f"label_{h}" in batch
+                }
                 last_micro = micro_i == accum - 1
                 sync = contextlib.nullcontext() if (last_micro or not distributed) else model.no_sync()
                 with sync:
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                         out = model(x)
-                    loss, logits, _ = compute_loss(out, target, t.label_smoothing, t.loss_weights)
+                    loss, logits, _ = compute_loss(
+                        out, target, t.label_smoothing, t.loss_weights, head_targets=head_targets or None
+                    )
                     scaler.scale(loss / accum).backward()
                 loss_value = float(loss.detach())
                 n = target.shape[0]
@@ -666,7 +816,13 @@ def train(
                         "or disable mixed precision (train.amp=none)."
                     )
                 sums[0] += loss_value * n
-                sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
+                if head_targets and isinstance(out, dict):  # each clip scored by its own task's head
+                    for h, h_logits in head_outputs(out, list(head_targets)).items():
+                        mask = head_targets[h] >= 0
+                        scores = clip_scores(h_logits.detach().float())
+                        sums[1] += _correct(scores[mask], head_targets[h][mask], 1)
+                else:
+                    sums[1] += _correct(clip_scores(logits.detach().float()), target, 1)
                 del out, logits, loss, x  # free activations before the next batch is loaded
                 sums[2] += n
                 session_clips += n
@@ -719,7 +875,10 @@ def train(
             if val_loader is not None and ((epoch + 1) % t.val_every == 0 or epoch + 1 == total_epochs):
                 # the module inside DDP: its forward has no collectives, and ranks may hold
                 # different numbers of validation batches (sharding without padding)
-                row.update(validate(unwrap(model), val_loader, device, amp_dtype, spec))
+                if head_val_loaders:
+                    row.update(_validate_heads(unwrap(model), head_val_loaders, device, amp_dtype, spec))
+                else:
+                    row.update(validate(unwrap(model), val_loader, device, amp_dtype, spec))
                 row.pop("val_clips", None)
             bad_union = _gather_bad(bad_items)
             note_bad(bad_union)

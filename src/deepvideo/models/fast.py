@@ -78,6 +78,37 @@ def fold_batchnorm(model: nn.Module) -> int:
     return folded
 
 
+class _Float32(nn.Module):
+    """Runs ``module`` in fp32 under bf16 autocast, returning the input's dtype.
+
+    On CPU the bf16 kernels of some ops are much slower than fp32 ones: 3D max pooling
+    (no channels-last bf16 kernel: a layout copy plus a scalar loop) and the stem convolution
+    over the 3 input channels (too few channels for the bf16 dot-product instructions).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=False):
+            return self.module(x.float()).to(x.dtype)
+
+
+def keep_fp32_where_faster(model: nn.Module) -> int:
+    """Wrap the ops that bf16 autocast slows down on CPU (see :class:`_Float32`); in place."""
+    wrapped = 0
+    for parent in list(model.modules()):
+        if isinstance(parent, _Float32):
+            continue
+        for name, child in list(parent.named_children()):
+            stem = isinstance(child, nn.Conv3d) and child.in_channels <= 4
+            if stem or isinstance(child, nn.MaxPool3d):
+                setattr(parent, name, _Float32(child))
+                wrapped += 1
+    return wrapped
+
+
 class FastModel(nn.Module):
     """Wraps an optimized model: converts inputs to channels-last and runs under autocast."""
 
@@ -125,6 +156,8 @@ def optimize_for_inference(
     channels_last = channels_last and has_conv3d
     if channels_last:
         m = m.to(memory_format=torch.channels_last_3d)
+    if bf16:
+        keep_fp32_where_faster(m)
     for p in m.parameters():
         p.requires_grad_(False)
     if compile:

@@ -159,9 +159,9 @@ class MultiTaskSnippetNet(SnippetNet):
     Training mode returns ``{"logits": <first head>, "aux_<name>": <other heads>}``; eval mode
     returns the ``eval_head`` logits (default: the first). The summed multi-task loss needs one
     label per head: use :func:`multitask_loss` with ``batch["label_<name>"]`` (-1 where a sample
-    does not belong to that task's dataset). An engine that applies one label vector to
-    ``logits`` and every ``aux_*`` entry cannot train this model (the heads have different class
-    sets).
+    does not belong to that task's dataset). ``deepvideo train`` does this with a
+    ``data.multitask`` recipe (configs/ucf101/two_stream_multitask.yaml); the engine sets
+    ``eval_head`` to validate each head on its own dataset.
     """
 
     def __init__(self, backbone: nn.Module, heads: dict[str, int], eval_head: str | None = None, **kw):
