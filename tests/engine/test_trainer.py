@@ -144,7 +144,8 @@ def test_gradient_accumulation_equals_the_full_batch(tmp_path, optimizer):
         train(cfg, model=model, train_dataset=TensorClips(16), progress=False)
         finals.append(_weights(model))
     for k in finals[0]:
-        torch.testing.assert_close(finals[0][k], finals[1][k], rtol=1e-5, atol=1e-6)
+        # same updates up to float32 summation order (AdamW's normalisation magnifies it slightly)
+        torch.testing.assert_close(finals[0][k], finals[1][k], rtol=1e-4, atol=1e-5)
 
 
 def test_losses_dense_aux_smoothing_and_multilabel():

@@ -21,15 +21,6 @@ from deepvideo.flow.tvl1 import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny images: one thread avoids OpenMP stalls when the machine is oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def pairs():
     samples = [make_sample("translation", 48, 64, seed=11, max_disp=2.5),

@@ -8,15 +8,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.profile import count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_architecture_matches_paper():
     with torch.device("meta"):
         m = create_model("c3d", 101)

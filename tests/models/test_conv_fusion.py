@@ -7,16 +7,6 @@ import torch
 from deepvideo.models import create_model
 from deepvideo.models.conv_fusion import conv_fusion, conv_fusion_3d
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"input_size": 112, "width": 0.125, "fc_dims": (32, 16), "flow_stack": 2}
 
 

@@ -7,15 +7,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.profile import count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_ir_and_ip_convs():
     ir = create_model("ir_csn_50", 10, width=8)
     conv_b = ir.layer1[0].conv_b

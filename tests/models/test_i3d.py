@@ -8,15 +8,6 @@ from deepvideo.models import create_model
 from deepvideo.models.i3d import INCEPTION_V1, InceptionBlock3d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_inflated_inception_layout():
     with torch.device("meta"):
         m = create_model("i3d", 400)

@@ -7,15 +7,6 @@ from deepvideo.models import create_model
 from deepvideo.models.ji3d import Ji3DCNN, hardwired_channels
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_paper_map_counts_and_sizes():
     model = Ji3DCNN(3)
     assert model.num_maps == 78  # 13 x 6 maps after C4 / S5

@@ -6,16 +6,6 @@ import torch
 from deepvideo.models import create_model
 from deepvideo.models.lrcn import beyond_snippets_lstm, conv_pooling, lrcn
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"backbone": "resnet18", "width": 0.125}
 
 

@@ -7,15 +7,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.p3d import P3DBlock
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_blocks_compose_s_and_t_as_the_paper():
     x = torch.randn(1, 8, 4, 8, 8)
     for kind in "ABC":

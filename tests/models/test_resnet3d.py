@@ -8,16 +8,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.profile import count_parameters
 from deepvideo.nn.conv import Conv2Plus1d, midplanes
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # Tran et al. 2018, 18-layer nets, 400 classes (millions of parameters)
 PAPER_PARAMS = {
     "r2d_18": 11.4,

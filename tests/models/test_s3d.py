@@ -8,15 +8,6 @@ from deepvideo.models.i3d import SelfGating
 from deepvideo.models.s3d import SeparableConv3d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_separable_convs_replace_3d():
     m = create_model("s3d", 400)
     stem = m.features[0]

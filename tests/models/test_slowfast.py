@@ -7,15 +7,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.slowfast import FastToSlow
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_pathways_and_lateral_connections():
     m = create_model("slowfast_r50_4x16", 10)
     assert m.alpha == 8 and m.slow_stem[0].out_channels == 64 and m.fast_stem[0].out_channels == 8

@@ -6,16 +6,6 @@ import torch
 from deepvideo.models import create_model
 from deepvideo.models.st_multiplier import st_multiplier
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"appearance_depth": 18, "motion_depth": 18, "width": 0.125, "flow_stack": 2, "motion_dropout": 0.0}
 
 

@@ -20,14 +20,6 @@ from deepvideo.models.swin3d import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_presets_registered_with_the_papers_clip():
     names = {i.name for i in list_models("swin3d")}
     assert names == {"swin3d_t", "swin3d_s", "swin3d_b"}

@@ -9,15 +9,6 @@ from deepvideo.models.t_resnet import TemporalBranch, t_resnet
 from deepvideo.nn.backbones2d import resnet
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("T,size", [(2, 32), (5, 48)])
 def test_shapes_and_gradients(T, size):
     model = t_resnet(7, width=0.125)

@@ -7,14 +7,6 @@ from deepvideo.models import create_model, list_models
 from deepvideo.models.profile import count_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tiny(name):
     if name.startswith("timesformer"):
         return create_model(name, 5, num_frames=2, crop_size=32, patch=8, dim=16, depth=1, heads=2), (2, 32)

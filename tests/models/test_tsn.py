@@ -7,16 +7,6 @@ from torch import nn
 from deepvideo.models import create_model
 from deepvideo.models.tsn import tsn
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"backbone": "resnet18", "width": 0.125, "dropout": 0.0}
 
 

@@ -14,16 +14,6 @@ from deepvideo.models.two_stream import (
     two_stream_temporal,
 )
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SMALL = {"backbone": "resnet18", "width": 0.125}
 
 

@@ -7,15 +7,6 @@ from torch import nn
 from deepvideo.models import create_model, list_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs are fastest single-threaded (and the machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_x3d_m_structure():
     m = create_model("x3d_m", 400)
     assert [len(getattr(m, f"layer{i}")) for i in range(1, 5)] == [3, 5, 11, 7]

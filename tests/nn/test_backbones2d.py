@@ -8,15 +8,6 @@ from deepvideo.nn.backbones2d import build_backbone, karpathy_single_frame, resn
 from deepvideo.nn.init import adapt_input_channels, cross_modality_conv
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _params(m):
     return sum(p.numel() for p in m.parameters())
 

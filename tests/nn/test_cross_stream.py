@@ -9,15 +9,6 @@ from deepvideo.nn.inflate import inflate_module
 from deepvideo.nn.temporal import temporal_conv
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _block(bottleneck=True, seed=0):
     torch.manual_seed(seed)
     b = Bottleneck(16, 4) if bottleneck else BasicBlock(8, 8)

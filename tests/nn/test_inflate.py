@@ -8,15 +8,6 @@ from deepvideo.nn.backbones2d import resnet
 from deepvideo.nn.inflate import inflate_conv2d, inflate_module
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _per_frame(conv2d, video):
     n, c, t, h, w = video.shape
     y = conv2d(video.transpose(1, 2).reshape(n * t, c, h, w))

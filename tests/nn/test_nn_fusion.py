@@ -17,15 +17,6 @@ from deepvideo.nn.fusion import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_sum_and_max_values():
     a = torch.tensor([[[[1.0, -2.0]]]])
     b = torch.tensor([[[[0.5, 3.0]]]])

@@ -14,15 +14,6 @@ from deepvideo.nn.temporal import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on the shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_identity_center_is_identity():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 7, 3, 4)

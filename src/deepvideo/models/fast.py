@@ -5,7 +5,9 @@
 - batch norm folded into the preceding convolution (``w' = w γ/σ``, ``b' = (b - μ) γ/σ + β``,
   σ = sqrt(running_var + eps)), which removes one pass over every activation;
 - weights and inputs in ``channels_last_3d`` layout, which oneDNN's 3D convolutions prefer;
-- optionally bfloat16 autocast (on CPUs with AVX512-BF16 / AMX, see :func:`bf16_supported`);
+- optionally bfloat16 autocast (on CPUs with AVX512-BF16 / AMX, see :func:`bf16_supported`),
+  with 3D max pooling and the RGB stem convolution kept in fp32, whose bf16 CPU kernels are
+  slower (:func:`keep_fp32_where_faster`);
 - optionally ``torch.compile`` with inductor freezing (prepacked oneDNN weights, conv +
   pointwise fusion); the first call compiles (tens of seconds on a small CPU).
 
