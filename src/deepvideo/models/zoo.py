@@ -2,11 +2,13 @@
 :mod:`deepvideo.models.profile`, beside the published figures where a paper or zoo gives them.
 
 ``python -m deepvideo.models.zoo [docs/model_zoo.md]`` regenerates the page; nothing in it is
-typed by hand. (This module registers no models; the registry imports it like any family.)
+typed by hand. The CPU training table comes from ``benchmarks/results/zoo_*.json`` (written by
+``benchmarks/bench_motion_shapes.py``) when those results exist.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -108,7 +110,20 @@ def _f(v, digits=2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def render(rows: list[dict]) -> str:
+def render_training(results: list[dict]) -> list[str]:
+    """Markdown sections for measured training tables (``benchmarks/common.write_result`` JSON)."""
+    lines = []
+    for r in results:
+        m = r.get("machine", {})
+        lines += ["", f"## {r['title']}", "", r["description"].strip(), "", f"Command: `{r['command']}`", "",
+                  "| " + " | ".join(r["columns"]) + " |", "|" + "---|" * len(r["columns"])]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in r["rows"]]
+        lines += ["", f"Measured {m.get('date', '?')} on {m.get('cpu_count', '?')} CPU cores, "
+                  f"torch {m.get('torch', '?')}."]
+    return lines
+
+
+def render(rows: list[dict], training: list[dict] | None = None) -> str:
     lines = [
         "# Model zoo",
         "",
@@ -129,6 +144,7 @@ def render(rows: list[dict]) -> str:
             f"| {_f(r['params'])} | {_f(r['pub_params'])} | {_f(r['gflops'])} | {r['flops_at']} "
             f"| {_f(r['pub_gflops'])} | {r['pub_source']} |"
         )
+    lines += render_training(training or [])
     lines += ["", "## Summaries", ""]
     for r in rows:
         lines.append(f"- `{r['name']}`: {r['summary']} — {r['paper']}")
@@ -147,7 +163,9 @@ def write_zoo(path: str | os.PathLike = "docs/model_zoo.md") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(rows))
+    results = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
+    training = [json.loads(f.read_text()) for f in sorted(results.glob("zoo_*.json"))]
+    tmp.write_text(render(rows, training))
     os.replace(tmp, path)
     return path
 
