@@ -94,7 +94,8 @@ def test_loader_batches_do_not_depend_on_worker_count(videos):
     ds = ClipDataset(index, RGB, train=True, transform=random_crop, seed=1)
     batches = {}
     for workers in (0, 2):
-        loader = build_loader(ds, 2, train=True, num_workers=workers, seed=9)
+        loader = build_loader(ds, 2, train=True, num_workers=workers, seed=9,
+                              multiprocessing_context="forkserver")  # pytest runs many threads
         assert isinstance(loader.sampler, EpochSampler) and not loader.pin_memory
         assert loader.persistent_workers == (workers > 0)
         for epoch in (1, 2):  # persistent workers see the new epoch through the sampler's keys

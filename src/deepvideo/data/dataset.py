@@ -393,6 +393,7 @@ def build_loader(
     device: torch.device | str = "cpu",
     drop_last: bool | None = None,
     persistent_workers: bool = True,
+    multiprocessing_context: str | None = None,
 ) -> DataLoader:
     """DataLoader with the engine's samplers, per-worker seeding and clip collation.
 
@@ -401,6 +402,8 @@ def build_loader(
     default); evaluation uses :class:`~deepvideo.engine.distributed.ShardSampler` (in order, no
     padding). ``batch_size`` is per process. Memory is pinned only for CUDA; workers persist
     across epochs (the epoch travels with each index). Call ``loader.sampler.set_epoch(e)``.
+    ``multiprocessing_context="forkserver"`` starts workers from a fork server: safer in a process
+    that already runs many threads (forking one can deadlock a worker), slower to start.
     """
     from deepvideo.engine.distributed import EpochSampler, ShardSampler
 
@@ -424,4 +427,5 @@ def build_loader(
         generator=g,
         persistent_workers=persistent_workers and num_workers > 0,
         prefetch_factor=2 if num_workers > 0 else None,
+        multiprocessing_context=multiprocessing_context if num_workers > 0 else None,
     )
