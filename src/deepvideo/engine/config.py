@@ -64,6 +64,7 @@ class DataConfig:
     short_policy: str = "loop"  # clips longer than the video: loop | repeat_last | pad
     flip: bool = True  # random horizontal flip in training (off where a flip changes the label)
     num_workers: int = 2
+    start_method: str | None = None  # DataLoader workers: None (platform default), forkserver, spawn
     max_retries: int = 10  # bad videos skipped per item before giving up
 
 

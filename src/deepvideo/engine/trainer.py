@@ -636,6 +636,7 @@ def train(
             rank=rank,
             world_size=world,
             device=device,
+            multiprocessing_context=cfg.data.start_method,
         )
 
         def eval_loader(dataset):
@@ -648,6 +649,7 @@ def train(
                 rank=rank,
                 world_size=world,
                 device=device,
+                multiprocessing_context=cfg.data.start_method,
             )
 
         val_loader = eval_loader(val_dataset) if val_dataset is not None else None
