@@ -229,11 +229,10 @@ class EvalResult:
 
 
 def _video_id(path: str, root: str | None) -> str:
-    if root:
-        try:
-            return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            pass
+    """``path`` relative to ``root`` when it lies under it, else as given."""
+    resolved, base = Path(path).resolve(), Path(root).resolve() if root else None
+    if base is not None and resolved.is_relative_to(base):
+        return resolved.relative_to(base).as_posix()
     return str(path)
 
 
