@@ -142,6 +142,8 @@ def train_row(row: Row, data_dir: Path, flow_dir: Path | None, out: Path, quick:
         overrides += ["train.epochs=1", "train.max_iters_per_epoch=3", "eval.num_clips=1"]
     overrides += list(extra)
     cfg = load_config(ROOT / row.recipe, overrides)
+    for entry in cfg.model.init_from:  # towers from this run's two-stream rows (runs/zoo/<row> in the recipe)
+        entry["checkpoint"] = str(out / Path(entry["checkpoint"]).name)
     t0 = time.perf_counter()
     index = load_index(cfg, "train")
     model = build_model(cfg, cfg.model.num_classes or len(index.classes))
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="recipe override for every row run (tuning); results not written")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the table is for 2 cores)")
     args = ap.parse_args(argv)
+    args.data, args.out = args.data.absolute(), args.out.absolute()  # before the chdir below
 
     import torch
 

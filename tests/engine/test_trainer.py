@@ -372,3 +372,22 @@ def test_module_entry_point_reports_configuration_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error:" in err and "train.warmup" in err and str(recipe) in err
     assert main([str(recipe), "train.nope=1"]) == 2
+
+
+def test_init_from_maps_prefixes_and_names_a_mismatch(tmp_path):
+    from engine_helpers import HERE
+
+    from deepvideo.engine.checkpoint import save_checkpoint
+
+    source = TinyNet(2)
+    save_checkpoint(tmp_path / "pre", source, {"config": {}, "class_names": ["a", "b"]})
+    base = [f"model.name={TINY_MODEL}", f"model.imports=[{HERE}]"]
+    entry = f"{{checkpoint: {tmp_path / 'pre'}, source: 'stem.', target: 'stem.'}}"
+    model = build_model(load_config(overrides=[*base, f"model.init_from=[{entry}]"]), num_classes=2)
+    assert torch.equal(model.stem.weight, source.stem.weight)
+    assert not torch.equal(model.head.weight, source.head.weight)  # only the tensors under the prefix
+    wrong = f"{{checkpoint: {tmp_path / 'pre'}, source: 'stem.', target: 'trunk.'}}"
+    with pytest.raises(ConfigError, match="no tensor under 'stem.' matches the model's 'trunk.'"):
+        build_model(load_config(overrides=[*base, f"model.init_from=[{wrong}]"]), num_classes=2)
+    with pytest.raises(ConfigError, match=r"model.init_from\[0\].*unknown: src"):
+        build_model(load_config(overrides=[*base, "model.init_from=[{src: x}]"]), num_classes=2)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from deepvideo.engine.config import load_config
 from deepvideo.models.registry import get_model_info, list_models
@@ -73,26 +74,69 @@ def tiny_motion_shapes(tmp_path_factory) -> Path:
 TINY = {  # one recipe per modality; crops shrunk to fit 40x40 frames
     "spatial": ["model.spec.crop_size=32", "model.kwargs.input_size=32"],
     "temporal": ["model.spec.crop_size=32", "model.kwargs.input_size=32"],
+    "conv_fusion": ["model.spec.crop_size=96", "data.short_side=96"],  # its 3D pooling needs conv5 >= 3x3
+    "st_resnet_star": ["model.spec.crop_size=32"],
     "st_multiplier": ["model.spec.crop_size=32"],
 }
+STREAMS = ("spatial", "temporal")  # the fusion recipes start from these rows' runs
+
+
+def _tiny_run(row: str, root: Path, runs: Path):
+    """One step of ``row``'s recipe on the tiny set, its runs under ``runs`` (as runs/zoo/ in the bench)."""
+    from deepvideo.engine.trainer import main_train
+
+    recipe = runs / f"{row}.yaml"
+    recipe.write_text((ROOT / "configs" / "motion_shapes" / f"{row}.yaml").read_text()
+                      .replace("runs/zoo/", f"{runs.as_posix()}/"))
+    overrides = [f"output_dir={runs / row}", "data.short_side=36", "data.flow_root=null",
+                 f"data.video_root={root / 'videos'}", f"data.train.root={root}", f"data.test.root={root}",
+                 "train.epochs=1", "train.max_iters_per_epoch=1", "train.batch_size=2", "train.log_every=1",
+                 "eval.num_clips=1", "eval.batch_size=4", *TINY[row]]
+    return main_train(str(recipe), overrides)
+
+
+@pytest.fixture(scope="module")
+def stream_runs(tiny_motion_shapes, tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("runs")
+    for row in STREAMS:
+        _tiny_run(row, tiny_motion_shapes, runs)
+    return runs
 
 
 @pytest.mark.parametrize("row", sorted(TINY))
-def test_tiny_run_trains_and_tests(row, tiny_motion_shapes, tmp_path):
+def test_tiny_run_trains_and_tests(row, tiny_motion_shapes, stream_runs, tmp_path):
     from deepvideo.engine.evaluate import evaluate_checkpoint
-    from deepvideo.engine.trainer import main_train
 
-    root = tiny_motion_shapes
-    overrides = [*TINY[row], f"output_dir={tmp_path / row}", "data.short_side=36", "data.flow_root=null",
-                 f"data.video_root={root / 'videos'}", f"data.train.root={root}", f"data.test.root={root}",
-                 "train.epochs=1", "train.max_iters_per_epoch=1", "train.batch_size=2", "train.log_every=1",
-                 "eval.num_clips=1", "eval.batch_size=4"]
-    result = main_train(str(ROOT / "configs" / "motion_shapes" / f"{row}.yaml"), overrides)
+    if row not in STREAMS:
+        for stream in STREAMS:
+            (tmp_path / stream).symlink_to(stream_runs / stream)
+    result = _tiny_run(row, tiny_motion_shapes, tmp_path)
     assert result.steps == 1 and result.bad_items == []
     assert result.history and result.history[-1]["train_loss"] is not None
     test = evaluate_checkpoint(result.last_checkpoint, progress=False)
     assert test.scores.scores.shape == (10, 10)  # split 1 tests on 1 of 3 groups: 10 videos, 10 classes
     assert 0.0 <= test.metrics["video_hit@1"] <= 1.0
+
+
+@pytest.mark.parametrize("row", ["conv_fusion", "st_resnet_star", "st_multiplier"])
+def test_fusion_recipes_start_from_the_stream_runs(row, stream_runs):
+    """Every tower tensor of the fusion nets comes from the two-stream rows' checkpoints."""
+    from safetensors.torch import load_file
+
+    from deepvideo.engine.trainer import build_model
+
+    cfg = load_config(ROOT / "configs" / "motion_shapes" / f"{row}.yaml")
+    for entry in cfg.model.init_from:
+        entry["checkpoint"] = str(stream_runs / Path(entry["checkpoint"]).name)
+    model = build_model(cfg, num_classes=10)
+    motion = load_file(str(stream_runs / "temporal" / "checkpoints" / "last" / "model.safetensors"))
+
+    def copies(w):  # model tensors equal to the 2D ``w`` (the ST nets hold it as a 1xkxk 3D kernel)
+        return [k for k, v in model.state_dict().items()
+                if v.numel() == w.numel() and torch.equal(v.reshape(w.shape), w)]
+
+    assert len(copies(motion["backbone.conv1.weight"])) == 1  # the motion tower's conv1 (2L = 20 channels)
+    assert len(copies(motion["backbone.layer4.1.conv2.weight"])) == 1
 
 
 @pytest.fixture(scope="module")

@@ -146,3 +146,11 @@ def test_worker_processes_give_the_same_files(dataset, tmp_path):
     two = extract([dataset / "walk"], tmp_path / "two", OPTS, workers=2, progress=False)
     assert len(one.done) == len(two.done) == 2
     assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
+
+
+def test_relative_input_and_output_paths_mirror_the_input_root(dataset, tmp_path, monkeypatch):
+    ref = extract([dataset], tmp_path / "ref", OPTS, progress=False)
+    monkeypatch.chdir(tmp_path)
+    rel = extract([Path("ds")], Path("rel"), OPTS, progress=False)
+    assert len(rel.done) == len(ref.done) == 3
+    assert _tree(tmp_path / "rel") == _tree(tmp_path / "ref")  # rel/<class>/<video>/, not rel/ds/...

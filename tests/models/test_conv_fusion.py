@@ -111,7 +111,7 @@ def test_3d_fusion_mixed_vgg16_vggm_pads_13_to_14():
 
 
 def test_small_presets():
-    for name in ("conv_fusion_small", "conv_fusion_2d_small"):
+    for name in ("conv_fusion_small", "conv_fusion_vggm_small", "conv_fusion_2d_small"):
         model = create_model(name, num_classes=4).eval()
         spec = model.input_spec
         with torch.no_grad():

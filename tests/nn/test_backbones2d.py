@@ -120,3 +120,15 @@ def test_adapt_input_channels_replaces_first_conv():
     assert net.conv1.in_channels == 10
     assert torch.allclose(net.conv1.weight[:, 4], rgb_w.mean(1))
     assert net(torch.randn(2, 10, 32, 32)).shape == (2, 2)
+
+
+def test_resnet_as_layered_same_outputs_keys_and_channels():
+    net = resnet(18, num_classes=5, in_channels=4, width=0.25).eval()
+    layered = net.as_layered()
+    x = torch.randn(2, 4, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(layered(x), net(x))
+        assert torch.equal(layered.forward_until(x, "relu5"), net.features(x))
+    assert set(layered.state_dict()) == set(net.state_dict())
+    assert [layered.channels_at(f"relu{i}") for i in (2, 3, 4, 5)] == [16, 32, 64, 128]
+    assert layered.layer_names()[layered.index("relu5") + 1] == "pool5"  # the 3D fusion's pooling slot

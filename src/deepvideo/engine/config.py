@@ -42,6 +42,11 @@ class ModelConfig:
     spec: dict[str, Any] = field(default_factory=dict)  # InputSpec overrides, e.g. crop_size
     imports: list[str] = field(default_factory=list)  # modules or .py files registering models
     pretrained: str | None = None  # a deepvideo checkpoint (dir or file) to start from
+    # Parts initialized from other runs' checkpoints, e.g. a fusion net's towers from the two
+    # streams: [{checkpoint: runs/flow, source: "backbone.", target: "temporal."}, ...]; the tensors
+    # whose names start with ``source`` (a regular expression) are loaded with that start replaced by
+    # ``target`` (``\1`` groups allowed), where names and shapes match.
+    init_from: list[dict[str, str]] = field(default_factory=list)
     sub_batch_bn: int = 0  # >0: BN statistics over sub-batches of this many clips (ST-ResNet)
 
 

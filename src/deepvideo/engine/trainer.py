@@ -70,6 +70,7 @@ import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -157,7 +158,7 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     ``heads`` (multi-task, ``{head name: number of classes}``) is passed to the builder as its
     ``heads`` argument. Applies ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec overrides),
     ``model.sub_batch_bn`` and, if set, ``model.pretrained`` (matching tensors only; a
-    classifier of another size is left at its initialization).
+    classifier of another size is left at its initialization) and ``model.init_from``.
     """
     from deepvideo.models.registry import create_model
 
@@ -177,18 +178,39 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
         convert_sub_batch_norm(model, cfg.model.sub_batch_bn)
     if cfg.model.pretrained:
         _load_pretrained(model, cfg.model.pretrained)
+    for i, entry in enumerate(cfg.model.init_from):
+        unknown = set(entry) - {"checkpoint", "source", "target"}
+        if unknown or "checkpoint" not in entry:
+            raise ConfigError(
+                f"model.init_from[{i}]: give 'checkpoint' and optionally 'source'/'target' prefixes"
+                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else "")
+            )
+        _load_pretrained(model, entry["checkpoint"], entry.get("source", ""), entry.get("target", ""))
     return model
 
 
-def _load_pretrained(model: nn.Module, path: str) -> None:
+def _load_pretrained(model: nn.Module, path: str, source: str = "", target: str = "") -> None:
+    """Load the checkpoint's tensors whose names start with the regular expression ``source``,
+    renamed by replacing that start with ``target`` (``\\1`` groups allowed), where shapes match;
+    2D conv kernels load into 3D ones by inflation (replicated over the T frames, divided by T)."""
     from safetensors.torch import load_file
 
     from deepvideo.engine.checkpoint import WEIGHTS
 
     folder = resolve_checkpoint(path)
-    state = load_file(str(folder / WEIGHTS))
+    pattern = re.compile(source)
+    state = {pattern.sub(target, k, count=1): v for k, v in load_file(str(folder / WEIGHTS)).items()
+             if pattern.match(k)}
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    usable = {}
+    for k, v in state.items():
+        if k in own and v.dim() == 4 and own[k].dim() == 5 and own[k].shape[:2] + own[k].shape[3:] == v.shape:
+            t = own[k].shape[2]  # a 2D kernel into a 3D one: inflated, replicated over time / T (I3D)
+            v = v.unsqueeze(2).expand(-1, -1, t, -1, -1) / t
+        if k in own and own[k].shape == v.shape:
+            usable[k] = v
+    if (source or target) and not usable:
+        raise ConfigError(f"{folder}: no tensor under {source!r} matches the model's {target!r} tensors")
     skipped = sorted(set(state) - set(usable))
     model.load_state_dict(usable, strict=False)
     log.info(
@@ -300,7 +322,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         cfg = config_from_dict(meta["config"])
     except KeyError:
         raise CheckpointError(f"{folder}: checkpoint.json has no 'config'") from None
-    cfg.model.pretrained = None
+    cfg.model.pretrained, cfg.model.init_from = None, []
     class_names = list(meta["class_names"])
     head_classes = meta.get("head_class_names") or {}
     heads = {h: len(c) for h, c in head_classes.items()} or None

@@ -126,7 +126,7 @@ def plan(inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
     for video, root in find_videos(inputs):
         job = VideoJob(video, video.relative_to(root) if video.is_relative_to(root) else Path(video.name))
         try:
-            rel = relative_to_root(video, root, entry=str(video))
+            rel = relative_to_root(video.absolute(), root, entry=str(video))  # video is relative to the cwd
             job.rel = rel
             job.out = safe_output_path(out, rel.with_suffix(""), entry=str(video))
         except UnsafePathError as e:

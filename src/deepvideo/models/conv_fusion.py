@@ -169,9 +169,10 @@ class Fusion3dTwoStream(nn.Module):
         temporal_scale: float = 3.0,
         sigma: float = 1.0,
         temporal_pool_stride: int = 2,
+        mean_subtraction: bool = False,
     ):
         super().__init__()
-        self.flow_stack = flow_stack
+        self.flow_stack, self.mean_subtraction = flow_stack, mean_subtraction
         ca, cb = spatial.channels_at(layer), temporal.channels_at(layer)
         self.spatial = spatial.trunk(layer)
         self.temporal = temporal.trunk(layer)
@@ -194,7 +195,8 @@ class Fusion3dTwoStream(nn.Module):
     def forward(self, batch: dict):
         n = batch["rgb"].shape[0]
         xs = self._to_5d(self.spatial(rgb_to_snippets(batch["rgb"], 1)), n)
-        xt = self._to_5d(self.temporal(flow_to_snippets(batch["flow"], self.flow_stack)), n)
+        flow = flow_to_snippets(batch["flow"], self.flow_stack, self.mean_subtraction)
+        xt = self._to_5d(self.temporal(flow), n)
         if xs.shape[2] != xt.shape[2]:
             raise ValueError(f"{xs.shape[2]} RGB chunks but {xt.shape[2]} flow chunks")
         fused = _per_step_head(self.spatial_head, self.fused_pool(self.fuse(xs, xt)))
@@ -213,6 +215,8 @@ def _tower(
     fc_dims: tuple[int, int] | None,
     dropout: tuple[float, float],
 ) -> LayeredNet:
+    if name.startswith("resnet"):  # CPU-sized towers: a ResNet as a LayeredNet (dropout before fc)
+        return build_backbone(name, num_classes, in_channels, width=width, dropout=dropout[-1]).as_layered()
     kw = {"width": width, "dropout": dropout}
     if fc_dims is not None:
         kw["fc_dims"] = fc_dims
@@ -247,11 +251,15 @@ def conv_fusion_3d(
     fc_dims: tuple[int, int] | None = None,
     dropout: tuple[float, float] = (0.85, 0.85),
     temporal_pool_stride: int = 2,
+    mean_subtraction: bool = False,
 ) -> Fusion3dTwoStream:
     """Final architecture: ReLU5 3D conv fusion + 3D pooling, temporal tower kept, two losses."""
     s = _tower(spatial_backbone, num_classes, 3, input_size, width, fc_dims, dropout)
     t = _tower(temporal_backbone, num_classes, 2 * flow_stack, input_size, width, fc_dims, dropout)
-    return Fusion3dTwoStream(s, t, "relu5", flow_stack, temporal_pool_stride=temporal_pool_stride)
+    return Fusion3dTwoStream(
+        s, t, "relu5", flow_stack, temporal_pool_stride=temporal_pool_stride,
+        mean_subtraction=mean_subtraction,
+    )
 
 
 _FUSION_SPEC = InputSpec(modalities=("rgb", "flow"), flow_stack=10, crop_size=224)
@@ -283,6 +291,20 @@ register_model(
 )
 register_model(
     "conv_fusion_small",
+    conv_fusion_3d,
+    _3D_SPEC.replace(crop_size=112, frame_stride=(1, 2)),
+    paper=PAPER,
+    summary="CPU 3D fusion: two 1/4-width ResNet-18 towers fused at conv5_x, 112 crop, 5 chunks, L=10",
+    spatial_backbone="resnet18",
+    temporal_backbone="resnet18",
+    input_size=112,
+    flow_stack=10,
+    width=0.25,
+    dropout=(0.5, 0.5),
+    mean_subtraction=True,
+)
+register_model(
+    "conv_fusion_vggm_small",
     conv_fusion_3d,
     _3D_SPEC.replace(flow_stack=5, crop_size=112, frame_stride=(1, 4)),
     paper=PAPER,

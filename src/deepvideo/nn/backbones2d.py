@@ -81,11 +81,11 @@ class LayeredNet(nn.Sequential):
         """Number of channels (or features) of the output of layer ``name``."""
         channels = None
         for n in self.layer_names()[: self.index(name) + 1]:
-            m = self._modules[n]
-            if isinstance(m, nn.Conv2d):
-                channels = m.out_channels
-            elif isinstance(m, nn.Linear):
-                channels = m.out_features
+            for m in self._modules[n].modules():  # the last conv/linear inside (e.g. a residual stage)
+                if isinstance(m, nn.Conv2d):
+                    channels = m.out_channels
+                elif isinstance(m, nn.Linear):
+                    channels = m.out_features
         if channels is None:
             raise ValueError(f"no conv or linear layer up to {name!r}")
         return channels
@@ -361,6 +361,18 @@ class ResNet2d(nn.Module):
 
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.avgpool(feats), 1)))
+
+    def as_layered(self) -> LayeredNet:
+        """The same modules (and state-dict keys) as a :class:`LayeredNet`, so a ResNet can be a
+        fusion tower: ``relu2``...``relu5`` name the outputs of ``layer1``...``layer4``
+        (conv2_x...conv5_x). ``pool5`` is an identity slot after conv5_x, where the 3D fusion
+        network puts its 3D max pooling; global average pooling and ``fc`` follow."""
+        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        layers = OrderedDict((n, self._modules[n]) for n in names)
+        layers.update(pool5=nn.Identity(), avgpool=self.avgpool, flatten=nn.Flatten(1), dropout=self.dropout,
+                      fc=self.fc)
+        aliases = {f"relu{i + 1}": f"layer{i}" for i in range(1, 5)}
+        return LayeredNet(layers, {**aliases, "fc8": "fc"})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.features(x))

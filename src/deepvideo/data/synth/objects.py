@@ -68,7 +68,9 @@ def sample_motion(rng: np.random.Generator, motion: str, params: RenderParams
     if motion in _DIRECTIONS:
         center = mid + steps[:, None] * speed * np.array(_DIRECTIONS[motion])
     elif motion in ("clockwise", "counterclockwise"):
-        omega = math.radians(rng.uniform(3.0, 7.0)) * (1 if motion == "clockwise" else -1)
+        # fast enough for the rim of the smallest object to move about a pixel per frame, and
+        # below half of the smallest symmetry period (90 deg: square, cross) so direction is unambiguous
+        omega = math.radians(rng.uniform(6.0, 10.0)) * (1 if motion == "clockwise" else -1)
         angle = angle0 + omega * steps
     elif motion == "orbit":
         radius = rng.uniform(0.1, 0.2) * m
