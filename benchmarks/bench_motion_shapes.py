@@ -17,14 +17,14 @@ motion stream, the ResNet baseline).
 
 Steps: render both synthetic sets into ``--data`` (kept between runs), extract DIS flow for
 motion-shapes once (``deepvideo.flow.extract``, stored ``flow.npz``, resumable), train each recipe
-with the engine (motion-shapes without horizontal flips: a mirrored "move left" is a "move
+with the engine (the fusion rows start from the appearance and motion rows' runs in ``--out``) (motion-shapes without horizontal flips: a mirrored "move left" is a "move
 right"), test on split 1 with ``deepvideo.engine.evaluate`` (video accuracy = mean of the clip
 scores of a video) and fuse the two streams' saved scores with ``deepvideo.engine.fusion``.
 Writes ``benchmarks/results/zoo_motion_shapes.json`` (full runs of every row only) and prints the
 table. ``--quick``: 3 iterations of one epoch per model, one test clip (smoke check, results not
 written); ``--only NAME`` (repeatable): those rows only.
 
-    .venv/bin/python benchmarks/bench_motion_shapes.py            # full table, ~15 min on 2 cores
+    .venv/bin/python benchmarks/bench_motion_shapes.py            # full table, ~15 min on 2 idle cores
     .venv/bin/python benchmarks/bench_motion_shapes.py --quick
     .venv/bin/python benchmarks/bench_motion_shapes.py --only temporal --only spatial
 """
@@ -284,10 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"partial/quick run: results in {dump} (benchmarks/results not touched)")
         return 0
     description = (
-        "Acceptance table of the two-stream family (\"Models I\"): each model trained from scratch with "
-        "the engine (`deepvideo.engine.trainer.train`) on 2 CPU cores for the budget stated at the top "
-        "of its recipe, with a CPU-sized preset (lighter backbone, smaller crops than the paper; the "
-        "preset and inputs columns say which), then tested on split 1 with "
+        "Acceptance table of the two-stream family (\"Models I\"): each model trained with the engine "
+        "(`deepvideo.engine.trainer.train`) on 2 CPU cores for the budget stated at the top of its recipe, "
+        "with a CPU-sized preset (lighter backbone, smaller crops than the paper; the preset and inputs "
+        "columns say which): the two streams from scratch, the fusion networks (conv fusion, ST-ResNet*, "
+        "ST-Multiplier) initialized from those two streams' runs as in the papers (`model.init_from`) and "
+        "fine-tuned end to end; then tested on split 1 with "
         "`deepvideo.engine.evaluate` (video accuracy: mean of the clip scores of a video). "
         "motion-shapes: the default synthetic set (300 videos of 32 frames at 112x112, 10 classes told "
         "apart only by motion; split 1 trains on 200, tests on 100), DIS flow stored once, no horizontal "

@@ -50,3 +50,18 @@ def test_mvit_pooling_schedule():
     assert v1.blocks[0].attn.rel_pos_h is None and v1.pos_encoding.spatial_pos.shape == (56 * 56, 96)
     with pytest.raises(ValueError, match="token grid"):
         _tiny("mvit_v1_b")[0](torch.randn(1, 3, 8, 32, 32))
+
+
+def test_mvit_v2_relative_bias_same_with_and_without_autograd():
+    from deepvideo.models.transformer import PoolingAttention
+
+    torch.manual_seed(0)
+    attn = PoolingAttention(8, 8, 2, (3, 3, 3), (1, 2, 2), (3, 3, 3), (1, 2, 2), input_size=(2, 4, 4),
+                            rel_pos=True, residual_pool=True)
+    x = torch.randn(2, 1 + 2 * 4 * 4, 8)
+    with torch.no_grad():
+        ref = attn(x, (2, 4, 4))[0]  # the in-place inference path
+    out = attn(x, (2, 4, 4))[0]  # the differentiable path
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    assert attn.rel_pos_t.grad is not None and attn.rel_pos_t.grad.abs().sum() > 0

@@ -17,7 +17,12 @@ FC layers. Training returns two losses' logits ``{"logits": fused, "aux_temporal
 at test time the two streams' softmax scores are averaged. Each FC head runs per remaining time
 step and its scores are averaged over time.
 The paper fine-tunes the fusion models only down to the fusion layer: with the engine, freeze the
-towers by ``train.freeze=["spatial.*", "temporal.*"]``.
+towers by ``train.freeze=["spatial.*", "temporal.*"]``. Towers start from the trained two-stream
+nets with ``model.init_from`` (see ``configs/motion_shapes/conv_fusion.yaml``). The CPU preset
+``conv_fusion_small`` uses two 1/4-width ResNet-18 towers (a ResNet as a LayeredNet,
+:meth:`~deepvideo.nn.backbones2d.ResNet2d.as_layered`: fused after conv5_x, the 3D max pooling in
+its ``pool5`` slot, then global average pooling and the classifier); ``conv_fusion_vggm_small``
+keeps the paper's VGG-M towers at 1/8 width.
 
 Parameters of the VGG-M-2048 pair, 101 classes, 224 input (paper's Table 3.1 beside ours; ours
 are computed by ``tests/models/test_conv_fusion.py``):

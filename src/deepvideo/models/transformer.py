@@ -238,17 +238,26 @@ class PoolingAttention(nn.Module):
                 nn.init.trunc_normal_(p, std=0.02)
 
     def _rel_bias(self, q: torch.Tensor, q_thw, k_thw) -> torch.Tensor:
+        """Decomposed relative-position bias ``[B, heads, 1+Nq, 1+Nk]`` (zero on class-token rows/cols)."""
         (qt, qh, qw), (kt, kh, kw) = q_thw, k_thw
         rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[_rel_index(qh, kh)]  # [qh, kh, c]
         rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[_rel_index(qw, kw)]
         rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[_rel_index(qt, kt)]
         b, n, _, c = q.shape
         rq = q[:, :, 1:].reshape(b, n, qt, qh, qw, c)
-        bh = torch.einsum("bnthwc,hkc->bnthwk", rq, rh)
-        bw = torch.einsum("bnthwc,wkc->bnthwk", rq, rw)
-        bt = torch.einsum("bnthwc,tkc->bnthwk", rq, rt)
-        bias = bt[..., :, None, None] + bh[..., None, :, None] + bw[..., None, None, :]
-        return bias.reshape(b, n, qt * qh * qw, kt * kh * kw)
+        bt = torch.einsum("bnthwc,tkc->bnthwk", rq, rt)[..., :, None, None]
+        bh = torch.einsum("bnthwc,hkc->bnthwk", rq, rh)[..., None, :, None]
+        bw = torch.einsum("bnthwc,wkc->bnthwk", rq, rw)[..., None, None, :]
+        if torch.is_grad_enabled():
+            return F.pad((bt + bh + bw).reshape(b, n, qt * qh * qw, kt * kh * kw), (1, 0, 1, 0))
+        # inference: summed straight into the padded map, without full-size temporaries
+        bias = q.new_empty(b, n, 1 + qt * qh * qw, 1 + kt * kh * kw)
+        bias[:, :, 0].zero_()
+        bias[:, :, 1:, 0].zero_()
+        grid = bias[:, :, 1:, 1:].unflatten(2, (qt, qh, qw)).unflatten(-1, (kt, kh, kw))  # a view
+        torch.add(bt.expand(grid.shape), bh, out=grid)
+        grid += bw
+        return bias
 
     def forward(
         self, x: torch.Tensor, thw: tuple[int, int, int]
@@ -263,10 +272,9 @@ class PoolingAttention(nn.Module):
         q_thw = thw
         if self.pool_q is not None:
             q, q_thw = self.pool_q(q, thw)
-        attn = torch.matmul(q * self.scale, k.transpose(2, 3))
-        if self.rel_pos_h is not None:
-            attn[:, :, 1:, 1:] += self._rel_bias(q, q_thw, k_thw)
-        out = torch.matmul(attn.softmax(dim=-1), v)
+        bias = self._rel_bias(q, q_thw, k_thw) if self.rel_pos_h is not None else None
+        # one fused kernel (scale, bias, softmax, weighted sum) instead of materialized attention maps
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
         if self.residual_pool:  # MViTv2: add the pooled query, class token excluded
             out = torch.cat([out[:, :, :1], out[:, :, 1:] + q[:, :, 1:]], dim=2)
         out = out.transpose(1, 2).reshape(b, -1, self.dim)
