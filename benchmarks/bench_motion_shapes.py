@@ -17,9 +17,10 @@ motion stream, the ResNet baseline).
 
 Steps: render both synthetic sets into ``--data`` (kept between runs), extract DIS flow for
 motion-shapes once (``deepvideo.flow.extract``, stored ``flow.npz``, resumable), train each recipe
-with the engine (the fusion rows start from the appearance and motion rows' runs in ``--out``) (motion-shapes without horizontal flips: a mirrored "move left" is a "move
-right"), test on split 1 with ``deepvideo.engine.evaluate`` (video accuracy = mean of the clip
-scores of a video) and fuse the two streams' saved scores with ``deepvideo.engine.fusion``.
+with the engine (the fusion rows start from the appearance and motion rows' runs in ``--out``;
+motion-shapes without horizontal flips: a mirrored "move left" is a "move right"), test on split 1
+with ``deepvideo.engine.evaluate`` (video accuracy = mean of the clip scores of a video) and fuse
+the two streams' saved scores with ``deepvideo.engine.fusion``.
 Writes ``benchmarks/results/zoo_motion_shapes.json`` (full runs of every row only) and prints the
 table. ``--quick``: 3 iterations of one epoch per model, one test clip (smoke check, results not
 written); ``--only NAME`` (repeatable): those rows only.

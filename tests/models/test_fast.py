@@ -1,4 +1,4 @@
-"""Fast inference: batch-norm folding, channels-last, bf16 autocast."""
+"""Fast inference: batch-norm folding, channels-last, bfloat16."""
 
 import pytest
 import torch
@@ -104,3 +104,33 @@ def test_keep_fp32_where_faster_wraps_pools_and_stem():
         out = pool(x)
     assert out.dtype == torch.bfloat16 and torch.equal(out, nn.MaxPool3d(2)(x.float()).bfloat16())
     assert keep_fp32_where_faster(model) == 0  # idempotent: wrapped modules are not wrapped again
+
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="CPU without bfloat16 instructions")
+@pytest.mark.parametrize(
+    "name, kw, shape",
+    [
+        ("r2plus1d_18_tv", {}, (1, 3, 4, 32, 32)),
+        ("s3d", {}, (1, 3, 16, 64, 64)),  # 3D average pooling in its head: no bf16 CPU kernel
+        ("x3d_xs", {}, (1, 3, 4, 32, 32)),
+        ("slowfast_r50", {}, (1, 3, 8, 32, 32)),
+        ("mvit_v2_s", {"num_frames": 4, "crop_size": 32, "embed_dim": 8, "depth": 4, "dim_mul_at": (1, 3)},
+         (1, 3, 4, 32, 32)),
+    ],
+)
+def test_bf16_network_in_bfloat16_outputs_close(name, kw, shape):
+    from deepvideo.models.fast import _Float32
+
+    torch.manual_seed(0)
+    model = randomize_norms(create_model(name, 7, **kw)).eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize_for_inference(model, bf16=True)
+    kept = {id(p) for w in fast.modules() if isinstance(w, _Float32) for p in w.parameters()}
+    weights = [p for p in fast.parameters() if p.is_floating_point()]
+    assert all(p.dtype == (torch.float32 if id(p) in kept else torch.bfloat16) for p in weights)
+    out = fast(x)
+    assert out.dtype == torch.float32
+    assert (out - ref).norm() < 0.1 * ref.norm()

@@ -5,9 +5,11 @@
 - batch norm folded into the preceding convolution (``w' = w γ/σ``, ``b' = (b - μ) γ/σ + β``,
   σ = sqrt(running_var + eps)), which removes one pass over every activation;
 - weights and inputs in ``channels_last_3d`` layout, which oneDNN's 3D convolutions prefer;
-- optionally bfloat16 autocast (on CPUs with AVX512-BF16 / AMX, see :func:`bf16_supported`),
-  with 3D max pooling and the RGB stem convolution kept in fp32, whose bf16 CPU kernels are
-  slower (:func:`keep_fp32_where_faster`);
+- optionally bfloat16 weights and activations (on CPUs with AVX512-BF16 / AMX, see
+  :func:`bf16_supported`): the whole network is cast once, not per call as autocast would (which
+  also converts activations back and forth around its fp32 ops); 3D max pooling and the RGB stem
+  convolution stay in fp32, whose bf16 CPU kernels are slower (:func:`keep_fp32_where_faster`);
+  norms, softmax and reductions accumulate in fp32 inside their bf16 CPU kernels;
 - optionally ``torch.compile`` with inductor freezing (prepacked oneDNN weights, conv +
   pointwise fusion); the first call compiles (tens of seconds on a small CPU).
 
@@ -17,7 +19,6 @@ Outputs in fp32 equal the original model's within float rounding (tests check 1e
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -81,7 +82,7 @@ def fold_batchnorm(model: nn.Module) -> int:
 
 
 class _Float32(nn.Module):
-    """Runs ``module`` in fp32 under bf16 autocast, returning the input's dtype.
+    """Runs ``module`` in fp32 inside a bf16 network, returning the input's dtype.
 
     On CPU the bf16 kernels of some ops are much slower than fp32 ones: 3D max pooling
     (no channels-last bf16 kernel: a layout copy plus a scalar loop) and the stem convolution
@@ -98,21 +99,21 @@ class _Float32(nn.Module):
 
 
 def keep_fp32_where_faster(model: nn.Module) -> int:
-    """Wrap the ops that bf16 autocast slows down on CPU (see :class:`_Float32`); in place."""
+    """Wrap the ops that bf16 slows down on CPU (see :class:`_Float32`); in place."""
     wrapped = 0
     for parent in list(model.modules()):
         if isinstance(parent, _Float32):
             continue
         for name, child in list(parent.named_children()):
             stem = isinstance(child, nn.Conv3d) and child.in_channels <= 4
-            if stem or isinstance(child, nn.MaxPool3d):
+            if stem or isinstance(child, (nn.MaxPool3d, nn.AvgPool3d)):  # AvgPool3d: no bf16 CPU kernel
                 setattr(parent, name, _Float32(child))
                 wrapped += 1
     return wrapped
 
 
 class FastModel(nn.Module):
-    """Wraps an optimized model: converts inputs to channels-last and runs under autocast."""
+    """Wraps an optimized model: converts inputs to channels-last (and bf16); returns fp32 scores."""
 
     def __init__(self, model: nn.Module, channels_last: bool, bf16: bool) -> None:
         super().__init__()
@@ -123,6 +124,8 @@ class FastModel(nn.Module):
         self.model_name = getattr(model, "model_name", type(model).__name__)
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bf16 and x.is_floating_point():
+            x = x.to(torch.bfloat16)
         if self.channels_last and x.dim() == 5:
             return x.contiguous(memory_format=torch.channels_last_3d)
         return x
@@ -132,8 +135,7 @@ class FastModel(nn.Module):
             batch = self._prep(batch)
         else:
             batch = {k: self._prep(v) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else nullcontext()
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode():
             out = self.model(batch)
         return out.float()
 
@@ -160,6 +162,10 @@ def optimize_for_inference(
         m = m.to(memory_format=torch.channels_last_3d)
     if bf16:
         keep_fp32_where_faster(m)
+        m.to(torch.bfloat16)
+        for w in m.modules():
+            if isinstance(w, _Float32):
+                w.module.float()
     for p in m.parameters():
         p.requires_grad_(False)
     if compile:

@@ -142,7 +142,7 @@ class InceptionNet3d(nn.Module):
             x = rgb_input(batch)
         x = self.features(x)
         kernel = (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4]))
-        x = F.avg_pool3d(x, kernel, stride=1)
+        x = F.avg_pool3d(x.float(), kernel, stride=1).to(x.dtype)  # no bf16 CPU kernel
         return self.classifier(x).mean(dim=(2, 3, 4))
 
 

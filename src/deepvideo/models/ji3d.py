@@ -88,9 +88,9 @@ class Ji3DCNN(nn.Module):
     @staticmethod
     def _branch(x: torch.Tensor, c2: nn.Conv3d, c4: nn.Conv3d) -> torch.Tensor:
         x = torch.tanh(c2(x))
-        x = F.avg_pool3d(x, (1, 2, 2))
+        x = F.avg_pool3d(x.float(), (1, 2, 2)).to(x.dtype)  # (fp32: no bf16 CPU kernel)
         x = torch.tanh(c4(x))
-        x = F.avg_pool3d(x, (1, 3, 3))
+        x = F.avg_pool3d(x.float(), (1, 3, 3)).to(x.dtype)
         return x.flatten(1, 2)  # every (kernel, time) pair is one map
 
     def forward(self, batch: dict) -> torch.Tensor:
