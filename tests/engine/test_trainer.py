@@ -391,3 +391,13 @@ def test_init_from_maps_prefixes_and_names_a_mismatch(tmp_path):
         build_model(load_config(overrides=[*base, f"model.init_from=[{wrong}]"]), num_classes=2)
     with pytest.raises(ConfigError, match=r"model.init_from\[0\].*unknown: src"):
         build_model(load_config(overrides=[*base, "model.init_from=[{src: x}]"]), num_classes=2)
+
+
+def test_init_from_missing_checkpoint_names_the_entry(tmp_path):
+    from engine_helpers import HERE
+
+    entry = f"{{checkpoint: {tmp_path / 'nope'}, source: 'stem.'}}"
+    cfg = load_config(overrides=[f"model.name={TINY_MODEL}", f"model.imports=[{HERE}]",
+                                 f"model.init_from=[{entry}]"])
+    with pytest.raises(ConfigError, match=r"model.init_from\[0\]: .*nope.*not a deepvideo checkpoint"):
+        build_model(cfg, num_classes=2)

@@ -185,7 +185,10 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
                 f"model.init_from[{i}]: give 'checkpoint' and optionally 'source'/'target' prefixes"
                 + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else "")
             )
-        _load_pretrained(model, entry["checkpoint"], entry.get("source", ""), entry.get("target", ""))
+        try:
+            _load_pretrained(model, entry["checkpoint"], entry.get("source", ""), entry.get("target", ""))
+        except CheckpointError as e:
+            raise ConfigError(f"model.init_from[{i}]: {e}") from None
     return model
 
 
