@@ -41,8 +41,8 @@ PAIRS = [
     ("slow_r50", "pytorchvideo", "slow_r50"),
     ("slowfast_r50", "pytorchvideo", "slowfast_r50"),
 ]
-# fp32 models that torch.compile (inductor, freezing) made faster than eager in this benchmark
-COMPILE_AUTO = {"mc3_18"}
+# (model, precision) pairs that torch.compile (inductor, freezing) made faster than eager here
+COMPILE_AUTO = {("mc3_18", "fp32"), ("mvit_v2_s", "bf16")}
 S3D_FRAMES = 16  # torchvision's minimum temporal size for s3d; 64 frames would dominate the run
 
 
@@ -131,6 +131,24 @@ def best_time(fn, x, iters: int) -> float:
     return min(times)
 
 
+def fast_variant(model: nn.Module, name: str, precision: str, compile_mode: str, x: torch.Tensor):
+    """``optimize_for_inference`` in ``precision``, compiled where ``compile_mode`` says (falls back
+    to eager if inductor cannot compile the graph); returns the model and its mode."""
+    bf16 = precision == "bf16"
+    compiled = compile_mode == "all" or (compile_mode == "auto" and (name, precision) in COMPILE_AUTO)
+    if compiled:
+        try:
+            fast = optimize_for_inference(model, bf16=bf16, compile=True)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                fast(x)
+            print(f"{name} {precision}: compiled in {time.perf_counter() - t0:.0f} s", flush=True)
+            return fast, "compiled"
+        except Exception as exc:  # a graph inductor cannot compile: fall back to eager
+            print(f"{name} {precision}: torch.compile failed ({type(exc).__name__}); eager", flush=True)
+    return optimize_for_inference(model, bf16=bf16), "eager"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iters", type=int, default=3)
@@ -142,7 +160,9 @@ def main() -> None:
         choices=["auto", "all", "none"],
         default="auto",
         help="fp32 through torch.compile with inductor freezing (10-80 s of compilation per model): "
-        f"auto = the models where it measured faster ({', '.join(sorted(COMPILE_AUTO))})",
+        "auto = where it measured faster ("
+        + ", ".join(f"{m} {p}" for m, p in sorted(COMPILE_AUTO))
+        + ")",
     )
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -169,20 +189,9 @@ def main() -> None:
             peer_fn = peer
         calibrate_norms(peer, peer_fn, clips)
         model = load_model(name, peer.state_dict())
-        compiled = args.compile == "all" or (args.compile == "auto" and name in COMPILE_AUTO)
-        fast32 = optimize_for_inference(model, compile=compiled)
-        mode = "compiled" if compiled else "eager"
-        if compiled:
-            try:
-                t0 = time.perf_counter()
-                with torch.inference_mode():
-                    fast32(clips[: args.batch])
-                print(f"{name}: compiled in {time.perf_counter() - t0:.0f} s", flush=True)
-            except Exception as exc:  # a graph inductor cannot compile: fall back to eager
-                print(f"{name}: torch.compile failed ({type(exc).__name__}); eager", flush=True)
-                fast32, mode = optimize_for_inference(model), "eager"
-        fast16 = optimize_for_inference(model, bf16=True) if bf16 else None
         x = clips[: args.batch]
+        fast32, mode = fast_variant(model, name, "fp32", args.compile, x)
+        fast16, mode16 = fast_variant(model, name, "bf16", args.compile, x) if bf16 else (None, "-")
         t_peer = best_time(peer_fn, x, args.iters)
         t32 = best_time(fast32, x, args.iters)
         t16 = best_time(fast16, x, args.iters) if fast16 else float("nan")
@@ -208,7 +217,7 @@ def main() -> None:
                 round(cps[0], 3),
                 f"{cps[1]:.3f} ({mode})",
                 round(r32, 2),
-                round(cps[2], 3),
+                f"{cps[2]:.3f} ({mode16})",
                 round(r16, 2),
                 f"{diff:.1e}",
                 f"{agree * 100:.0f}%",
@@ -246,8 +255,9 @@ def main() -> None:
             "benchmark clips so activations and logits keep a trained network's scale, converted by "
             "`deepvideo.models.convert`). deepvideo runs through "
             "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last "
-            "3D; the fp32 models of `COMPILE_AUTO` also go through `torch.compile` with inductor freezing, "
-            "where it measured faster than eager: the mode is in the fp32 column, compile time not "
+            "3D; the (model, precision) pairs of `COMPILE_AUTO` also go through `torch.compile` with "
+            "inductor freezing, where it measured faster than eager: the mode is in the clips/s columns, "
+            "compile time not "
             "included); bf16 runs the network in bfloat16 (weights and activations, AVX512-BF16/AMX), 3D "
             "pooling and the RGB stem conv kept in fp32 (their bf16 CPU kernels are slower or missing). "
             "`max |Δ|` "
