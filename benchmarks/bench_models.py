@@ -159,7 +159,7 @@ def main() -> None:
         "--compile",
         choices=["auto", "all", "none"],
         default="auto",
-        help="fp32 through torch.compile with inductor freezing (10-80 s of compilation per model): "
+        help="torch.compile with inductor freezing (10-80 s of compilation per model and precision): "
         "auto = where it measured faster ("
         + ", ".join(f"{m} {p}" for m, p in sorted(COMPILE_AUTO))
         + ")",
