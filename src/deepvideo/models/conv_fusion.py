@@ -294,6 +294,12 @@ register_model(
     summary="3D conv fusion, S: VGG-16, T: VGG-M-2048 (13x13 conv5 padded to 14x14)",
     temporal_backbone="vgg_m_2048",
 )
+
+# CPU-sized VGG-M pair: 1/8 width, FC 256/128, 112 crops, L = 5
+_VGGM_SMALL = {
+    "input_size": 112, "flow_stack": 5, "width": 0.125, "fc_dims": (256, 128), "dropout": (0.5, 0.5)
+}
+
 register_model(
     "conv_fusion_small",
     conv_fusion_3d,
@@ -302,7 +308,6 @@ register_model(
     summary="CPU 3D fusion: two 1/4-width ResNet-18 towers fused at conv5_x, 112 crop, 5 chunks, L=10",
     spatial_backbone="resnet18",
     temporal_backbone="resnet18",
-    input_size=112,
     flow_stack=10,
     width=0.25,
     dropout=(0.5, 0.5),
@@ -316,11 +321,7 @@ register_model(
     summary="CPU 3D fusion: two 1/8-width VGG-M towers, FC 256/128, 112 crop, 5 chunks, L=5",
     spatial_backbone="vgg_m_2048",
     temporal_backbone="vgg_m_2048",
-    input_size=112,
-    flow_stack=5,
-    width=0.125,
-    fc_dims=(256, 128),
-    dropout=(0.5, 0.5),
+    **_VGGM_SMALL,
 )
 register_model(
     "conv_fusion_2d_small",
@@ -328,9 +329,5 @@ register_model(
     _FUSION_SPEC.replace(flow_stack=5, crop_size=112),
     paper=PAPER,
     summary="CPU 2D conv fusion at ReLU5: two 1/8-width VGG-M towers, 112 crop, L=5",
-    input_size=112,
-    flow_stack=5,
-    width=0.125,
-    fc_dims=(256, 128),
-    dropout=(0.5, 0.5),
+    **_VGGM_SMALL,
 )
