@@ -4,10 +4,11 @@ One run, 2 threads, the same weights (the peer's random initialization, random b
 scales, batch-norm running statistics measured on the benchmark clips; converted with
 ``deepvideo.models.convert``) and the same inputs (clips decoded from ``../shared/data/video``
 at each model's input spec). For every model: peer fp32 clips/s, deepvideo fp32
-(``optimize_for_inference``: batch norm folded, channels-last 3D), deepvideo bf16 (the network
-in bfloat16; 3D pooling and the RGB stem conv kept in fp32, faster on CPU), the max abs difference of the
-fp32 logits from the peer's and the share of clips whose bf16 top-1 equals the peer's fp32 top-1
-(beside the same share for the peer itself on bf16-rounded inputs: how fragile random weights are).
+(``optimize_for_inference``: batch norm folded, channels-last 3D, linears on oneDNN), deepvideo
+bf16 (the network in bfloat16; 3D pooling and the RGB stem conv kept in fp32, faster on CPU),
+the max abs difference of the fp32 logits from the peer's, and the share of clips whose bf16
+top-1 equals the peer's fp32 top-1 (beside the same share for the peer itself on bf16-rounded
+inputs and under its own bf16 autocast: how fragile random weights are).
 
     python benchmarks/bench_models.py [--iters 3] [--batch 2] [--clips 12] [--models r3d_18,x3d_m]
                                       [--compile auto|all|none]
@@ -198,9 +199,12 @@ def main() -> None:
         ref, out32, out16 = (batched(f, clips, args.batch) for f in (peer_fn, fast32, fast16 or fast32))
         # the peer itself in fp32 on inputs rounded to bf16: how fragile these weights' top-1 is
         rounded = batched(peer_fn, clips.bfloat16().float(), args.batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the peer library's own bf16 inference
+            peer16 = batched(peer_fn, clips, args.batch).float()
         diff = (out32 - ref).abs().max().item()
         agree = (out16.argmax(1) == ref.argmax(1)).float().mean().item()
         stable = (rounded.argmax(1) == ref.argmax(1)).float().mean().item()
+        peer_agree = (peer16.argmax(1) == ref.argmax(1)).float().mean().item()
         rel16 = ((out16 - ref).norm() / ref.norm()).item()
         cps = [args.batch / t for t in (t_peer, t32, t16)]
         r32, r16 = t_peer / t32, t_peer / t16
@@ -223,6 +227,7 @@ def main() -> None:
                 f"{agree * 100:.0f}%",
                 f"{rel16:.3f}",
                 f"{stable * 100:.0f}%",
+                f"{peer_agree * 100:.0f}%",
             ]
         )
         print(rows[-1], flush=True)
@@ -255,7 +260,8 @@ def main() -> None:
             "benchmark clips so activations and logits keep a trained network's scale, converted by "
             "`deepvideo.models.convert`). deepvideo runs through "
             "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last "
-            "3D; the (model, precision) pairs of `COMPILE_AUTO` also go through `torch.compile` with "
+            "3D, fp32 linear layers on oneDNN's GEMM instead of MKL's, which runs its AVX2 path on this AMD "
+            "CPU; the (model, precision) pairs of `COMPILE_AUTO` also go through `torch.compile` with "
             "inductor freezing, where it measured faster than eager: the mode is in the clips/s columns, "
             "compile time not "
             "included); bf16 runs the network in bfloat16 (weights and activations, AVX512-BF16/AMX), 3D "
@@ -264,10 +270,11 @@ def main() -> None:
             "compares deepvideo fp32 logits with the "
             f"peer's; `top-1 =` is the share of {max(args.clips, args.batch)} real clips whose bf16 top-1 "
             "equals the peer's fp32 top-1, `bf16 rel. logit error` the relative L2 distance of the bf16 "
-            "logits from the peer's, and the last column the same top-1 check for the peer itself in fp32 "
-            "on the clips rounded to bf16: with random weights (no pretrained checkpoints can be loaded "
-            "here) the logit margins are tiny and perturbations grow layer by layer, so this column shows "
-            "how much of a top-1 disagreement the weights, not deepvideo's bf16 path, account for. "
+            "logits from the peer's, and the last two columns the same top-1 check for the peer itself, in "
+            "fp32 on the clips rounded to bf16 and under its own bf16 inference (`torch.autocast`): with "
+            "random weights (no pretrained checkpoints can be loaded here) the logit margins are tiny and "
+            "perturbations grow layer by layer, so these columns show how much of a top-1 disagreement the "
+            "weights, not deepvideo's bf16 path, account for. "
             "The machine is shared: absolute figures vary between runs, the ratios less so."
         ),
         columns=[
@@ -283,6 +290,7 @@ def main() -> None:
             "top-1 = (bf16)",
             "bf16 rel. logit error",
             "top-1 = (peer fp32, bf16-rounded input)",
+            "top-1 = (peer bf16 autocast)",
         ],
         rows=rows,
         summary=summary,

@@ -134,3 +134,34 @@ def test_bf16_network_in_bfloat16_outputs_close(name, kw, shape):
     out = fast(x)
     assert out.dtype == torch.float32
     assert (out - ref).norm() < 0.1 * ref.norm()
+
+
+@pytest.mark.parametrize("rows", [3, 200])  # below MIN_ROWS: F.linear; above: a 1×1 convolution
+def test_onednn_linear_equals_linear(rows):
+    from deepvideo.models.fast import OneDNNLinear
+
+    torch.manual_seed(0)
+    lin = nn.Linear(24, 40)
+    fast = OneDNNLinear(lin)
+    x = torch.randn(2, rows, 24)
+    assert torch.allclose(fast(x), lin(x), atol=1e-5)
+    assert fast(x).shape == (2, rows, 40)
+    assert torch.allclose(fast(x[:, ::2]), lin(x[:, ::2]), atol=1e-5)  # strided input: copied, not viewed
+    assert fast.state_dict().keys() == lin.state_dict().keys()
+    assert torch.allclose(fast.double()(x.double()), lin.double()(x.double()))  # other dtypes: F.linear
+
+
+def test_fp32_transformer_linears_go_to_onednn():
+    from deepvideo.models.fast import OneDNNLinear
+
+    torch.manual_seed(0)
+    kw = {"num_frames": 4, "crop_size": 32, "embed_dim": 8, "depth": 4, "dim_mul_at": (1, 3)}
+    model = create_model("mvit_v2_s", 7, **kw).eval()
+    n_linear = sum(type(m) is nn.Linear for m in model.modules())
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize_for_inference(model)
+    assert sum(isinstance(m, OneDNNLinear) for m in fast.modules()) == n_linear
+    assert not any(type(m) is nn.Linear for m in fast.modules())
+    assert (fast(x) - ref).abs().max() <= 1e-4

@@ -52,16 +52,29 @@ def test_mvit_pooling_schedule():
         _tiny("mvit_v1_b")[0](torch.randn(1, 3, 8, 32, 32))
 
 
-def test_mvit_v2_relative_bias_same_with_and_without_autograd():
-    from deepvideo.models.transformer import PoolingAttention
+def test_mvit_v2_relative_bias_equals_explicit_formula():
+    """Attention with the bias riding in the head dimension = softmax(q kᵀ s + bias) v, written out."""
+    from deepvideo.models.transformer import PoolingAttention, _rel_index
 
     torch.manual_seed(0)
     attn = PoolingAttention(8, 8, 2, (3, 3, 3), (1, 2, 2), (3, 3, 3), (1, 2, 2), input_size=(2, 4, 4),
                             rel_pos=True, residual_pool=True)
     x = torch.randn(2, 1 + 2 * 4 * 4, 8)
-    with torch.no_grad():
-        ref = attn(x, (2, 4, 4))[0]  # the in-place inference path
-    out = attn(x, (2, 4, 4))[0]  # the differentiable path
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    out, q_thw = attn(x, (2, 4, 4))
+    assert q_thw == (2, 2, 2)
+    b, n, c = 2, 2, 4
+    q, k, v = attn.qkv(x).reshape(b, -1, 3, n, c).permute(2, 0, 3, 1, 4)
+    k, v = attn.pool_k(k, (2, 4, 4))[0], attn.pool_v(v, (2, 4, 4))[0]
+    q = attn.pool_q(q, (2, 4, 4))[0]
+    pos = [(t, h, w) for t in range(2) for h in range(2) for w in range(2)]
+    rt, rh, rw = (table[_rel_index(2, 2)] for table in (attn.rel_pos_t, attn.rel_pos_h, attn.rel_pos_w))
+    bias = torch.zeros(b, n, 9, 9)
+    for i, (ti, hi, wi) in enumerate(pos):
+        for j, (tj, hj, wj) in enumerate(pos):
+            bias[:, :, 1 + i, 1 + j] = (q[:, :, 1 + i] * (rt[ti, tj] + rh[hi, hj] + rw[wi, wj])).sum(-1)
+    weights = torch.softmax(q @ k.transpose(-1, -2) * c**-0.5 + bias, -1)
+    ref = weights @ v
+    ref = torch.cat([ref[:, :, :1], ref[:, :, 1:] + q[:, :, 1:]], dim=2).transpose(1, 2).reshape(b, 9, 8)
+    torch.testing.assert_close(out, attn.project(ref), rtol=1e-5, atol=1e-6)
     out.sum().backward()
     assert attn.rel_pos_t.grad is not None and attn.rel_pos_t.grad.abs().sum() > 0

@@ -237,27 +237,40 @@ class PoolingAttention(nn.Module):
             for p in (self.rel_pos_h, self.rel_pos_w, self.rel_pos_t):
                 nn.init.trunc_normal_(p, std=0.02)
 
-    def _rel_bias(self, q: torch.Tensor, q_thw, k_thw) -> torch.Tensor:
-        """Decomposed relative-position bias ``[B, heads, 1+Nq, 1+Nk]`` (zero on class-token rows/cols)."""
+    def _with_rel_pos(self, q: torch.Tensor, k: torch.Tensor, q_thw, k_thw):
+        """Queries and keys extended so that ``q' k'ᵀ = q kᵀ + bias / scale``, with MViTv2's
+        decomposed relative-position bias
+        ``bias[i, j] = q_i · (R_t[t_i, t_j] + R_h[h_i, h_j] + R_w[w_i, w_j])``
+        (zero on class-token rows and columns).
+
+        The bias is a sum of three terms that each depend on one key coordinate, so it is a dot
+        product of per-query terms ``[q·R_t | q·R_h | q·R_w]`` with the key's one-hot
+        ``[t | h | w]`` code: appended to the head dimension it rides along in the fused attention
+        kernel instead of materializing a ``[Nq, Nk]`` bias per head.
+        """
         (qt, qh, qw), (kt, kh, kw) = q_thw, k_thw
         rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[_rel_index(qh, kh)]  # [qh, kh, c]
         rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[_rel_index(qw, kw)]
         rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[_rel_index(qt, kt)]
         b, n, _, c = q.shape
-        rq = q[:, :, 1:].reshape(b, n, qt, qh, qw, c)
-        bt = torch.einsum("bnthwc,tkc->bnthwk", rq, rt)[..., :, None, None]
-        bh = torch.einsum("bnthwc,hkc->bnthwk", rq, rh)[..., None, :, None]
-        bw = torch.einsum("bnthwc,wkc->bnthwk", rq, rw)[..., None, None, :]
-        if torch.is_grad_enabled():
-            return F.pad((bt + bh + bw).reshape(b, n, qt * qh * qw, kt * kh * kw), (1, 0, 1, 0))
-        # inference: summed straight into the padded map, without full-size temporaries
-        bias = q.new_empty(b, n, 1 + qt * qh * qw, 1 + kt * kh * kw)
-        bias[:, :, 0].zero_()
-        bias[:, :, 1:, 0].zero_()
-        grid = bias[:, :, 1:, 1:].unflatten(2, (qt, qh, qw)).unflatten(-1, (kt, kh, kw))  # a view
-        torch.add(bt.expand(grid.shape), bh, out=grid)
-        grid += bw
-        return bias
+        rq = q[:, :, 1:].reshape(b, n, qt, qh, qw, c) / self.scale
+        terms = [
+            torch.einsum("bnthwc,tkc->bnthwk", rq, rt),
+            torch.einsum("bnthwc,hkc->bnthwk", rq, rh),
+            torch.einsum("bnthwc,wkc->bnthwk", rq, rw),
+        ]
+        extra = kt + kh + kw
+        rel = F.pad(torch.cat(terms, -1).reshape(b, n, qt * qh * qw, extra), (0, 0, 1, 0))
+        codes = torch.cat(
+            [
+                F.one_hot(torch.arange(kt, device=q.device), kt)[:, None, None, :].expand(kt, kh, kw, kt),
+                F.one_hot(torch.arange(kh, device=q.device), kh)[None, :, None, :].expand(kt, kh, kw, kh),
+                F.one_hot(torch.arange(kw, device=q.device), kw)[None, None, :, :].expand(kt, kh, kw, kw),
+            ],
+            -1,
+        ).reshape(kt * kh * kw, extra)
+        codes = F.pad(codes, (0, 0, 1, 0)).to(k.dtype)  # class-token key: no bias
+        return torch.cat([q, rel], -1), torch.cat([k, codes.expand(b, n, -1, -1)], -1)
 
     def forward(
         self, x: torch.Tensor, thw: tuple[int, int, int]
@@ -272,9 +285,13 @@ class PoolingAttention(nn.Module):
         q_thw = thw
         if self.pool_q is not None:
             q, q_thw = self.pool_q(q, thw)
-        bias = self._rel_bias(q, q_thw, k_thw) if self.rel_pos_h is not None else None
-        # one fused kernel (scale, bias, softmax, weighted sum) instead of materialized attention maps
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+        if self.rel_pos_h is None:
+            qb, kb, vb = q, k, v
+        else:  # the fused CPU kernel wants one head size for q, k and v: v padded with zeros
+            qb, kb = self._with_rel_pos(q, k, q_thw, k_thw)
+            vb = F.pad(v, (0, qb.shape[-1] - v.shape[-1]))
+        # one fused kernel (scale, softmax, weighted sum) instead of materialized attention maps
+        out = F.scaled_dot_product_attention(qb, kb, vb, scale=self.scale)[..., : v.shape[-1]]
         if self.residual_pool:  # MViTv2: add the pooled query, class token excluded
             out = torch.cat([out[:, :, :1], out[:, :, 1:] + q[:, :, 1:]], dim=2)
         out = out.transpose(1, 2).reshape(b, -1, self.dim)
