@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from deepvideo.models import create_model
@@ -165,3 +167,46 @@ def test_fp32_transformer_linears_go_to_onednn():
     assert sum(isinstance(m, OneDNNLinear) for m in fast.modules()) == n_linear
     assert not any(type(m) is nn.Linear for m in fast.modules())
     assert (fast(x) - ref).abs().max() <= 1e-4
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    t=st.integers(4, 11),
+    hw=st.tuples(st.integers(3, 9), st.integers(3, 9)),
+    stride=st.sampled_from([1, 2]),
+    kernel=st.sampled_from([(3, 3, 3), (3, 1, 3), (3, 5, 5)]),
+    bias=st.booleans(),
+)
+def test_temporal_winograd_equals_the_convolution(t, hw, stride, kernel, bias):
+    from deepvideo.models.fast import TemporalWinogradConv3d
+
+    torch.manual_seed(t)
+    conv = nn.Conv3d(16, 24, kernel, (1, stride, stride), (1, kernel[1] // 2, kernel[2] // 2), bias=bias)
+    assert TemporalWinogradConv3d.applies(conv)
+    fast = TemporalWinogradConv3d(conv)
+    x = torch.randn(2, 16, t, *hw).contiguous(memory_format=torch.channels_last_3d)
+    with torch.inference_mode():
+        ref, out = conv(x), fast(x)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert torch.equal(fast(x[:, :, :3]), conv(x[:, :, :3]))  # under 4 frames: the convolution itself
+
+
+def test_temporal_winograd_only_where_it_applies():
+    from deepvideo.models.fast import TemporalWinogradConv3d, winograd_temporal
+
+    applies = TemporalWinogradConv3d.applies
+    assert not applies(nn.Conv3d(16, 16, (3, 3, 3), (2, 1, 1), 1))  # temporal stride
+    assert not applies(nn.Conv3d(16, 16, (3, 1, 1), padding=(1, 0, 0)))  # no spatial extent: a plain GEMM
+    assert not applies(nn.Conv3d(16, 16, 3, padding=1, groups=16))  # depthwise
+    assert not applies(nn.Conv3d(3, 16, (3, 7, 7), padding=(1, 3, 3)))  # RGB stem
+    model = randomize_norms(create_model("r3d_18", 6, width=16)).eval()
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize_for_inference(model)
+    n = sum(isinstance(m, TemporalWinogradConv3d) for m in fast.modules())
+    assert n == 13  # every 3x3x3 conv of the four stages but the three temporally strided ones
+    assert (fast(x) - ref).abs().max() <= 1e-4
+    assert winograd_temporal(optimize_for_inference(model, winograd=False).model) == 13
+    assert winograd_temporal(fast) == 0  # idempotent

@@ -41,12 +41,12 @@ def models(
 
 def convert(
     src: Path = typer.Argument(
-        ..., help="Checkpoint of torchvision / PyTorchVideo (.pth, .pyth, .safetensors)."
+        ..., help="Checkpoint of torchvision / PyTorchVideo / PySlowFast (.pth, .pyth, .safetensors)."
     ),
     dst: Path = typer.Argument(..., help="Output file (.safetensors recommended, or .pth)."),
     model: str = typer.Option(..., "--model", "-m", help="deepvideo model name (see `deepvideo models`)."),
     source: str = typer.Option(
-        None, "--source", help="torchvision | pytorchvideo | deepvideo (default: detect)."
+        None, "--source", help="torchvision | pytorchvideo | pyslowfast | deepvideo (default: detect)."
     ),
 ) -> None:
     """Convert another library's weights into a deepvideo checkpoint for MODEL."""

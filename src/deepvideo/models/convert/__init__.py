@@ -8,6 +8,9 @@ Sources, detected from the checkpoint's key names:
 - ``"pytorchvideo"`` (also PySlowFast-trained checkpoints as distributed by PyTorchVideo):
   ``slow_r50``, ``c2d_r50``, ``i3d_r50``, ``csn_r101``, ``r2plus1d_r50``, ``x3d_xs/s/m/l``,
   ``slowfast_r50/r101``, ``mvit_base_16x4`` (-> ``mvit_v1_b``) (see :mod:`.pytorchvideo`);
+- ``"pyslowfast"``: PySlowFast's own ``.pyth`` checkpoints (``s1.pathway0_stem...``,
+  ``s2.pathway0_res0.branch2.a...``): C2D / I3D (non-local too) / Slow R50, SlowFast R50 / R101,
+  X3D-XS/S/M/L, MViT-B v1 (see :mod:`.pyslowfast`);
 - ``"deepvideo"``: a state dict of the model itself.
 
 Files are read with ``torch.load(weights_only=True)`` or safetensors only; a converted
@@ -24,10 +27,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from deepvideo.models.convert import pyslowfast as _psf
 from deepvideo.models.convert import pytorchvideo as _ptv
 from deepvideo.models.convert import torchvision as _tv
 
-SOURCES = ("deepvideo", "torchvision", "pytorchvideo")
+SOURCES = ("deepvideo", "torchvision", "pytorchvideo", "pyslowfast")
 
 
 class ConversionError(ValueError):
@@ -65,10 +69,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def detect_source(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """``"torchvision"``, ``"pytorchvideo"`` or ``"deepvideo"`` from the key names."""
+    """``"torchvision"``, ``"pytorchvideo"``, ``"pyslowfast"`` or ``"deepvideo"`` from the key names."""
     keys = set(state_dict)
     if _ptv.looks_like(keys):
         return "pytorchvideo"
+    if _psf.looks_like(keys):
+        return "pyslowfast"
     if _tv.looks_like(keys):
         return "torchvision"
     return "deepvideo"
@@ -85,6 +91,8 @@ def convert_state_dict(
         out = _tv.convert(dict(state_dict), model)
     elif source == "pytorchvideo":
         out = _ptv.convert(dict(state_dict), model)
+    elif source == "pyslowfast":
+        out = _psf.convert(dict(state_dict), model)
     else:
         out = dict(state_dict)
     _check(out, model, source)
@@ -116,9 +124,28 @@ def _check(sd: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> Non
         )
 
 
+# classifier weights of deepvideo, torchvision, PyTorchVideo (MViT) and PySlowFast models
+_CLASSIFIER_KEYS = (
+    "head.fc.weight",
+    "fc.weight",
+    "head.1.weight",
+    "head.weight",
+    "classifier.1.weight",
+    "head.proj.weight",
+    "head.projection.weight",
+)
+
+
 def infer_num_classes(state_dict: Mapping[str, torch.Tensor]) -> int | None:
-    """Output size of the classifier in a checkpoint (last 2-D/5-D weight named like a head)."""
+    """Output size of the classifier in a checkpoint: a known classifier key, else the last
+    2-D/5-D weight named like a head (squeeze-excitation convs excluded)."""
+    for key in _CLASSIFIER_KEYS:
+        w = state_dict.get(key)
+        if w is not None and w.dim() in (2, 5):
+            return int(w.shape[0])
     for key in reversed(list(state_dict)):
+        if ".se." in key or ".norm_b.1.block." in key:
+            continue
         if key.endswith("weight") and any(h in key for h in ("fc", "proj", "head", "classifier")):
             w = state_dict[key]
             if w.dim() in (2, 5) and not key.startswith(("blocks.0", "patch_embed.")):
