@@ -180,11 +180,12 @@ def test_nonlocal_i3d(nonlocal_norm):
     assert "s4.pathway0_nonlocal5.conv_theta.weight" in sd
     model = _check("i3d_r50", peer, sd, torch.randn(1, 3, 8, 64, 64), nonlocal_blocks=where)
     assert model.layer2[2].theta.weight.shape == (256, 512, 1, 1, 1)  # after res3 block 1
-    # deepvideo's nl_i3d_r50 places its blocks elsewhere: named in the error, not silently shifted
+    _check("nl_i3d_r50", peer, sd, torch.randn(1, 3, 8, 64, 64))  # deepvideo's preset: the same places
+    # non-local blocks elsewhere in the target: named in the error, not silently shifted
     with pytest.raises(
         ConversionError, match=r"non-local blocks after res blocks \{1: \(1, 3\), 2: \(1, 3, 5\)\}"
     ):
-        load_model("nl_i3d_r50", sd)
+        load_model("i3d_r50", sd, nonlocal_blocks={1: (0, 2), 2: (0, 2, 4)})
 
 
 @pytest.mark.parametrize("name", ["x3d_xs", "x3d_l"])  # XS/S/M share one network; L is deeper

@@ -8,7 +8,7 @@
 - fp32 linear layers computed by oneDNN as 1×1 convolutions (:class:`OneDNNLinear`): on this
   AMD CPU MKL's sgemm, behind ``nn.Linear``, reaches half of oneDNN's throughput;
 - fp32 convolutions with a temporal kernel of 3 computed with Winograd's minimal filtering
-  F(4, 3) along time (:class:`TemporalWinogradConv3d`): half the multiply-adds (eager only);
+  F(4, 3) along time (:class:`TemporalWinogradConv3d`): half the multiply-adds;
 - optionally bfloat16 weights and activations (on CPUs with AVX512-BF16 / AMX, see
   :func:`bf16_supported`): the whole network is cast once, not per call as autocast would (which
   also converts activations back and forth around its fp32 ops); 3D max pooling and the RGB stem
@@ -187,6 +187,7 @@ class TemporalWinogradConv3d(nn.Module):
             and conv.in_channels >= 16
         )
 
+    @torch.compiler.disable  # in-place writes into strided views: runs eagerly inside compiled models
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, h, w = x.shape
         if t < 4 or x.dtype != torch.float32 or x.device.type != "cpu" or torch.is_grad_enabled():
@@ -327,7 +328,7 @@ def optimize_for_inference(
         m = m.to(memory_format=torch.channels_last_3d)
     if not bf16:
         linears_to_onednn(m)
-        if winograd and not compile:  # in-place writes into strided views, which dynamo cannot trace
+        if winograd:
             winograd_temporal(m)
     if bf16:
         keep_fp32_where_faster(m)

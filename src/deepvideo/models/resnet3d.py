@@ -306,8 +306,9 @@ def i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
 
 
 def nl_i3d_r50(num_classes: int = 400, mode: str = "embedded_gaussian", **kw) -> VideoResNet:
-    """I3D ResNet-50 with 5 non-local blocks (2 in res3, 3 in res4, every other block)."""
-    return i3d_r50(num_classes, nonlocal_blocks={1: (0, 2), 2: (0, 2, 4)}, nonlocal_mode=mode, **kw)
+    """I3D ResNet-50 with 5 non-local blocks (2 in res3, 3 in res4, every other block): after
+    blocks 1, 3 of res3 and 1, 3, 5 of res4, as in the authors' code and PySlowFast's I3D-NLN."""
+    return i3d_r50(num_classes, nonlocal_blocks={1: (1, 3), 2: (1, 3, 5)}, nonlocal_mode=mode, **kw)
 
 
 def slow_r50(num_classes: int = 400, depth: int = 50, **kw) -> VideoResNet:

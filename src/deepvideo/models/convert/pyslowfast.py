@@ -31,7 +31,8 @@ libraries differ:
   branches are summed before the ReLU), exact with running statistics (eval mode).
 - Non-local blocks stay after the res block they follow in the checkpoint; the deepvideo model
   must have them at the same places (PySlowFast's I3D-NLN config: res3 blocks 1 and 3, res4
-  blocks 1, 3 and 5: ``load_model("i3d_r50", path, nonlocal_blocks={1: (1, 3), 2: (1, 3, 5)})``).
+  blocks 1, 3 and 5, as deepvideo's ``nl_i3d_r50``; other places:
+  ``load_model("i3d_r50", path, nonlocal_blocks={...})``).
 - MViT: the pooling norms use eps 1e-5 (``nn.LayerNorm`` in PySlowFast's MViT v1 code), set on
   the target as for PyTorchVideo. Separate ``attn.q/k/v`` are taken as projections before
   pooling (PyTorchVideo's reading of the released MViT-B weights); a model trained with
