@@ -116,15 +116,23 @@ class OneDNNLinear(nn.Module):
         return y.permute(0, 2, 3, 1).reshape(*x.shape[:-1], self.out_features)
 
 
+def _wrap_children(model: nn.Module, wrapper: type[nn.Module], applies) -> int:
+    """Replace, in place, every submodule for which ``applies(module)`` by ``wrapper(module)``
+    (not inside an existing ``wrapper``: idempotent). Returns the count."""
+    wrapped = 0
+    for parent in list(model.modules()):
+        if isinstance(parent, wrapper):
+            continue
+        for name, child in list(parent.named_children()):
+            if applies(child):
+                setattr(parent, name, wrapper(child))
+                wrapped += 1
+    return wrapped
+
+
 def linears_to_onednn(model: nn.Module) -> int:
     """Replace every ``nn.Linear`` by :class:`OneDNNLinear` (same parameters); in place."""
-    replaced = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Linear:
-                setattr(parent, name, OneDNNLinear(child))
-                replaced += 1
-    return replaced
+    return _wrap_children(model, OneDNNLinear, lambda m: type(m) is nn.Linear)
 
 
 # Winograd F(4, 3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016),
@@ -159,7 +167,8 @@ class TemporalWinogradConv3d(nn.Module):
     transformed input frames instead of 12 over the originals, i.e. half the multiply-adds
     (the spatial part stays oneDNN's direct convolution). Inference in fp32 on CPU with at least
     4 frames; otherwise (and under autograd) the wrapped convolution runs. Outputs equal it within
-    fp32 rounding (relative error ~1e-6).
+    fp32 rounding (relative error ~1e-6). The padded and transformed inputs live in a per-thread
+    workspace, kept between calls (about 2.5x the largest input seen).
     """
 
     def __init__(self, conv: nn.Conv3d) -> None:
@@ -235,15 +244,7 @@ class TemporalWinogradConv3d(nn.Module):
 
 def winograd_temporal(model: nn.Module) -> int:
     """Wrap every conv that :meth:`TemporalWinogradConv3d.applies` to; in place. Returns the count."""
-    wrapped = 0
-    for parent in list(model.modules()):
-        if isinstance(parent, TemporalWinogradConv3d):
-            continue
-        for name, child in list(parent.named_children()):
-            if TemporalWinogradConv3d.applies(child):
-                setattr(parent, name, TemporalWinogradConv3d(child))
-                wrapped += 1
-    return wrapped
+    return _wrap_children(model, TemporalWinogradConv3d, TemporalWinogradConv3d.applies)
 
 
 class _Float32(nn.Module):
@@ -265,16 +266,12 @@ class _Float32(nn.Module):
 
 def keep_fp32_where_faster(model: nn.Module) -> int:
     """Wrap the ops that bf16 slows down on CPU (see :class:`_Float32`); in place."""
-    wrapped = 0
-    for parent in list(model.modules()):
-        if isinstance(parent, _Float32):
-            continue
-        for name, child in list(parent.named_children()):
-            stem = isinstance(child, nn.Conv3d) and child.in_channels <= 4
-            if stem or isinstance(child, (nn.MaxPool3d, nn.AvgPool3d)):  # AvgPool3d: no bf16 CPU kernel
-                setattr(parent, name, _Float32(child))
-                wrapped += 1
-    return wrapped
+
+    def slower_in_bf16(m: nn.Module) -> bool:  # AvgPool3d: no bf16 CPU kernel at all
+        stem = isinstance(m, nn.Conv3d) and m.in_channels <= 4
+        return stem or isinstance(m, (nn.MaxPool3d, nn.AvgPool3d))
+
+    return _wrap_children(model, _Float32, slower_in_bf16)
 
 
 class FastModel(nn.Module):
