@@ -205,7 +205,7 @@ def main() -> None:
         agree = (out16.argmax(1) == ref.argmax(1)).float().mean().item()
         stable = (rounded.argmax(1) == ref.argmax(1)).float().mean().item()
         peer_agree = (peer16.argmax(1) == ref.argmax(1)).float().mean().item()
-        rel16 = ((out16 - ref).norm() / ref.norm()).item()
+        rel16, peer_rel16 = (((o - ref).norm() / ref.norm()).item() for o in (out16, peer16))
         cps = [args.batch / t for t in (t_peer, t32, t16)]
         r32, r16 = t_peer / t32, t_peer / t16
         fp32_ratios.append(r32)
@@ -225,7 +225,7 @@ def main() -> None:
                 round(r16, 2),
                 f"{diff:.1e}",
                 f"{agree * 100:.0f}%",
-                f"{rel16:.3f}",
+                f"{rel16:.3f} / {peer_rel16:.3f}",
                 f"{stable * 100:.0f}%",
                 f"{peer_agree * 100:.0f}%",
             ]
@@ -271,7 +271,8 @@ def main() -> None:
             "compares deepvideo fp32 logits with the "
             f"peer's; `top-1 =` is the share of {max(args.clips, args.batch)} real clips whose bf16 top-1 "
             "equals the peer's fp32 top-1, `bf16 rel. logit error` the relative L2 distance of the bf16 "
-            "logits from the peer's, and the last two columns the same top-1 check for the peer itself, in "
+            "logits from the peer's fp32 ones (deepvideo's, and the peer's own under `torch.autocast` "
+            "bf16), and the last two columns the same top-1 check for the peer itself, in "
             "fp32 on the clips rounded to bf16 and under its own bf16 inference (`torch.autocast`): with "
             "random weights (no pretrained checkpoints can be loaded here) the logit margins are tiny and "
             "perturbations grow layer by layer, so these columns show how much of a top-1 disagreement the "
@@ -289,7 +290,7 @@ def main() -> None:
             "bf16 ratio",
             "max |Δ| fp32",
             "top-1 = (bf16)",
-            "bf16 rel. logit error",
+            "bf16 rel. logit error (deepvideo / peer autocast)",
             "top-1 = (peer fp32, bf16-rounded input)",
             "top-1 = (peer bf16 autocast)",
         ],

@@ -39,6 +39,15 @@ def test_zoo_params_and_flops(name, frames, crop, mparams, gflops):
     assert p.input_shape["rgb"] == (1, 3, frames, crop, crop)
 
 
+def test_mvit_v2_counts_the_architectures_attention():
+    """The relative-position bias rides in the attention's head dimension at run time; the count is
+    still the paper's (torchvision: 34.54 M, 64.22 GFLOPs at 16x224²)."""
+    p = profile_model("mvit_v2_s", count_norms=True)
+    assert p.mparams == pytest.approx(34.54, rel=0.01)
+    assert p.gflops == pytest.approx(64.22, rel=0.05)
+    assert p.gflops == pytest.approx(profile_model("mvit_v2_s").gflops, rel=0.01)
+
+
 def test_counts_by_hand():
     conv = nn.Conv3d(4, 8, 3, padding=1, bias=False)
     flops, by_op, _ = count_flops(conv, torch.zeros(1, 4, 2, 5, 5))
