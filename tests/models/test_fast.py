@@ -210,3 +210,19 @@ def test_temporal_winograd_only_where_it_applies():
     assert (fast(x) - ref).abs().max() <= 1e-4
     assert winograd_temporal(optimize_for_inference(model, winograd=False).model) == 13
     assert winograd_temporal(fast) == 0  # idempotent
+
+
+def test_compiled_model_with_temporal_winograd_keeps_outputs():
+    """Inductor cannot trace the Winograd transforms (in-place writes into strided views): they run
+    eagerly between compiled graphs, and the outputs stay the model's."""
+    from deepvideo.models.fast import TemporalWinogradConv3d
+
+    torch.manual_seed(0)
+    model = randomize_norms(create_model("r3d_18", 6, width=16)).eval()
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize_for_inference(model, compile=True)
+    assert any(isinstance(m, TemporalWinogradConv3d) for m in fast.modules())
+    out = fast(x)
+    assert torch.isfinite(out).all() and (out - ref).abs().max() <= 1e-4
