@@ -50,14 +50,18 @@ def _last_conv(module: nn.Module) -> nn.Module | None:
     return None
 
 
+def norm_scale_shift(weight, bias, mean: torch.Tensor, var: torch.Tensor, eps: float):
+    """Eval-mode batch norm as ``x * scale + shift`` (``weight``/``bias`` None: not affine)."""
+    scale = 1.0 / torch.sqrt(var + eps)
+    if weight is not None:
+        scale = weight * scale
+    shift = -mean * scale if bias is None else bias - mean * scale
+    return scale, shift
+
+
 @torch.no_grad()
 def _fold(conv: nn.Module, bn: nn.Module) -> None:
-    scale = (
-        bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        if bn.affine
-        else 1.0 / torch.sqrt(bn.running_var + bn.eps)
-    )
-    shift = bn.bias - bn.running_mean * scale if bn.affine else -bn.running_mean * scale
+    scale, shift = norm_scale_shift(bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps)
     conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
     if conv.bias is None:
         conv.bias = nn.Parameter(shift.clone())
@@ -323,16 +327,16 @@ def optimize_for_inference(
     channels_last = channels_last and has_conv3d
     if channels_last:
         m = m.to(memory_format=torch.channels_last_3d)
-    if not bf16:
-        linears_to_onednn(m)
-        if winograd:
-            winograd_temporal(m)
     if bf16:
         keep_fp32_where_faster(m)
         m.to(torch.bfloat16)
         for w in m.modules():
             if isinstance(w, _Float32):
                 w.module.float()
+    else:
+        linears_to_onednn(m)
+        if winograd:
+            winograd_temporal(m)
     for p in m.parameters():
         p.requires_grad_(False)
     if compile:

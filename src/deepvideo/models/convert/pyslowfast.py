@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from deepvideo.models.convert import pytorchvideo as _ptv
+from deepvideo.models.fast import norm_scale_shift
 
 _STEM = re.compile(r"^s1\.pathway(\d)_stem\.(.+)$")
 _RES = re.compile(r"^s(\d)\.pathway(\d)_res(\d+)\.(.+)$")
@@ -55,17 +56,17 @@ _NONLOCAL = re.compile(r"^s(\d)\.pathway(\d)_nonlocal(\d+)\.(.+)$")
 _FUSE = re.compile(r"^s(\d)_fuse\.(.+)$")
 
 # PySlowFast block member -> PyTorchVideo ResBlock member (b_bn depends on the SE, see _block)
-_BLOCK = [
-    ("branch1.", "branch1_conv."),
-    ("branch1_bn.", "branch1_norm."),
-    ("branch2.a.", "branch2.conv_a."),
-    ("branch2.a_bn.", "branch2.norm_a."),
-    ("branch2.b.", "branch2.conv_b."),
-    ("branch2.se.fc1.", "branch2.norm_b.1.block.0."),
-    ("branch2.se.fc2.", "branch2.norm_b.1.block.2."),
-    ("branch2.c.", "branch2.conv_c."),
-    ("branch2.c_bn.", "branch2.norm_c."),
-]
+_BLOCK = {
+    "branch1.": "branch1_conv.",
+    "branch1_bn.": "branch1_norm.",
+    "branch2.a.": "branch2.conv_a.",
+    "branch2.a_bn.": "branch2.norm_a.",
+    "branch2.b.": "branch2.conv_b.",
+    "branch2.se.fc1.": "branch2.norm_b.1.block.0.",
+    "branch2.se.fc2.": "branch2.norm_b.1.block.2.",
+    "branch2.c.": "branch2.conv_c.",
+    "branch2.c_bn.": "branch2.norm_c.",
+}
 _X3D_STEM = {"conv_xy.": "conv.conv_t.", "conv.": "conv.conv_xy.", "bn.": "norm."}
 _RESNET_STEM = {"conv.": "conv.", "bn.": "norm."}
 _X3D_HEAD = {
@@ -95,6 +96,7 @@ _MVIT_PREFIX = {
     "head.projection.": "head.proj.",
 }
 _BN_EPS = 1e-5  # PySlowFast's BatchNorm3d eps (BN.EPSILON)
+_NORM_STATS = ("weight", "bias", "running_mean", "running_var")
 
 
 def _is_mvit(keys: set[str]) -> bool:
@@ -105,8 +107,8 @@ def looks_like(keys: set[str]) -> bool:
     return any(_STEM.match(k) or _RES.match(k) for k in keys) or _is_mvit(keys)
 
 
-def _prefix_map(rest: str, table: dict[str, str] | list[tuple[str, str]]) -> str | None:
-    for old, new in table.items() if isinstance(table, dict) else table:
+def _prefix_map(rest: str, table: dict[str, str]) -> str | None:
+    for old, new in table.items():
         if rest.startswith(old):
             return new + rest[len(old) :]
     return None
@@ -174,12 +176,9 @@ def _fold_x3d_shortcut_norms(sd: dict[str, torch.Tensor]) -> None:
         conv = sd.get(block + "branch1_conv.weight")
         if conv is None or conv.shape[0] != conv.shape[1] or block + "branch2.norm_c.bias" not in sd:
             continue
-        bn = {
-            n: sd.pop(f"{block}branch1_norm.{n}") for n in ("weight", "bias", "running_mean", "running_var")
-        }
+        bn = {n: sd.pop(f"{block}branch1_norm.{n}") for n in _NORM_STATS}
         sd.pop(f"{block}branch1_norm.num_batches_tracked", None)
-        scale = bn["weight"].double() / (bn["running_var"].double() + _BN_EPS).sqrt()
-        shift = bn["bias"].double() - bn["running_mean"].double() * scale
+        scale, shift = norm_scale_shift(*(bn[n].double() for n in _NORM_STATS), _BN_EPS)
         sd[block + "branch1_conv.weight"] = (conv.double() * scale.view(-1, 1, 1, 1, 1)).to(conv.dtype)
         bias = sd[block + "branch2.norm_c.bias"]
         sd[block + "branch2.norm_c.bias"] = (bias.double() + shift).to(bias.dtype)
