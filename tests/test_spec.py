@@ -17,3 +17,15 @@ def test_stride_range_from_int_and_tuple():
 def test_invalid_specs_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         InputSpec(**kwargs)
+
+
+@pytest.mark.parametrize("modalities, keys", [
+    (("rgb",), ("rgb",)),
+    (("flow",), ("flow",)),
+    (("rgb", "flow"), ("rgb", "flow")),
+    (("rgbdiff",), ("rgb",)),
+    (("rgbdiff", "rgb"), ("rgb",)),
+])
+def test_batch_keys_name_what_the_model_reads(modalities, keys):
+    spec = InputSpec(modalities=modalities, flow_stack=5 if "flow" in modalities else 0, num_frames=5)
+    assert spec.batch_keys == keys

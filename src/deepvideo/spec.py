@@ -51,6 +51,17 @@ class InputSpec:
         lo, hi = s
         return (int(lo), int(hi))
 
+    @property
+    def batch_keys(self) -> tuple[str, ...]:
+        """The batch entries the model reads, in the order of its modalities: ``rgbdiff`` is
+        computed from ``rgb`` inside the model, so it reads ``rgb``."""
+        keys: list[str] = []
+        for m in self.modalities:
+            key = "rgb" if m == "rgbdiff" else m
+            if key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
     def replace(self, **changes) -> InputSpec:
         return replace(self, **changes)
 

@@ -11,8 +11,8 @@ import torch
 
 from deepvideo.data.dataset import ClipDataset, build_loader, collate_clips
 from deepvideo.data.record import DatasetIndex, VideoRecord
+from deepvideo.data.samplers import EpochSampler, ShardSampler
 from deepvideo.data.sampling import build_sampler
-from deepvideo.engine.distributed import EpochSampler, ShardSampler
 from deepvideo.io import write_video
 from deepvideo.spec import InputSpec
 

@@ -19,7 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepvideo.engine.distributed import EpochSampler
+from deepvideo.data.samplers import EpochSampler
 from deepvideo.engine.logging import read_csv
 
 # engine_helpers sits beside this file; found with any pytest import mode

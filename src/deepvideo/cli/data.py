@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from deepvideo.cli import synth
+from deepvideo.io.atomic import atomic_write_json
 
 app = typer.Typer(no_args_is_help=True)
 synth.register(app)
@@ -22,14 +23,6 @@ def _console():
     from rich.console import Console
 
     return Console()
-
-
-def _write_json(path: Path, payload) -> None:
-    """Write JSON atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _shown(path: str, root: Path) -> str:
@@ -147,7 +140,7 @@ def check(
     console.print(f"{summary['ok']}/{summary['videos']} videos ok, {summary['bad']} bad; "
                   f"{summary['frames']} frames, {summary['hours']} h", soft_wrap=True)
     if json_path is not None:
-        _write_json(json_path, {"dataset": str(dataset), "summary": summary,
+        atomic_write_json(json_path, {"dataset": str(dataset), "summary": summary,
                                 "videos": [r.to_dict() for r in results]})
     if strict and bad:
         raise typer.Exit(1)

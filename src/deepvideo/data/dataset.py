@@ -15,7 +15,7 @@ with ``compute_flow(method=flow_method)`` (DIS by default) from the decoded fram
 slow (tens of ms per field): extract flow once with ``deepvideo flow extract`` for real runs.
 
 Randomness is a function of ``(seed, epoch, index)``: the sampler feeds ``(index, epoch)``
-pairs (:class:`deepvideo.engine.distributed.EpochSampler`) and each item draws from its own
+pairs (:class:`deepvideo.data.samplers.EpochSampler`) and each item draws from its own
 ``numpy.random.Generator``, so the clips do not depend on worker processes or their number,
 and resumed or distributed runs see exactly the same data.
 
@@ -397,15 +397,15 @@ def build_loader(
 ) -> DataLoader:
     """DataLoader with the engine's samplers, per-worker seeding and clip collation.
 
-    Training uses :class:`~deepvideo.engine.distributed.EpochSampler` (shuffled from
+    Training uses :class:`~deepvideo.data.samplers.EpochSampler` (shuffled from
     ``(seed, epoch)``, sharded over ``world_size`` ranks, last incomplete batch dropped by
-    default); evaluation uses :class:`~deepvideo.engine.distributed.ShardSampler` (in order, no
+    default); evaluation uses :class:`~deepvideo.data.samplers.ShardSampler` (in order, no
     padding). ``batch_size`` is per process. Memory is pinned only for CUDA; workers persist
     across epochs (the epoch travels with each index). Call ``loader.sampler.set_epoch(e)``.
     ``multiprocessing_context="forkserver"`` starts workers from a fork server: safer in a process
     that already runs many threads (forking one can deadlock a worker), slower to start.
     """
-    from deepvideo.engine.distributed import EpochSampler, ShardSampler
+    from deepvideo.data.samplers import EpochSampler, ShardSampler
 
     if train:
         sampler = EpochSampler(

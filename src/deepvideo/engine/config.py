@@ -29,6 +29,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from deepvideo.io.atomic import atomic_write_text
+
 
 class ConfigError(ValueError):
     """A recipe or an override is invalid; the message names the key and the source."""
@@ -289,12 +291,6 @@ def git_revision(path: str | os.PathLike | None = None) -> str:
         return "unknown"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_run_files(cfg: Config, run_dir: str | os.PathLike, extra: dict | None = None) -> dict:
     """Write ``config.yaml`` (resolved) and ``run_info.json`` into ``run_dir``; return the info."""
     import torch
@@ -303,12 +299,12 @@ def write_run_files(cfg: Config, run_dir: str | os.PathLike, extra: dict | None 
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
     info = {
         "deepvideo_version": __version__,
         "git_revision": git_revision(),
         "torch_version": torch.__version__,
         **(extra or {}),
     }
-    _atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2) + "\n")
     return info

@@ -29,12 +29,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from deepvideo.engine.report import (
-    atomic_write_text,
     metrics_table,
     plot_confusion,
     plot_history,
     read_history,
 )
+from deepvideo.io.atomic import atomic_write_text
 
 DEFAULTS = {
     "synth": {"set": "motion-shapes", "videos_per_class": 30, "size": 96, "frames": 32, "seed": 0,

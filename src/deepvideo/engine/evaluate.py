@@ -35,7 +35,8 @@ from torch import nn
 from deepvideo.engine.fusion import ScoreSet, save_scores
 from deepvideo.engine.metrics import aggregate_views, classification_metrics, scalar_metrics, video_metrics
 from deepvideo.engine.metrics import softmax as softmax_np
-from deepvideo.engine.report import atomic_write_text, write_report
+from deepvideo.engine.report import write_report
+from deepvideo.io.atomic import atomic_write_text
 
 MODALITY_KEYS = ("rgb", "flow", "rgbdiff")
 BASE_NDIM = 5  # [N, C, T, H, W]; one more leading dim = views

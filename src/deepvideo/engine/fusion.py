@@ -21,7 +21,6 @@ video scores, L2-normalised, concatenated over models.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from deepvideo.engine.metrics import softmax
+from deepvideo.io.atomic import replaced_when_done
 
 SPACES = ("softmax", "logits")
 
@@ -65,17 +65,13 @@ class ScoreSet:
 
 def save_scores(path: str | Path, scores: ScoreSet) -> Path:
     """Write ``scores`` as an ``.npz`` (no pickles) atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with replaced_when_done(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
             fh, video_ids=np.array(scores.video_ids, dtype=np.str_), labels=scores.labels,
             view_logits=scores.view_logits, scores=scores.scores,
             class_names=np.array(scores.class_names, dtype=np.str_),
             aggregate=np.array(scores.aggregate), meta=np.array(json.dumps(scores.meta, default=str)))
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def load_scores(path: str | Path) -> ScoreSet:

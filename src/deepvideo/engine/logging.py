@@ -27,6 +27,7 @@ import os
 import time
 from pathlib import Path
 
+from deepvideo.io.atomic import atomic_write_text
 from deepvideo.progress import make_progress
 
 EPOCH_COLUMNS = [
@@ -64,9 +65,7 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     w.writerow(columns)
     for r in rows:
         w.writerow([_fmt(r.get(c)) for c in columns])
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write_text(path, buf.getvalue())
 
 
 def read_csv(path: str | os.PathLike) -> list[dict]:

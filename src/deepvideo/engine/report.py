@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from deepvideo.engine.metrics import per_class_accuracy
+from deepvideo.io.atomic import atomic_write_bytes, atomic_write_text
 
 #: metric key -> column title, in table order (missing keys are left out)
 METRIC_COLUMNS = {
@@ -28,19 +28,6 @@ METRIC_COLUMNS = {
     "num_views": "views/video",
 }
 PERCENT = {"clip_hit@1", "clip_hit@5", "video_hit@1", "video_hit@5", "mean_class_accuracy"}
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _pyplot():

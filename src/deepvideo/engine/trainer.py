@@ -104,6 +104,7 @@ from deepvideo.engine.config import (
 )
 from deepvideo.engine.logging import RunLogger
 from deepvideo.engine.optim import apply_freezing, build_optimizer, build_schedule, frozen_norm_layers
+from deepvideo.io.atomic import atomic_write_json
 from deepvideo.spec import InputSpec
 
 log = logging.getLogger("deepvideo.engine")
@@ -473,12 +474,6 @@ def _model_inputs(batch: dict, spec: InputSpec | None) -> list[str]:
         want = {"rgb" if m == "rgbdiff" else m for m in spec.modalities}
         keys = [k for k in keys if k in want] or keys
     return keys
-
-
-def _atomic_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -945,8 +940,8 @@ def train(
             steps=step,
         )
         if main:
-            _atomic_json(run_dir / "bad_items.json", bad_items)
-            _atomic_json(
+            atomic_write_json(run_dir / "bad_items.json", bad_items)
+            atomic_write_json(
                 run_dir / "summary.json",
                 {
                     "status": "completed",
@@ -964,7 +959,7 @@ def train(
         return result
     except NonFiniteLossError as e:
         if main:
-            _atomic_json(
+            atomic_write_json(
                 run_dir / "summary.json",
                 {"status": "diverged", "message": str(e), "last_checkpoint": str(last_dir)},
             )

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from deepvideo.io.atomic import atomic_write_text
+
 # name -> (frames, test crop, published params M, published GFLOPs per view, source)
 PUBLISHED: dict[str, tuple[int, int, float | None, float | None, str]] = {
     "c2d_r50": (8, 256, 24.33, 25.89, "PySlowFast zoo"),
@@ -160,14 +162,9 @@ def write_zoo(path: str | os.PathLike = "docs/model_zoo.md") -> Path:
     rows = []
     for name in track(names, "profiling models", unit="model"):
         rows.extend(zoo_rows([name]))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     results = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
     training = [json.loads(f.read_text()) for f in sorted(results.glob("zoo_*.json"))]
-    tmp.write_text(render(rows, training))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, render(rows, training))
 
 
 if __name__ == "__main__":

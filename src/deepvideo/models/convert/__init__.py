@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from deepvideo.io.atomic import replaced_when_done
 from deepvideo.models.convert import pyslowfast as _psf
 from deepvideo.models.convert import pytorchvideo as _ptv
 from deepvideo.models.convert import torchvision as _tv
@@ -203,15 +204,12 @@ def convert_file(
     sd = read_state_dict(src)
     source = source or detect_source(sd)
     model = load_model(model_name, sd, source=source)
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    if dst.suffix == ".safetensors":
-        save_file(state, str(tmp), metadata={"model": model_name, "source": source})
-    else:
-        torch.save(state, tmp)
-    os.replace(tmp, dst)
+    with replaced_when_done(dst) as tmp:
+        if Path(dst).suffix == ".safetensors":
+            save_file(state, str(tmp), metadata={"model": model_name, "source": source})
+        else:
+            torch.save(state, tmp)
     return source
 
 
