@@ -175,7 +175,7 @@ def test_stored_flow_from_a_mirrored_flow_root_without_decoding(videos, tmp_path
 
 def test_flow_computed_on_the_fly_with_dis(videos):
     from deepvideo.flow import compute_flow
-    from deepvideo.io.reader import open_video
+    from deepvideo.io import open_video
 
     _, index = videos
     ds = ClipDataset(index, BOTH, train=False, transform=identity)

@@ -25,8 +25,17 @@ from pathlib import Path
 import av
 
 from deepvideo.data.check import VIDEO_EXTENSIONS, find_videos, pool_context
-from deepvideo.io import UnsafePathError, VideoError, VideoWriter, probe, relative_to_root, safe_output_path
-from deepvideo.io.reader import INTERPOLATIONS, _reason, open_container
+from deepvideo.io import (
+    UnsafePathError,
+    VideoError,
+    VideoWriter,
+    error_reason,
+    open_container,
+    probe,
+    relative_to_root,
+    safe_output_path,
+)
+from deepvideo.io.meta import INTERPOLATIONS
 
 
 @dataclass
@@ -119,7 +128,7 @@ def resize_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int
         os.replace(part, dst)
         return written
     except av.error.FFmpegError as exc:
-        raise VideoError(src, f"decoding failed: {_reason(exc)}") from exc
+        raise VideoError(src, f"decoding failed: {error_reason(exc)}") from exc
     finally:
         container.close()
         part.unlink(missing_ok=True)
