@@ -263,7 +263,11 @@ class VideoReader:
 
     def _packet_index(self) -> _PacketIndex:
         if self._index is None:
-            self._index = self._scan()
+            index = self._scan()
+            if index.num_frames == 0:
+                raise VideoError(self.path, f"no video packets in the file (the container lists "
+                                            f"{self.meta.num_frames} frames): the file is truncated or corrupt")
+            self._index = index
             self._counting = self._index.pts_to_index is None
             if self._index.num_frames != self.meta.num_frames:
                 self.meta = replace(self.meta, num_frames=self._index.num_frames, frame_count="packets")
