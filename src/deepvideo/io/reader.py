@@ -266,7 +266,8 @@ class VideoReader:
             index = self._scan()
             if index.num_frames == 0:
                 raise VideoError(self.path, f"no video packets in the file (the container lists "
-                                            f"{self.meta.num_frames} frames): the file is truncated or corrupt")
+                                            f"{self.meta.num_frames} frames): the file is truncated "
+                                            "or corrupt")
             self._index = index
             self._counting = self._index.pts_to_index is None
             if self._index.num_frames != self.meta.num_frames:
