@@ -313,3 +313,12 @@ def test_a_one_frame_video_cannot_give_computed_flow(videos, tmp_path):
     assert item["index"] != 0
     assert item["bad_items"][0]["error"] == (f"VideoError: {one}: too short to compute optical flow "
                                              "(a field needs two frames)")
+
+
+def test_an_annotation_with_a_negative_frame_count_is_an_error_not_a_bad_video(videos):
+    _, index = videos
+    rec = VideoRecord(index.records[0].path, 0, num_frames=-4, source="list.txt:7")
+    ds = ClipDataset(DatasetIndex([rec], ["c0"]), RGB, train=True, transform=identity)
+    with pytest.raises(ValueError, match="list.txt:7: the record says .*v0.mp4 has -4 frames; fix the"):
+        ds[0]
+    assert ds.bad_items == []

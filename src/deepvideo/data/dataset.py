@@ -177,8 +177,9 @@ class ClipDataset(Dataset):
                 num_frames = rec.num_frames or len(reader)
             else:
                 num_frames = num_flow_fields(flow_path) + 1
-            if num_frames < 1:
-                raise VideoError(rec.path, f"no frames (the record says {num_frames})")
+            if num_frames < 1:  # only a record's own count can be < 1 (readers refuse empty videos)
+                raise ValueError(f"{rec.source or rec.path}: the record says {rec.path} has {num_frames} "
+                                 "frames; fix the annotation")
             idx = self.sampler(num_frames, rng)
             views = {}
             if self.need_rgb:
