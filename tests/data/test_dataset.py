@@ -259,15 +259,19 @@ def test_a_truncated_video_is_skipped_and_listed(videos, tmp_path):
     assert batch["bad_items"][0]["error"].startswith(f"VideoError: {cut}: ")
 
 
-def test_a_transform_bug_propagates_out_of_the_loader(videos):
+def broken_transform(sample, rng):
+    raise ValueError("crop larger than the frame: a bug, not a bad video")
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_transform_bug_propagates_out_of_the_loader(videos, workers):
     _, index = videos
-
-    def broken(sample, rng):
-        raise ValueError("crop larger than the frame: a bug, not a bad video")
-
-    ds = ClipDataset(index, RGB, train=True, transform=broken)
-    with pytest.raises(ValueError, match="a bug, not a bad video"):
-        next(iter(build_loader(ds, 2, train=True, num_workers=0)))
+    ds = ClipDataset(index, RGB, train=True, transform=broken_transform)
+    loader = build_loader(ds, 2, train=True, num_workers=workers, multiprocessing_context="forkserver")
+    with pytest.raises(ValueError, match="a bug, not a bad video") as info:
+        next(iter(loader))
+    if workers:  # the worker's traceback travels with the error, down to the transform
+        assert "Original Traceback" in str(info.value) and "in broken_transform" in str(info.value)
     assert ds.bad_items == []
 
 
