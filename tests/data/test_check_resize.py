@@ -163,3 +163,24 @@ def test_resize_pool(dataset, tmp_path):
 
 def test_video_item_defaults():
     assert VideoItem("x").start_index == 1
+
+
+def test_check_lets_a_bug_through_instead_of_calling_the_video_bad(dataset, monkeypatch):
+    import deepvideo.data.check as check
+
+    def buggy_open(*args, **kwargs):
+        raise KeyError("a bug in the check, not a bad video")
+
+    monkeypatch.setattr(check, "open_video", buggy_open)
+    with pytest.raises(KeyError, match="a bug in the check"):
+        check_video(str(dataset / "class_a" / "v1.mp4"))
+
+
+def test_resize_reports_an_output_that_cannot_be_written(dataset, tmp_path):
+    from deepvideo.data.resize import ResizeJob
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the output folder should be")
+    src = dataset / "class_a" / "v1.mp4"
+    [result] = run_resize([ResizeJob(str(src), str(blocker / "v1.mp4"))], short_side=32)
+    assert result.status == "failed" and result.reason.startswith(f"{blocker / 'v1.mp4'}: ")

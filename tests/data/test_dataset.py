@@ -175,7 +175,7 @@ def test_stored_flow_from_a_mirrored_flow_root_without_decoding(videos, tmp_path
 
 def test_flow_computed_on_the_fly_with_dis(videos):
     from deepvideo.flow import compute_flow
-    from deepvideo.io.reader import open_video
+    from deepvideo.io import open_video
 
     _, index = videos
     ds = ClipDataset(index, BOTH, train=False, transform=identity)
@@ -240,3 +240,89 @@ def test_training_flip_can_be_turned_off(tmp_path):
 
     assert right_minus_left_signs(False) == {True}
     assert right_minus_left_signs(None) == {True, False}
+
+
+def _with_bad_first(index: DatasetIndex, bad: VideoRecord) -> DatasetIndex:
+    return DatasetIndex([bad] + list(index.records), index.classes)
+
+
+def test_a_truncated_video_is_skipped_and_listed(videos, tmp_path):
+    _, index = videos
+    good = Path(index.records[0].path).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good[: len(good) // 2])
+    ds = ClipDataset(_with_bad_first(index, VideoRecord(str(cut), 0, num_frames=10)), RGB, train=True,
+                     transform=identity)
+    batch = next(iter(build_loader(ds, 2, train=False, num_workers=0)))
+    assert batch["index"].tolist()[0] != 0 and batch["rgb"].shape[0] == 2  # another video delivered
+    assert [b["path"] for b in batch["bad_items"]] == [str(cut)]
+    assert batch["bad_items"][0]["error"].startswith(f"VideoError: {cut}: ")
+
+
+def broken_transform(sample, rng):
+    raise ValueError("crop larger than the frame: a bug, not a bad video")
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_transform_bug_propagates_out_of_the_loader(videos, workers):
+    _, index = videos
+    ds = ClipDataset(index, RGB, train=True, transform=broken_transform)
+    loader = build_loader(ds, 2, train=True, num_workers=workers, multiprocessing_context="forkserver")
+    with pytest.raises(ValueError, match="a bug, not a bad video") as info:
+        next(iter(loader))
+    if workers:  # the worker's traceback travels with the error, down to the transform
+        assert "Original Traceback" in str(info.value) and "in broken_transform" in str(info.value)
+    assert ds.bad_items == []
+
+
+def test_a_sampler_index_error_propagates(videos):
+    _, index = videos
+
+    def sampler(num_frames, rng):
+        return {"rgb": np.arange(3)[[0, 1, 5]]}  # IndexError: a bug in the sampler
+
+    ds = ClipDataset(index, RGB, train=True, sampler=sampler, transform=identity)
+    with pytest.raises(IndexError):
+        ds[(0, 0)]
+    assert ds.bad_items == []
+
+
+def test_stored_flow_errors_make_a_bad_video(videos, tmp_path):
+    from deepvideo.flow.store import FlowStoreError, write_flow
+
+    _, index = videos
+    records = list(index.records)
+    short = Path(write_flow(tmp_path / "short", np.zeros((3, 2, 16, 16), np.float32)))  # the video: 10
+    broken = Path(write_flow(tmp_path / "broken", np.zeros((9, 2, 16, 16), np.float32)))
+    for name in broken.glob("x_*.jpg"):
+        name.write_bytes(b"not a jpeg")
+    stored = {records[0].path: short, records[1].path: broken}
+    ds = ClipDataset(DatasetIndex(records, index.classes), BOTH, train=False, transform=identity)
+    ds.flow_path = lambda rec: stored.get(rec.path)  # the others: computed from the video
+    for i, match in ((0, "shorter than its video, re-extract it"), (1, "cannot read flow image")):
+        with pytest.raises(FlowStoreError, match=match):
+            ds.load(i, ds.rng(i, 0))
+    item = ds[0]  # skipped and listed; the replacement is a readable video
+    assert item["index"] not in (0, 1) and item["flow"].shape == (1, 2, 2, 16, 16)
+    assert ds.bad_items[0]["path"] == records[0].path
+    assert ds.bad_items[0]["error"].startswith(f"FlowStoreError: {short}: flow field index")
+
+
+def test_a_one_frame_video_cannot_give_computed_flow(videos, tmp_path):
+    _, index = videos
+    one = write_video(tmp_path / "one.mp4", frames_of(0, t=1), fps=10)
+    ds = ClipDataset(_with_bad_first(index, VideoRecord(str(one), 0)), BOTH, train=True,
+                     transform=identity)
+    item = ds[(0, 0)]
+    assert item["index"] != 0
+    assert item["bad_items"][0]["error"] == (f"VideoError: {one}: too short to compute optical flow "
+                                             "(a field needs two frames)")
+
+
+def test_an_annotation_with_a_negative_frame_count_is_an_error_not_a_bad_video(videos):
+    _, index = videos
+    rec = VideoRecord(index.records[0].path, 0, num_frames=-4, source="list.txt:7")
+    ds = ClipDataset(DatasetIndex([rec], ["c0"]), RGB, train=True, transform=identity)
+    with pytest.raises(ValueError, match="list.txt:7: the record says .*v0.mp4 has -4 frames; fix the"):
+        ds[0]
+    assert ds.bad_items == []

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pickle
 
 import av
+import numpy as np
 import pytest
 from io_helpers import make_frames
 
-from deepvideo.io import VideoError, VideoReader, open_video, probe, write_video
+from deepvideo.io import VideoError, VideoReader, error_reason, open_video, probe, write_video
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,6 @@ def test_file_without_video_stream(tmp_path):
     path = tmp_path / "audio.wav"
     with av.open(str(path), "w") as container:
         stream = container.add_stream("pcm_s16le", rate=8000)
-        import numpy as np
-
         frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
         frame.sample_rate = 8000
         for packet in stream.encode(frame):
@@ -114,3 +113,54 @@ def test_video_error_pickles_with_its_fields():
     err = pickle.loads(pickle.dumps(VideoError("a/b.mp4", "empty file (0 bytes)")))
     assert (err.path, err.reason) == ("a/b.mp4", "empty file (0 bytes)")
     assert str(err) == "a/b.mp4: empty file (0 bytes)"
+
+
+def _garbled_middle(good, tmp_path):
+    data = good.read_bytes()
+    third = len(data) // 3
+    noise = np.random.default_rng(0).integers(0, 256, third, dtype=np.uint8).tobytes()
+    path = tmp_path / "garbled.mp4"
+    path.write_bytes(data[:third] + noise + data[2 * third:])
+    return path
+
+
+def _moov_cut(good, tmp_path):
+    path = tmp_path / "tail_cut.mp4"
+    data = good.read_bytes()
+    path.write_bytes(data[: len(data) * 9 // 10])
+    return path
+
+
+@pytest.mark.parametrize("make, reason", [(_garbled_middle, "Invalid data found when processing input"),
+                                          (_moov_cut, "no video packets in the file (the container "
+                                                      "lists 20 frames): the file is truncated")])
+def test_damaged_files_give_a_video_error_naming_them_through_every_entry_point(good, tmp_path, make, reason):
+    path = make(good, tmp_path)
+    for read in (lambda: open_video(path).get_frames(range(20)),
+                 lambda: VideoReader(path, short_side=24).get_frames(range(19, -1, -3))):
+        with pytest.raises(VideoError) as info:
+            read()
+        assert info.value.path == str(path) and reason in info.value.reason
+
+
+def test_a_garbage_image_in_a_frame_folder_names_the_image(tmp_path):
+    from deepvideo.io import write_frame_folder
+
+    folder = write_frame_folder(tmp_path / "frames", make_frames(5))
+    (folder / "img_00003.jpg").write_bytes(b"garbage, not a jpeg")
+    reader = open_video(folder)
+    assert reader.get_frames([0, 1, 3]).shape[0] == 3
+    with pytest.raises(VideoError) as info:
+        reader.get_frames([2])
+    assert info.value.path == str(folder / "img_00003.jpg")
+    assert info.value.reason == "frame 2: not a readable image"
+
+
+def test_error_reason_keeps_the_library_text_without_errno_or_file_name():
+    assert error_reason(FileNotFoundError(2, "No such file or directory", "/x/y.mp4")) == \
+        "No such file or directory"
+    assert error_reason(ValueError("  bad value  ")) == "bad value"
+    try:
+        av.open("/definitely/missing/file.mp4")
+    except av.error.FFmpegError as exc:
+        assert error_reason(exc) == "No such file or directory"

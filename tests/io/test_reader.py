@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from io_helpers import decode_all, make_frames, picture_types
 
 from deepvideo.io import VideoReader, open_video, probe, write_video
-from deepvideo.io.reader import output_size
+from deepvideo.io.meta import output_size
 
 SHARED = {  # name: (frames, width, height, fps, codec) from ../shared/data/SOURCES.md
     "test.mp4": (300, 340, 256, 30.0, "h264"),

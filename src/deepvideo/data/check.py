@@ -3,7 +3,8 @@
 Each video is opened (container metadata), its packets are counted by a demux-only pass
 (a container that lists more frames than the file holds is truncated), and its first and
 last frames are decoded; ``full=True`` decodes every frame and compares the count. A bad
-video is reported with the reason; nothing stops at the first failure.
+video (any :class:`~deepvideo.io.VideoError`) is reported with the reason; nothing stops at
+the first bad video. Any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def items_from_index(index: Iterable) -> list[VideoItem]:
 
 
 def check_video(item: VideoItem | str, full: bool = False) -> VideoCheck:
-    """Open, count and decode-check one video; never raises for a bad video."""
+    """Open, count and decode-check one video; never raises for a bad video (a ``VideoError``)."""
     if not isinstance(item, VideoItem):
         item = VideoItem(str(item))
     result = VideoCheck(path=item.path, ok=False, start_index=item.start_index)
@@ -121,10 +122,8 @@ def check_video(item: VideoItem | str, full: bool = False) -> VideoCheck:
                 if frames.shape[0] != 2:
                     raise VideoError(item.path, "first/last frame decode returned no frames")
         result.ok = True
-    except VideoError as exc:
+    except VideoError as exc:  # the readers re-raise FFmpeg, OpenCV and file errors as VideoError
         result.reason = exc.reason
-    except Exception as exc:  # a check must report every failure, whatever FFmpeg or OpenCV raise
-        result.reason = f"{type(exc).__name__}: {exc}"
     if item.source and result.reason:
         result.reason = f"{result.reason} (listed at {item.source})"
     return result

@@ -23,7 +23,11 @@ A video that cannot be read never ends an epoch: a warning names the file, the f
 recorded in ``bad_items`` (and travels with the batch as ``"bad_items"`` so the training
 process can list it in the run's report), and another index, chosen deterministically from
 ``(seed, epoch, index, attempt)``, is delivered instead (``"index"`` is the record actually
-delivered). After ``max_retries`` failures in a row the item raises.
+delivered). After ``max_retries`` failures in a row the item raises. Only decode and storage
+errors (:data:`BAD_VIDEO_ERRORS`: :class:`~deepvideo.io.VideoError`, which the io readers
+raise for every decoder and file failure, and :class:`~deepvideo.flow.store.FlowStoreError`)
+make a video bad; any other exception (a sampler, transform or flow bug) propagates with its
+traceback.
 """
 
 from __future__ import annotations
@@ -40,11 +44,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from deepvideo.data.record import DatasetIndex, VideoRecord
+from deepvideo.flow import compute_flow
+from deepvideo.flow.store import FlowStoreError, num_flow_fields, read_flow
+from deepvideo.io import VideoError, open_video
 from deepvideo.spec import InputSpec
 
 log = logging.getLogger("deepvideo.data")
 
 _FLOW_MARKERS = ("x_00001.jpg", "flow.json", "flow.npz")
+
+BAD_VIDEO_ERRORS = (VideoError, FlowStoreError)
+"""What makes a video "bad" (skipped and listed): it cannot be decoded or its stored flow read."""
 
 
 class ClipDataset(Dataset):
@@ -91,8 +101,8 @@ class ClipDataset(Dataset):
         self.max_retries = int(max_retries)
         self.epoch = 0
         self.bad_items: list[dict] = []
-        self.need_rgb = "rgb" in spec.modalities or "rgbdiff" in spec.modalities
-        self.need_flow = "flow" in spec.modalities
+        self.need_rgb = "rgb" in spec.batch_keys
+        self.need_flow = "flow" in spec.batch_keys
         if sampler is None:
             from deepvideo.data.sampling import build_sampler
 
@@ -140,8 +150,7 @@ class ClipDataset(Dataset):
                 if failures:
                     item["bad_items"] = failures
                 return item
-            except (OSError, ValueError, RuntimeError, IndexError) as e:
-                # OSError covers VideoError and FlowStoreError; decoders raise the others on corrupt data.
+            except BAD_VIDEO_ERRORS as e:
                 failure = {"path": rec.path, "source": rec.source, "error": f"{type(e).__name__}: {e}"}
                 log.warning("skipping unreadable video %s (%s); delivering another clip", rec.path, e)
                 failures.append(failure)
@@ -157,7 +166,8 @@ class ClipDataset(Dataset):
 
     # loading ----------------------------------------------------------------------------
     def load(self, i: int, rng: np.random.Generator) -> dict:
-        """Item ``i`` with randomness from ``rng``; raises on unreadable input."""
+        """Item ``i`` with randomness from ``rng``; raises one of :data:`BAD_VIDEO_ERRORS` on
+        unreadable input."""
         rec = self.records[i]
         flow_path = self.flow_path(rec) if self.need_flow else None
         reader = None
@@ -166,11 +176,10 @@ class ClipDataset(Dataset):
                 reader = _open(rec, self.short_side)
                 num_frames = rec.num_frames or len(reader)
             else:
-                from deepvideo.flow.store import num_flow_fields
-
                 num_frames = num_flow_fields(flow_path) + 1
-            if num_frames < 1:
-                raise ValueError(f"{rec.path}: no frames")
+            if num_frames < 1:  # only a record's own count can be < 1 (readers refuse empty videos)
+                raise ValueError(f"{rec.source or rec.path}: the record says {rec.path} has {num_frames} "
+                                 "frames; fix the annotation")
             idx = self.sampler(num_frames, rng)
             views = {}
             if self.need_rgb:
@@ -237,12 +246,10 @@ class ClipDataset(Dataset):
         return None
 
     def _computed_flow(self, reader, fidx: np.ndarray, rec: VideoRecord) -> torch.Tensor:
-        from deepvideo.flow import compute_flow
-
         flat = fidx.reshape(-1)
         valid = np.unique(flat[flat >= 0])
         if valid.size == 0:
-            raise ValueError(f"{rec.path}: no flow field can be computed (video too short)")
+            raise VideoError(rec.path, "too short to compute optical flow (a field needs two frames)")
         frames = reader.get_frames(np.concatenate([valid, valid + 1]).tolist())
         prev, nxt = frames[: len(valid)], frames[len(valid) :]
         fields = compute_flow((prev, nxt), method=self.flow_method)  # [U,2,H,W]
@@ -255,8 +262,6 @@ class ClipDataset(Dataset):
 
 
 def _open(rec: VideoRecord, short_side: int | None):
-    from deepvideo.io import open_video
-
     kw = {}
     if short_side:
         kw["short_side"] = short_side
@@ -282,10 +287,12 @@ def _read_frames(reader, idx: np.ndarray) -> torch.Tensor:
 
 
 def _read_stored_flow(path: Path, idx: np.ndarray) -> torch.Tensor:
-    from deepvideo.flow.store import read_flow
-
     flat = idx.reshape(-1)
-    fields = read_flow(path, np.maximum(flat, 0))
+    try:
+        fields = read_flow(path, np.maximum(flat, 0))
+    except IndexError as exc:  # read_flow's out-of-range index: fewer fields stored than the video has
+        raise FlowStoreError(f"{path}: {exc}; the stored flow is shorter than its video, re-extract it "
+                             "with `deepvideo flow extract`") from exc
     if (flat < 0).any():
         fields = fields.clone()
         fields[torch.from_numpy(flat < 0)] = 0

@@ -11,7 +11,9 @@ is the source's average rate (a variable-rate source becomes constant-rate).
 Outputs mirror the inputs' paths relative to ``src`` (suffix ``.mp4``) under ``dst``, each
 checked with :func:`deepvideo.io.paths.safe_output_path`. Each output is written under a
 temporary name, verified (frame count read back), then renamed: an existing output is
-always complete, so a re-run skips it (resumable). Failures are collected, never fatal.
+always complete, so a re-run skips it (resumable). Failures of a video (a ``VideoError``
+reading it, an ``OSError`` writing its output) are collected, never fatal; any other
+exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -25,8 +27,17 @@ from pathlib import Path
 import av
 
 from deepvideo.data.check import VIDEO_EXTENSIONS, find_videos, pool_context
-from deepvideo.io import UnsafePathError, VideoError, VideoWriter, probe, relative_to_root, safe_output_path
-from deepvideo.io.reader import INTERPOLATIONS, _reason, open_container
+from deepvideo.io import (
+    UnsafePathError,
+    VideoError,
+    VideoWriter,
+    error_reason,
+    open_container,
+    probe,
+    relative_to_root,
+    safe_output_path,
+)
+from deepvideo.io.meta import INTERPOLATIONS
 
 
 @dataclass
@@ -119,7 +130,7 @@ def resize_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int
         os.replace(part, dst)
         return written
     except av.error.FFmpegError as exc:
-        raise VideoError(src, f"decoding failed: {_reason(exc)}") from exc
+        raise VideoError(src, f"re-encoding failed: {error_reason(exc)}") from exc
     finally:
         container.close()
         part.unlink(missing_ok=True)
@@ -129,10 +140,10 @@ def _run_job(job: ResizeJob, short_side: int, gop: int, crf: int, preset: str) -
     try:
         frames = resize_video(job.src, job.dst, short_side, gop, crf, preset)
         return ResizeResult(job.src, job.dst, "done", frames=frames)
-    except VideoError as exc:
+    except VideoError as exc:  # a bad source video: reported, the others go on
         return ResizeResult(job.src, job.dst, "failed", str(exc))
-    except Exception as exc:  # one bad video must not stop the others
-        return ResizeResult(job.src, job.dst, "failed", f"{job.src}: {type(exc).__name__}: {exc}")
+    except OSError as exc:  # writing this output failed (disk full, permissions): reported likewise
+        return ResizeResult(job.src, job.dst, "failed", f"{job.dst}: {error_reason(exc)}")
 
 
 def run_resize(jobs: Sequence[ResizeJob], short_side: int = 256, gop: int = 16, crf: int = 18,

@@ -245,11 +245,11 @@ class Sampler:
 
     @property
     def rgb_needed(self) -> bool:
-        return "rgb" in self.spec.modalities or "rgbdiff" in self.spec.modalities
+        return "rgb" in self.spec.batch_keys
 
     @property
     def flow_needed(self) -> bool:
-        return "flow" in self.spec.modalities
+        return "flow" in self.spec.batch_keys
 
     def __call__(self, num_frames: int, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         spec, policy, views = self.spec, self.short_policy, self.num_clips

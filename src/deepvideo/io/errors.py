@@ -1,4 +1,9 @@
-"""The one error type of :mod:`deepvideo.io`: a video that cannot be opened or decoded."""
+"""The one error type of :mod:`deepvideo.io`: a video that cannot be opened or decoded.
+
+Decoder and file-system failures (PyAV's ``av.error.*``, ``OSError`` from opening a file,
+OpenCV's ``cv2.error``) are re-raised as :class:`VideoError` where :mod:`deepvideo.io` calls
+those libraries, so a caller tells a bad video (``VideoError``) from a bug (anything else).
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,10 @@ class VideoError(OSError):
     def __reduce__(self):
         # Exceptions pickle through ``args``; keep both fields so DataLoader workers can re-raise it.
         return (type(self), (self.path, self.reason))
+
+
+def error_reason(exc: BaseException) -> str:
+    """A library error's message for a ``VideoError`` reason: FFmpeg's or the OS's text
+    (``strerror``) without the errno prefix and repeated file name, else ``str(exc)``."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip()

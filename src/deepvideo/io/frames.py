@@ -20,9 +20,8 @@ import cv2
 import numpy as np
 import torch
 
-from deepvideo.io.errors import VideoError
-from deepvideo.io.probe import VideoMeta
-from deepvideo.io.reader import INTERPOLATIONS, check_indices, gather, output_size
+from deepvideo.io.errors import VideoError, error_reason
+from deepvideo.io.meta import VideoMeta, check_indices, check_interpolation, gather, output_size
 
 _CV2_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "bicubic": cv2.INTER_CUBIC,
                       "nearest": cv2.INTER_NEAREST}
@@ -64,14 +63,16 @@ class FrameFolderReader:
                  short_side: int | None = None, fps: float | None = None, threads: int = 0,
                  interpolation: str = "bilinear"):
         self.path = self.folder = Path(folder)
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+        check_interpolation(interpolation)
         self.template, self.start_index = template, start_index
         self.short_side, self.threads, self.interpolation = short_side, int(threads), interpolation
         if not self.folder.is_dir():
             raise VideoError(self.folder, "frame folder not found" if not self.folder.exists()
                              else "not a folder")
-        numbers = list_frame_numbers(self.folder, template)
+        try:
+            numbers = list_frame_numbers(self.folder, template)
+        except OSError as exc:  # e.g. no permission to list the folder
+            raise VideoError(self.folder, f"cannot list the frame files: {error_reason(exc)}") from exc
         if not numbers:
             raise VideoError(self.folder, f"no frame files matching {template!r} "
                                           f"(e.g. {template.format(start_index)})")
@@ -119,11 +120,14 @@ class FrameFolderReader:
 
     def _load(self, index: int) -> np.ndarray:
         path = self.frame_path(index)
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            reason = "file missing" if not path.exists() else "not a readable image"
-            raise VideoError(path, f"frame {index}: {reason}")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        try:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        except cv2.error as exc:
+            raise VideoError(path, f"frame {index}: not a readable image ({error_reason(exc)})") from exc
+        reason = "file missing" if not path.exists() else "not a readable image"
+        raise VideoError(path, f"frame {index}: {reason}")
 
     def _frame(self, index: int) -> np.ndarray:
         image = self._load(index)

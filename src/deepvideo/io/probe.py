@@ -1,40 +1,38 @@
-"""Video metadata without decoding: :class:`VideoMeta` and :func:`probe`."""
+"""Any video source, file or frame folder: :func:`open_video` picks the reader, :func:`probe`
+reads the metadata without decoding.
+
+Above both readers (:mod:`deepvideo.io.reader`, :mod:`deepvideo.io.frames`), which do not
+import this module.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from deepvideo.io.frames import FrameFolderReader
+from deepvideo.io.meta import VideoMeta
+from deepvideo.io.reader import VideoReader
 
 
-@dataclass(frozen=True)
-class VideoMeta:
-    """What a reader knows about a video before decoding any frame.
+def open_video(path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
+               interpolation: str = "bilinear", template: str = "img_{:05d}.jpg", start_index: int = 1,
+               fps: float | None = None) -> VideoReader | FrameFolderReader:
+    """A :class:`VideoReader` for a file, a :class:`FrameFolderReader` for a folder.
 
-    ``frame_count`` says where ``num_frames`` comes from: ``"container"`` (the container's own
-    frame table, e.g. the mp4 sample table or the AVI index), ``"packets"`` (counted by a
-    demux-only pass over the packets when the container stores no count, e.g. mkv/webm),
-    or ``"files"`` (frame folders: the image files matching the template).
+    ``template``, ``start_index`` and ``fps`` only apply to frame folders (a video file knows
+    its own frame rate).
     """
-
-    path: str
-    fps: float | None
-    num_frames: int
-    duration: float | None
-    width: int
-    height: int
-    codec: str
-    pix_fmt: str | None = None
-    container: str | None = None
-    bit_rate: int | None = None
-    frame_count: str = "container"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    if Path(path).is_dir():
+        return FrameFolderReader(path, template=template, start_index=start_index, short_side=short_side,
+                                 fps=fps, threads=threads, interpolation=interpolation)
+    return VideoReader(path, short_side=short_side, threads=threads, interpolation=interpolation)
 
 
 def probe(path: str | os.PathLike, **kwargs) -> VideoMeta:
-    """Metadata of a video file or frame folder (a directory); raises ``VideoError``."""
-    from deepvideo.io.reader import open_video
+    """Metadata of a video file or frame folder (a directory); raises ``VideoError``.
 
+    ``kwargs`` go to :func:`open_video` (``template``, ``start_index``, ``fps`` for folders).
+    """
     with open_video(path, **kwargs) as reader:
         return reader.meta

@@ -61,44 +61,17 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
-from deepvideo.io.errors import VideoError
-from deepvideo.io.probe import VideoMeta
+from deepvideo.io.errors import VideoError, error_reason
+from deepvideo.io.meta import (
+    INTERPOLATIONS,
+    VideoMeta,
+    check_indices,
+    check_interpolation,
+    gather,
+    output_size,
+)
 
 _INHERITED: list = []  # FFmpeg objects a forked process inherited from its parent (see _open)
-
-INTERPOLATIONS = {"bilinear": "BILINEAR", "area": "AREA", "bicubic": "BICUBIC", "nearest": "POINT"}
-
-
-def output_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
-    """``(h, w)`` of a ``height x width`` frame scaled so its shorter side is ``short_side``."""
-    if short_side is None:
-        return height, width
-    if short_side <= 0:
-        raise ValueError(f"short_side must be positive, got {short_side}")
-    if width <= height:
-        return max(1, round(height * short_side / width)), short_side
-    return short_side, max(1, round(width * short_side / height))
-
-
-def check_indices(path, indices, num_frames: int, note: str = "") -> np.ndarray:
-    """Indices as a flat int64 array; ``VideoError`` naming the file and valid range if any is out."""
-    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-    if idx.size and (idx.min() < 0 or idx.max() >= num_frames):
-        bad = sorted({int(i) for i in idx if i < 0 or i >= num_frames})
-        shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
-        raise VideoError(path, f"frame index {shown} out of range: valid indices are 0..{num_frames - 1} "
-                               f"({num_frames} frames){note}")
-    return idx
-
-
-def gather(idx: np.ndarray, frames: dict[int, np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
-    """Stack decoded unique frames into ``uint8 [len(idx),H,W,3]`` following ``idx`` (duplicates ok)."""
-    out = torch.empty((idx.size, *shape, 3), dtype=torch.uint8)
-    view = out.numpy()
-    for position, i in enumerate(idx.tolist()):  # one copy per output frame, no intermediate stack
-        view[position] = frames[i]
-    return out
-
 
 @dataclass
 class _PacketIndex:
@@ -135,8 +108,7 @@ class VideoReader:
     def __init__(self, path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
                  interpolation: str = "bilinear", skip_nonref: bool = True):
         self.path = Path(path)
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+        check_interpolation(interpolation)
         self.short_side = short_side
         self.threads = int(threads)
         self.interpolation = interpolation
@@ -273,7 +245,7 @@ class VideoReader:
                     records.append((packet.pts, packet.dts, packet.is_keyframe))
         except av.error.FFmpegError as exc:
             raise VideoError(self.path, f"demuxing failed after {len(records)} packets "
-                                        f"({_reason(exc)}); the file is truncated or corrupt") from exc
+                                        f"({error_reason(exc)}); the file is truncated or corrupt") from exc
         finally:
             container.close()
         index = _build_index(records, use_pts="avi" not in self._container_format())
@@ -291,7 +263,12 @@ class VideoReader:
 
     def _packet_index(self) -> _PacketIndex:
         if self._index is None:
-            self._index = self._scan()
+            index = self._scan()
+            if index.num_frames == 0:
+                raise VideoError(self.path, f"no video packets in the file (the container lists "
+                                            f"{self.meta.num_frames} frames): the file is truncated "
+                                            "or corrupt")
+            self._index = index
             self._counting = self._index.pts_to_index is None
             if self._index.num_frames != self.meta.num_frames:
                 self.meta = replace(self.meta, num_frames=self._index.num_frames, frame_count="packets")
@@ -328,7 +305,7 @@ class VideoReader:
             for frame in container.decode(stream):
                 yield torch.from_numpy(self._convert(frame))
         except av.error.FFmpegError as exc:
-            raise VideoError(self.path, f"decoding failed: {_reason(exc)}") from exc
+            raise VideoError(self.path, f"decoding failed: {error_reason(exc)}") from exc
         finally:
             container.close()
 
@@ -419,7 +396,8 @@ class VideoReader:
                             continue
                     yield frame_index, frame
         except av.error.FFmpegError as exc:
-            raise VideoError(self.path, f"decoding failed after frame {self._pos}: {_reason(exc)}") from exc
+            raise VideoError(self.path,
+                             f"decoding failed after frame {self._pos}: {error_reason(exc)}") from exc
 
     def _convert(self, frame) -> np.ndarray:
         """RGB (and resize) through one cached swscale context: the same pixels as
@@ -429,11 +407,15 @@ class VideoReader:
                 _INHERITED.append(self._reformatter)  # swscale's worker threads stayed in the parent
             self._reformatter = (os.getpid(), VideoReformatter())
         reformatter = self._reformatter[1]
-        if self.short_side is None:
-            return reformatter.reformat(frame, format="rgb24").to_ndarray()
-        h, w = self.frame_size
-        return reformatter.reformat(frame, width=w, height=h, format="rgb24",
-                                    interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
+        try:
+            if self.short_side is None:
+                return reformatter.reformat(frame, format="rgb24").to_ndarray()
+            h, w = self.frame_size
+            return reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                        interpolation=INTERPOLATIONS[self.interpolation]).to_ndarray()
+        except av.error.FFmpegError as exc:
+            raise VideoError(self.path,
+                             f"converting a decoded frame to RGB failed: {error_reason(exc)}") from exc
 
 
 def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bool) -> _PacketIndex:
@@ -475,47 +457,31 @@ def _build_index(records: list[tuple[int | None, int | None, bool]], use_pts: bo
                         dts_to_ordinal=dts_to_ordinal, count_keys=count_keys, count_seek=count_seek)
 
 
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's message without the errno prefix and repeated file name."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip()
-
-
 def open_container(path: str | os.PathLike):
     """``av.open`` for reading, turning every failure into a ``VideoError`` that says why."""
     path = Path(path)
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+        size = path.stat().st_size if exists and not is_dir else None
+    except OSError as exc:  # e.g. no permission to look into the folder
+        raise VideoError(path, f"cannot open: {error_reason(exc)}") from exc
+    if not exists:
         raise VideoError(path, "file not found")
-    if path.is_dir():
+    if is_dir:
         raise VideoError(path, "is a directory, not a video file (frame folders: use open_video or "
                                "FrameFolderReader)")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise VideoError(path, "empty file (0 bytes)")
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise VideoError(path, f"not a readable video ({_reason(exc)}): the file is truncated, corrupt, "
+        raise VideoError(path, f"not a readable video ({error_reason(exc)}): the file is truncated, corrupt, "
                                "or not a video") from exc
     except OSError as exc:
-        raise VideoError(path, f"cannot open: {exc.strerror or exc}") from exc
+        raise VideoError(path, f"cannot open: {error_reason(exc)}") from exc
     if not container.streams.video:
         kinds = ", ".join(s.type for s in container.streams) or "none"
         container.close()
         raise VideoError(path, f"no video stream (streams found: {kinds})")
     return container
 
-
-def open_video(path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
-               interpolation: str = "bilinear", template: str = "img_{:05d}.jpg", start_index: int = 1,
-               fps: float | None = None):
-    """A :class:`VideoReader` for a file, a :class:`~deepvideo.io.frames.FrameFolderReader` for a folder.
-
-    ``template``, ``start_index`` and ``fps`` only apply to frame folders (a video file knows
-    its own frame rate).
-    """
-    if Path(path).is_dir():
-        from deepvideo.io.frames import FrameFolderReader
-
-        return FrameFolderReader(path, template=template, start_index=start_index, short_side=short_side,
-                                 fps=fps, threads=threads, interpolation=interpolation)
-    return VideoReader(path, short_side=short_side, threads=threads, interpolation=interpolation)

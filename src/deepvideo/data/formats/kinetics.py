@@ -55,23 +55,9 @@ def _seconds(token: str) -> int | None:
     return int(value) if value.is_integer() and value >= 0 else None
 
 
-def load_kinetics(
-    csv_path: PathLike,
-    root: PathLike | None = None,
-    *,
-    classes: Sequence[str] | PathLike | None = None,
-    subset: str | None = None,
-    template: str = TEMPLATE,
-    unlabeled_template: str = UNLABELED_TEMPLATE,
-    space_replacement: str | None = None,
-    check_exists: bool = False,
-    strict: bool = True,
-) -> ParsedIndex:
-    """Records of a Kinetics CSV; ``subset`` keeps only rows whose ``split`` column matches."""
-    path = require_file(csv_path, "Kinetics CSV")
-    root = path.parent if root is None else Path(root)
-    names = resolve_classes(classes)
-    issues = Issues(strict)
+def read_rows(path: Path, issues: Issues) -> list[tuple[int, str, dict]]:
+    """``(line number, line, {column: value})`` of every non-empty data line of a Kinetics CSV;
+    a line with the wrong number of fields is reported to ``issues`` and left out."""
     rows: list[tuple[int, str, dict]] = []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
@@ -96,6 +82,27 @@ def load_kinetics(
                 )
                 continue
             rows.append((number, text, dict(zip(header, (x.strip() for x in fields), strict=True))))
+    return rows
+
+
+def load_kinetics(
+    csv_path: PathLike,
+    root: PathLike | None = None,
+    *,
+    classes: Sequence[str] | PathLike | None = None,
+    subset: str | None = None,
+    template: str = TEMPLATE,
+    unlabeled_template: str = UNLABELED_TEMPLATE,
+    space_replacement: str | None = None,
+    check_exists: bool = False,
+    strict: bool = True,
+) -> ParsedIndex:
+    """Records of a Kinetics CSV; ``subset`` keeps only rows whose ``split`` column matches."""
+    path = require_file(csv_path, "Kinetics CSV")
+    root = path.parent if root is None else Path(root)
+    names = resolve_classes(classes)
+    issues = Issues(strict)
+    rows = read_rows(path, issues)
     if names is None:
         names = sorted({row["label"] for _, _, row in rows if row.get("label")})
     lookup = {name: i for i, name in enumerate(names)}
