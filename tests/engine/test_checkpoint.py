@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from engine_helpers import HERE, TINY_BN_MODEL, TinyNet
 from safetensors.torch import load_file
 from torch import nn
 
+from deepvideo.engine.build import load_checkpoint
 from deepvideo.engine.checkpoint import (
     META,
     STATE,
@@ -27,11 +27,6 @@ from deepvideo.engine.checkpoint import (
     set_rng_state,
 )
 from deepvideo.engine.config import config_to_dict, load_config
-from deepvideo.engine.trainer import load_checkpoint
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import HERE, TINY_BN_MODEL, TinyNet  # noqa: E402
 
 
 def _meta(**kw):

@@ -8,17 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe
 
 from deepvideo.engine.config import load_config
-from deepvideo.engine.trainer import train
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe  # noqa: E402
+from deepvideo.engine.loop import train
 
 
 def _launch(recipe, *overrides, slow: float | None = None) -> subprocess.Popen:
@@ -27,7 +23,7 @@ def _launch(recipe, *overrides, slow: float | None = None) -> subprocess.Popen:
     if slow:
         env[SLOW_ENV] = str(slow)
     return subprocess.Popen(
-        [sys.executable, "-m", "deepvideo.engine.trainer", str(recipe), "--no-progress", *overrides],
+        [sys.executable, "-m", "deepvideo", "train", str(recipe), *overrides],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
