@@ -334,7 +334,7 @@ def test_pretrained_loading_nothing_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"model.pretrained: .*other: no tensor matches the model's names"):
         build_model(load_config(overrides=[*base, f"model.pretrained={tmp_path / 'other'}"]), num_classes=2)
     with pytest.raises(ConfigError, match=r"model.init_from\[0\]: give 'checkpoint'.*unknown: stict"):
-        build_model(load_config(overrides=[*base, f"model.init_from=[{{checkpoint: x, stict: false}}]"]),
+        build_model(load_config(overrides=[*base, "model.init_from=[{checkpoint: x, stict: false}]"]),
                     num_classes=2)
 
 

@@ -9,6 +9,7 @@ trains for one tiny step on a tiny synthetic set and is tested. The goal logic o
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,7 @@ def bench():
     path = ROOT / "benchmarks" / "bench_motion_shapes.py"
     spec = importlib.util.spec_from_file_location("bench_motion_shapes", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
