@@ -11,9 +11,12 @@ A checkpoint is a folder (``<run_dir>/checkpoints/last`` and ``.../best``) holdi
   ``torch.save`` and read with ``torch.load(weights_only=True)``.
 
 Writes are atomic for the folder as a whole: the three files go to a temporary sibling
-folder, then the old folder is renamed to ``.<name>.old``, the new one into place, and the
-old one removed. A process killed at any point leaves either the previous or the new
-checkpoint readable (:func:`resolve_checkpoint` falls back to ``.<name>.old``).
+folder (:func:`deepvideo.io.atomic.temporary_sibling`), then the old folder is renamed to
+``.<name>.old``, the new one into place, and the old one removed. A process killed at any
+point leaves either the previous or the new checkpoint readable (:func:`resolve_checkpoint`
+falls back to ``.<name>.old``). (:func:`deepvideo.io.atomic.replaced_when_done` removes an
+existing folder *before* its rename, which would leave no checkpoint in between; training
+must survive a kill at any instant, hence the extra ``.old`` step here.)
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from deepvideo.io.atomic import temporary_sibling
 
 WEIGHTS = "model.safetensors"
 META = "checkpoint.json"
@@ -92,7 +97,7 @@ def save_checkpoint(
     """Write a checkpoint folder atomically (see module docstring); return its path."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    tmp = temporary_sibling(folder)
     old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
