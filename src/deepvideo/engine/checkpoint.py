@@ -98,7 +98,6 @@ def save_checkpoint(
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(folder)
-    old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -106,17 +105,47 @@ def save_checkpoint(
         if train_state is not None:
             torch.save(train_state, tmp / STATE)
         (tmp / META).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        sync = getattr(os, "fdatasync", os.fsync)  # the data, not the file times
         for f in tmp.iterdir():  # data on disk before the renames make it visible
             with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+                sync(fh.fileno())
+        _install(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def link_checkpoint(source: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Make ``folder`` a checkpoint with ``source``'s files (hard links, copies where the file
+    system has none), atomically as :func:`save_checkpoint`; e.g. ``best`` from ``last``.
+
+    Checkpoint files are never modified in place (a new checkpoint replaces the folder), so
+    the two folders may share them.
+    """
+    source, folder = resolve_checkpoint(source), Path(folder)
+    tmp = temporary_sibling(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for f in source.iterdir():
+            try:
+                os.link(f, tmp / f.name)
+            except OSError:
+                shutil.copy2(f, tmp / f.name)
+        _install(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _install(tmp: Path, folder: Path) -> None:
+    """Put the complete folder ``tmp`` at ``folder``: the old one goes to ``.<name>.old`` first."""
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _json_default(o):

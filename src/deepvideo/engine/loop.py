@@ -53,6 +53,7 @@ from deepvideo.engine import distributed as dist_utils
 from deepvideo.engine.build import make_loader
 from deepvideo.engine.checkpoint import (
     CheckpointError,
+    link_checkpoint,
     load_train_state,
     load_weights,
     resolve_checkpoint,
@@ -330,7 +331,8 @@ class _Run:
         with ctx:
             out = self.task.step(self.model, batch, env.device, env.autocast)
             loss = out.losses["loss"]
-            self.scaler.scale(loss / self.cfg.train.grad_accum).backward()
+            accum = self.cfg.train.grad_accum
+            self.scaler.scale(loss / accum if accum > 1 else loss).backward()
         return float(loss.detach()), out.n, out.sums
 
     def _check_finite(self, value: float, epoch: int, it: int) -> None:
@@ -431,8 +433,8 @@ class _Run:
             self.best_metric = float(value)
         metrics = {k: v for k, v in row.items() if k not in ("epoch", "step")}
         self.save(self.last_dir, epoch + 1, 0, metrics)
-        if improved:
-            self.save(self.best_dir, epoch + 1, 0, metrics)
+        if improved and self.env.main:  # the same state: best shares last's files
+            link_checkpoint(self.last_dir, self.best_dir)
         log.info("epoch %d/%d: %s", epoch + 1, self.total_epochs,
                  ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         return row

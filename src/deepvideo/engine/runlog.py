@@ -214,7 +214,7 @@ class RunLogger:
         self._t0 = time.perf_counter()
 
     def advance(self, clips: int, loss: float, lr: float) -> None:
-        if self._progress is not None:
+        if self._progress is not None and not self._progress.disable:
             self._progress.update(self._task, advance=clips, status=f"loss {loss:.4f} lr {lr:.2e}")
 
     def end_epoch(self) -> None:
