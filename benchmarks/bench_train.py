@@ -177,8 +177,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     e_cpu, m_cpu = statistics.median(rates["engine"][0]), statistics.median(rates["manual"][0])
     e_wall, m_wall = statistics.median(rates["engine"][1]), statistics.median(rates["manual"][1])
-    ratio = statistics.median(e / m for e, m in zip(rates["engine"][0], rates["manual"][0], strict=True))
-    paired_wall = statistics.median(e / m for e, m in zip(rates["engine"][1], rates["manual"][1], strict=True))
+    paired = [[e / m for e, m in zip(rates["engine"][i], rates["manual"][i], strict=True)] for i in (0, 1)]
+    ratio, paired_wall = statistics.median(paired[0]), statistics.median(paired[1])
     best_e, best_m = max(rates["engine"][1]), max(rates["manual"][1])
     wall_ratio = best_e / best_m
     print(
