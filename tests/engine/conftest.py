@@ -2,7 +2,9 @@
 
 ``engine_helpers.py`` is loaded once, the way a recipe's ``model.imports`` loads it (so the
 test models register once per process, and subprocess runs load the same file), and is
-made importable as ``engine_helpers`` for the test modules; no ``sys.path`` edits.
+made importable as ``engine_helpers`` for the test modules (an entry in ``sys.modules``
+made here, before they are collected; no ``sys.path`` edits); the ``helpers`` fixture
+returns the same module.
 """
 
 from __future__ import annotations
@@ -32,10 +34,3 @@ HELPERS = _load_helpers()
 def helpers():
     """The engine test helpers module (``TinyNet``, ``TensorClips``, ``make_videos``, ...)."""
     return HELPERS
-
-
-@pytest.fixture
-def tiny_videos(tmp_path):
-    """Two classes of four tiny H.264 videos under ``tmp_path/videos``; returns ``(root, index)``."""
-    root = tmp_path / "videos"
-    return root, HELPERS.make_videos(root, classes=2, per_class=4)

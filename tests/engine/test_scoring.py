@@ -11,7 +11,6 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
-from engine_helpers import TINY_MODEL, TensorClips, TinyNet, make_videos, write_recipe
 
 from deepvideo.engine.config import load_config
 from deepvideo.engine.evaluate import evaluate_checkpoint
@@ -20,16 +19,16 @@ from deepvideo.engine.runlog import RunLogger, read_csv
 
 
 @pytest.fixture(scope="module")
-def dense_run(tmp_path_factory):
+def dense_run(tmp_path_factory, helpers):
     """A TinyNet returning [N,K,T'] score maps, trained 2 epochs with a validation set; its test
     split is the same videos with one of them corrupt."""
     root = tmp_path_factory.mktemp("scoring")
-    make_videos(root / "videos", classes=2, per_class=3)
+    helpers.make_videos(root / "videos", classes=2, per_class=3)
     shutil.copytree(root / "videos", root / "test_videos")
     broken = root / "test_videos" / "class1" / "v1.mp4"
     broken.write_bytes(b"\x00garbage, not an mp4" * 20)
     folder = {"format": "folder", "root": str(root / "videos")}
-    recipe = write_recipe(root / "r.yaml", root / "videos", root / "run",
+    recipe = helpers.write_recipe(root / "r.yaml", root / "videos", root / "run",
                           model={"kwargs": {"dense": True}},
                           data={"val": folder, "test": {**folder, "root": str(root / "test_videos")}},
                           eval={"num_clips": 1, "test_crops": 1, "flip": False, "batch_size": 4})
@@ -67,12 +66,13 @@ def test_test_reports_unreadable_videos_and_never_shrinks_silently(dense_run, tm
     assert "evaluated 5 of 6 videos" in out.output and f"unreadable (not scored): {broken}" in out.output
 
 
-def test_epoch_lines_when_stdout_is_not_a_terminal(tmp_path, capsys):
-    cfg = load_config(overrides=[f"model.name={TINY_MODEL}", f"output_dir={tmp_path / 'run'}",
+def test_epoch_lines_when_stdout_is_not_a_terminal(tmp_path, capsys, helpers):
+    cfg = load_config(overrides=[f"model.name={helpers.TINY_MODEL}", f"output_dir={tmp_path / 'run'}",
                                  "data.num_workers=0", "train.amp=none", "train.epochs=3",
                                  "train.batch_size=4", "train.lr=0.1"])
     torch.manual_seed(0)
-    train(cfg, model=TinyNet(2), train_dataset=TensorClips(8), val_dataset=TensorClips(4, seed=1),
+    train(cfg, model=helpers.TinyNet(2), train_dataset=helpers.TensorClips(8),
+          val_dataset=helpers.TensorClips(4, seed=1),
           progress=None)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
     rows = read_csv(tmp_path / "run" / "metrics.csv")
