@@ -7,9 +7,16 @@ needs: the loss/accuracy bookkeeping, NaN checks, CSV/TensorBoard logging, the p
 and an atomic checkpoint (weights + optimizer + RNG state) after every epoch. Epochs 2..E are
 timed from the end of epoch 1 to the end of epoch E, so the engine's end-of-epoch checkpoints
 are included. Throughput is clips per CPU-second of the process (all its threads, including
-TensorBoard's writer), with one torch thread, and clips per wall-clock second; on a machine
-shared with other jobs the CPU-time figure is the stable one. Repetitions interleave the two
-loops; medians over repetitions are compared. Goal: engine overhead at most 5% (ratio >= 0.95).
+TensorBoard's writer), with one torch thread, and clips per wall-clock second. Repetitions
+interleave the two loops (engine first in odd repetitions, hand-written first in even ones).
+Each ratio (CPU time, wall-clock) is the median over repetitions of engine / hand-written
+within a repetition: on a machine shared with other jobs the wall time of one run swings by
+tens of percent with their load, and short runs in quick alternation (many repetitions of
+few epochs) let the two runs of a pair see about the same load; the best run of each loop
+is stored too. Goal: engine overhead at most 5% by CPU time and by wall-clock (both
+ratios >= 0.95).
+
+    python benchmarks/bench_train.py --reps 15 --epochs 3     # the stored run
 
     python benchmarks/bench_train.py [--reps 5] [--epochs 4] [--clips 384] [--threads 1]
 """
@@ -33,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result  # noqa: E402
 from deepvideo.data.dataset import build_loader  # noqa: E402
 from deepvideo.engine.config import load_config  # noqa: E402
-from deepvideo.engine.trainer import train  # noqa: E402
+from deepvideo.engine.loop import train  # noqa: E402
 from deepvideo.spec import InputSpec  # noqa: E402
 
 SPEC = InputSpec(modalities=("rgb",), num_frames=8, crop_size=32)
@@ -172,34 +179,43 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     e_cpu, m_cpu = statistics.median(rates["engine"][0]), statistics.median(rates["manual"][0])
     e_wall, m_wall = statistics.median(rates["engine"][1]), statistics.median(rates["manual"][1])
-    ratio = e_cpu / m_cpu
+    paired = [[e / m for e, m in zip(rates["engine"][i], rates["manual"][i], strict=True)] for i in (0, 1)]
+    ratio, paired_wall = statistics.median(paired[0]), statistics.median(paired[1])
+    best_e, best_m = max(rates["engine"][1]), max(rates["manual"][1])
     print(
         f"CPU time: engine {e_cpu:.1f}, hand-written {m_cpu:.1f} clips/CPU-s, ratio {ratio:.3f}; "
-        f"wall: engine {e_wall:.1f}, hand-written {m_wall:.1f} clips/s, ratio {e_wall / m_wall:.3f}"
+        f"wall: engine {e_wall:.1f}, hand-written {m_wall:.1f} clips/s, ratio {paired_wall:.3f} "
+        f"(best of {args.reps}: {best_e:.1f} vs {best_m:.1f})"
     )
     write_result(
         "train",
         title="Training engine throughput vs a hand-written loop",
-        command="python benchmarks/bench_train.py" + ("" if args.reps == 5 else f" --reps {args.reps}"),
+        command=f"python benchmarks/bench_train.py --reps {args.reps} --epochs {args.epochs}",
         description=(
             f"Training a tiny 3D conv net (2 conv3d+BN layers, {SPEC.num_frames}x{SPEC.crop_size}x"
             f"{SPEC.crop_size} clips, batch {args.batch}, {args.clips} synthetic in-memory clips, "
-            f"{args.threads} torch thread) with `deepvideo.engine.trainer.train` versus a minimal PyTorch "
+            f"{args.threads} torch thread) with `deepvideo.engine.loop.train` versus a minimal PyTorch "
             f"loop over the same DataLoader, SGD and cosine schedule. The engine's figure includes its "
             f"bookkeeping, CSV and TensorBoard logging, progress bar and a checkpoint after every epoch. "
-            f"{args.epochs} epochs per run, the first not timed; {args.reps} interleaved repetitions; "
-            f"medians compared. Throughput is given per second of CPU time used by the process (the "
-            f"headline ratio: robust on a machine shared with other jobs) and per wall-clock second."
+            f"{args.epochs} epochs per run, the first not timed; {args.reps} interleaved repetitions. "
+            f"Throughput per second of CPU time used by the process and per wall-clock second. Both "
+            f"ratios are medians over repetitions of engine / hand-written within a repetition (short "
+            f"runs in quick alternation, so that both runs of a pair see about the same load from other "
+            f"jobs on a shared machine). Goal: overhead at most 5% by both measures."
         ),
         columns=["repetition", "loop", "clips per CPU-second", "clips/s (wall)"],
         rows=rows,
         summary={
             "engine clips/CPU-s": round(e_cpu, 1),
             "hand-written clips/CPU-s": round(m_cpu, 1),
+            "engine clips/s (wall, median)": round(e_wall, 1),
+            "hand-written clips/s (wall, median)": round(m_wall, 1),
+            "engine clips/s (wall, best)": round(best_e, 1),
+            "hand-written clips/s (wall, best)": round(best_m, 1),
             "ratio": round(ratio, 3),
-            "wall-clock ratio": round(e_wall / m_wall, 3),
-            "goal": ">= 0.95 (overhead <= 5%)",
-            "met": bool(ratio >= 0.95),
+            "wall-clock ratio": round(paired_wall, 3),
+            "goal": "both ratios >= 0.95 (overhead <= 5%)",
+            "met": bool(ratio >= 0.95 and paired_wall >= 0.95),
         },
     )
 

@@ -154,7 +154,7 @@ def test_predict_cli_text_json_and_bad_video(cli_run, tmp_path):
 
 
 def test_train_splits_option(tmp_path, monkeypatch):
-    import deepvideo.engine.evaluate as evaluate
+    import deepvideo.engine.splits as splits
 
     seen = {}
 
@@ -163,7 +163,7 @@ def test_train_splits_option(tmp_path, monkeypatch):
         return {"per_split": {"split 1": {"video_hit@1": 0.5}, "split 2": {"video_hit@1": 0.7}},
                 "mean": {"video_hit@1": 0.6}, "out_dir": tmp_path}
 
-    monkeypatch.setattr(evaluate, "three_split_protocol", fake)
+    monkeypatch.setattr(splits, "three_split_protocol", fake)
     result = runner.invoke(app, ["train", "r.yaml", "train.lr=0.1", "--splits", "1,2"])
     assert result.exit_code == 0, result.output
     assert seen == {"config": "r.yaml", "overrides": ["train.lr=0.1"], "splits": [1, 2]}

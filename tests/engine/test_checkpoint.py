@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from engine_helpers import HERE, TINY_BN_MODEL, TinyNet
 from safetensors.torch import load_file
 from torch import nn
 
+from deepvideo.engine.build import load_checkpoint
 from deepvideo.engine.checkpoint import (
     META,
     STATE,
@@ -27,11 +27,6 @@ from deepvideo.engine.checkpoint import (
     set_rng_state,
 )
 from deepvideo.engine.config import config_to_dict, load_config
-from deepvideo.engine.trainer import load_checkpoint
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import HERE, TINY_BN_MODEL, TinyNet  # noqa: E402
 
 
 def _meta(**kw):
@@ -146,3 +141,19 @@ def test_tied_weights_are_saved(tmp_path):
     load_weights(m2, tmp_path / "t")
     assert torch.equal(m2.b.weight, m.a.weight)
     assert json.loads((tmp_path / "t" / META).read_text())["class_names"] == []
+
+
+def test_link_checkpoint_shares_the_files_and_replaces_atomically(tmp_path):
+    from deepvideo.engine.checkpoint import link_checkpoint, save_checkpoint
+
+    net = nn.Linear(3, 2)
+    save_checkpoint(tmp_path / "last", net, {"epoch": 1}, {"step": 4})
+    save_checkpoint(tmp_path / "best", nn.Linear(3, 2), {"epoch": 0}, {"step": 2})
+    link_checkpoint(tmp_path / "last", tmp_path / "best")
+    assert json.loads((tmp_path / "best" / "checkpoint.json").read_text()) == {"epoch": 1}
+    best = load_file(str(tmp_path / "best" / "model.safetensors"))
+    assert torch.equal(best["weight"], net.weight.detach())
+    assert (tmp_path / "best" / "model.safetensors").samefile(tmp_path / "last" / "model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "last"]  # no temporary or .old left
+    save_checkpoint(tmp_path / "last", nn.Linear(3, 2), {"epoch": 2}, {"step": 6})  # a new last
+    assert json.loads((tmp_path / "best" / "checkpoint.json").read_text()) == {"epoch": 1}  # best kept

@@ -128,7 +128,7 @@ def tiny_run(tmp_path_factory):
     """A motion-stream run trained for one epoch on rendered 32x32 motion-shapes videos (+ DIS flow)."""
     from deepvideo.engine.config import load_config
     from deepvideo.engine.demo import _data_overrides, make_data, make_flow
-    from deepvideo.engine.trainer import train
+    from deepvideo.engine.loop import train
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_data(root / "data", {"set": "motion-shapes", "videos_per_class": 3, "size": 32, "frames": 10,
@@ -195,8 +195,8 @@ def test_predict_reports_bad_videos_and_keeps_going(tiny_run, tmp_path):
 
 def test_three_split_protocol_loops_over_splits(tmp_path, monkeypatch):
     """Each split trains with its own split overrides and run folder; the mean is reported."""
-    import deepvideo.engine.trainer as trainer
-    from deepvideo.engine.trainer import RunResult
+    import deepvideo.engine.splits as splits
+    from deepvideo.engine.loop import RunResult
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"name: ucf\noutput_dir: {tmp_path}/runs/ucf\nmodel: {{name: demo_spatial_cnn}}\n"
@@ -217,9 +217,9 @@ def test_three_split_protocol_loops_over_splits(tmp_path, monkeypatch):
         return E.EvalResult(name, {"video_hit@1": 0.5 + 0.1 * split, "clip_hit@1": 0.4, "num_videos": 10,
                                    "confusion": np.eye(2)}, tmp_path / f"t{split}", None, [])
 
-    monkeypatch.setattr(trainer, "main_train", fake_train)
-    monkeypatch.setattr(E, "evaluate_checkpoint", fake_eval)
-    out = E.three_split_protocol(recipe, ["train.epochs=1"])
+    monkeypatch.setattr(splits, "main_train", fake_train)
+    monkeypatch.setattr(splits, "evaluate_checkpoint", fake_eval)
+    out = splits.three_split_protocol(recipe, ["train.epochs=1"])
     assert len(calls) == 3
     for s, ov in enumerate(calls, 1):
         assert ov[0] == "train.epochs=1"

@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from engine_helpers import make_videos
 
 from deepvideo.data.dataset import MultiTaskDataset, collate_clips
+from deepvideo.engine.build import build_model, load_checkpoint
+from deepvideo.engine.build import task_config as _task_config
 from deepvideo.engine.config import ConfigError, load_config
-from deepvideo.engine.trainer import (
-    _task_config,
-    build_model,
-    compute_loss,
-    load_checkpoint,
-    main_train,
-)
+from deepvideo.engine.loop import main_train
+from deepvideo.engine.losses import compute_loss
 from deepvideo.models.registry import create_model
 from deepvideo.models.two_stream import multitask_loss
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import make_videos  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"backbone": "resnet18", "width": 0.125, "input_size": 16, "modality": "rgb"}

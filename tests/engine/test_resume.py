@@ -8,17 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe
 
 from deepvideo.engine.config import load_config
-from deepvideo.engine.trainer import train
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import SLOW_ENV, TINY_MODEL, TensorClips, TinyNet, make_videos, state_of, write_recipe  # noqa: E402
+from deepvideo.engine.loop import train
 
 
 def _launch(recipe, *overrides, slow: float | None = None) -> subprocess.Popen:
@@ -27,7 +23,7 @@ def _launch(recipe, *overrides, slow: float | None = None) -> subprocess.Popen:
     if slow:
         env[SLOW_ENV] = str(slow)
     return subprocess.Popen(
-        [sys.executable, "-m", "deepvideo.engine.trainer", str(recipe), "--no-progress", *overrides],
+        [sys.executable, "-m", "deepvideo", "train", str(recipe), *overrides],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -122,3 +118,50 @@ def test_resume_at_an_epoch_boundary_in_process(tmp_path):
         assert torch.equal(v, resumed.state_dict()[k]), k
     assert [r["epoch"] for r in result.history] == [1, 2]
     assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 3
+
+
+class _Interrupted(RuntimeError):
+    pass
+
+
+class _DiesAt(TensorClips):
+    """TensorClips whose ``die_at``-th item read raises (a run killed mid-epoch)."""
+
+    def __init__(self, n: int, die_at: int):
+        super().__init__(n)
+        self.reads, self.die_at = 0, die_at
+
+    def __getitem__(self, key):
+        self.reads += 1
+        if self.reads == self.die_at:
+            raise _Interrupted("killed")
+        return super().__getitem__(key)
+
+
+def test_mid_epoch_checkpoint_written_before_engine_ii_resumes_exactly(tmp_path):
+    """train_state.pt files of earlier versions hold the running sums as [loss*n, top-1 hits, n]."""
+
+    def cfg(out, resume=False):
+        return load_config(overrides=[f"model.name={TINY_MODEL}", f"output_dir={out}", "data.num_workers=0",
+                                      "train.amp=none", "train.epochs=2", "train.batch_size=4",
+                                      "train.lr=0.05", "train.checkpoint_every_iters=1", "deterministic=true",
+                                      f"resume={str(resume).lower()}"])
+
+    torch.manual_seed(0)
+    ref = train(cfg(tmp_path / "a"), model=TinyNet(2), train_dataset=TensorClips(12), progress=False)
+    torch.manual_seed(0)
+    with pytest.raises(_Interrupted):  # 3 iterations of 4 clips per epoch: dies in epoch 2, iteration 2
+        train(cfg(tmp_path / "b"), model=TinyNet(2), train_dataset=_DiesAt(12, 12 + 4 + 1), progress=False)
+    state_file = tmp_path / "b" / "checkpoints" / "last" / "train_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    assert (state["epoch"], state["iter_in_epoch"]) == (1, 1)
+    sums = state["epoch_sums"]
+    state["epoch_sums"] = [sums["loss"], sums["top1"] / 100.0, sums["n"]]  # the earlier layout
+    torch.save(state, state_file)
+    resumed = train(cfg(tmp_path / "b", resume=True), model=TinyNet(2), train_dataset=TensorClips(12),
+                    progress=False)
+    assert resumed.history[-1]["train_loss"] == ref.history[-1]["train_loss"]
+    assert resumed.history[-1]["train_top1"] == ref.history[-1]["train_top1"]
+    a, b = state_of(tmp_path / "a"), state_of(tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

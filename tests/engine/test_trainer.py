@@ -5,26 +5,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-
-from deepvideo.engine.config import ConfigError, load_config
-from deepvideo.engine.logging import EPOCH_COLUMNS, STEP_COLUMNS, read_csv
-from deepvideo.engine.optim import WarmupSchedule, apply_freezing, top_level_layers
-from deepvideo.engine.trainer import (
-    NonFiniteLossError,
-    build_model,
-    compute_loss,
-    load_checkpoint,
-    train,
-)
-
-# engine_helpers sits beside this file; found with any pytest import mode
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_helpers import (  # noqa: E402
+from engine_helpers import (
     TINY_MODEL,
     TINY_SPEC,
     TensorClips,
@@ -33,6 +18,13 @@ from engine_helpers import (  # noqa: E402
     simple_sampler,
     simple_transform,
 )
+
+from deepvideo.engine.build import build_model, load_checkpoint
+from deepvideo.engine.config import ConfigError, load_config
+from deepvideo.engine.loop import NonFiniteLossError, train
+from deepvideo.engine.losses import compute_loss
+from deepvideo.engine.optim import WarmupSchedule, apply_freezing, top_level_layers
+from deepvideo.engine.runlog import EPOCH_COLUMNS, STEP_COLUMNS, read_csv
 
 
 def _cfg(tmp_path, *overrides):
@@ -307,23 +299,43 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     assert 0 < step.norm() <= 0.001 * 1.0001  # one SGD step of lr 1 with the gradient norm clipped
 
 
-def test_pretrained_initializes_matching_tensors_only(tmp_path):
+def test_pretrained_with_another_classifier_is_loud_unless_excluded_or_not_strict(tmp_path, caplog):
     from engine_helpers import HERE
 
     from deepvideo.engine.checkpoint import save_checkpoint
 
     source = TinyNet(5)
     save_checkpoint(tmp_path / "pre", source, {"config": {}, "class_names": [str(i) for i in range(5)]})
-    cfg = load_config(
-        overrides=[
-            f"model.name={TINY_MODEL}",
-            f"model.imports=[{HERE}]",
-            f"model.pretrained={tmp_path / 'pre'}",
-        ]
-    )
-    model = build_model(cfg, num_classes=2)
+    base = [f"model.name={TINY_MODEL}", f"model.imports=[{HERE}]"]
+    with pytest.raises(ConfigError, match=r"model.pretrained: .*2 tensor\(s\) do not fit the model's shapes: "
+                                          r"head.bias \(5,\) vs the model's \(2,\), head.weight \(5, 4\)"):
+        build_model(load_config(overrides=[*base, f"model.pretrained={tmp_path / 'pre'}"]), num_classes=2)
+    with caplog.at_level("WARNING", logger="deepvideo.engine"):
+        loose = f"model.pretrained={{checkpoint: {tmp_path / 'pre'}, strict: false}}"
+        model = build_model(load_config(overrides=[*base, loose]), num_classes=2)
+    assert "head.weight (5, 4) vs the model's (2, 4)" in caplog.text
     assert torch.equal(model.stem.weight, source.stem.weight)
     assert model.head.weight.shape == (2, 4)  # the classifier of another size keeps its initialization
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="deepvideo.engine"):
+        excluded = f"model.pretrained={{checkpoint: {tmp_path / 'pre'}, exclude: ['head\\.']}}"
+        model = build_model(load_config(overrides=[*base, excluded]), num_classes=2)
+    assert torch.equal(model.stem.bias, source.stem.bias) and caplog.text == ""
+
+
+def test_pretrained_loading_nothing_is_an_error(tmp_path):
+    from engine_helpers import HERE
+
+    from deepvideo.engine.checkpoint import save_checkpoint
+
+    other = torch.nn.Sequential(torch.nn.Linear(3, 3))  # no name in common with TinyNet
+    save_checkpoint(tmp_path / "other", other, {"config": {}, "class_names": []})
+    base = [f"model.name={TINY_MODEL}", f"model.imports=[{HERE}]"]
+    with pytest.raises(ConfigError, match=r"model.pretrained: .*other: no tensor matches the model's names"):
+        build_model(load_config(overrides=[*base, f"model.pretrained={tmp_path / 'other'}"]), num_classes=2)
+    with pytest.raises(ConfigError, match=r"model.init_from\[0\]: give 'checkpoint'.*unknown: stict"):
+        build_model(load_config(overrides=[*base, "model.init_from=[{checkpoint: x, stict: false}]"]),
+                    num_classes=2)
 
 
 def test_max_steps_and_milestone_steps(tmp_path):
@@ -342,7 +354,7 @@ def test_max_steps_and_milestone_steps(tmp_path):
 
 
 def test_validate_averages_views_and_dense_logits():
-    from deepvideo.engine.trainer import validate
+    from deepvideo.engine.tasks.recognition import validate
 
     class ViewScorer(torch.nn.Module):
         """Dense logits [N,2,T'] = per-clip mean of each channel pair (no parameters)."""
@@ -363,15 +375,23 @@ def test_validate_averages_views_and_dense_logits():
     assert out["val_loss"] == pytest.approx(float(F.cross_entropy(scores, target)), rel=1e-5)
 
 
-def test_module_entry_point_reports_configuration_errors(tmp_path, capsys):
-    from deepvideo.engine.trainer import main
+def test_module_entry_point_reports_configuration_errors(tmp_path):
+    """``python -m deepvideo train`` (what torchrun launches) names the recipe and the bad key."""
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"model: {{name: {TINY_MODEL}}}\ntrain: {{epochs: 1, lr: 0.1, warmup: 2}}\n")
-    assert main([str(recipe), "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "error:" in err and "train.warmup" in err and str(recipe) in err
-    assert main([str(recipe), "train.nope=1"]) == 2
+    proc = subprocess.run([sys.executable, "-m", "deepvideo", "train", str(recipe)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error:" in proc.stderr and "train.warmup" in proc.stderr and str(recipe) in proc.stderr
+    recipe.write_text(f"model: {{name: {TINY_MODEL}}}\ntrain: {{epochs: 1, lr: 0.1}}\n")
+    res = CliRunner().invoke(app, ["train", str(recipe), "train.nope=1"])
+    assert res.exit_code == 2 and "override 'train.nope=1'" in res.output
 
 
 def test_init_from_maps_prefixes_and_names_a_mismatch(tmp_path):

@@ -83,7 +83,7 @@ STREAMS = ("spatial", "temporal")  # the fusion recipes start from these rows' r
 
 def _tiny_run(row: str, root: Path, runs: Path):
     """One step of ``row``'s recipe on the tiny set, its runs under ``runs`` (as runs/zoo/ in the bench)."""
-    from deepvideo.engine.trainer import main_train
+    from deepvideo.engine.loop import main_train
 
     recipe = runs / f"{row}.yaml"
     recipe.write_text((ROOT / "configs" / "motion_shapes" / f"{row}.yaml").read_text()
@@ -123,7 +123,7 @@ def test_fusion_recipes_start_from_the_stream_runs(row, stream_runs):
     """Every tower tensor of the fusion nets comes from the two-stream rows' checkpoints."""
     from safetensors.torch import load_file
 
-    from deepvideo.engine.trainer import build_model
+    from deepvideo.engine.build import build_model
 
     cfg = load_config(ROOT / "configs" / "motion_shapes" / f"{row}.yaml")
     for entry in cfg.model.init_from:
@@ -141,12 +141,14 @@ def test_fusion_recipes_start_from_the_stream_runs(row, stream_runs):
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_motion_shapes
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return bench_motion_shapes
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "bench_motion_shapes.py"
+    spec = importlib.util.spec_from_file_location("bench_motion_shapes", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_bench_rows_point_at_the_recipes(bench):

@@ -1,6 +1,6 @@
 """Top-level engine commands: ``train``, ``test``, ``predict``, ``fuse`` and ``demo``.
 
-Heavy imports (torch, the trainer) happen inside the commands so ``deepvideo --help`` stays fast.
+Heavy imports (torch, the training loop) happen inside the commands so ``deepvideo --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
     overrides = [*(overrides or []), *(["resume=true"] if resume else [])]
     from deepvideo.engine.checkpoint import CheckpointError
     from deepvideo.engine.config import ConfigError
-    from deepvideo.engine.trainer import NonFiniteLossError, main_train
+    from deepvideo.engine.loop import NonFiniteLossError, main_train
 
     if splits is not None:
-        from deepvideo.engine.evaluate import three_split_protocol
+        from deepvideo.engine.splits import three_split_protocol
 
         try:
             numbers = [int(x) for x in splits.split(",") if x]
@@ -126,6 +126,11 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
     except (OSError, ValueError, KeyError) as err:
         _fail(str(err).strip("'\""))
     print_metrics_table({result.name: result.metrics}, title=f"Test: {result.name}")
+    total, done = result.metrics.get("videos_total"), result.metrics.get("videos_evaluated")
+    typer.echo(f"evaluated {done} of {total} videos")
+    for bad in result.unreadable:
+        typer.secho(f"unreadable (not scored): {bad['path']}: {bad['error']}", err=True,
+                    fg=typer.colors.YELLOW)
     typer.echo(f"scores, metrics and report written to {result.out_dir}")
 
 

@@ -11,9 +11,12 @@ A checkpoint is a folder (``<run_dir>/checkpoints/last`` and ``.../best``) holdi
   ``torch.save`` and read with ``torch.load(weights_only=True)``.
 
 Writes are atomic for the folder as a whole: the three files go to a temporary sibling
-folder, then the old folder is renamed to ``.<name>.old``, the new one into place, and the
-old one removed. A process killed at any point leaves either the previous or the new
-checkpoint readable (:func:`resolve_checkpoint` falls back to ``.<name>.old``).
+folder (:func:`deepvideo.io.atomic.temporary_sibling`), then the old folder is renamed to
+``.<name>.old``, the new one into place, and the old one removed. A process killed at any
+point leaves either the previous or the new checkpoint readable (:func:`resolve_checkpoint`
+falls back to ``.<name>.old``). (:func:`deepvideo.io.atomic.replaced_when_done` removes an
+existing folder *before* its rename, which would leave no checkpoint in between; training
+must survive a kill at any instant, hence the extra ``.old`` step here.)
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from deepvideo.io.atomic import temporary_sibling
 
 WEIGHTS = "model.safetensors"
 META = "checkpoint.json"
@@ -92,8 +97,7 @@ def save_checkpoint(
     """Write a checkpoint folder atomically (see module docstring); return its path."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    old = folder.with_name(f".{folder.name}.old")
+    tmp = temporary_sibling(folder)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -101,17 +105,47 @@ def save_checkpoint(
         if train_state is not None:
             torch.save(train_state, tmp / STATE)
         (tmp / META).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        sync = getattr(os, "fdatasync", os.fsync)  # the data, not the file times
         for f in tmp.iterdir():  # data on disk before the renames make it visible
             with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+                sync(fh.fileno())
+        _install(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def link_checkpoint(source: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """Make ``folder`` a checkpoint with ``source``'s files (hard links, copies where the file
+    system has none), atomically as :func:`save_checkpoint`; e.g. ``best`` from ``last``.
+
+    Checkpoint files are never modified in place (a new checkpoint replaces the folder), so
+    the two folders may share them.
+    """
+    source, folder = resolve_checkpoint(source), Path(folder)
+    tmp = temporary_sibling(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for f in source.iterdir():
+            try:
+                os.link(f, tmp / f.name)
+            except OSError:
+                shutil.copy2(f, tmp / f.name)
+        _install(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _install(tmp: Path, folder: Path) -> None:
+    """Put the complete folder ``tmp`` at ``folder``: the old one goes to ``.<name>.old`` first."""
+    old = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _json_default(o):

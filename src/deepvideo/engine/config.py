@@ -1,6 +1,6 @@
 """Run configuration: YAML recipes (OmegaConf) validated into dataclasses.
 
-A recipe has five parts: top-level run fields (``name``, ``output_dir``, ``seed``, ...),
+A recipe has five parts: top-level run fields (``name``, ``task``, ``output_dir``, ``seed``, ...),
 ``model``, ``data``, ``train`` and ``eval``. :func:`load_config` merges, in order, the
 dataclass defaults, the YAML file and ``key=value`` overrides from the command line
 (``train.lr=0.01 model.spec.crop_size=112``) and returns a :class:`Config`. A key that no
@@ -43,12 +43,18 @@ class ModelConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # builder overrides
     spec: dict[str, Any] = field(default_factory=dict)  # InputSpec overrides, e.g. crop_size
     imports: list[str] = field(default_factory=list)  # modules or .py files registering models
-    pretrained: str | None = None  # a deepvideo checkpoint (dir or file) to start from
+    # Weights to start from (engine/build.py, load_pretrained): a deepvideo checkpoint (folder,
+    # file in it or run folder), or {checkpoint: ..., exclude: [regex, ...], strict: true}. Loading
+    # no tensor, or a tensor of another shape (e.g. a classifier of another size), is an error
+    # naming the tensors unless the entry excludes them (exclude: ['head\\.']: regular expressions
+    # matched at the start of the model's tensor names) or says strict: false (then a warning).
+    pretrained: Any = None
     # Parts initialized from other runs' checkpoints, e.g. a fusion net's towers from the two
     # streams: [{checkpoint: runs/flow, source: "backbone.", target: "temporal."}, ...]; the tensors
     # whose names start with ``source`` (a regular expression) are loaded with that start replaced by
-    # ``target`` (``\1`` groups allowed), where names and shapes match.
-    init_from: list[dict[str, str]] = field(default_factory=list)
+    # ``target`` (``\1`` groups allowed), where the model has that name; ``exclude`` and ``strict``
+    # as for ``pretrained`` (no tensor loaded, or a shape mismatch, is an error by default).
+    init_from: list[dict[str, Any]] = field(default_factory=list)
     sub_batch_bn: int = 0  # >0: BN statistics over sub-batches of this many clips (ST-ResNet)
 
 
@@ -132,6 +138,7 @@ class EvalConfig:
 @dataclass
 class Config:
     name: str = "run"
+    task: str = "recognition"  # what is trained (engine/task.py registry): recognition (default)
     output_dir: str = "runs/${name}"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:1

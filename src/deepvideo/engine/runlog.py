@@ -14,6 +14,10 @@ Files written into the run folder (rank 0 only):
   ``clips_per_s``.
 ``tensorboard/``: the same values as scalars ``train/loss``, ``train/lr``, ``epoch/<column>``.
 
+On the console: a live progress bar per epoch when stderr is a terminal; otherwise (logs,
+pipes, CI) one line per epoch on stdout with its figures (:func:`epoch_line`), e.g.
+``epoch 2/10  train loss 0.6931  top-1 55.0%  val top-1 60.0%  412.3 clips/s  3.1 s  ETA 24.8 s``.
+
 On resume the CSV files are rewritten from the history stored in the checkpoint, so rows
 logged after the last checkpoint by the killed process disappear.
 """
@@ -24,6 +28,7 @@ import csv
 import io
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -86,8 +91,39 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+def _seconds(s: float) -> str:
+    if s < 90:
+        return f"{s:.1f} s"
+    return f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+def epoch_line(row: dict, epochs: int, eta_s: float | None) -> str:
+    """One line of an epoch's figures: epoch i/n, train loss, top-1, val top-1, clips/s, time, ETA."""
+    parts = [f"epoch {row['epoch']}/{epochs}"]
+    if row.get("train_loss") is not None:
+        parts.append(f"train loss {row['train_loss']:.4f}")
+    if row.get("train_top1") is not None:
+        parts.append(f"top-1 {row['train_top1']:.1f}%")
+    if row.get("val_top1") is not None:
+        parts.append(f"val top-1 {row['val_top1']:.1f}%")
+    elif row.get("val_loss") is not None:
+        parts.append(f"val loss {row['val_loss']:.4f}")
+    if row.get("clips_per_s") is not None:
+        parts.append(f"{row['clips_per_s']:.1f} clips/s")
+    if row.get("epoch_time_s") is not None:
+        parts.append(_seconds(row["epoch_time_s"]))
+    if eta_s is not None:
+        parts.append(f"ETA {_seconds(eta_s)}")
+    return "  ".join(parts)
+
+
 class RunLogger:
-    """CSV + TensorBoard + progress bar; every method is a no-op when ``enabled`` is False."""
+    """CSV + TensorBoard + progress bar or epoch lines; every method is a no-op when ``enabled`` is False.
+
+    ``progress``: ``None`` shows the live bar when stderr is a terminal, ``True`` always,
+    ``False`` never. Whenever no bar is shown, or stdout is not a terminal, each epoch
+    prints :func:`epoch_line` to ``stream`` (default stdout).
+    """
 
     def __init__(
         self,
@@ -95,6 +131,7 @@ class RunLogger:
         enabled: bool = True,
         tensorboard: bool = True,
         progress: bool | None = None,
+        stream=None,
     ):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
@@ -111,6 +148,14 @@ class RunLogger:
         self._show_progress = progress
         self._progress = None
         self._task = None
+        self._stream = stream
+        self._epochs_total = 0
+        self._session_times: list[float] = []  # epoch times of this process (the ETA)
+
+    def _lines(self) -> bool:
+        stream = self._stream or sys.stdout
+        bar = self._show_progress if self._show_progress is not None else sys.stderr.isatty()
+        return not bar or not stream.isatty()
 
     def restore(self, epochs: list[dict], steps: list[dict]) -> None:
         """Adopt the history saved in a checkpoint and rewrite the CSV files (resume)."""
@@ -147,9 +192,16 @@ class RunLogger:
                 if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
                     self._tb.add_scalar(f"epoch/{k}", v, row["epoch"])
             self._tb.flush()
+        if self._lines():
+            if row.get("epoch_time_s") is not None:
+                self._session_times.append(float(row["epoch_time_s"]))
+            left = self._epochs_total - int(row["epoch"])
+            eta = sum(self._session_times) / len(self._session_times) * left if self._session_times else None
+            print(epoch_line(row, self._epochs_total, eta), file=self._stream or sys.stdout, flush=True)
 
     # progress ---------------------------------------------------------------------------
     def start_epoch(self, epoch: int, epochs: int, total_clips: int, done_clips: int = 0) -> None:
+        self._epochs_total = epochs
         if not self.enabled:
             return
         self._progress = make_progress(
@@ -162,7 +214,7 @@ class RunLogger:
         self._t0 = time.perf_counter()
 
     def advance(self, clips: int, loss: float, lr: float) -> None:
-        if self._progress is not None:
+        if self._progress is not None and not self._progress.disable:
             self._progress.update(self._task, advance=clips, status=f"loss {loss:.4f} lr {lr:.2e}")
 
     def end_epoch(self) -> None:
