@@ -323,7 +323,7 @@ def predict_videos(predictor: Predictor, videos: Sequence[str], top_k: int = 5) 
     videos are still predicted. Flow models compute flow on the fly from the video. Scores
     come from :func:`deepvideo.engine.scoring.forward_views`, as in testing.
     """
-    from deepvideo.data.dataset import ClipDataset
+    from deepvideo.data.dataset import BAD_VIDEO_ERRORS, ClipDataset
     from deepvideo.data.record import DatasetIndex, VideoRecord
 
     cfg = predictor.cfg
@@ -343,7 +343,7 @@ def predict_videos(predictor: Predictor, videos: Sequence[str], top_k: int = 5) 
             item = ds.load(0, ds.rng(0, 0))
             batch = {k: v.unsqueeze(0) for k, v in item.items() if k in MODALITY_KEYS}
             views = forward_views(predictor.model, batch, predictor.device, spec=spec, amp_dtype=amp).numpy()
-        except (OSError, ValueError, RuntimeError, IndexError) as err:
+        except BAD_VIDEO_ERRORS as err:  # unreadable input; anything else is a bug and propagates
             results.append({"video": video, "error": f"{type(err).__name__}: {err}"})
             continue
         probs = softmax_np(aggregate_views(views, agg))[0]
