@@ -98,7 +98,8 @@ def test_keep_fp32_where_faster_wraps_pools_and_stem():
     model = randomize_norms(create_model("s3d", 6)).eval()
     n_pools = sum(isinstance(m, nn.MaxPool3d) for m in model.modules())
     assert keep_fp32_where_faster(model) == n_pools + 1  # every 3D max pool and the RGB stem conv
-    stems = [m.module for m in model.modules() if isinstance(m, Float32Island) and isinstance(m.module, nn.Conv3d)]
+    islands = [m.module for m in model.modules() if isinstance(m, Float32Island)]
+    stems = [m for m in islands if isinstance(m, nn.Conv3d)]
     assert [c.in_channels for c in stems] == [3]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         x = torch.randn(1, 3, 2, 4, 4).bfloat16()

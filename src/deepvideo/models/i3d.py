@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import rgb_input
 from deepvideo.nn.conv import ConvNormAct, NormBuilder, norm_builder, resolve_norm
+from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
 # (in, b0, b1 reduce, b1, b2 reduce, b2, b3 pool-proj) for Mixed_3b .. Mixed_5c

@@ -95,8 +95,8 @@ class OneDNNLinear(nn.Module):
     """``nn.Linear`` computed as a 1×1 convolution on CPU in fp32, i.e. by oneDNN's GEMM.
 
     PyTorch sends fp32 ``nn.Linear`` to MKL's sgemm, which on AMD CPUs runs its AVX2 path while
-    oneDNN uses AVX-512 kernels (the measured throughputs are in ``docs/benchmarks.md``). Viewing the ``[M, K]`` input as a channels-last ``[1, K, M, 1]`` image
-    makes it a 1×1 convolution, which PyTorch gives to oneDNN, with no copy. Small ``M`` (class
+    oneDNN uses its AVX-512 kernels. Viewing the ``[M, K]`` input as a channels-last ``[1, K, M, 1]``
+    image makes it a 1×1 convolution, which PyTorch gives to oneDNN, with no copy. Small ``M`` (class
     heads), other dtypes and other devices keep ``F.linear``; the result equals it within rounding.
     """
 

@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import BOTTLENECK_DEPTHS, ClassifierHead, VideoResNet, stem3d
-from deepvideo.nn.blocks3d import _shortcut
+from deepvideo.nn.blocks3d import projection_shortcut, residual_stage
 from deepvideo.nn.conv import ActBuilder, NormBuilder, conv3d, resolve_act, resolve_norm, triple
+from deepvideo.nn.heads import ClassifierHead
+from deepvideo.nn.stems import stem3d
+from deepvideo.nn.video_resnet import BOTTLENECK_DEPTHS, VideoResNet
 from deepvideo.spec import InputSpec
 
 
@@ -56,7 +58,7 @@ class P3DBlock(nn.Module):
         self.temporal_stride = st
         self.conv_c = conv3d(inner_channels, out_channels, 1)
         self.norm_c = norm(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, (st, sh, sw), norm)
+        self.shortcut = projection_shortcut(in_channels, out_channels, (st, sh, sw), norm)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,16 +91,17 @@ def p3d_resnet(
         raise ValueError(f"depth must be one of {sorted(BOTTLENECK_DEPTHS)}, got {depth}")
     norm_b = resolve_norm(norm)
     stem = stem3d(width, (1, 7, 7), norm=norm_b, act=act, pool=True)
-    layers, in_ch, k = [], width, 0
+    layers, in_ch, first = [], width, 0  # first: index of the stage's first block in the network
     for s, blocks in enumerate(BOTTLENECK_DEPTHS[depth]):
-        inner, stage = width * 2**s, []
-        for b in range(blocks):
-            stride = (temporal_strides[s], 1 if s == 0 else 2, 1 if s == 0 else 2) if b == 0 else 1
-            stage.append(
-                P3DBlock(in_ch, inner, 4 * inner, stride, kind=kinds[k % len(kinds)], norm=norm_b, act=act)
-            )
-            in_ch, k = 4 * inner, k + 1
-        layers.append(nn.Sequential(*stage))
+        inner = width * 2**s
+
+        def block(i, o, stride, b, inner=inner, first=first):
+            kind = kinds[(first + b) % len(kinds)]
+            return P3DBlock(i, inner, o, stride, kind=kind, norm=norm_b, act=act)
+
+        stride = (temporal_strides[s], 1 if s == 0 else 2, 1 if s == 0 else 2)
+        layers.append(residual_stage(block, in_ch, 4 * inner, blocks, stride))
+        in_ch, first = 4 * inner, first + blocks
     return VideoResNet(stem, layers, ClassifierHead(in_ch, num_classes, dropout))
 
 

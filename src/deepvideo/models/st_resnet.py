@@ -31,11 +31,11 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.two_stream import flow_to_snippets
 from deepvideo.nn.backbones2d import ResNet2d, resnet
 from deepvideo.nn.cross_stream import CrossStreamConnection, ResidualUnit
 from deepvideo.nn.inflate import inflate_module
 from deepvideo.nn.init import adapt_input_channels
+from deepvideo.nn.inputs import flow_to_snippets
 from deepvideo.nn.temporal import TemporalMaxPool1d, temporalize_conv
 from deepvideo.spec import InputSpec
 

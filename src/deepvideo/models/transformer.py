@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import rgb_input
 from deepvideo.nn.attention import MLP, SpaceTimeBlock, TransformerBlock
 from deepvideo.nn.conv import triple
+from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
