@@ -15,13 +15,13 @@ self-attention is restricted to non-overlapping 3D windows of ``P×M×M`` tokens
 - Stochastic depth rising linearly from 0 to ``drop_path`` over all blocks; global average
   pooling and a linear classifier.
 
-Variants (window 8×7×7): Swin-T C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24), 28.2M
-parameters; Swin-S C=96, depths (2, 2, 18, 2), 49.8M; Swin-B C=128, depths (2, 2, 18, 2),
-heads (4, 8, 16, 32), 88.0M (Kinetics-400 heads). When a stage's token grid is not larger than
-the window along a dimension, the window shrinks to the grid there and is not shifted; the
-bias of such a shrunk window is the leading ``N×N`` block of the full window's bias, as in the
-reference implementation. Module names follow torchvision's ``swin3d_t/s/b`` so their weights
-load unchanged (:mod:`deepvideo.models.convert.swin3d`).
+Variants (window 8×7×7): Swin-T C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24); Swin-S C=96,
+depths (2, 2, 18, 2); Swin-B C=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32); their published
+parameter and FLOP counts (Kinetics-400 heads) are in the presets' registry entries. When a
+stage's token grid is not larger than the window along a dimension, the window shrinks to the
+grid there and is not shifted; the bias of such a shrunk window is the leading ``N×N`` block of
+the full window's bias, as in the reference implementation. Module names follow torchvision's
+``swin3d_t/s/b`` so their weights load unchanged (:mod:`deepvideo.models.convert.swin3d`).
 """
 
 from __future__ import annotations
@@ -318,12 +318,18 @@ VARIANTS = {
     "swin3d_s": {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)},
     "swin3d_b": {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
 }
+# parameters (M) and GFLOPs per view, Liu et al. 2022, Table 1
+_PUBLISHED = {"swin3d_t": (28.2, 88.0), "swin3d_s": (49.8, 166.0), "swin3d_b": (88.0, 282.0)}
 for _name, _kw in VARIANTS.items():
+    _params, _gflops = _PUBLISHED[_name]
     register_model(
         _name,
         swin3d,
         _SPEC,
         paper=_PAPER,
         summary=f"Video Swin-{_name[-1].upper()}, patch 2x4x4, window 8x7x7, 32x2 (torchvision {_name})",
+        published={
+            "params_m": _params, "gflops": _gflops, "frames": 32, "crop": 224, "source": "Liu et al. 2022"
+        },
         **_kw,
     )
