@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from deepvideo.models.registry import register_model
 from deepvideo.nn.attention import MLP
@@ -158,24 +159,6 @@ class WindowAttention3d(nn.Module):
         return x[:, :t, :h, :w]
 
 
-class DropPath(nn.Module):
-    """Stochastic depth (Huang et al., 2016): drop a residual branch per sample in training,
-    scaling the kept ones by ``1 / (1 - p)``."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - self.p)
-        return x * keep / (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
 class SwinBlock3d(nn.Module):
     """Pre-norm Swin block on ``[B, T, H, W, C]``: (shifted) window attention, then an MLP."""
 
@@ -195,7 +178,7 @@ class SwinBlock3d(nn.Module):
         self.attn = WindowAttention3d(
             dim, window_size, shift_size, num_heads, attention_dropout=attention_dropout, dropout=dropout
         )
-        self.drop_path = DropPath(drop_path)
+        self.drop_path = StochasticDepth(drop_path, "row")  # Huang et al. 2016, per sample
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
 

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from deepvideo.models.registry import register_model
 from deepvideo.nn.attention import MLP, SpaceTimeBlock, TransformerBlock
@@ -340,13 +341,7 @@ class MultiscaleBlock(nn.Module):
         if math.prod(stride_q) > 1:
             kernel = [s + 1 if s > 1 else s for s in stride_q]
             self.pool_skip = _Pool(nn.MaxPool3d(kernel, stride_q, [k // 2 for k in kernel]), None)
-        self.drop_path = drop_path
-
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.drop_path == 0.0:
-            return x
-        keep = torch.empty(x.shape[0], 1, 1, device=x.device).bernoulli_(1 - self.drop_path)
-        return x * keep / (1 - self.drop_path)
+        self.drop_path = StochasticDepth(drop_path, "row")  # Huang et al. 2016, per sample
 
     def _skip(self, x: torch.Tensor, thw) -> torch.Tensor:
         if self.pool_skip is None:
@@ -360,11 +355,11 @@ class MultiscaleBlock(nn.Module):
         x_attn, new_thw = self.attn(x_norm, thw)
         if self.proj_after_attn and self.project is not None:
             x = self.project(x_norm)
-        x = self._skip(x, thw) + self._drop(x_attn)
+        x = self._skip(x, thw) + self.drop_path(x_attn)
         x_norm = self.norm2(x)
         if not self.proj_after_attn and self.project is not None:
             x = self.project(x_norm)
-        return x + self._drop(self.mlp(x_norm)), new_thw
+        return x + self.drop_path(self.mlp(x_norm)), new_thw
 
 
 class _PosEncoding(nn.Module):
