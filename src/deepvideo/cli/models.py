@@ -48,15 +48,26 @@ def convert(
     source: str = typer.Option(
         None, "--source", help="torchvision | pytorchvideo | pyslowfast | deepvideo (default: detect)."
     ),
+    strict: bool = typer.Option(
+        True,
+        "--strict/--no-strict",
+        help="Weights must fit the model tensor for tensor (default); --no-strict keeps what fits and warns.",
+    ),
 ) -> None:
     """Convert another library's weights into a deepvideo checkpoint for MODEL."""
+    import warnings
+
     from deepvideo.models.convert import ConversionError, convert_file
 
     try:
-        detected = convert_file(src, dst, model, source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            detected = convert_file(src, dst, model, source, strict=strict)
     except (ConversionError, FileNotFoundError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     typer.echo(f"{src} ({detected}) -> {dst} [{model}]")
 
 
