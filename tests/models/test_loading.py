@@ -39,7 +39,8 @@ def test_weights_matching_no_tensor_are_an_error_naming_them():
 
 def test_shape_mismatch_is_an_error_or_with_strict_false_a_warning_and_the_rest_loads():
     sd = _weights(10, seed=1)  # another classifier size
-    with pytest.raises(ConversionError, match=r"2 shape mismatches \(head\.fc\.weight: \(10, 64\) vs \(4, 64\)"):
+    mismatch = r"2 shape mismatches \(head\.fc\.weight: \(10, 64\) vs \(4, 64\)"
+    with pytest.raises(ConversionError, match=mismatch):
         load_model("r3d_18", sd, num_classes=4, **SMALL)
     with pytest.warns(UserWarning, match=r"head\.fc\.weight.*the others keep their initialization"):
         model = load_model("r3d_18", sd, num_classes=4, strict=False, **SMALL)
