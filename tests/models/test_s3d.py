@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from deepvideo.models import create_model
-from deepvideo.models.i3d import SelfGating
 from deepvideo.models.s3d import SeparableConv3d
+from deepvideo.nn.inception3d import SelfGating
 
 
 def test_separable_convs_replace_3d():

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepvideo.nn.norm import norm_scale_shift
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -48,15 +50,6 @@ def _last_conv(module: nn.Module) -> nn.Module | None:
     if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], _CONVS):
         return module[-1]
     return None
-
-
-def norm_scale_shift(weight, bias, mean: torch.Tensor, var: torch.Tensor, eps: float):
-    """Eval-mode batch norm as ``x * scale + shift`` (``weight``/``bias`` None: not affine)."""
-    scale = 1.0 / torch.sqrt(var + eps)
-    if weight is not None:
-        scale = weight * scale
-    shift = -mean * scale if bias is None else bias - mean * scale
-    return scale, shift
 
 
 @torch.no_grad()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from deepvideo.models.i3d import InceptionNet3d
 from deepvideo.models.registry import register_model
 from deepvideo.nn.conv import ConvNormAct, NormBuilder
+from deepvideo.nn.inception3d import InceptionNet3d
 from deepvideo.spec import InputSpec
 
 
