@@ -56,7 +56,7 @@ def test_mvit_pooling_schedule():
 
 def test_mvit_v2_relative_bias_equals_explicit_formula():
     """Attention with the bias riding in the head dimension = softmax(q kᵀ s + bias) v, written out."""
-    from deepvideo.models.transformer import PoolingAttention, _rel_index
+    from deepvideo.models.transformer import PoolingAttention, relative_index
 
     torch.manual_seed(0)
     attn = PoolingAttention(8, 8, 2, (3, 3, 3), (1, 2, 2), (3, 3, 3), (1, 2, 2), input_size=(2, 4, 4),
@@ -69,7 +69,7 @@ def test_mvit_v2_relative_bias_equals_explicit_formula():
     k, v = attn.pool_k(k, (2, 4, 4))[0], attn.pool_v(v, (2, 4, 4))[0]
     q = attn.pool_q(q, (2, 4, 4))[0]
     pos = [(t, h, w) for t in range(2) for h in range(2) for w in range(2)]
-    rt, rh, rw = (table[_rel_index(2, 2)] for table in (attn.rel_pos_t, attn.rel_pos_h, attn.rel_pos_w))
+    rt, rh, rw = (table[relative_index(2, 2)] for table in (attn.rel_pos_t, attn.rel_pos_h, attn.rel_pos_w))
     bias = torch.zeros(b, n, 9, 9)
     for i, (ti, hi, wi) in enumerate(pos):
         for j, (tj, hj, wj) in enumerate(pos):

@@ -172,7 +172,7 @@ class _Pool(nn.Module):
         return x, new_thw  # type: ignore[return-value]
 
 
-def _rel_index(q: int, k: int) -> torch.Tensor:
+def relative_index(q: int, k: int) -> torch.Tensor:
     """MViTv2 relative distance index between q and k positions of possibly different sizes."""
     q_ratio, k_ratio = max(k / q, 1.0), max(q / k, 1.0)
     dist = torch.arange(q)[:, None] * q_ratio - (torch.arange(k)[None, :] + (1.0 - k)) * k_ratio
@@ -250,9 +250,9 @@ class PoolingAttention(nn.Module):
         kernel instead of materializing a ``[Nq, Nk]`` bias per head.
         """
         (qt, qh, qw), (kt, kh, kw) = q_thw, k_thw
-        rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[_rel_index(qh, kh)]  # [qh, kh, c]
-        rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[_rel_index(qw, kw)]
-        rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[_rel_index(qt, kt)]
+        rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[relative_index(qh, kh)]  # [qh, kh, c]
+        rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[relative_index(qw, kw)]
+        rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[relative_index(qt, kt)]
         b, n, _, c = q.shape
         rq = q[:, :, 1:].reshape(b, n, qt, qh, qw, c) / self.scale
         terms = [
