@@ -39,6 +39,7 @@ from deepvideo.spec import InputSpec
 
 TV_MEAN = (0.43216, 0.394666, 0.37645)  # torchvision's video models
 TV_STD = (0.22803, 0.22145, 0.216989)
+_TRAN = "Tran et al., A Closer Look at Spatiotemporal Convolutions for Action Recognition, CVPR 2018"
 
 
 # ---- Tran et al. 2018: 18/34-layer family ---------------------------------------------------
@@ -117,56 +118,8 @@ def tran_resnet(
     return VideoResNet(stem, layers, ClassifierHead(in_ch, num_classes, dropout), fold_time=arch == "r2d")
 
 
-# ---- bottleneck ResNet-50/101 (C2D, I3D, Slow, R(2+1)D-50): deepvideo.nn.video_resnet -------
+# ---- Tran et al. presets ------------------------------------------------------------------------
 
-def c2d_r50(num_classes: int = 400, **kw) -> VideoResNet:
-    """C2D ResNet-50: 2D convs everywhere, temporal pooling after res2 (Wang et al. 2018)."""
-    kw.setdefault("temporal_kernels", (1, 1, 1, 1))
-    return bottleneck_resnet(50, num_classes, stem_kernel=(1, 7, 7), pool1=True, **kw)
-
-
-def i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
-    """I3D ResNet-50: 5×7×7 stem, 3×1×1 conv_a in alternate blocks (res2 all, res3-4 [3,1], res5 [1,3])."""
-    kw.setdefault("temporal_kernels", (3, (3, 1), (3, 1), (1, 3)))
-    return bottleneck_resnet(50, num_classes, stem_kernel=(5, 7, 7), pool1=True, **kw)
-
-
-def nl_i3d_r50(num_classes: int = 400, mode: str = "embedded_gaussian", **kw) -> VideoResNet:
-    """I3D ResNet-50 with 5 non-local blocks (2 in res3, 3 in res4, every other block): after
-    blocks 1, 3 of res3 and 1, 3, 5 of res4, as in the authors' code and PySlowFast's I3D-NLN."""
-    return i3d_r50(num_classes, nonlocal_blocks={1: (1, 3), 2: (1, 3, 5)}, nonlocal_mode=mode, **kw)
-
-
-def slow_r50(num_classes: int = 400, depth: int = 50, **kw) -> VideoResNet:
-    """Slow-only ResNet: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
-    return bottleneck_resnet(depth, num_classes, stem_kernel=(1, 7, 7), temporal_kernels=(1, 1, 3, 3), **kw)
-
-
-def r2plus1d_r50(num_classes: int = 400, **kw) -> VideoResNet:
-    """R(2+1)D-50 of the PyTorchVideo zoo: bottlenecks whose middle conv is temporal 3×1×1
-    then spatial 1×3×3 at the inner width, no stem pooling, stride 2 already in res2,
-    temporal stride 2 in res4 and res5."""
-    norm = kw.pop("norm", "bn")
-    act = kw.pop("act", "relu")
-    cb = conv2plus1d_builder(norm=norm, act=act, mid=lambda i, o: o, temporal_first=True)
-    return bottleneck_resnet(
-        50,
-        num_classes,
-        stem_kernel=(1, 7, 7),
-        stem_pool=False,
-        temporal_kernels=(1, 1, 1, 1),
-        conv_b=cb,
-        spatial_strides=(2, 2, 2, 2),
-        temporal_strides=(1, 1, 2, 2),
-        norm=norm,
-        act=act,
-        **kw,
-    )
-
-
-# ---- presets ---------------------------------------------------------------------------------
-
-_TRAN = "Tran et al., A Closer Look at Spatiotemporal Convolutions for Action Recognition, CVPR 2018"
 _TRAN_SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112, mean=TV_MEAN, std=TV_STD)
 _TRAN_NAMES = {
     "r2d": "R2D (clip folded into channels)",
@@ -219,70 +172,103 @@ register_model(
     mid="torchvision",
 )
 
+
+# ---- bottleneck ResNet-50/101 (C2D, I3D, Slow, R(2+1)D-50): deepvideo.nn.video_resnet -------
+
 _ZOO = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019 (PySlowFast zoo)"
 _NL = "Wang et al., Non-local Neural Networks, CVPR 2018"
 _PSF = "PySlowFast zoo"
 _8X8 = InputSpec(("rgb",), num_frames=8, frame_stride=8, crop_size=224)
-register_model(
-    "c2d_r50",
-    c2d_r50,
-    _8X8,
+
+
+@register_model(
+    spec=_8X8,
     paper=_NL,
     summary="C2D ResNet-50, 8x8",
     published={"params_m": 24.33, "gflops": 25.89, "frames": 8, "crop": 256, "source": _PSF},
 )
-register_model(
-    "i3d_r50",
-    i3d_r50,
-    _8X8,
+def c2d_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """C2D ResNet-50: 2D convs everywhere, temporal pooling after res2 (Wang et al. 2018)."""
+    kw.setdefault("temporal_kernels", (1, 1, 1, 1))
+    return bottleneck_resnet(50, num_classes, stem_kernel=(1, 7, 7), pool1=True, **kw)
+
+
+@register_model(
+    spec=_8X8,
     paper=_NL,
     summary="I3D ResNet-50 (inflated 3x1x1 in alternate blocks), 8x8",
     published={"params_m": 28.04, "gflops": 37.53, "frames": 8, "crop": 256, "source": _PSF},
 )
-register_model(
-    "nl_i3d_r50",
-    nl_i3d_r50,
-    _8X8,
-    paper=_NL,
-    summary="I3D ResNet-50 + 5 embedded-Gaussian non-local blocks, 8x8",
-)
-register_model(
-    "nl_dot_i3d_r50",
-    nl_i3d_r50,
-    _8X8,
-    paper=_NL,
-    summary="I3D ResNet-50 + 5 dot-product non-local blocks, 8x8",
-    mode="dot_product",
-)
-register_model(
-    "slow_r50",
-    slow_r50,
-    _8X8,
+def i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """I3D ResNet-50: 5×7×7 stem, 3×1×1 conv_a in alternate blocks (res2 all, res3-4 [3,1], res5 [1,3])."""
+    kw.setdefault("temporal_kernels", (3, (3, 1), (3, 1), (1, 3)))
+    return bottleneck_resnet(50, num_classes, stem_kernel=(5, 7, 7), pool1=True, **kw)
+
+
+@register_model(spec=_8X8, paper=_NL, summary="I3D ResNet-50 + 5 embedded-Gaussian non-local blocks, 8x8")
+def nl_i3d_r50(num_classes: int = 400, mode: str = "embedded_gaussian", **kw) -> VideoResNet:
+    """I3D ResNet-50 with 5 non-local blocks (2 in res3, 3 in res4, every other block): after
+    blocks 1, 3 of res3 and 1, 3, 5 of res4, as in the authors' code and PySlowFast's I3D-NLN."""
+    return i3d_r50(num_classes, nonlocal_blocks={1: (1, 3), 2: (1, 3, 5)}, nonlocal_mode=mode, **kw)
+
+
+@register_model(spec=_8X8, paper=_NL, summary="I3D ResNet-50 + 5 dot-product non-local blocks, 8x8")
+def nl_dot_i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """:func:`nl_i3d_r50` with dot-product non-local blocks."""
+    return nl_i3d_r50(num_classes, **{"mode": "dot_product", **kw})
+
+
+@register_model(
+    spec=_8X8,
     paper=_ZOO,
     summary="Slow-only ResNet-50, 8x8",
     published={"params_m": 32.45, "gflops": 54.52, "frames": 8, "crop": 256, "source": _PSF},
 )
-register_model(
-    "slow_r50_4x16",
-    slow_r50,
-    InputSpec(("rgb",), num_frames=4, frame_stride=16, crop_size=224),
+def slow_r50(num_classes: int = 400, depth: int = 50, **kw) -> VideoResNet:
+    """Slow-only ResNet: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
+    return bottleneck_resnet(depth, num_classes, stem_kernel=(1, 7, 7), temporal_kernels=(1, 1, 3, 3), **kw)
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=4, frame_stride=16, crop_size=224),
     paper=_ZOO,
     summary="Slow-only ResNet-50, 4x16",
     published={"params_m": 32.45, "gflops": 27.55, "frames": 4, "crop": 256, "source": _PSF},
 )
-register_model(
-    "slow_r101",
-    slow_r50,
-    _8X8,
-    paper=_ZOO,
-    summary="Slow-only ResNet-101, 8x8",
-    depth=101,
-)
-register_model(
-    "r2plus1d_r50",
-    r2plus1d_r50,
-    InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
+def slow_r50_4x16(num_classes: int = 400, **kw) -> VideoResNet:
+    """:func:`slow_r50` for 4-frame clips at stride 16."""
+    return slow_r50(num_classes, **kw)
+
+
+@register_model(spec=_8X8, paper=_ZOO, summary="Slow-only ResNet-101, 8x8")
+def slow_r101(num_classes: int = 400, **kw) -> VideoResNet:
+    """:func:`slow_r50` with 101 layers."""
+    return slow_r50(num_classes, **{"depth": 101, **kw})
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
     paper=_TRAN,
     summary="R(2+1)D ResNet-50 (PyTorchVideo zoo), 16x4",
     published={"params_m": 28.11, "gflops": 76.45, "frames": 16, "crop": 256, "source": _PSF},
 )
+def r2plus1d_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """R(2+1)D-50 of the PyTorchVideo zoo: bottlenecks whose middle conv is temporal 3×1×1
+    then spatial 1×3×3 at the inner width, no stem pooling, stride 2 already in res2,
+    temporal stride 2 in res4 and res5."""
+    norm = kw.pop("norm", "bn")
+    act = kw.pop("act", "relu")
+    cb = conv2plus1d_builder(norm=norm, act=act, mid=lambda i, o: o, temporal_first=True)
+    return bottleneck_resnet(
+        50,
+        num_classes,
+        stem_kernel=(1, 7, 7),
+        stem_pool=False,
+        temporal_kernels=(1, 1, 1, 1),
+        conv_b=cb,
+        spatial_strides=(2, 2, 2, 2),
+        temporal_strides=(1, 1, 2, 2),
+        norm=norm,
+        act=act,
+        **kw,
+    )

@@ -127,39 +127,39 @@ class SlowFast(nn.Module):
         return self.fc(self.dropout(feats))
 
 
-def slowfast(num_classes: int = 400, **kw) -> SlowFast:
-    return SlowFast(num_classes, **kw)
-
-
 _SF = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019"
-register_model(
-    "slowfast_r50_4x16",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+_FAST_CLIP = InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224)
+_ZOO = "PySlowFast zoo"
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R50 4x16 (alpha=8, fusion 5x1x1); input is the Fast clip",
-    published={"params_m": 34.48, "gflops": 36.69, "frames": 32, "crop": 256, "source": "PySlowFast zoo"},
-    alpha=8,
-    fusion_kernel=5,
+    published={"params_m": 34.48, "gflops": 36.69, "frames": 32, "crop": 256, "source": _ZOO},
 )
-register_model(
-    "slowfast_r50",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+def slowfast_r50_4x16(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R50 4×16: α = 8, 5×1×1 lateral convs."""
+    return SlowFast(num_classes, **{"alpha": 8, "fusion_kernel": 5, **kw})
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R50 8x8 (alpha=4, fusion 7x1x1; PyTorchVideo's slowfast_r50)",
-    published={"params_m": 34.57, "gflops": 65.71, "frames": 32, "crop": 256, "source": "PySlowFast zoo"},
-    alpha=4,
-    fusion_kernel=7,
+    published={"params_m": 34.57, "gflops": 65.71, "frames": 32, "crop": 256, "source": _ZOO},
 )
-register_model(
-    "slowfast_r101",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+def slowfast_r50(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R50 8×8: α = 4, 7×1×1 lateral convs (PyTorchVideo's ``slowfast_r50``)."""
+    return SlowFast(num_classes, **{"alpha": 4, "fusion_kernel": 7, **kw})
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R101 8x8 (alpha=4, fusion 5x1x1)",
-    published={"params_m": 62.83, "gflops": 127.20, "frames": 32, "crop": 256, "source": "PySlowFast zoo"},
-    alpha=4,
-    fusion_kernel=5,
-    depth=101,
+    published={"params_m": 62.83, "gflops": 127.20, "frames": 32, "crop": 256, "source": _ZOO},
 )
+def slowfast_r101(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R101 8×8: α = 4, 5×1×1 lateral convs."""
+    return SlowFast(num_classes, **{"alpha": 4, "fusion_kernel": 5, "depth": 101, **kw})
