@@ -485,7 +485,7 @@ _TS = "Bertasius et al., Is Space-Time Attention All You Need for Video Understa
 _TS_SPEC = InputSpec(
     ("rgb",), num_frames=8, frame_stride=32, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
 )
-# Bertasius et al. 2021: 121.4M parameters, 0.59 TFLOPs over 3 test views of 8x224²
+# Bertasius et al. 2021, Table 1: TFLOPs of inference over 3 test views of 8x224², per view here
 _TS_DIVIDED = {"params_m": 121.4, "gflops": 196.0, "frames": 8, "crop": 224,
                "source": "Bertasius et al. 2021 (0.59 TFLOPs / 3 views)"}
 for _mode, _desc in (
