@@ -35,30 +35,61 @@ def csn(depth: int = 101, num_classes: int = 400, *, kind: str = "ir", **kw) -> 
 
 _CSN = "Tran et al., Video Classification with Channel-Separated Convolutional Networks, ICCV 2019"
 _SPEC = InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224)
-# parameters (M) of the 152-layer nets, Tran et al. 2019, Table 4
-_PAPER_PARAMS = {("ir", 152): 29.6, ("ip", 152): 32.8}
-for _kind in ("ir", "ip"):
-    for _depth in (50, 101, 152):
-        _params = _PAPER_PARAMS.get((_kind, _depth))
-        register_model(
-            f"{_kind}_csn_{_depth}",
-            csn,
-            _SPEC,
-            paper=_CSN,
-            summary=f"{_kind}-CSN-{_depth}, 32x2",
-            published=None if _params is None else {
-                "params_m": _params, "frames": 32, "crop": 224, "source": "Tran et al. 2019"
-            },
-            depth=_depth,
-            kind=_kind,
-        )
-register_model(
-    "csn_r101",
-    csn,
-    _SPEC,
+_PAPER = "Tran et al. 2019"  # parameters of the 152-layer nets: Table 4
+
+
+@register_model(spec=_SPEC, paper=_CSN, summary="ir-CSN-50, 32x2")
+def ir_csn_50(num_classes: int = 400, **kw) -> VideoResNet:
+    """ir-CSN with the ResNet-50 layout."""
+    return csn(num_classes=num_classes, **{"depth": 50, "kind": "ir", **kw})
+
+
+@register_model(spec=_SPEC, paper=_CSN, summary="ir-CSN-101, 32x2")
+def ir_csn_101(num_classes: int = 400, **kw) -> VideoResNet:
+    """ir-CSN with the ResNet-101 layout."""
+    return csn(num_classes=num_classes, **{"depth": 101, "kind": "ir", **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_CSN,
+    summary="ir-CSN-152, 32x2",
+    published={"params_m": 29.6, "frames": 32, "crop": 224, "source": _PAPER},
+)
+def ir_csn_152(num_classes: int = 400, **kw) -> VideoResNet:
+    """ir-CSN with the ResNet-152 layout."""
+    return csn(num_classes=num_classes, **{"depth": 152, "kind": "ir", **kw})
+
+
+@register_model(spec=_SPEC, paper=_CSN, summary="ip-CSN-50, 32x2")
+def ip_csn_50(num_classes: int = 400, **kw) -> VideoResNet:
+    """ip-CSN with the ResNet-50 layout."""
+    return csn(num_classes=num_classes, **{"depth": 50, "kind": "ip", **kw})
+
+
+@register_model(spec=_SPEC, paper=_CSN, summary="ip-CSN-101, 32x2")
+def ip_csn_101(num_classes: int = 400, **kw) -> VideoResNet:
+    """ip-CSN with the ResNet-101 layout."""
+    return csn(num_classes=num_classes, **{"depth": 101, "kind": "ip", **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_CSN,
+    summary="ip-CSN-152, 32x2",
+    published={"params_m": 32.8, "frames": 32, "crop": 224, "source": _PAPER},
+)
+def ip_csn_152(num_classes: int = 400, **kw) -> VideoResNet:
+    """ip-CSN with the ResNet-152 layout."""
+    return csn(num_classes=num_classes, **{"depth": 152, "kind": "ip", **kw})
+
+
+@register_model(
+    spec=_SPEC,
     paper=_CSN,
     summary="ir-CSN-101 (PyTorchVideo name), 32x2",
     published={"params_m": 22.21, "gflops": 75.62, "frames": 32, "crop": 256, "source": "PySlowFast zoo"},
-    depth=101,
-    kind="ir",
 )
+def csn_r101(num_classes: int = 400, **kw) -> VideoResNet:
+    """ir-CSN-101 under PyTorchVideo's name (its weights convert to this preset)."""
+    return csn(num_classes=num_classes, **{"depth": 101, "kind": "ir", **kw})

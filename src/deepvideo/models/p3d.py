@@ -107,20 +107,39 @@ def p3d_resnet(
 
 _P3D = "Qiu et al., Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks, ICCV 2017"
 _SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=160)
-register_model(
-    "p3d_199", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160", depth=152
-)
-register_model(
-    "p3d_131", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160", depth=101
-)
-register_model("p3d_63", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-50, 16x160", depth=50)
-for _k in "ABC":
-    register_model(
-        f"p3d_63_{_k.lower()}",
-        p3d_resnet,
-        _SPEC,
-        paper=_P3D,
-        summary=f"P3D ResNet-50 layout with P3D-{_k} blocks only",
-        depth=50,
-        kinds=_k,
-    )
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160")
+def p3d_199(num_classes: int = 400, **kw) -> VideoResNet:
+    """The paper's P3D ResNet: ResNet-152's layout with A, B, C blocks interleaved."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 152, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160")
+def p3d_131(num_classes: int = 400, **kw) -> VideoResNet:
+    """P3D ResNet with ResNet-101's layout."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 101, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet from ResNet-50, 16x160")
+def p3d_63(num_classes: int = 400, **kw) -> VideoResNet:
+    """P3D ResNet with ResNet-50's layout."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-A blocks only")
+def p3d_63_a(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-A (cascaded S then T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "A", **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-B blocks only")
+def p3d_63_b(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-B (parallel S and T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "B", **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-C blocks only")
+def p3d_63_c(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-C (S with a shortcut into T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "C", **kw})
