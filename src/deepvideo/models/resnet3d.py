@@ -7,7 +7,8 @@ bottleneck ResNet-50/101 family of the SlowFast model zoo (C2D, I3D-R50, Slow-on
   throughout; MCx uses 3D convs in the groups below x (conv1..conv{x-1}) and 2D above; rMCx is
   the reverse; R(2+1)D factorizes every 3D conv into a spatial 1×d×d conv to M_i channels and
   a temporal t×1×1 conv, M_i = ⌊t d² N_{i-1} N_i / (d² N_{i-1} + t N_i)⌋ (parameters as R3D).
-  The paper's parameter counts are the presets' published figures (``deepvideo models``).
+  The paper's parameter counts are the presets' published figures (``deepvideo models``,
+  ``docs/model_zoo.md``).
   torchvision's ``r2plus1d_18`` computes one M per block from the block's input width and uses
   it for both convs (and a 45-channel stem); it is registered as ``r2plus1d_18_tv``.
 - Wang et al., "Non-local Neural Networks", CVPR 2018 (C2D / I3D ResNet-50 baselines).
