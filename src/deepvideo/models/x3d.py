@@ -66,6 +66,8 @@ def x3d(
     act_b="swish",
     dropout: float = 0.5,
 ) -> VideoResNet:
+    """X3D expanded by ``depth_factor`` (stage depths, rounded up), ``width_factor`` (stage
+    widths from ``base_width``), ``bottleneck_factor`` (inner widths) and ``head_width``."""
     norm_b, act_f = resolve_norm(norm), resolve_act(act)
     stem_w = round_width(base_width, width_factor)
     stem = nn.Sequential(
