@@ -289,6 +289,7 @@ class SwinTransformer3d(nn.Module):
 
 
 def swin3d(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """A Video Swin Transformer; the presets below fix width, depths and heads."""
     return SwinTransformer3d(num_classes, **kw)
 
 
@@ -296,23 +297,40 @@ _PAPER = "Liu et al., Video Swin Transformer, CVPR 2022"
 _SPEC = InputSpec(
     ("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
 )
-VARIANTS = {
-    "swin3d_t": {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24)},
-    "swin3d_s": {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)},
-    "swin3d_b": {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
-}
-# parameters (M) and GFLOPs per view, Liu et al. 2022, Table 1
-_PUBLISHED = {"swin3d_t": (28.2, 88.0), "swin3d_s": (49.8, 166.0), "swin3d_b": (88.0, 282.0)}
-for _name, _kw in VARIANTS.items():
-    _params, _gflops = _PUBLISHED[_name]
-    register_model(
-        _name,
-        swin3d,
-        _SPEC,
-        paper=_PAPER,
-        summary=f"Video Swin-{_name[-1].upper()}, patch 2x4x4, window 8x7x7, 32x2 (torchvision {_name})",
-        published={
-            "params_m": _params, "gflops": _gflops, "frames": 32, "crop": 224, "source": "Liu et al. 2022"
-        },
-        **_kw,
-    )
+_LIU = "Liu et al. 2022"  # parameters (M) and GFLOPs per 32x224² view: Table 1
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-T, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_t)",
+    published={"params_m": 28.2, "gflops": 88.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_t(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-T: C = 96, depths (2, 2, 6, 2), heads (3, 6, 12, 24)."""
+    sizes = {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24)}
+    return swin3d(num_classes, **{**sizes, **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-S, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_s)",
+    published={"params_m": 49.8, "gflops": 166.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_s(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-S: C = 96, depths (2, 2, 18, 2), heads (3, 6, 12, 24)."""
+    sizes = {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)}
+    return swin3d(num_classes, **{**sizes, **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-B, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_b)",
+    published={"params_m": 88.0, "gflops": 282.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_b(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-B: C = 128, depths (2, 2, 18, 2), heads (4, 8, 16, 32)."""
+    sizes = {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)}
+    return swin3d(num_classes, **{**sizes, **kw})
