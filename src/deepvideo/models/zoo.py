@@ -133,14 +133,20 @@ def render_page(
     names: list[str] | None = None,
     progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
 ) -> str:
-    """The zoo page's markdown: every registered model (or only ``names``), then the training
-    tables of ``results_dir``.
+    """The zoo page's markdown: every model deepvideo registers (or only ``names`` of them), then
+    the training tables of ``results_dir``.
 
-    Reads nothing else; ``progress`` may wrap the iteration over model names (a progress bar).
+    Presets registered from outside ``deepvideo.models`` (tests, user code) are left out, so the
+    page does not depend on what else the process imported. Reads nothing but ``results_dir``;
+    ``progress`` may wrap the iteration over model names (a progress bar).
     """
     from deepvideo.models.registry import list_models
 
-    names = [i.name for i in list_models() if names is None or i.name in names]
+    names = [
+        i.name
+        for i in list_models()
+        if i.builder.__module__.startswith("deepvideo.models.") and (names is None or i.name in names)
+    ]
     rows = []
     for name in progress(names) if progress is not None else names:
         rows.extend(zoo_rows([name]))
