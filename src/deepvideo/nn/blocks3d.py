@@ -158,7 +158,7 @@ def zero_init_last_norm(module: nn.Module) -> None:
             nn.init.zeros_(last.weight)
 
 
-BlockBuilder = Callable[[int, int, "int | tuple[int, int, int]", int], nn.Module]
+BlockBuilder = Callable[[int, int, int | tuple[int, int, int], int], nn.Module]  # (in, out, stride, index)
 
 
 def residual_stage(
