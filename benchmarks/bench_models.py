@@ -29,7 +29,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, write_result  # noqa: E402
 from deepvideo.models.convert import load_model  # noqa: E402
-from deepvideo.models.fast import bf16_supported, optimize_for_inference  # noqa: E402
+from deepvideo.models.inference import bf16_supported, optimize_for_inference  # noqa: E402
 
 # deepvideo name, peer library, peer name
 PAIRS = [
@@ -259,8 +259,9 @@ def main() -> None:
             "batch-norm scales drawn from U(0.5, 1.5) and batch-norm running statistics measured on the "
             "benchmark clips so activations and logits keep a trained network's scale, converted by "
             "`deepvideo.models.convert`). deepvideo runs through "
-            "`deepvideo.models.fast.optimize_for_inference` (batch norm folded into convs, channels-last "
-            "3D, fp32 linear layers on oneDNN's GEMM instead of MKL's, which runs its AVX2 path on this AMD "
+            "`deepvideo.models.inference.optimize_for_inference` (batch norm folded into convs, "
+            "channels-last 3D, fp32"
+            " linear layers on oneDNN's GEMM instead of MKL's, which runs its AVX2 path on this AMD "
             "CPU, fp32 convolutions with a temporal kernel of 3 by Winograd F(4, 3) along time; the "
             "(model, precision) pairs of `COMPILE_AUTO` also go through `torch.compile` with "
             "inductor freezing, where it measured faster than eager: the mode is in the clips/s columns, "

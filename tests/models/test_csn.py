@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from deepvideo.models import create_model, list_models
-from deepvideo.models.profile import count_parameters
 
 
 def test_ir_and_ip_convs():
@@ -16,16 +15,9 @@ def test_ir_and_ip_convs():
     assert seq[0].kernel_size == (1, 1, 1) and seq[1].groups == seq[1].in_channels
 
 
-@pytest.mark.parametrize("name,millions", [("ir_csn_152", 29.6), ("ip_csn_152", 32.8), ("csn_r101", 22.21)])
-def test_param_counts(name, millions):
-    with torch.device("meta"):
-        m = create_model(name, 400)
-    assert count_parameters(m) / 1e6 == pytest.approx(millions, rel=0.01)
-
-
 @pytest.mark.parametrize("name", [i.name for i in list_models("csn")])
-def test_tiny_forward_backward(name):
-    m = create_model(name, 4, width=8).eval()
-    out = m(torch.randn(1, 3, 4, 32, 32))
-    assert out.shape == (1, 4)
-    out.sum().backward()
+def test_tiny_forward_backward(name, samples_independent):
+    m = create_model(name, 4, width=8)
+    assert samples_independent(m, {"rgb": torch.randn(2, 3, 4, 32, 32)}).shape == (2, 4)
+    m(torch.randn(1, 3, 4, 32, 32)).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from deepvideo.models import create_model
-from deepvideo.models.i3d import INCEPTION_V1, InceptionBlock3d
+from deepvideo.nn.inception3d import INCEPTION_V1, InceptionBlock3d
 
 
 def test_inflated_inception_layout():

@@ -40,9 +40,9 @@ def test_square_crop_is_centre_cropped_to_60x40():
 
 
 @pytest.mark.parametrize("size,frames", [((32, 32), 5), ((48, 40), 9)])
-def test_other_sizes_without_flow(size, frames):
+def test_other_sizes_without_flow(size, frames, samples_independent):
     model = Ji3DCNN(4, num_frames=frames, input_size=size, hardwired_flow=False)
-    assert model({"rgb": torch.randn(2, 3, frames, *size)}).shape == (2, 4)
+    assert samples_independent(model, {"rgb": torch.randn(2, 3, frames, *size)}).shape == (2, 4)
 
 
 def test_rgb_input_and_errors():

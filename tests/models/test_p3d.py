@@ -33,11 +33,14 @@ def test_interleaving_and_strides():
     assert kinds[:6] == list("ABCABC") and len(kinds) == 16
     m2 = create_model("p3d_63", 10, width=8, temporal_strides=(1, 2, 2, 2)).eval()
     assert m2(torch.randn(1, 3, 8, 32, 32)).shape == (1, 10)
+    for layer in (m2.layer2, m2.layer4):  # temporal stride 2 in the first block of the stage
+        x = torch.randn(1, layer[0].conv_a.in_channels, 8, 4, 4)
+        assert layer(x).shape[2:] == (4, 2, 2)
 
 
 @pytest.mark.parametrize("name", [i.name for i in list_models("p3d")])
-def test_tiny_forward_backward(name):
-    m = create_model(name, 5, width=8).eval()
-    out = m(torch.randn(1, 3, 4, 32, 32))
-    assert out.shape == (1, 5)
-    out.sum().backward()
+def test_tiny_forward_backward(name, samples_independent):
+    m = create_model(name, 5, width=8)
+    assert samples_independent(m, {"rgb": torch.randn(2, 3, 4, 32, 32)}).shape == (2, 5)
+    m(torch.randn(1, 3, 4, 32, 32)).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())

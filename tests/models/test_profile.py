@@ -1,50 +1,47 @@
-"""Parameters and FLOPs against the published zoo figures (PAPERS.md §9).
+"""Parameters and FLOPs against the published figures the registry holds (PAPERS.md §9).
 
-FLOPs are multiply-adds per view, counted on the meta device; the ResNet family is measured
-at 256² (the zoo's test crop: short side 256), X3D-XS/S at 182², M at 256², L at 356²,
-MViT at 224². The zoo counts normalization layers the fvcore training-mode way
-(``count_norms=True``); convolutions alone are within 2% for the ResNets.
+FLOPs are multiply-adds per view, counted on the meta device at the published test clip and
+crop of each preset (``ModelInfo.published``). The PySlowFast zoo counts normalization layers
+the fvcore training-mode way (``count_norms=True``); convolutions alone are within 2% for the
+ResNets.
 """
 
 import pytest
 import torch
 from torch import nn
 
+from deepvideo.models import get_model_info, list_models
 from deepvideo.models.profile import count_flops, count_parameters, profile_model
 
-# name, frames, crop, params (M), GFLOPs
-ZOO = [
-    ("c2d_r50", 8, 256, 24.33, 25.89),
-    ("i3d_r50", 8, 256, 28.04, 37.53),
-    ("slow_r50_4x16", 4, 256, 32.45, 27.55),
-    ("slow_r50", 8, 256, 32.45, 54.52),
-    ("slowfast_r50_4x16", 32, 256, 34.48, 36.69),
-    ("slowfast_r50", 32, 256, 34.57, 65.71),
-    ("slowfast_r101", 32, 256, 62.83, 127.20),
-    ("csn_r101", 32, 256, 22.21, 75.62),
-    ("r2plus1d_r50", 16, 256, 28.11, 76.45),
-    ("x3d_xs", 4, 182, 3.79, 0.91),
-    ("x3d_s", 13, 182, 3.79, 2.96),
-    ("x3d_m", 16, 256, 3.79, 6.72),
-    ("x3d_l", 16, 356, 6.15, 26.64),
-    ("mvit_v1_b", 16, 224, 36.61, 70.80),
-]
+PUBLISHED = [i.name for i in list_models() if i.published is not None]
 
 
-@pytest.mark.parametrize("name,frames,crop,mparams,gflops", ZOO)
-def test_zoo_params_and_flops(name, frames, crop, mparams, gflops):
-    p = profile_model(name, frames=frames, crop=crop, count_norms=True)
-    assert p.mparams == pytest.approx(mparams, rel=0.01)
-    assert p.gflops == pytest.approx(gflops, rel=0.05)
-    assert p.input_shape["rgb"] == (1, 3, frames, crop, crop)
+def test_published_figures_cover_the_zoos():
+    """Every preset of the PySlowFast zoo, torchvision's counted presets and the papers' tables."""
+    expected = {"c2d_r50", "slowfast_r50", "x3d_xs", "mvit_v1_b", "mvit_v2_s", "r3d_18", "swin3d_t"}
+    assert expected <= set(PUBLISHED)
+    sources = {get_model_info(n).published.source for n in PUBLISHED}
+    assert {"PySlowFast zoo", "torchvision", "Tran et al. 2018"} <= sources
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_params_and_flops_match_the_published_figures(name):
+    pub = get_model_info(name).published
+    p = profile_model(name, frames=pub.frames, crop=pub.crop, count_norms=True)
+    assert p.mparams == pytest.approx(pub.params_m, rel=0.01)
+    if pub.gflops is not None:
+        assert p.gflops == pytest.approx(pub.gflops, rel=0.05)
+    shape = next(iter(p.input_shape.values()))
+    assert shape[2:] == (pub.frames, pub.crop, pub.crop)
 
 
 def test_mvit_v2_counts_the_architectures_attention():
-    """The relative-position bias rides in the attention's head dimension at run time; the count is
-    still the paper's (torchvision: 34.54 M, 64.22 GFLOPs at 16x224²)."""
+    """The relative-position bias rides in the attention's head dimension at run time; the count
+    is still the architecture's (torchvision's published figures), with or without norms."""
+    pub = get_model_info("mvit_v2_s").published
     p = profile_model("mvit_v2_s", count_norms=True)
-    assert p.mparams == pytest.approx(34.54, rel=0.01)
-    assert p.gflops == pytest.approx(64.22, rel=0.05)
+    assert p.mparams == pytest.approx(pub.params_m, rel=0.01)
+    assert p.gflops == pytest.approx(pub.gflops, rel=0.05)
     assert p.gflops == pytest.approx(profile_model("mvit_v2_s").gflops, rel=0.01)
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from deepvideo.models import create_model
-from deepvideo.models.st_resnet import ResNetStream
 from deepvideo.models.t_resnet import TemporalBranch, t_resnet
 from deepvideo.nn.backbones2d import resnet
+from deepvideo.nn.resnet_streams import ResNetStream
 
 
 @pytest.mark.parametrize("T,size", [(2, 32), (5, 48)])

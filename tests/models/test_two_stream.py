@@ -6,13 +6,12 @@ import torch
 from deepvideo.models import create_model, get_model_info
 from deepvideo.models.two_stream import (
     TwoStream,
-    flow_to_snippets,
     multitask_loss,
-    rgbdiff_to_snippets,
     two_stream_multitask,
     two_stream_spatial,
     two_stream_temporal,
 )
+from deepvideo.nn.inputs import flow_to_snippets, rgbdiff_to_snippets
 
 SMALL = {"backbone": "resnet18", "width": 0.125}
 

@@ -25,8 +25,8 @@ def test_specs():
 
 
 @pytest.mark.parametrize("name", [i.name for i in list_models("x3d")])
-def test_tiny_forward_backward(name):
-    m = create_model(name, 4, depth_factor=1.0, width_factor=1.0, head_width=16).eval()
-    out = m(torch.randn(1, 3, 4, 32, 32))
-    assert out.shape == (1, 4)
-    out.sum().backward()
+def test_tiny_forward_backward(name, samples_independent):
+    m = create_model(name, 4, depth_factor=1.0, width_factor=1.0, head_width=16)
+    assert samples_independent(m, {"rgb": torch.randn(2, 3, 4, 32, 32)}).shape == (2, 4)
+    m(torch.randn(1, 3, 4, 32, 32)).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())

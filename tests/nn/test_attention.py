@@ -47,13 +47,13 @@ def test_attention_modes_steps(mode, n_steps):
 
 
 def test_grouping_round_trip():
-    from deepvideo.nn.attention import _groups, _ungroup
+    from deepvideo.nn.attention import group_tokens, ungroup_tokens
 
     x = torch.randn(2, 3, 4, 6, 5)
     for how in ("joint", "time", "space", "width", "height", "local", "global"):
-        g, info = _groups(x, how)
-        assert torch.equal(_ungroup(g, info), x), how
-    g, _ = _groups(x, "global")
+        g, info = group_tokens(x, how)
+        assert torch.equal(ungroup_tokens(g, info), x), how
+    g, _ = group_tokens(x, "global")
     assert g.shape == (8, 3 * 2 * 3, 5)
     with pytest.raises(ValueError, match="even patch grid"):
-        _groups(torch.randn(1, 2, 3, 3, 4), "local")
+        group_tokens(torch.randn(1, 2, 3, 3, 4), "local")

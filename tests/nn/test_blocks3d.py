@@ -3,7 +3,13 @@
 import torch
 from torch import nn
 
-from deepvideo.nn.blocks3d import BasicBlock3d, Bottleneck3d, zero_init_last_norm
+from deepvideo.nn.blocks3d import (
+    BasicBlock3d,
+    Bottleneck3d,
+    projection_shortcut,
+    residual_stage,
+    zero_init_last_norm,
+)
 from deepvideo.nn.conv import conv1x3x3_builder, conv2plus1d_builder, conv3x3x3_builder, depthwise_builder
 from deepvideo.nn.nonlocal_block import NonLocal3d
 from deepvideo.nn.se import SqueezeExcite3d, round_width
@@ -61,3 +67,27 @@ def test_nonlocal_identity_at_init_and_modes():
     nn.init.ones_(eg.norm.weight)
     nn.init.ones_(dp.norm.weight)
     assert not torch.allclose(eg(x), dp(x))  # softmax vs 1/N normalization
+
+
+def test_residual_stage_wires_widths_strides_and_extra_modules():
+    calls = []
+
+    def block(i, o, stride, index):
+        calls.append((i, o, stride, index))
+        return BasicBlock3d(i, o, stride, conv1=conv3x3x3_builder())
+
+    def after(index):
+        return NonLocal3d(16) if index == 1 else None
+
+    stage = residual_stage(block, 8, 16, 3, (2, 2, 2), after_block=after)
+    assert calls == [(8, 16, (2, 2, 2), 0), (16, 16, 1, 1), (16, 16, 1, 2)]  # only the first block strides
+    assert [type(m).__name__ for m in stage] == ["BasicBlock3d", "BasicBlock3d", "NonLocal3d", "BasicBlock3d"]
+    assert stage(torch.randn(1, 8, 4, 8, 8)).shape == (1, 16, 2, 4, 4)
+
+
+def test_projection_shortcut_only_where_shape_changes():
+    bn = nn.BatchNorm3d
+    assert projection_shortcut(8, 8, (1, 1, 1), bn) is None
+    strided = projection_shortcut(8, 8, (1, 2, 2), bn)
+    assert strided.conv.stride == (1, 2, 2) and isinstance(strided.norm, nn.BatchNorm3d)
+    assert isinstance(projection_shortcut(8, 16, (1, 1, 1), bn, with_norm=False).norm, nn.Identity)

@@ -11,7 +11,7 @@ def models(
     flops: bool = typer.Option(False, "--flops", help="Also count GFLOPs per view (at the zoo test size)."),
     family: str = typer.Option(None, "--family", help="Only this family (module name, e.g. resnet3d, x3d)."),
 ) -> None:
-    """List the registered models: name, input, parameters (and FLOPs)."""
+    """List the registered models: name, input, parameters (and FLOPs) beside the published ones."""
     from rich.console import Console
     from rich.table import Table
 
@@ -23,18 +23,25 @@ def models(
         families = sorted({i.family for i in list_models()})
         raise typer.BadParameter(f"no models in family {family!r}; families: {', '.join(families)}")
     table = Table(title=f"{len(infos)} models")
-    for col in ("name", "family", "input", "params (M)") + (("GFLOPs", "at") if flops else ()) + ("summary",):
-        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
+    numbers = ("params (M)", "published") + (("GFLOPs", "at", "published") if flops else ())
+    for col in ("name", "family", "input", *numbers, "summary"):
+        text = col in ("name", "family", "input", "at", "summary")
+        table.add_column(col, justify="left" if text else "right")
+
+    def fmt(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
     for row in zoo_rows([i.name for i in infos], flops=flops):
         stride = row["stride"] if isinstance(row["stride"], int) else "-".join(map(str, row["stride"]))
         cells = [
             row["name"],
             row["family"],
             f"{row['modalities']} {row['frames']}x{stride} {row['crop']}",
-            f"{row['params']:.2f}",
+            fmt(row["params"]),
+            fmt(row["pub_params"]),
         ]
         if flops:
-            cells += ["—" if row["gflops"] is None else f"{row['gflops']:.2f}", row["flops_at"]]
+            cells += [fmt(row["gflops"]), row["flops_at"], fmt(row["pub_gflops"])]
         table.add_row(*cells, row["summary"])
     Console(width=200).print(table)
 
@@ -48,15 +55,26 @@ def convert(
     source: str = typer.Option(
         None, "--source", help="torchvision | pytorchvideo | pyslowfast | deepvideo (default: detect)."
     ),
+    strict: bool = typer.Option(
+        True,
+        "--strict/--no-strict",
+        help="Weights must fit the model tensor for tensor (default); --no-strict keeps what fits and warns.",
+    ),
 ) -> None:
     """Convert another library's weights into a deepvideo checkpoint for MODEL."""
+    import warnings
+
     from deepvideo.models.convert import ConversionError, convert_file
 
     try:
-        detected = convert_file(src, dst, model, source)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            detected = convert_file(src, dst, model, source, strict=strict)
     except (ConversionError, FileNotFoundError, KeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     typer.echo(f"{src} ({detected}) -> {dst} [{model}]")
 
 

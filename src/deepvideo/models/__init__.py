@@ -2,10 +2,11 @@
 
 from deepvideo.models.registry import (
     ModelInfo,
+    Published,
     create_model,
     get_model_info,
     list_models,
     register_model,
 )
 
-__all__ = ["ModelInfo", "create_model", "get_model_info", "list_models", "register_model"]
+__all__ = ["ModelInfo", "Published", "create_model", "get_model_info", "list_models", "register_model"]

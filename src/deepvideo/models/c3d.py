@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import rgb_input
 from deepvideo.nn.conv import NormBuilder, conv3d, resolve_norm
+from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
 C3D_MEAN = (0.4235, 0.3961, 0.3647)  # the Sports-1M clip mean of the original model, /255

@@ -55,9 +55,9 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.two_stream import flow_to_snippets, rgb_to_snippets
 from deepvideo.nn.backbones2d import LayeredNet, build_backbone
 from deepvideo.nn.fusion import Conv3dFusion, Fusion, fusion_pool3d
+from deepvideo.nn.inputs import flow_to_snippets, rgb_to_snippets
 from deepvideo.spec import InputSpec
 
 PAPER = (

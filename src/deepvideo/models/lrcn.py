@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.two_stream import _strip_classifier, flow_to_snippets, rgb_to_snippets
 from deepvideo.nn.backbones2d import LayeredNet, ResNet2d, build_backbone
+from deepvideo.nn.heads import strip_classifier
+from deepvideo.nn.inputs import flow_to_snippets, rgb_to_snippets
 from deepvideo.spec import InputSpec
 
 PAPERS = (
@@ -51,7 +52,7 @@ class RecurrentVideoNet(nn.Module):
         dropout: float = 0.5,
     ):
         super().__init__()
-        self.backbone, dim = _strip_classifier(backbone)
+        self.backbone, dim = strip_classifier(backbone)
         self.modality, self.flow_stack = modality, flow_stack
         self.lstm = nn.LSTM(
             dim, hidden, num_layers=num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0

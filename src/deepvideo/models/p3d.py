@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import BOTTLENECK_DEPTHS, ClassifierHead, VideoResNet, stem3d
-from deepvideo.nn.blocks3d import _shortcut
+from deepvideo.nn.blocks3d import projection_shortcut, residual_stage
 from deepvideo.nn.conv import ActBuilder, NormBuilder, conv3d, resolve_act, resolve_norm, triple
+from deepvideo.nn.heads import ClassifierHead
+from deepvideo.nn.stems import stem3d
+from deepvideo.nn.video_resnet import BOTTLENECK_DEPTHS, VideoResNet
 from deepvideo.spec import InputSpec
 
 
@@ -56,7 +58,7 @@ class P3DBlock(nn.Module):
         self.temporal_stride = st
         self.conv_c = conv3d(inner_channels, out_channels, 1)
         self.norm_c = norm(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, (st, sh, sw), norm)
+        self.shortcut = projection_shortcut(in_channels, out_channels, (st, sh, sw), norm)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,35 +91,55 @@ def p3d_resnet(
         raise ValueError(f"depth must be one of {sorted(BOTTLENECK_DEPTHS)}, got {depth}")
     norm_b = resolve_norm(norm)
     stem = stem3d(width, (1, 7, 7), norm=norm_b, act=act, pool=True)
-    layers, in_ch, k = [], width, 0
+    layers, in_ch, first = [], width, 0  # first: index of the stage's first block in the network
     for s, blocks in enumerate(BOTTLENECK_DEPTHS[depth]):
-        inner, stage = width * 2**s, []
-        for b in range(blocks):
-            stride = (temporal_strides[s], 1 if s == 0 else 2, 1 if s == 0 else 2) if b == 0 else 1
-            stage.append(
-                P3DBlock(in_ch, inner, 4 * inner, stride, kind=kinds[k % len(kinds)], norm=norm_b, act=act)
-            )
-            in_ch, k = 4 * inner, k + 1
-        layers.append(nn.Sequential(*stage))
+        inner = width * 2**s
+
+        def block(i, o, stride, b, inner=inner, first=first):
+            kind = kinds[(first + b) % len(kinds)]
+            return P3DBlock(i, inner, o, stride, kind=kind, norm=norm_b, act=act)
+
+        stride = (temporal_strides[s], 1 if s == 0 else 2, 1 if s == 0 else 2)
+        layers.append(residual_stage(block, in_ch, 4 * inner, blocks, stride))
+        in_ch, first = 4 * inner, first + blocks
     return VideoResNet(stem, layers, ClassifierHead(in_ch, num_classes, dropout))
 
 
 _P3D = "Qiu et al., Learning Spatio-Temporal Representation with Pseudo-3D Residual Networks, ICCV 2017"
 _SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=160)
-register_model(
-    "p3d_199", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160", depth=152
-)
-register_model(
-    "p3d_131", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160", depth=101
-)
-register_model("p3d_63", p3d_resnet, _SPEC, paper=_P3D, summary="P3D ResNet from ResNet-50, 16x160", depth=50)
-for _k in "ABC":
-    register_model(
-        f"p3d_63_{_k.lower()}",
-        p3d_resnet,
-        _SPEC,
-        paper=_P3D,
-        summary=f"P3D ResNet-50 layout with P3D-{_k} blocks only",
-        depth=50,
-        kinds=_k,
-    )
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-199 (A/B/C interleaved), 16x160")
+def p3d_199(num_classes: int = 400, **kw) -> VideoResNet:
+    """The paper's P3D ResNet: ResNet-152's layout with A, B, C blocks interleaved."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 152, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet from ResNet-101, 16x160")
+def p3d_131(num_classes: int = 400, **kw) -> VideoResNet:
+    """P3D ResNet with ResNet-101's layout."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 101, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet from ResNet-50, 16x160")
+def p3d_63(num_classes: int = 400, **kw) -> VideoResNet:
+    """P3D ResNet with ResNet-50's layout."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-A blocks only")
+def p3d_63_a(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-A (cascaded S then T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "A", **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-B blocks only")
+def p3d_63_b(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-B (parallel S and T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "B", **kw})
+
+
+@register_model(spec=_SPEC, paper=_P3D, summary="P3D ResNet-50 layout with P3D-C blocks only")
+def p3d_63_c(num_classes: int = 400, **kw) -> VideoResNet:
+    """ResNet-50 layout, every block P3D-C (S with a shortcut into T)."""
+    return p3d_resnet(num_classes=num_classes, **{"depth": 50, "kinds": "C", **kw})

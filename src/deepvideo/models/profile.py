@@ -6,10 +6,10 @@ are counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, lin
 two FLOPs per multiply-add, so its totals are halved). With ``count_norms=True`` forward hooks
 on normalization modules add fvcore's training-mode cost of batch/group/layer norm (5 FLOPs
 per element with an affine transform, 4 without) — the convention of the PySlowFast zoo
-table (e.g. C2D R50 8×8 at 256²: 25.46 G for convs alone, 25.89 G with norms).
+table, whose figures the registry's presets carry (``ModelInfo.published``).
 
-The model is built on the ``meta`` device by default, so counting a 100-GFLOP network takes
-about a second and allocates nothing.
+The model is built on the ``meta`` device by default, so counting allocates no memory for
+weights or activations.
 """
 
 from __future__ import annotations

@@ -1,7 +1,17 @@
-"""Model registry: name -> builder, preset arguments, InputSpec and paper.
+"""Model registry: name -> builder, preset arguments, InputSpec, paper and published figures.
 
-Each family module calls :func:`register_model` for its named presets at import time;
-:func:`create_model` builds one and attaches its ``input_spec``.
+Each family module registers its named presets at import time, either by a call
+``register_model(name, builder, spec, paper=..., **preset_kwargs)`` or by decorating a
+builder function, whose name becomes the preset's name::
+
+    @register_model(spec=InputSpec(...), paper="...", published={"params_m": 3.79, "gflops": 0.91,
+                                                                  "frames": 4, "crop": 182,
+                                                                  "source": "PySlowFast zoo"})
+    def x3d_xs(num_classes=400, **kw): ...
+
+:func:`create_model` builds one and attaches its ``input_spec``. The published figures
+(:class:`Published`) are the one place a paper's or a zoo's parameter count and FLOPs are
+written; the zoo page and the tests read them from here.
 """
 
 from __future__ import annotations
@@ -17,6 +27,23 @@ from deepvideo.spec import InputSpec
 
 
 @dataclass(frozen=True)
+class Published:
+    """Figures a paper or a model zoo gives for a preset.
+
+    ``params_m``: parameters in millions; ``gflops``: GFLOPs (multiply-adds) per view, or None
+    where the source gives none; ``frames`` and ``crop``: the test clip they were counted at
+    (``frames`` as the model's input clip, e.g. SlowFast's Fast-rate clip); ``source``: where
+    the figures come from.
+    """
+
+    params_m: float
+    gflops: float | None = None
+    frames: int | None = None
+    crop: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     builder: Callable[..., nn.Module]
@@ -25,23 +52,64 @@ class ModelInfo:
     summary: str = ""
     family: str = ""
     defaults: dict = field(default_factory=dict)  # preset keyword arguments for the builder
+    published: Published | None = None
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 _LOADED = False
 
 
-def register_model(name: str, builder: Callable[..., nn.Module], spec: InputSpec, *,
-                   paper: str = "", summary: str = "", **defaults) -> None:
-    """Register preset ``name``: ``builder(num_classes=..., **defaults)`` with ``spec``."""
+def _published(value: Published | dict | None, name: str) -> Published | None:
+    if value is None or isinstance(value, Published):
+        return value
+    try:
+        return Published(**value)
+    except TypeError as exc:
+        raise TypeError(
+            f"model {name!r}: published figures take params_m, gflops, frames, crop, source ({exc})"
+        ) from None
+
+
+def _add(name: str, builder: Callable[..., nn.Module], spec: InputSpec, paper: str, summary: str,
+         published: Published | dict | None, defaults: dict) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
+    if not isinstance(spec, InputSpec):
+        raise TypeError(f"model {name!r}: spec must be an InputSpec, got {type(spec).__name__}")
     family = builder.__module__.rsplit(".", 1)[-1]
-    _REGISTRY[name] = ModelInfo(name, builder, spec, paper, summary, family, dict(defaults))
+    _REGISTRY[name] = ModelInfo(
+        name, builder, spec, paper, summary, family, dict(defaults), _published(published, name)
+    )
+
+
+def register_model(name: str | None = None, builder: Callable[..., nn.Module] | None = None,
+                   spec: InputSpec | None = None, *, paper: str = "", summary: str = "",
+                   published: Published | dict | None = None, **defaults):
+    """Register a preset: ``builder(num_classes=..., **defaults)`` with ``spec``.
+
+    Called with a ``builder``, registers ``name`` at once. Called without one, returns a
+    decorator that registers the decorated function under ``name`` (default: the function's
+    name; ``summary`` defaults to the first line of its docstring) and returns it unchanged.
+    """
+    if builder is not None:
+        if name is None or spec is None:
+            raise TypeError("register_model(name, builder, spec, ...) needs a name and a spec")
+        _add(name, builder, spec, paper, summary, published, defaults)
+        return builder
+    if spec is None:
+        raise TypeError("@register_model(spec=..., ...) needs the preset's InputSpec")
+
+    def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _add(name or fn.__name__, fn, spec, paper, summary or (doc[0] if doc else ""), published, defaults)
+        return fn
+
+    return decorate
 
 
 def _load_families() -> None:
-    """Import every module of ``deepvideo.models`` so their presets register."""
+    """Import every module of ``deepvideo.models``: family modules register their presets,
+    the others (registry, profile, zoo, inference, convert) register nothing."""
     global _LOADED
     if _LOADED:
         return
@@ -49,8 +117,7 @@ def _load_families() -> None:
     import deepvideo.models as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in ("registry", "profile", "zoo", "fast") and not mod.ispkg:
-            importlib.import_module(f"deepvideo.models.{mod.name}")
+        importlib.import_module(f"deepvideo.models.{mod.name}")
 
 
 def get_model_info(name: str) -> ModelInfo:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from deepvideo.models.i3d import InceptionNet3d
 from deepvideo.models.registry import register_model
 from deepvideo.nn.conv import ConvNormAct, NormBuilder
+from deepvideo.nn.inception3d import InceptionNet3d
 from deepvideo.spec import InputSpec
 
 
@@ -33,5 +33,12 @@ def s3d(num_classes: int = 400, *, gating: bool = False, dropout: float = 0.2, *
 
 _S3D = "Xie et al., Rethinking Spatiotemporal Feature Learning, ECCV 2018"
 _SPEC = InputSpec(("rgb",), num_frames=64, frame_stride=1, crop_size=224)
-register_model("s3d", s3d, _SPEC, paper=_S3D, summary="S3D: separable (1xkxk + kx1x1) Inception, 64x224")
+register_model(
+    "s3d",
+    s3d,
+    _SPEC,
+    paper=_S3D,
+    summary="S3D: separable (1xkxk + kx1x1) Inception, 64x224",
+    published={"params_m": 8.32, "frames": 64, "crop": 224, "source": "torchvision"},
+)
 register_model("s3d_g", s3d, _SPEC, paper=_S3D, summary="S3D-G: S3D with feature gating", gating=True)

@@ -8,8 +8,9 @@ bottlenecks [1×1² (3×1² in Fast and in Slow res4-5), 1×3², 1×1²] × [3, 
 pooling of both pathways, concatenation, fc.
 
 The model takes the Fast clip ``rgb [N,3,αT,H,W]`` and subsamples the Slow pathway internally
-(T indices evenly spaced, as PySlowFast's ``pack_pathway_output``). Zoo (Kinetics-400):
-R50 4×16 (α=8, k=5) 34.48M 36.69G; R50 8×8 (α=4, k=7) 34.57M 65.71G; R101 8×8 62.83M 127.20G.
+(T indices evenly spaced, as PySlowFast's ``pack_pathway_output``). The presets follow the
+PySlowFast zoo (Kinetics-400): R50 4×16 (α=8, k=5), R50 8×8 (α=4, k=7), R101 8×8; their
+parameter and FLOP counts are the presets' published figures in the registry.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import BOTTLENECK_DEPTHS, rgb_input, stem3d
-from deepvideo.nn.blocks3d import Bottleneck3d
+from deepvideo.nn.blocks3d import Bottleneck3d, residual_stage
 from deepvideo.nn.conv import NormBuilder, conv1x3x3_builder, conv3d, resolve_act, resolve_norm
+from deepvideo.nn.inputs import rgb_input
+from deepvideo.nn.stems import stem3d
+from deepvideo.nn.video_resnet import BOTTLENECK_DEPTHS
 from deepvideo.spec import InputSpec
 
 
@@ -82,22 +85,16 @@ class SlowFast(nn.Module):
                 ("slow", s_inner, slow_in, 1 if s < 2 else 3),
                 ("fast", f_inner, fast_in, 3),
             ):
-                stage = []
-                for b in range(blocks):
-                    stride = (1, 1 if s == 0 else 2, 1 if s == 0 else 2) if b == 0 else 1
-                    stage.append(
-                        Bottleneck3d(
-                            c_in if b == 0 else 4 * inner,
-                            inner,
-                            4 * inner,
-                            stride,
-                            conv_b=conv1x3x3_builder(),
-                            temporal_kernel=kt,
-                            norm=norm_b,
-                            act=act,
-                        )
+
+                def block(i, o, stride, b, inner=inner, kt=kt):
+                    return Bottleneck3d(
+                        i, inner, o, stride, conv_b=conv1x3x3_builder(), temporal_kernel=kt,
+                        norm=norm_b, act=act,
                     )
-                self.add_module(f"{name}_layer{s + 1}", nn.Sequential(*stage))
+
+                stride = (1, 1 if s == 0 else 2, 1 if s == 0 else 2)
+                stage = residual_stage(block, c_in, 4 * inner, blocks, stride)
+                self.add_module(f"{name}_layer{s + 1}", stage)
             if s < 3:
                 self.add_module(
                     f"fuse{s + 1}", FastToSlow(4 * f_inner, alpha, fusion_kernel, fusion_ratio, norm_b, act)
@@ -130,36 +127,39 @@ class SlowFast(nn.Module):
         return self.fc(self.dropout(feats))
 
 
-def slowfast(num_classes: int = 400, **kw) -> SlowFast:
-    return SlowFast(num_classes, **kw)
-
-
 _SF = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019"
-register_model(
-    "slowfast_r50_4x16",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+_FAST_CLIP = InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224)
+_ZOO = "PySlowFast zoo"
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R50 4x16 (alpha=8, fusion 5x1x1); input is the Fast clip",
-    alpha=8,
-    fusion_kernel=5,
+    published={"params_m": 34.48, "gflops": 36.69, "frames": 32, "crop": 256, "source": _ZOO},
 )
-register_model(
-    "slowfast_r50",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+def slowfast_r50_4x16(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R50 4×16: α = 8, 5×1×1 lateral convs."""
+    return SlowFast(num_classes, **{"alpha": 8, "fusion_kernel": 5, **kw})
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R50 8x8 (alpha=4, fusion 7x1x1; PyTorchVideo's slowfast_r50)",
-    alpha=4,
-    fusion_kernel=7,
+    published={"params_m": 34.57, "gflops": 65.71, "frames": 32, "crop": 256, "source": _ZOO},
 )
-register_model(
-    "slowfast_r101",
-    slowfast,
-    InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224),
+def slowfast_r50(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R50 8×8: α = 4, 7×1×1 lateral convs (PyTorchVideo's ``slowfast_r50``)."""
+    return SlowFast(num_classes, **{"alpha": 4, "fusion_kernel": 7, **kw})
+
+
+@register_model(
+    spec=_FAST_CLIP,
     paper=_SF,
     summary="SlowFast R101 8x8 (alpha=4, fusion 5x1x1)",
-    alpha=4,
-    fusion_kernel=5,
-    depth=101,
+    published={"params_m": 62.83, "gflops": 127.20, "frames": 32, "crop": 256, "source": _ZOO},
 )
+def slowfast_r101(num_classes: int = 400, **kw) -> SlowFast:
+    """SlowFast R101 8×8: α = 4, 5×1×1 lateral convs."""
+    return SlowFast(num_classes, **{"alpha": 4, "fusion_kernel": 5, "depth": 101, **kw})

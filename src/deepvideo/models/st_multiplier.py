@@ -24,8 +24,8 @@ the scores (``fusion_weights``; the paper weights the temporal stream x3 on HMDB
 from __future__ import annotations
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.st_resnet import TwoStreamResNet, make_stream
 from deepvideo.nn.cross_stream import CrossStreamConnection
+from deepvideo.nn.resnet_streams import TwoStreamResNet, make_stream
 from deepvideo.nn.temporal import temporal_conv
 from deepvideo.spec import InputSpec
 

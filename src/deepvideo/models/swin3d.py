@@ -15,13 +15,13 @@ self-attention is restricted to non-overlapping 3D windows of ``P×M×M`` tokens
 - Stochastic depth rising linearly from 0 to ``drop_path`` over all blocks; global average
   pooling and a linear classifier.
 
-Variants (window 8×7×7): Swin-T C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24), 28.2M
-parameters; Swin-S C=96, depths (2, 2, 18, 2), 49.8M; Swin-B C=128, depths (2, 2, 18, 2),
-heads (4, 8, 16, 32), 88.0M (Kinetics-400 heads). When a stage's token grid is not larger than
-the window along a dimension, the window shrinks to the grid there and is not shifted; the
-bias of such a shrunk window is the leading ``N×N`` block of the full window's bias, as in the
-reference implementation. Module names follow torchvision's ``swin3d_t/s/b`` so their weights
-load unchanged (:mod:`deepvideo.models.convert.swin3d`).
+Variants (window 8×7×7): Swin-T C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24); Swin-S C=96,
+depths (2, 2, 18, 2); Swin-B C=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32); their published
+parameter and FLOP counts (Kinetics-400 heads) are in the presets' registry entries. When a
+stage's token grid is not larger than the window along a dimension, the window shrinks to the
+grid there and is not shifted; the bias of such a shrunk window is the leading ``N×N`` block of
+the full window's bias, as in the reference implementation. Module names follow torchvision's
+``swin3d_t/s/b`` so their weights load unchanged (:mod:`deepvideo.models.convert.swin3d`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import rgb_input
 from deepvideo.nn.attention import MLP
 from deepvideo.nn.conv import triple
+from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -158,24 +159,6 @@ class WindowAttention3d(nn.Module):
         return x[:, :t, :h, :w]
 
 
-class DropPath(nn.Module):
-    """Stochastic depth (Huang et al., 2016): drop a residual branch per sample in training,
-    scaling the kept ones by ``1 / (1 - p)``."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - self.p)
-        return x * keep / (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
 class SwinBlock3d(nn.Module):
     """Pre-norm Swin block on ``[B, T, H, W, C]``: (shifted) window attention, then an MLP."""
 
@@ -195,7 +178,7 @@ class SwinBlock3d(nn.Module):
         self.attn = WindowAttention3d(
             dim, window_size, shift_size, num_heads, attention_dropout=attention_dropout, dropout=dropout
         )
-        self.drop_path = DropPath(drop_path)
+        self.drop_path = StochasticDepth(drop_path, "row")  # Huang et al. 2016, per sample
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
 
@@ -306,6 +289,7 @@ class SwinTransformer3d(nn.Module):
 
 
 def swin3d(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """A Video Swin Transformer; the presets below fix width, depths and heads."""
     return SwinTransformer3d(num_classes, **kw)
 
 
@@ -313,17 +297,40 @@ _PAPER = "Liu et al., Video Swin Transformer, CVPR 2022"
 _SPEC = InputSpec(
     ("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
 )
-VARIANTS = {
-    "swin3d_t": {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24)},
-    "swin3d_s": {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)},
-    "swin3d_b": {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)},
-}
-for _name, _kw in VARIANTS.items():
-    register_model(
-        _name,
-        swin3d,
-        _SPEC,
-        paper=_PAPER,
-        summary=f"Video Swin-{_name[-1].upper()}, patch 2x4x4, window 8x7x7, 32x2 (torchvision {_name})",
-        **_kw,
-    )
+_LIU = "Liu et al. 2022"  # parameters (M) and GFLOPs per 32x224² view: Table 1
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-T, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_t)",
+    published={"params_m": 28.2, "gflops": 88.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_t(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-T: C = 96, depths (2, 2, 6, 2), heads (3, 6, 12, 24)."""
+    sizes = {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24)}
+    return swin3d(num_classes, **{**sizes, **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-S, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_s)",
+    published={"params_m": 49.8, "gflops": 166.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_s(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-S: C = 96, depths (2, 2, 18, 2), heads (3, 6, 12, 24)."""
+    sizes = {"embed_dim": 96, "depths": (2, 2, 18, 2), "num_heads": (3, 6, 12, 24)}
+    return swin3d(num_classes, **{**sizes, **kw})
+
+
+@register_model(
+    spec=_SPEC,
+    paper=_PAPER,
+    summary="Video Swin-B, patch 2x4x4, window 8x7x7, 32x2 (torchvision swin3d_b)",
+    published={"params_m": 88.0, "gflops": 282.0, "frames": 32, "crop": 224, "source": _LIU},
+)
+def swin3d_b(num_classes: int = 400, **kw) -> SwinTransformer3d:
+    """Swin-B: C = 128, depths (2, 2, 18, 2), heads (4, 8, 16, 32)."""
+    sizes = {"embed_dim": 128, "depths": (2, 2, 18, 2), "num_heads": (4, 8, 16, 32)}
+    return swin3d(num_classes, **{**sizes, **kw})

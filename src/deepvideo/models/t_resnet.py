@@ -22,8 +22,9 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.st_resnet import ResNetStream, rgb_clip
 from deepvideo.nn.backbones2d import resnet
+from deepvideo.nn.inputs import rgb_input
+from deepvideo.nn.resnet_streams import ResNetStream
 from deepvideo.spec import InputSpec
 
 PAPER = "Feichtenhofer, Pinz & Wildes, Temporal Residual Networks for Dynamic Scene Recognition, CVPR 2017"
@@ -81,7 +82,7 @@ class TResNet(nn.Module):
                 self.branch_units.append((s, u))
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.stream(rgb_clip(batch))
+        return self.stream(rgb_input(batch))
 
 
 def t_resnet(

@@ -13,7 +13,7 @@
   (stride (1,2,2) for queries at stage transitions, adaptive strides for keys/values), channels
   double and resolution halves from stage to stage; v2 adds decomposed relative position
   biases, residual pooling (q added to the attention output) and the channel projection
-  after attention. MViT-B 16×4: 36.61M parameters, 70.80 GFLOPs at 224².
+  after attention. The published parameter and FLOP counts are in the presets' registry entries.
   The module names follow torchvision's ``mvit_v1_b`` / ``mvit_v2_s`` so weights load directly.
 """
 
@@ -25,11 +25,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import rgb_input
 from deepvideo.nn.attention import MLP, SpaceTimeBlock, TransformerBlock
 from deepvideo.nn.conv import triple
+from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -171,7 +172,7 @@ class _Pool(nn.Module):
         return x, new_thw  # type: ignore[return-value]
 
 
-def _rel_index(q: int, k: int) -> torch.Tensor:
+def relative_index(q: int, k: int) -> torch.Tensor:
     """MViTv2 relative distance index between q and k positions of possibly different sizes."""
     q_ratio, k_ratio = max(k / q, 1.0), max(q / k, 1.0)
     dist = torch.arange(q)[:, None] * q_ratio - (torch.arange(k)[None, :] + (1.0 - k)) * k_ratio
@@ -249,9 +250,9 @@ class PoolingAttention(nn.Module):
         kernel instead of materializing a ``[Nq, Nk]`` bias per head.
         """
         (qt, qh, qw), (kt, kh, kw) = q_thw, k_thw
-        rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[_rel_index(qh, kh)]  # [qh, kh, c]
-        rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[_rel_index(qw, kw)]
-        rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[_rel_index(qt, kt)]
+        rh = _interp(self.rel_pos_h, 2 * max(qh, kh) - 1)[relative_index(qh, kh)]  # [qh, kh, c]
+        rw = _interp(self.rel_pos_w, 2 * max(qw, kw) - 1)[relative_index(qw, kw)]
+        rt = _interp(self.rel_pos_t, 2 * max(qt, kt) - 1)[relative_index(qt, kt)]
         b, n, _, c = q.shape
         rq = q[:, :, 1:].reshape(b, n, qt, qh, qw, c) / self.scale
         terms = [
@@ -340,13 +341,7 @@ class MultiscaleBlock(nn.Module):
         if math.prod(stride_q) > 1:
             kernel = [s + 1 if s > 1 else s for s in stride_q]
             self.pool_skip = _Pool(nn.MaxPool3d(kernel, stride_q, [k // 2 for k in kernel]), None)
-        self.drop_path = drop_path
-
-    def _drop(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.drop_path == 0.0:
-            return x
-        keep = torch.empty(x.shape[0], 1, 1, device=x.device).bernoulli_(1 - self.drop_path)
-        return x * keep / (1 - self.drop_path)
+        self.drop_path = StochasticDepth(drop_path, "row")  # Huang et al. 2016, per sample
 
     def _skip(self, x: torch.Tensor, thw) -> torch.Tensor:
         if self.pool_skip is None:
@@ -360,11 +355,11 @@ class MultiscaleBlock(nn.Module):
         x_attn, new_thw = self.attn(x_norm, thw)
         if self.proj_after_attn and self.project is not None:
             x = self.project(x_norm)
-        x = self._skip(x, thw) + self._drop(x_attn)
+        x = self._skip(x, thw) + self.drop_path(x_attn)
         x_norm = self.norm2(x)
         if not self.proj_after_attn and self.project is not None:
             x = self.project(x_norm)
-        return x + self._drop(self.mlp(x_norm)), new_thw
+        return x + self.drop_path(self.mlp(x_norm)), new_thw
 
 
 class _PosEncoding(nn.Module):
@@ -490,6 +485,9 @@ _TS = "Bertasius et al., Is Space-Time Attention All You Need for Video Understa
 _TS_SPEC = InputSpec(
     ("rgb",), num_frames=8, frame_stride=32, crop_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD
 )
+# Bertasius et al. 2021, Table 1: TFLOPs of inference over 3 test views of 8x224², per view here
+_TS_DIVIDED = {"params_m": 121.4, "gflops": 196.0, "frames": 8, "crop": 224,
+               "source": "Bertasius et al. 2021 (0.59 TFLOPs / 3 views)"}
 for _mode, _desc in (
     ("space", "space-only (S)"),
     ("joint", "joint space-time (ST)"),
@@ -503,6 +501,7 @@ for _mode, _desc in (
         _TS_SPEC,
         paper=_TS,
         summary=f"TimeSformer ViT-B/16, {_desc} attention, 8x32",
+        published=_TS_DIVIDED if _mode == "divided" else None,
         mode=_mode,
     )
 register_model(
@@ -527,6 +526,7 @@ register_model(
     InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
     paper=_MVIT,
     summary="MViT-B 16x4 (torchvision mvit_v1_b, PyTorchVideo mvit_base_16x4)",
+    published={"params_m": 36.61, "gflops": 70.80, "frames": 16, "crop": 224, "source": "PySlowFast zoo"},
     version=1,
 )
 register_model(
@@ -535,6 +535,7 @@ register_model(
     InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
     paper=_MVIT,
     summary="MViT-B 16x4 as PyTorchVideo's mvit_base_16x4 (pooling norms eps 1e-5)",
+    published={"params_m": 36.61, "gflops": 70.80, "frames": 16, "crop": 224, "source": "PySlowFast zoo"},
     version=1,
     pool_norm_eps=1e-5,
 )
@@ -544,5 +545,6 @@ register_model(
     InputSpec(("rgb",), num_frames=16, frame_stride=4, crop_size=224),
     paper=_MVIT,
     summary="MViTv2-S 16x4 (torchvision mvit_v2_s)",
+    published={"params_m": 34.54, "gflops": 64.22, "frames": 16, "crop": 224, "source": "torchvision"},
     version=2,
 )

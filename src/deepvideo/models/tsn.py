@@ -21,9 +21,10 @@ from __future__ import annotations
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.two_stream import SnippetNet, input_channels
 from deepvideo.nn.backbones2d import build_backbone
 from deepvideo.nn.init import adapt_input_channels
+from deepvideo.nn.inputs import input_channels
+from deepvideo.nn.snippet_net import SnippetNet
 from deepvideo.spec import InputSpec
 
 PAPER = (

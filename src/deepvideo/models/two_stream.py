@@ -17,6 +17,9 @@ snippet goes through the 2D net and the class scores are averaged over snippets 
 Reported (UCF101 split 1): spatial from scratch 42.5%, pre-trained + fine-tuned 72.8%; temporal
 L=1 73.9%, L=5 80.4%, L=10 81.0% (79.9% without mean subtraction); 3-split means: spatial 73.0,
 temporal 83.7, averaging 86.9, SVM 88.0 (UCF101).
+
+The snippet machinery (:class:`~deepvideo.nn.snippet_net.SnippetNet`, the reshapes in
+:mod:`deepvideo.nn.inputs`) is shared with TSN, LRCN and the fusion nets.
 """
 
 from __future__ import annotations
@@ -26,131 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.nn.backbones2d import LayeredNet, ResNet2d, build_backbone
+from deepvideo.nn.backbones2d import build_backbone
+from deepvideo.nn.heads import strip_classifier
+from deepvideo.nn.snippet_net import SnippetNet
 from deepvideo.spec import InputSpec
 
-CONSENSUS = ("avg", "max", "weighted")
 PAPER = "Simonyan & Zisserman, Two-Stream Convolutional Networks for Action Recognition in Videos, NIPS 2014"
-
-
-def flow_to_snippets(flow: torch.Tensor, flow_stack: int, mean_subtraction: bool = False) -> torch.Tensor:
-    """``[N, 2, K*L, H, W]`` -> ``[N*K, 2L, H, W]`` with channels ``x_1, y_1, x_2, y_2, ...``.
-
-    ``mean_subtraction`` removes each field's mean displacement vector (a global camera motion).
-    """
-    if flow.dim() != 5 or flow.shape[1] != 2:
-        raise ValueError(f"flow must be [N, 2, K*L, H, W], got {tuple(flow.shape)}")
-    n, _, t, h, w = flow.shape
-    if t % flow_stack:
-        raise ValueError(f"flow has {t} fields, not a multiple of flow_stack={flow_stack}")
-    if mean_subtraction:
-        flow = flow - flow.mean(dim=(3, 4), keepdim=True)
-    k = t // flow_stack
-    x = flow.reshape(n, 2, k, flow_stack, h, w).permute(0, 2, 3, 1, 4, 5)  # N, K, L, 2, H, W
-    return x.reshape(n * k, 2 * flow_stack, h, w)
-
-
-def rgb_to_snippets(rgb: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """``[N, 3, K*F, H, W]`` -> ``[N*K, 3F, H, W]`` (frames of a snippet stacked as channels)."""
-    if rgb.dim() != 5:
-        raise ValueError(f"rgb must be [N, 3, K*F, H, W], got {tuple(rgb.shape)}")
-    n, c, t, h, w = rgb.shape
-    if t % num_frames:
-        raise ValueError(f"rgb has {t} frames, not a multiple of num_frames={num_frames}")
-    k = t // num_frames
-    return (
-        rgb.reshape(n, c, k, num_frames, h, w).permute(0, 2, 3, 1, 4, 5).reshape(n * k, num_frames * c, h, w)
-    )
-
-
-def rgbdiff_to_snippets(rgb: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """TSN's RGB difference: ``F`` frames per snippet -> ``F-1`` stacked differences, ``3(F-1)`` channels."""
-    if num_frames < 2:
-        raise ValueError("the rgbdiff modality needs num_frames >= 2 per snippet")
-    n, c, t, h, w = rgb.shape
-    k = t // num_frames
-    x = rgb.reshape(n, c, k, num_frames, h, w)
-    d = x[:, :, :, 1:] - x[:, :, :, :-1]
-    return d.permute(0, 2, 3, 1, 4, 5).reshape(n * k, (num_frames - 1) * c, h, w)
-
-
-def input_channels(modality: str, num_frames: int = 1, flow_stack: int = 0) -> int:
-    return {"rgb": 3 * num_frames, "flow": 2 * flow_stack, "rgbdiff": 3 * (num_frames - 1)}[modality]
-
-
-class SnippetNet(nn.Module):
-    """A 2D ConvNet applied to every snippet of one modality, scores merged by a consensus.
-
-    ``modality``: ``"rgb"`` (``num_frames`` frames stacked as channels, 1 for the spatial stream),
-    ``"flow"`` (``flow_stack`` fields -> ``2L`` channels) or ``"rgbdiff"``. ``consensus``:
-    ``"avg"``, ``"max"`` or ``"weighted"`` (learned per-segment weights, initialized to ``1/K``).
-    """
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        modality: str = "rgb",
-        num_frames: int = 1,
-        flow_stack: int = 0,
-        num_segments: int = 1,
-        consensus: str = "avg",
-        mean_subtraction: bool = False,
-    ):
-        super().__init__()
-        if modality not in ("rgb", "flow", "rgbdiff"):
-            raise ValueError(f"unknown modality {modality!r}; use rgb, flow or rgbdiff")
-        if consensus not in CONSENSUS:
-            raise ValueError(f"unknown consensus {consensus!r}; choose one of {CONSENSUS}")
-        if modality == "flow" and flow_stack < 1:
-            raise ValueError("a flow SnippetNet needs flow_stack >= 1")
-        self.backbone = backbone
-        self.modality, self.num_frames, self.flow_stack = modality, num_frames, flow_stack
-        self.num_segments, self.consensus, self.mean_subtraction = num_segments, consensus, mean_subtraction
-        self.segment_weights = (
-            nn.Parameter(torch.full((num_segments,), 1.0 / num_segments)) if consensus == "weighted" else None
-        )
-
-    def snippets(self, batch: dict) -> tuple[torch.Tensor, int]:
-        """The ``[N*K, C, H, W]`` snippet tensor of this modality and the batch size N."""
-        key = "rgb" if self.modality == "rgbdiff" and "rgbdiff" not in batch else self.modality
-        if key not in batch:
-            raise KeyError(f"this {self.modality} stream needs batch[{key!r}]; the batch has {sorted(batch)}")
-        x = batch[key]
-        if self.modality == "flow":
-            return flow_to_snippets(x, self.flow_stack, self.mean_subtraction), x.shape[0]
-        if self.modality == "rgbdiff":
-            return rgbdiff_to_snippets(x, self.num_frames), x.shape[0]
-        return rgb_to_snippets(x, self.num_frames), x.shape[0]
-
-    def merge(self, scores: torch.Tensor, n: int) -> torch.Tensor:
-        """``[N*K, ...]`` -> ``[N, ...]`` by the consensus over the K snippets."""
-        s = scores.reshape(n, -1, *scores.shape[1:])
-        if self.consensus == "max":
-            return s.amax(dim=1)
-        if self.consensus == "weighted":
-            if s.shape[1] != self.num_segments:
-                raise ValueError(
-                    f"weighted consensus was built for {self.num_segments} segments, got {s.shape[1]}"
-                )
-            return torch.einsum("nk...,k->n...", s, self.segment_weights)
-        return s.mean(dim=1)
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        x, n = self.snippets(batch)
-        return self.merge(self.backbone(x), n)
-
-
-def _strip_classifier(backbone: nn.Module) -> tuple[nn.Module, int]:
-    """Replace the backbone's classifier by identity; returns (backbone, feature dimension)."""
-    if isinstance(backbone, ResNet2d):
-        backbone.fc = nn.Identity()
-        return backbone, backbone.num_features
-    if isinstance(backbone, LayeredNet):
-        last = backbone.layer_names()[-1]
-        dim = backbone._modules[last].in_features
-        backbone._modules[last] = nn.Identity()
-        return backbone, dim
-    raise TypeError(f"cannot find the classifier of {type(backbone).__name__}")
 
 
 class MultiTaskSnippetNet(SnippetNet):
@@ -167,7 +51,7 @@ class MultiTaskSnippetNet(SnippetNet):
     def __init__(self, backbone: nn.Module, heads: dict[str, int], eval_head: str | None = None, **kw):
         if not heads:
             raise ValueError("MultiTaskSnippetNet needs at least one head")
-        trunk, dim = _strip_classifier(backbone)
+        trunk, dim = strip_classifier(backbone)
         super().__init__(trunk, **kw)
         self.head_names = list(heads)
         self.heads = nn.ModuleDict({k: nn.Linear(dim, v) for k, v in heads.items()})

@@ -6,8 +6,8 @@ four stages of bottlenecks [1×1×1, depthwise 3×3×3, 1×1×1] with widths 24,
 inner width int(2.25×), squeeze-excitation (ratio 1/16) in every other
 block, swish after the depthwise conv and ReLU elsewhere; depths [1, 2, 5, 3] × 2.2 (XS/S/M)
 or × 5.0 (L), rounded up. Head: 1×1×1 conv to 432, pool, 1×1×1 conv to 2048, fc.
-Zoo: XS 4×12, S 13×6, M 16×5, L 16×5; test crops 182/182/256/356;
-3.79/3.79/3.79/6.15M parameters, 0.91/2.96/6.72/26.64 GFLOPs.
+Presets XS, S, M, L as the PySlowFast zoo; their clip, test crop, parameter and FLOP counts
+are the presets' published figures in the registry.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from deepvideo.models.registry import register_model
-from deepvideo.models.resnet3d import VideoResNet
-from deepvideo.nn.blocks3d import Bottleneck3d
+from deepvideo.nn.blocks3d import Bottleneck3d, residual_stage
 from deepvideo.nn.conv import NormBuilder, depthwise_builder, resolve_act, resolve_norm
 from deepvideo.nn.se import round_width
+from deepvideo.nn.video_resnet import VideoResNet
 from deepvideo.spec import InputSpec
 
 
@@ -66,6 +66,8 @@ def x3d(
     act_b="swish",
     dropout: float = 0.5,
 ) -> VideoResNet:
+    """X3D expanded by ``depth_factor`` (stage depths, rounded up), ``width_factor`` (stage
+    widths from ``base_width``), ``bottleneck_factor`` (inner widths) and ``head_width``."""
     norm_b, act_f = resolve_norm(norm), resolve_act(act)
     stem_w = round_width(base_width, width_factor)
     stem = nn.Sequential(
@@ -82,24 +84,23 @@ def x3d(
     for base_dim, base_depth in zip(dims, (1, 2, 5, 3), strict=True):
         out = round_width(base_dim, width_factor)
         inner = int(bottleneck_factor * out)
-        stage = []
-        for b in range(int(math.ceil(base_depth * depth_factor))):
+
+        def block(i, o, stride, b, inner=inner):
             se = round_width(inner, se_ratio) if se_ratio > 0 and b % 2 == 0 else 0
-            stage.append(
-                Bottleneck3d(
-                    in_ch if b == 0 else out,
-                    inner,
-                    out,
-                    (1, 2, 2) if b == 0 else 1,
-                    conv_b=depthwise_builder(3),
-                    norm=norm_b,
-                    act=act,
-                    act_b=act_b,
-                    se_channels=se,
-                    shortcut_norm=False,
-                )
+            return Bottleneck3d(
+                i,
+                inner,
+                o,
+                stride,
+                conv_b=depthwise_builder(3),
+                norm=norm_b,
+                act=act,
+                act_b=act_b,
+                se_channels=se,
+                shortcut_norm=False,
             )
-        layers.append(nn.Sequential(*stage))
+
+        layers.append(residual_stage(block, in_ch, out, int(math.ceil(base_depth * depth_factor)), (1, 2, 2)))
         in_ch = out
     head = X3DHead(
         in_ch,
@@ -114,17 +115,44 @@ def x3d(
 
 
 _X3D = "Feichtenhofer, X3D: Expanding Architectures for Efficient Video Recognition, CVPR 2020"
-for _name, _frames, _stride, _crop, _depth in (
-    ("xs", 4, 12, 160, 2.2),
-    ("s", 13, 6, 160, 2.2),
-    ("m", 16, 5, 224, 2.2),
-    ("l", 16, 5, 312, 5.0),
-):
-    register_model(
-        f"x3d_{_name}",
-        x3d,
-        InputSpec(("rgb",), num_frames=_frames, frame_stride=_stride, crop_size=_crop),
-        paper=_X3D,
-        summary=f"X3D-{_name.upper()}, {_frames}x{_stride}, train crop {_crop}",
-        depth_factor=_depth,
-    )
+_ZOO = "PySlowFast zoo"
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=4, frame_stride=12, crop_size=160),
+    paper=_X3D,
+    published={"params_m": 3.79, "gflops": 0.91, "frames": 4, "crop": 182, "source": _ZOO},
+)
+def x3d_xs(num_classes: int = 400, **kw) -> VideoResNet:
+    """X3D-XS, 4x12, train crop 160"""
+    return x3d(num_classes, **{"depth_factor": 2.2, **kw})
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=13, frame_stride=6, crop_size=160),
+    paper=_X3D,
+    published={"params_m": 3.79, "gflops": 2.96, "frames": 13, "crop": 182, "source": _ZOO},
+)
+def x3d_s(num_classes: int = 400, **kw) -> VideoResNet:
+    """X3D-S, 13x6, train crop 160"""
+    return x3d(num_classes, **{"depth_factor": 2.2, **kw})
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=16, frame_stride=5, crop_size=224),
+    paper=_X3D,
+    published={"params_m": 3.79, "gflops": 6.72, "frames": 16, "crop": 256, "source": _ZOO},
+)
+def x3d_m(num_classes: int = 400, **kw) -> VideoResNet:
+    """X3D-M, 16x5, train crop 224"""
+    return x3d(num_classes, **{"depth_factor": 2.2, **kw})
+
+
+@register_model(
+    spec=InputSpec(("rgb",), num_frames=16, frame_stride=5, crop_size=312),
+    paper=_X3D,
+    published={"params_m": 6.15, "gflops": 26.64, "frames": 16, "crop": 356, "source": _ZOO},
+)
+def x3d_l(num_classes: int = 400, **kw) -> VideoResNet:
+    """X3D-L, 16x5, train crop 312"""
+    return x3d(num_classes, **{"depth_factor": 5.0, **kw})

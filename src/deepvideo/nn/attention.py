@@ -74,9 +74,9 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def _groups(x: torch.Tensor, how: str) -> tuple[torch.Tensor, tuple]:
+def group_tokens(x: torch.Tensor, how: str) -> tuple[torch.Tensor, tuple]:
     """Split ``[B, T, H, W, C]`` tokens into attention groups ``[B*G, L, C]``; returns the
-    grouped tokens and what :func:`_ungroup` needs to restore the layout."""
+    grouped tokens and what :func:`ungroup_tokens` needs to restore the layout."""
     b, t, h, w, c = x.shape
     if how == "joint":
         return x.reshape(b, t * h * w, c), (how, x.shape)
@@ -99,7 +99,7 @@ def _groups(x: torch.Tensor, how: str) -> tuple[torch.Tensor, tuple]:
     raise ValueError(f"unknown token grouping {how!r}")
 
 
-def _ungroup(y: torch.Tensor, info: tuple) -> torch.Tensor:
+def ungroup_tokens(y: torch.Tensor, info: tuple) -> torch.Tensor:
     how, (b, t, h, w, c) = info
     if how == "joint":
         return y.reshape(b, t, h, w, c)
@@ -115,7 +115,7 @@ def _ungroup(y: torch.Tensor, info: tuple) -> torch.Tensor:
 
 
 class GroupedAttention(nn.Module):
-    """Pre-norm attention within token groups (see :func:`_groups`), class token shared."""
+    """Pre-norm attention within token groups (see :func:`group_tokens`), class token shared."""
 
     def __init__(self, dim: int, num_heads: int, how: str, out_proj: bool = False) -> None:
         super().__init__()
@@ -130,14 +130,14 @@ class GroupedAttention(nn.Module):
 
     def forward(self, cls: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``cls [B, 1, C]``, ``x [B, T, H, W, C]`` -> residual updates of both."""
-        groups, info = _groups(x, self.how)
+        groups, info = group_tokens(x, self.how)
         g = groups.shape[0] // x.shape[0]
         tokens = torch.cat([cls.repeat_interleave(g, dim=0), groups], dim=1)
         out = self.attn(self.norm(tokens))
         if self.out is not None:
             out = self.out(out)
         cls_out = out[:, :1].reshape(x.shape[0], g, 1, -1).mean(dim=1)
-        return cls + cls_out, x + _ungroup(out[:, 1:], info)
+        return cls + cls_out, x + ungroup_tokens(out[:, 1:], info)
 
 
 _STEPS = {

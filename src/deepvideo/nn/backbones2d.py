@@ -411,26 +411,6 @@ def resnet(
     )
 
 
-def resnet18(**kw) -> ResNet2d:
-    return resnet(18, **kw)
-
-
-def resnet34(**kw) -> ResNet2d:
-    return resnet(34, **kw)
-
-
-def resnet50(**kw) -> ResNet2d:
-    return resnet(50, **kw)
-
-
-def resnet101(**kw) -> ResNet2d:
-    return resnet(101, **kw)
-
-
-def resnet152(**kw) -> ResNet2d:
-    return resnet(152, **kw)
-
-
 def build_backbone(
     name: str, num_classes: int, in_channels: int = 3, input_size: int = 224, **kw
 ) -> nn.Module:

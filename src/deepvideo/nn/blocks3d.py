@@ -6,9 +6,14 @@ He et al., "Deep Residual Learning", CVPR 2016, lifted to space-time as in Tran 
 not know which family it serves: its convs come from builders ``(in, out, stride) -> module``
 (see :mod:`deepvideo.nn.conv`), its norm from ``norm(channels)`` — batch norm or group norm —
 and its activation from ``act()``.
+
+:func:`residual_stage` is the one stage loop of the 3D ResNets (torchvision's ``_make_layer``):
+the families inject a block builder and the loop wires widths and strides.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -39,13 +44,14 @@ class Shortcut(nn.Module):
         return self.norm(self.conv(x))
 
 
-def _shortcut(
+def projection_shortcut(
     in_channels: int,
     out_channels: int,
     stride: tuple[int, int, int],
     norm: NormBuilder,
     with_norm: bool = True,
 ) -> Shortcut | None:
+    """None (identity) when the width and resolution are kept, else a :class:`Shortcut`."""
     if in_channels == out_channels and stride == (1, 1, 1):
         return None
     return Shortcut(in_channels, out_channels, stride, norm if with_norm else None)
@@ -79,7 +85,7 @@ class BasicBlock3d(nn.Module):
         self.act1 = act()
         self.conv2 = (conv2 or conv1)(out_channels, out_channels, (1, 1, 1))
         self.norm2 = norm(out_channels)
-        self.shortcut = _shortcut(in_channels, out_channels, shortcut_stride or stride, norm)
+        self.shortcut = projection_shortcut(in_channels, out_channels, shortcut_stride or stride, norm)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,7 +134,7 @@ class Bottleneck3d(nn.Module):
         self.conv_c = conv3d(inner_channels, out_channels, 1)
         self.norm_c = norm(out_channels)
         with_norm = shortcut_norm or in_channels != out_channels
-        self.shortcut = _shortcut(in_channels, out_channels, stride, norm, with_norm)
+        self.shortcut = projection_shortcut(in_channels, out_channels, stride, norm, with_norm)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,3 +156,31 @@ def zero_init_last_norm(module: nn.Module) -> None:
         )
         if last is not None and getattr(last, "weight", None) is not None:
             nn.init.zeros_(last.weight)
+
+
+BlockBuilder = Callable[[int, int, int | tuple[int, int, int], int], nn.Module]  # (in, out, stride, index)
+
+
+def residual_stage(
+    block: BlockBuilder,
+    in_channels: int,
+    out_channels: int,
+    num_blocks: int,
+    stride: int | tuple[int, int, int] = 1,
+    *,
+    after_block: Callable[[int], nn.Module | None] | None = None,
+) -> nn.Sequential:
+    """One stage of a residual network: ``num_blocks`` blocks in an ``nn.Sequential``.
+
+    ``block(in, out, stride, index)`` builds block ``index``: the first takes ``in_channels`` and
+    ``stride``, the others ``out_channels`` and stride 1. ``after_block(index)`` may return a
+    module inserted after block ``index`` (a non-local block), or None.
+    """
+    layers: list[nn.Module] = []
+    for b in range(num_blocks):
+        first = b == 0
+        layers.append(block(in_channels if first else out_channels, out_channels, stride if first else 1, b))
+        extra = after_block(b) if after_block is not None else None
+        if extra is not None:
+            layers.append(extra)
+    return nn.Sequential(*layers)

@@ -13,6 +13,9 @@ The running statistics are updated once per forward with the statistics of the w
 (the mean of the group means and the total unbiased variance), so evaluation, which uses
 the running statistics exactly as ``BatchNorm`` does, sees the population statistics.
 With ``sub_batch_size >= N`` (or 0) the layer is an ordinary ``BatchNorm``.
+
+:func:`norm_scale_shift` writes an eval-mode batch norm as one scale and shift (folding it into
+a conv for inference, importing PySlowFast's X3D shortcut).
 """
 
 from __future__ import annotations
@@ -132,3 +135,12 @@ def _device_of(module: nn.Module):
     for t in list(module.parameters()) + list(module.buffers()):
         return t.device
     return None
+
+
+def norm_scale_shift(weight, bias, mean: torch.Tensor, var: torch.Tensor, eps: float):
+    """Eval-mode batch norm as ``x * scale + shift`` (``weight``/``bias`` None: not affine)."""
+    scale = 1.0 / torch.sqrt(var + eps)
+    if weight is not None:
+        scale = weight * scale
+    shift = -mean * scale if bias is None else bias - mean * scale
+    return scale, shift

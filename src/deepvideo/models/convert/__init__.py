@@ -13,15 +13,19 @@ Sources, detected from the checkpoint's key names:
   X3D-XS/S/M/L, MViT-B v1 (see :mod:`.pyslowfast`);
 - ``"deepvideo"``: a state dict of the model itself.
 
-Files are read with ``torch.load(weights_only=True)`` or safetensors only; a converted
-state dict must match the target model key for key and shape for shape, otherwise the error
-lists what is missing, unexpected or mismatched.
+Files are read with ``torch.load(weights_only=True)`` or safetensors only. Loading is loud: a
+converted state dict must match the target model key for key and shape for shape, otherwise
+the error names what is missing, unexpected or mismatched. ``strict=False`` loads the tensors
+that match by name and shape and warns, naming every tensor left at its initialization or
+dropped (:class:`LoadReport`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -81,10 +85,70 @@ def detect_source(state_dict: Mapping[str, torch.Tensor]) -> str:
     return "deepvideo"
 
 
+@dataclass(frozen=True)
+class LoadReport:
+    """How a state dict fits a model: tensors that load, and the ones that do not.
+
+    ``missing``: model tensors the weights lack; ``unexpected``: weight tensors the model lacks;
+    ``mismatched``: ``"key: weights shape vs model shape"`` for names in both.
+    """
+
+    loaded: tuple[str, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    mismatched: tuple[str, ...]
+
+    @classmethod
+    def of(cls, state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> LoadReport:
+        target = model.state_dict()
+        both = [k for k in target if k in state_dict]
+        return cls(
+            loaded=tuple(k for k in both if state_dict[k].shape == target[k].shape),
+            missing=tuple(sorted(set(target) - set(state_dict))),
+            unexpected=tuple(sorted(set(state_dict) - set(target))),
+            mismatched=tuple(
+                f"{k}: {tuple(state_dict[k].shape)} vs {tuple(target[k].shape)}"
+                for k in both
+                if state_dict[k].shape != target[k].shape
+            ),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self, limit: int = 10) -> str:
+        """The problems, each kind with its count and up to ``limit`` tensor names."""
+
+        def names(items: tuple[str, ...], sep: str = ", ") -> str:
+            more = f"{sep}... ({len(items) - limit} more)" if len(items) > limit else ""
+            return sep.join(items[:limit]) + more
+
+        parts = []
+        if not self.loaded:
+            parts.append(f"no tensor matches ({len(self.missing) + len(self.mismatched)} model tensors)")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing ({names(self.missing)})")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected ({names(self.unexpected)})")
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} shape mismatches ({names(self.mismatched, '; ')})")
+        return "; ".join(parts)
+
+
 def convert_state_dict(
-    state_dict: Mapping[str, torch.Tensor], model: nn.Module, source: str | None = None
+    state_dict: Mapping[str, torch.Tensor],
+    model: nn.Module,
+    source: str | None = None,
+    *,
+    strict: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Rename (and reshape where formats differ) ``state_dict`` into ``model``'s keys."""
+    """Rename (and reshape where formats differ) ``state_dict`` into ``model``'s keys.
+
+    ``strict``: every model tensor must be given with its shape and nothing else, otherwise a
+    :class:`ConversionError` names the tensors at fault. ``strict=False`` returns only the tensors
+    that fit and warns, naming the ones left out.
+    """
     source = source or detect_source(state_dict)
     if source not in SOURCES:
         raise ConversionError(f"unknown source {source!r}: use one of {SOURCES}")
@@ -96,33 +160,19 @@ def convert_state_dict(
         out = _psf.convert(dict(state_dict), model)
     else:
         out = dict(state_dict)
-    _check(out, model, source)
-    return out
-
-
-def _check(sd: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> None:
-    target = model.state_dict()
-    missing = sorted(set(target) - set(sd))
-    unexpected = sorted(set(sd) - set(target))
-    bad = [
-        f"{k}: {tuple(sd[k].shape)} vs {tuple(v.shape)}"
-        for k, v in target.items()
-        if k in sd and sd[k].shape != v.shape
-    ]
-    if missing or unexpected or bad:
-        name = getattr(model, "model_name", type(model).__name__)
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:4])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:4])})")
-        if bad:
-            parts.append(f"{len(bad)} shape mismatches (e.g. {'; '.join(bad[:3])})")
-        raise ConversionError(
-            f"{source} weights do not fit model {name!r}: "
-            + ", ".join(parts)
-            + ". Is this the right --model?"
-        )
+    report = LoadReport.of(out, model)
+    if report.complete:
+        return out
+    name = getattr(model, "model_name", type(model).__name__)
+    problem = f"{source} weights do not fit model {name!r}: {report.describe()}"
+    if strict:
+        hint = "Is this the right model? (strict=False loads the tensors that fit)"
+        raise ConversionError(f"{problem}. {hint}")
+    warnings.warn(
+        f"{problem}; loaded {len(report.loaded)} tensors, the others keep their initialization",
+        stacklevel=3,
+    )
+    return {k: out[k] for k in report.loaded}
 
 
 # classifier weights of deepvideo, torchvision, PyTorchVideo (MViT) and PySlowFast models
@@ -155,13 +205,20 @@ def infer_num_classes(state_dict: Mapping[str, torch.Tensor]) -> int | None:
 
 
 def load_weights(
-    model: nn.Module, weights: str | os.PathLike | Mapping[str, torch.Tensor], source: str | None = None
+    model: nn.Module,
+    weights: str | os.PathLike | Mapping[str, torch.Tensor],
+    source: str | None = None,
+    *,
+    strict: bool = True,
 ) -> str:
-    """Load a checkpoint file or state dict of any supported source into ``model``; returns the source."""
+    """Load a checkpoint file or state dict of any supported source into ``model``; returns the source.
+
+    ``strict=False`` loads what fits and warns (see :func:`convert_state_dict`).
+    """
     sd = read_state_dict(weights) if isinstance(weights, (str, os.PathLike)) else dict(weights)
     source = source or detect_source(sd)
     try:
-        model.load_state_dict(convert_state_dict(sd, model, source))
+        model.load_state_dict(convert_state_dict(sd, model, source, strict=strict), strict=strict)
     except ConversionError as exc:
         where = f"{weights}: " if isinstance(weights, (str, os.PathLike)) else ""
         raise ConversionError(f"{where}{exc}") from None
@@ -173,11 +230,14 @@ def load_model(
     weights: str | os.PathLike | Mapping[str, torch.Tensor] | None = None,
     num_classes: int | None = None,
     source: str | None = None,
+    *,
+    strict: bool = True,
     **overrides,
 ) -> nn.Module:
     """``create_model(name)`` with weights from another library (or deepvideo) loaded.
 
-    ``num_classes`` defaults to the checkpoint's classifier size.
+    ``num_classes`` defaults to the checkpoint's classifier size. Weights that do not fit the
+    model are an error naming the tensors, or with ``strict=False`` a warning (what fits loads).
     """
     from deepvideo.models.registry import create_model
 
@@ -187,7 +247,7 @@ def load_model(
     n = num_classes or infer_num_classes(sd) or 400
     model = create_model(name, num_classes=n, **overrides)
     try:
-        load_weights(model, sd, source)
+        load_weights(model, sd, source, strict=strict)
     except ConversionError as exc:
         where = f"{weights}: " if isinstance(weights, (str, os.PathLike)) else ""
         raise ConversionError(f"{where}{exc}") from None
@@ -195,15 +255,26 @@ def load_model(
 
 
 def convert_file(
-    src: str | os.PathLike, dst: str | os.PathLike, model_name: str, source: str | None = None
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    model_name: str,
+    source: str | None = None,
+    *,
+    strict: bool = True,
 ) -> str:
     """Convert checkpoint ``src`` for ``model_name`` and write a deepvideo ``.safetensors`` (or
-    ``.pth``) file ``dst`` atomically; returns the detected source."""
+    ``.pth``) file ``dst`` atomically; returns the detected source.
+
+    ``strict=False`` writes the model with the tensors that fit and warns about the others.
+    """
     from safetensors.torch import save_file
 
     sd = read_state_dict(src)
     source = source or detect_source(sd)
-    model = load_model(model_name, sd, source=source)
+    try:
+        model = load_model(model_name, sd, source=source, strict=strict)
+    except ConversionError as exc:
+        raise ConversionError(f"{src}: {exc}") from None
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     with replaced_when_done(dst) as tmp:
         if Path(dst).suffix == ".safetensors":
@@ -215,6 +286,7 @@ def convert_file(
 
 __all__ = [
     "ConversionError",
+    "LoadReport",
     "SOURCES",
     "convert_file",
     "convert_state_dict",

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from deepvideo.models.convert import pytorchvideo as _ptv
-from deepvideo.models.fast import norm_scale_shift
+from deepvideo.nn.norm import norm_scale_shift
 
 _STEM = re.compile(r"^s1\.pathway(\d)_stem\.(.+)$")
 _RES = re.compile(r"^s(\d)\.pathway(\d)_res(\d+)\.(.+)$")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deepvideo.models import create_model
-from deepvideo.models.fast import bf16_supported, fold_batchnorm, optimize_for_inference
+from deepvideo.models.inference import bf16_supported, fold_batchnorm, optimize_for_inference
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -85,24 +85,25 @@ def test_bf16_close_and_same_top1():
 
 
 def test_bf16_refused_without_support(monkeypatch):
-    import deepvideo.models.fast as fast
+    import deepvideo.models.inference as inference
 
-    monkeypatch.setattr(fast, "bf16_supported", lambda: False)
+    monkeypatch.setattr(inference, "bf16_supported", lambda: False)
     with pytest.raises(RuntimeError, match="AVX512-BF16 or AMX"):
-        fast.optimize_for_inference(nn.Linear(2, 2), bf16=True)
+        inference.optimize_for_inference(nn.Linear(2, 2), bf16=True)
 
 
 def test_keep_fp32_where_faster_wraps_pools_and_stem():
-    from deepvideo.models.fast import _Float32, keep_fp32_where_faster
+    from deepvideo.models.inference import Float32Island, keep_fp32_where_faster
 
     model = randomize_norms(create_model("s3d", 6)).eval()
     n_pools = sum(isinstance(m, nn.MaxPool3d) for m in model.modules())
     assert keep_fp32_where_faster(model) == n_pools + 1  # every 3D max pool and the RGB stem conv
-    stems = [m.module for m in model.modules() if isinstance(m, _Float32) and isinstance(m.module, nn.Conv3d)]
+    islands = [m.module for m in model.modules() if isinstance(m, Float32Island)]
+    stems = [m for m in islands if isinstance(m, nn.Conv3d)]
     assert [c.in_channels for c in stems] == [3]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         x = torch.randn(1, 3, 2, 4, 4).bfloat16()
-        pool = _Float32(nn.MaxPool3d(2))
+        pool = Float32Island(nn.MaxPool3d(2))
         out = pool(x)
     assert out.dtype == torch.bfloat16 and torch.equal(out, nn.MaxPool3d(2)(x.float()).bfloat16())
     assert keep_fp32_where_faster(model) == 0  # idempotent: wrapped modules are not wrapped again
@@ -122,7 +123,7 @@ def test_keep_fp32_where_faster_wraps_pools_and_stem():
     ],
 )
 def test_bf16_network_in_bfloat16_outputs_close(name, kw, shape):
-    from deepvideo.models.fast import _Float32
+    from deepvideo.models.inference import Float32Island
 
     torch.manual_seed(0)
     model = randomize_norms(create_model(name, 7, **kw)).eval()
@@ -130,7 +131,7 @@ def test_bf16_network_in_bfloat16_outputs_close(name, kw, shape):
     with torch.no_grad():
         ref = model(x)
     fast = optimize_for_inference(model, bf16=True)
-    kept = {id(p) for w in fast.modules() if isinstance(w, _Float32) for p in w.parameters()}
+    kept = {id(p) for w in fast.modules() if isinstance(w, Float32Island) for p in w.parameters()}
     weights = [p for p in fast.parameters() if p.is_floating_point()]
     assert all(p.dtype == (torch.float32 if id(p) in kept else torch.bfloat16) for p in weights)
     out = fast(x)
@@ -140,7 +141,7 @@ def test_bf16_network_in_bfloat16_outputs_close(name, kw, shape):
 
 @pytest.mark.parametrize("rows", [3, 200])  # below MIN_ROWS: F.linear; above: a 1×1 convolution
 def test_onednn_linear_equals_linear(rows):
-    from deepvideo.models.fast import OneDNNLinear
+    from deepvideo.models.inference import OneDNNLinear
 
     torch.manual_seed(0)
     lin = nn.Linear(24, 40)
@@ -154,7 +155,7 @@ def test_onednn_linear_equals_linear(rows):
 
 
 def test_fp32_transformer_linears_go_to_onednn():
-    from deepvideo.models.fast import OneDNNLinear
+    from deepvideo.models.inference import OneDNNLinear
 
     torch.manual_seed(0)
     kw = {"num_frames": 4, "crop_size": 32, "embed_dim": 8, "depth": 4, "dim_mul_at": (1, 3)}
@@ -178,7 +179,7 @@ def test_fp32_transformer_linears_go_to_onednn():
     bias=st.booleans(),
 )
 def test_temporal_winograd_equals_the_convolution(t, hw, stride, kernel, bias):
-    from deepvideo.models.fast import TemporalWinogradConv3d
+    from deepvideo.models.inference import TemporalWinogradConv3d
 
     torch.manual_seed(t)
     conv = nn.Conv3d(16, 24, kernel, (1, stride, stride), (1, kernel[1] // 2, kernel[2] // 2), bias=bias)
@@ -193,7 +194,7 @@ def test_temporal_winograd_equals_the_convolution(t, hw, stride, kernel, bias):
 
 
 def test_temporal_winograd_only_where_it_applies():
-    from deepvideo.models.fast import TemporalWinogradConv3d, winograd_temporal
+    from deepvideo.models.inference import TemporalWinogradConv3d, winograd_temporal
 
     applies = TemporalWinogradConv3d.applies
     assert not applies(nn.Conv3d(16, 16, (3, 3, 3), (2, 1, 1), 1))  # temporal stride
@@ -215,7 +216,7 @@ def test_temporal_winograd_only_where_it_applies():
 def test_compiled_model_with_temporal_winograd_keeps_outputs():
     """Inductor cannot trace the Winograd transforms (in-place writes into strided views): they run
     eagerly between compiled graphs, and the outputs stay the model's."""
-    from deepvideo.models.fast import TemporalWinogradConv3d
+    from deepvideo.models.inference import TemporalWinogradConv3d
 
     torch.manual_seed(0)
     model = randomize_norms(create_model("r3d_18", 6, width=16)).eval()

@@ -1,12 +1,12 @@
-"""Fast CPU inference for the video models.
+"""CPU inference for the video models: an eval-only copy with folded norms and faster kernels.
 
 :func:`optimize_for_inference` returns an eval-mode copy of a model with
 
 - batch norm folded into the preceding convolution (``w' = w γ/σ``, ``b' = (b - μ) γ/σ + β``,
   σ = sqrt(running_var + eps)), which removes one pass over every activation;
 - weights and inputs in ``channels_last_3d`` layout, which oneDNN's 3D convolutions prefer;
-- fp32 linear layers computed by oneDNN as 1×1 convolutions (:class:`OneDNNLinear`): on this
-  AMD CPU MKL's sgemm, behind ``nn.Linear``, reaches half of oneDNN's throughput;
+- fp32 linear layers computed by oneDNN as 1×1 convolutions (:class:`OneDNNLinear`): on AMD
+  CPUs MKL's sgemm, behind ``nn.Linear``, runs its AVX2 path rather than AVX-512;
 - fp32 convolutions with a temporal kernel of 3 computed with Winograd's minimal filtering
   F(4, 3) along time (:class:`TemporalWinogradConv3d`): half the multiply-adds;
 - optionally bfloat16 weights and activations (on CPUs with AVX512-BF16 / AMX, see
@@ -15,7 +15,7 @@
   convolution stay in fp32, whose bf16 CPU kernels are slower (:func:`keep_fp32_where_faster`);
   norms, softmax and reductions accumulate in fp32 inside their bf16 CPU kernels;
 - optionally ``torch.compile`` with inductor freezing (prepacked oneDNN weights, conv +
-  pointwise fusion); the first call compiles (tens of seconds on a small CPU).
+  pointwise fusion); the first call compiles, which takes long on a small CPU.
 
 Outputs in fp32 equal the original model's within float rounding (tests check 1e-4).
 """
@@ -28,6 +28,8 @@ import threading
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from deepvideo.nn.norm import norm_scale_shift
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -48,15 +50,6 @@ def _last_conv(module: nn.Module) -> nn.Module | None:
     if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], _CONVS):
         return module[-1]
     return None
-
-
-def norm_scale_shift(weight, bias, mean: torch.Tensor, var: torch.Tensor, eps: float):
-    """Eval-mode batch norm as ``x * scale + shift`` (``weight``/``bias`` None: not affine)."""
-    scale = 1.0 / torch.sqrt(var + eps)
-    if weight is not None:
-        scale = weight * scale
-    shift = -mean * scale if bias is None else bias - mean * scale
-    return scale, shift
 
 
 @torch.no_grad()
@@ -94,10 +87,9 @@ def fold_batchnorm(model: nn.Module) -> int:
 class OneDNNLinear(nn.Module):
     """``nn.Linear`` computed as a 1×1 convolution on CPU in fp32, i.e. by oneDNN's GEMM.
 
-    PyTorch sends fp32 ``nn.Linear`` to MKL's sgemm, which on AMD CPUs runs its AVX2 path: about
-    half the multiply-adds per second of oneDNN's AVX-512 kernels (110 vs 215-245 GMAC/s on 2 cores
-    of this machine, 2048³). Viewing the ``[M, K]`` input as a channels-last ``[1, K, M, 1]`` image
-    makes it a 1×1 convolution, which PyTorch gives to oneDNN, with no copy. Small ``M`` (class
+    PyTorch sends fp32 ``nn.Linear`` to MKL's sgemm, which on AMD CPUs runs its AVX2 path while
+    oneDNN uses its AVX-512 kernels. Viewing the ``[M, K]`` input as a channels-last ``[1, K, M, 1]``
+    image makes it a 1×1 convolution, which PyTorch gives to oneDNN, with no copy. Small ``M`` (class
     heads), other dtypes and other devices keep ``F.linear``; the result equals it within rounding.
     """
 
@@ -171,8 +163,8 @@ class TemporalWinogradConv3d(nn.Module):
     transformed input frames instead of 12 over the originals, i.e. half the multiply-adds
     (the spatial part stays oneDNN's direct convolution). Inference in fp32 on CPU with at least
     4 frames; otherwise (and under autograd) the wrapped convolution runs. Outputs equal it within
-    fp32 rounding (relative error ~1e-6). The padded and transformed inputs live in a per-thread
-    workspace, kept between calls (about 2.5x the largest input seen).
+    fp32 rounding. The padded and transformed inputs live in a per-thread workspace, kept between
+    calls: ``4⌈T/4⌉ + 2`` padded frames plus ``6⌈T/4⌉`` transformed ones for ``T`` input frames.
     """
 
     def __init__(self, conv: nn.Conv3d) -> None:
@@ -251,10 +243,10 @@ def winograd_temporal(model: nn.Module) -> int:
     return _wrap_children(model, TemporalWinogradConv3d, TemporalWinogradConv3d.applies)
 
 
-class _Float32(nn.Module):
+class Float32Island(nn.Module):
     """Runs ``module`` in fp32 inside a bf16 network, returning the input's dtype.
 
-    On CPU the bf16 kernels of some ops are much slower than fp32 ones: 3D max pooling
+    On CPU the bf16 kernels of some ops are slower than fp32 ones: 3D max pooling
     (no channels-last bf16 kernel: a layout copy plus a scalar loop) and the stem convolution
     over the 3 input channels (too few channels for the bf16 dot-product instructions).
     """
@@ -269,16 +261,16 @@ class _Float32(nn.Module):
 
 
 def keep_fp32_where_faster(model: nn.Module) -> int:
-    """Wrap the ops that bf16 slows down on CPU (see :class:`_Float32`); in place."""
+    """Wrap the ops that bf16 slows down on CPU (see :class:`Float32Island`); in place."""
 
     def slower_in_bf16(m: nn.Module) -> bool:  # AvgPool3d: no bf16 CPU kernel at all
         stem = isinstance(m, nn.Conv3d) and m.in_channels <= 4
         return stem or isinstance(m, (nn.MaxPool3d, nn.AvgPool3d))
 
-    return _wrap_children(model, _Float32, slower_in_bf16)
+    return _wrap_children(model, Float32Island, slower_in_bf16)
 
 
-class FastModel(nn.Module):
+class InferenceModel(nn.Module):
     """Wraps an optimized model: converts inputs to channels-last (and bf16); returns fp32 scores."""
 
     def __init__(self, model: nn.Module, channels_last: bool, bf16: bool) -> None:
@@ -315,7 +307,7 @@ def optimize_for_inference(
     compile: bool = False,
     winograd: bool = True,
     inplace: bool = False,
-) -> FastModel:
+) -> InferenceModel:
     """An eval-mode, inference-only version of ``model`` (a copy unless ``inplace``)."""
     if bf16 and not bf16_supported():
         raise RuntimeError("bf16=True needs a CPU with AVX512-BF16 or AMX; use bf16=False on this machine")
@@ -331,7 +323,7 @@ def optimize_for_inference(
         keep_fp32_where_faster(m)
         m.to(torch.bfloat16)
         for w in m.modules():
-            if isinstance(w, _Float32):
+            if isinstance(w, Float32Island):
                 w.module.float()
     else:
         linears_to_onednn(m)
@@ -341,6 +333,6 @@ def optimize_for_inference(
         p.requires_grad_(False)
     if compile:
         # inductor with freezing: weights become constants, prepacked for oneDNN, and
-        # conv + ReLU / add are fused (about 1.4x over eager on r3d_18 in fp32)
+        # conv + ReLU / add are fused
         m = torch.compile(m, dynamic=False, options={"freezing": True})
-    return FastModel(m, channels_last, bf16)
+    return InferenceModel(m, channels_last, bf16)
