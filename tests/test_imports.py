@@ -26,14 +26,6 @@ LAYERS = (
     ("serve", "cli", "__main__"),
 )
 
-# Private names (``_x``) that one module imports from another today, outside the io/data
-# slice; their owners are removing them (issue 11, part 3). (importer, "module.name") pairs.
-KNOWN_PRIVATE_IMPORTS = {
-    ("deepvideo.models.lrcn", "deepvideo.models.two_stream._strip_classifier"),
-    ("deepvideo.models.p3d", "deepvideo.nn.blocks3d._shortcut"),
-}
-
-
 def module_name(path: Path, root: Path) -> str:
     """``root/pkg/a/b.py`` -> ``pkg.a.b``; ``root/pkg/a/__init__.py`` -> ``pkg.a``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
@@ -158,7 +150,7 @@ def test_imports_point_down_the_layers(graph):
 
 
 def test_no_private_name_crosses_modules():
-    new = sorted(private_imports(SRC, "deepvideo") - KNOWN_PRIVATE_IMPORTS)
+    new = sorted(private_imports(SRC, "deepvideo"))
     assert new == [], "private names imported from another module (give them a public name): " + \
         ", ".join(f"{m} imports {name}" for m, name in new)
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from deepvideo.models import create_model, list_models
-from deepvideo.models.profile import count_parameters
+from deepvideo.models.complexity import count_parameters
 
 
 def test_architecture_matches_paper():

@@ -109,7 +109,7 @@ def register_model(name: str | None = None, builder: Callable[..., nn.Module] | 
 
 def _load_families() -> None:
     """Import every module of ``deepvideo.models``: family modules register their presets,
-    the others (registry, profile, zoo, inference, convert) register nothing."""
+    the others (registry, complexity, zoo, inference, convert) register nothing."""
     global _LOADED
     if _LOADED:
         return

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from deepvideo.models import get_model_info, list_models
-from deepvideo.models.profile import count_flops, count_parameters, profile_model
+from deepvideo.models.complexity import count_flops, count_parameters, profile_model
 
 PUBLISHED = [i.name for i in list_models() if i.published is not None]
 
