@@ -50,5 +50,5 @@ def test_every_module_is_imported_and_only_families_register():
     modules = {m.name for m in pkgutil.iter_modules(models_pkg.__path__)}
     families = {i.family for i in list_models() if i.builder.__module__.startswith("deepvideo.models.")}
     assert families < modules
-    assert {"registry", "zoo", "profile", "inference", "convert"} <= modules - families
+    assert {"registry", "zoo", "complexity", "inference", "convert"} <= modules - families
     assert {"resnet3d", "x3d", "slowfast", "two_stream", "transformer"} <= families

@@ -9,8 +9,8 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from deepvideo.models import create_model, get_model_info, list_models
-from deepvideo.models.convert import ConversionError, convert_file, detect_source, load_model
 from deepvideo.models.complexity import count_parameters, profile_model
+from deepvideo.models.convert import ConversionError, convert_file, detect_source, load_model
 from deepvideo.models.swin3d import (
     PatchMerging,
     SwinBlock3d,
