@@ -31,11 +31,11 @@ def render_video(name: str, class_index: int, video_index: int, seed: int = 0,
     if video_index < 0:
         raise ValueError(f"video index must be >= 0, got {video_index}")
     params = params or RenderParams()
-    if synth_set.camera_subsets and params.moving_camera:
+    if synth_set.camera_subsets and (params.moving_camera or params.mixed_camera):
         raise ValueError(f"{name} always has both a static- and a moving-camera half (odd video indices "
-                         f"are filmed by a moving camera); drop --moving-camera")
+                         f"are filmed by a moving camera); drop --moving-camera / --mixed-camera")
     scene_rng, camera_rng = video_rngs(seed, name, class_index, video_index)
-    return synth_set.render(class_index, video_index, scene_rng, camera_rng, params)
+    return synth_set.render(class_index, video_index, scene_rng, camera_rng, params.for_video(video_index))
 
 
 from deepvideo.data.synth.writer import SynthSummary, generate_dataset  # noqa: E402

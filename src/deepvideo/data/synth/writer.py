@@ -6,7 +6,9 @@ Layout under ``DIR``::
     annotations/classInd.txt                             "<1-based label> <ClassName>"
     annotations/trainlist0{1,2,3}.txt                    "<ClassName>/v_....mp4 <1-based label>"
     annotations/testlist0{1,2,3}.txt                     "<ClassName>/v_....mp4"
-    annotations/camera.txt                               (camera-subset sets only, see dynamic_scenes)
+    annotations/camera.txt                               "<ClassName>/v_....mp4 static|moving" (sets
+                                                         with camera subsets, see dynamic_scenes, and
+                                                         sets rendered with ``mixed_camera``)
     synth.json                                           name, seed, parameters, classes, counts
 
 Like UCF101, the videos of a class are cut into groups ``g01..gNN`` (clips ``c01..``) and
@@ -187,9 +189,9 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
 
     synth_set = get_set(name)
     params = params or RenderParams()
-    if synth_set.camera_subsets and params.moving_camera:
+    if synth_set.camera_subsets and (params.moving_camera or params.mixed_camera):
         raise SynthError(f"{name} always has both a static- and a moving-camera half; "
-                         f"drop --moving-camera")
+                         f"drop --moving-camera / --mixed-camera")
     if seed < 0:
         raise SynthError(f"seed must be a non-negative integer, got {seed}")
     if workers < 1:
@@ -263,9 +265,10 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
         splits[split] = {"train": len(train_lines), "test": len(test_lines),
                          "test_groups": sorted(held_out)}
     camera = None
-    if synth_set.camera_subsets:
-        from deepvideo.data.synth.dynamic_scenes import camera_of
+    if synth_set.camera_subsets or params.mixed_camera:
+        from deepvideo.data.synth import dynamic_scenes
 
+        camera_of = dynamic_scenes.camera_of if synth_set.camera_subsets else params.camera_of
         _write_text(ann / "camera.txt", "".join(f"{rel} {camera_of(vi)}\n" for _, vi, rel in tasks))
         camera = {kind: sum(camera_of(vi) == kind for _, vi, _ in tasks) for kind in ("static", "moving")}
     manifest = {
