@@ -19,7 +19,7 @@ def _run(*args):
 
 def test_synth_writes_a_dataset_and_prints_a_summary(tmp_path):
     out = tmp_path / "sm"
-    result = _run("shape-motion", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
+    result = _run("kind-direction", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
                   "--frames", "5", "--fps", "10", "--seed", "9", "--workers", "1", "--clips-per-group", "1")
     assert result.exit_code == 0, result.output
     assert "12 classes x 3 videos = 36 videos" in result.output
@@ -35,7 +35,7 @@ def test_synth_writes_a_dataset_and_prints_a_summary(tmp_path):
         assert (stream.width, stream.height, len(frames)) == (32, 24, 5)
         assert float(stream.average_rate) == pytest.approx(10.0)
     # a rerun resumes: nothing to do
-    again = _run("shape-motion", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
+    again = _run("kind-direction", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
                  "--frames", "5", "--fps", "10", "--seed", "9", "--workers", "1", "--clips-per-group", "1")
     assert again.exit_code == 0 and "0 written, 36 already there" in again.output
 

@@ -17,7 +17,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def synth(
-    name: str = typer.Argument(..., help="Set: motion-shapes, shape-motion or dynamic-scenes."),
+    name: str = typer.Argument(..., help="Set: motion-shapes, kind-direction or dynamic-scenes."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (UCF101 layout)."),
     videos_per_class: int | None = typer.Option(None, "--videos-per-class", "-n",
                                                 help="Videos per class; default 300 videos in all."),

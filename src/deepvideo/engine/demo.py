@@ -209,7 +209,7 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
     run_dir = out / name
     shutil.rmtree(run_dir, ignore_errors=True)
     cfg = load_config(recipe, [*overrides, f"name=demo_{name}", f"output_dir={run_dir}"])
-    for entry in cfg.model.init_from:  # relative checkpoints: runs of this demo (e.g. motion/checkpoints/last)
+    for entry in cfg.model.init_from:  # relative: runs of this demo (e.g. motion/checkpoints/last)
         if not Path(entry["checkpoint"]).is_absolute():
             entry["checkpoint"] = str(out / entry["checkpoint"])
     index = load_index(cfg, "train")
@@ -343,8 +343,9 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
     for name, rel in dict(rec["streams"]).items():
         started = steps.start()
         try:
-            trained[name] = _train_and_test(rec_dir / rel, name, out, overrides, progress, bool(fusion.get("svm")),
-                                            bool(rec["train_flip"]), moving is not None)
+            trained[name] = _train_and_test(rec_dir / rel, name, out, overrides, progress,
+                                            bool(fusion.get("svm")), bool(rec["train_flip"]),
+                                            moving is not None)
         except (OSError, ValueError) as err:
             raise DemoError(f"training the {name} stream failed: {err}") from err
         t = trained[name]
@@ -400,8 +401,8 @@ def _moving_section(moving_rows: dict, rec: dict) -> list[str]:
     m = rec["moving_camera_test"]
     return ["## Moving-camera test set", "",
             "Videos of the same classes rendered by a camera that pans, zooms and jitters "
-            f"(seed {m['seed']}, {m['videos_per_class']} videos per class, its split-1 `{m['subset']}` list): "
-            "scenes none of the models saw.", "", metrics_table(moving_rows), ""]
+            f"(seed {m['seed']}, {m['videos_per_class']} videos per class, its split-1 `{m['subset']}` "
+            "list): scenes none of the models saw.", "", metrics_table(moving_rows), ""]
 
 
 def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_metrics: dict,

@@ -1,16 +1,16 @@
 """Deterministic synthetic video datasets in the UCF101 layout (``deepvideo data synth``).
 
-Sets: ``motion-shapes`` (classes defined only by motion), ``shape-motion`` (object kind x
+Sets: ``motion-shapes`` (classes defined only by motion), ``kind-direction`` (object kind x
 direction) and ``dynamic-scenes`` (dynamic textures, static and moving camera halves).
 Every video is a pure function of ``(seed, set, class, index)`` and the render parameters,
 so results do not depend on the number of workers. :func:`render_video` returns frames in
 memory (with ground truth); :func:`generate_dataset` writes the dataset.
 """
 
-from deepvideo.data.synth import dynamic_scenes, motion_shapes, shape_motion
+from deepvideo.data.synth import dynamic_scenes, kind_direction, motion_shapes
 from deepvideo.data.synth.common import Clip, RenderParams, SynthSet, video_rngs
 
-SETS: dict[str, SynthSet] = {s.name: s for s in (motion_shapes.SET, shape_motion.SET, dynamic_scenes.SET)}
+SETS: dict[str, SynthSet] = {s.name: s for s in (motion_shapes.SET, kind_direction.SET, dynamic_scenes.SET)}
 
 
 def get_set(name: str) -> SynthSet:
