@@ -201,6 +201,8 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
     mirrored "move left" video is a "move right" one (and clockwise becomes counterclockwise),
     so the usual flip augmentation would teach wrong labels on motion-shapes.
     """
+    import torch
+
     from deepvideo.data.transforms import build_transforms
     from deepvideo.engine.config import load_config
     from deepvideo.engine.evaluate import evaluate_checkpoint
@@ -213,6 +215,10 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
         if not Path(entry["checkpoint"]).is_absolute():
             entry["checkpoint"] = str(out / entry["checkpoint"])
     index = load_index(cfg, "train")
+    # train() seeds only after the model exists: seed its initial weights here, or they come from
+    # the process's torch seed, which differs between runs unless an earlier train() seeded it
+    # (the cause of the appearance row varying while the later models repeated).
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg, cfg.model.num_classes or len(index.classes))
     dataset = build_dataset(cfg, "train", model.input_spec, train=True, index=index)
     if not train_flip:
@@ -390,7 +396,8 @@ def write_results(path: Path, rows: dict, moving_rows: dict, wall: float, steps:
     summary = {"rows": scalars(rows), "moving_camera": scalars(moving_rows), "wall_time_s": wall,
                "timings_s": steps.wall, "cpu_s": steps.cpu, "synth": rec["synth"],
                "moving_camera_test": rec.get("moving_camera_test"),
-               "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+               "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "load_average": os.getloadavg()[0]},
                "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     return atomic_write_json(path, summary, default=float)
 
