@@ -10,16 +10,7 @@ convolutional testing) and train in seconds on a CPU.
 * ``demo_spatial_cnn``: one RGB frame per snippet, ``rgb [N, 3, K, H, W]``.
 * ``demo_temporal_cnn``: a stack of L flow fields per snippet, ``flow [N, 2, K*L, H, W]``,
   viewed as ``2L`` input channels ordered ``(x_1, y_1, x_2, y_2, ...)`` as in the paper's
-  flow stacking ``I(u, v, 2k-1) = d^x_k``, ``I(u, v, 2k) = d^y_k``. With
-  ``mean_subtraction=True`` each field's mean displacement is subtracted first (the paper's
-  Sec. 3.1 "mean flow subtraction", a crude camera-motion compensation), inside the model,
-  so checkpoints and inference carry it.
-* ``demo_conv_fusion_cnn``: both streams in one net fused after conv3 (the last conv, ReLU5's
-  place in CNN-M) by a 1x1 conv over the stacked maps, initialized as their sum
-  (Feichtenhofer, Pinz & Zisserman 2016, "conv fusion"), then pooling and a classifier.
-  Tower and classifier names match the two streams' so ``model.init_from`` starts it from them
-  (``spatial.`` <- appearance ``net.features.``, ``temporal.`` <- motion ``net.features.``,
-  ``fc.`` <- motion ``net.fc.``).
+  flow stacking ``I(u, v, 2k-1) = d^x_k``, ``I(u, v, 2k) = d^y_k``.
 
 With K > 1 snippets the class scores of the snippets are averaged (segmental consensus).
 """
@@ -29,14 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepvideo.flow.stacking import subtract_mean_flow
 from deepvideo.models.registry import register_model
-from deepvideo.nn.fusion import ConvFusion
 from deepvideo.spec import InputSpec
 
 PAPER = "Simonyan & Zisserman 2014, Two-Stream Convolutional Networks for Action Recognition in Videos"
-FUSION_PAPER = ("Feichtenhofer, Pinz & Zisserman 2016, Convolutional Two-Stream Network Fusion for Video "
-                "Action Recognition")
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: int) -> nn.Sequential:
@@ -76,56 +63,23 @@ class DemoSpatialNet(nn.Module):
         return logits.view(n, k, -1).mean(dim=1)
 
 
-def flow_snippets(flow: torch.Tensor, stack: int, mean_subtraction: bool) -> torch.Tensor:
-    """``flow [N, 2, K*L, H, W]`` -> ``[N*K, 2L, H, W]`` (channels ``x_1, y_1, x_2, ...``), each
-    field's mean displacement removed first when ``mean_subtraction``."""
-    n, c, t, h, w = flow.shape
-    if c != 2 or t % stack:
-        raise ValueError(f"flow must be [N, 2, K*{stack}, H, W], got {tuple(flow.shape)}")
-    fields = flow.view(n, 2, t // stack, stack, h, w).permute(0, 2, 3, 1, 4, 5)  # N, K, L, 2, H, W
-    if mean_subtraction:
-        fields = subtract_mean_flow(fields, per="field")
-    return fields.reshape(n * (t // stack), 2 * stack, h, w)
-
-
 class DemoTemporalNet(nn.Module):
     """Temporal stream: a TinyCNN on each stack of ``flow_stack`` flow fields (2L channels)."""
 
-    def __init__(self, num_classes: int, flow_stack: int = 5, width: int = 16, dropout: float = 0.5,
-                 mean_subtraction: bool = False):
+    def __init__(self, num_classes: int, flow_stack: int = 5, width: int = 16, dropout: float = 0.5):
         super().__init__()
-        self.flow_stack, self.mean_subtraction = flow_stack, mean_subtraction
+        self.flow_stack = flow_stack
         self.net = TinyCNN(2 * flow_stack, num_classes, width, dropout)
 
     def forward(self, batch: dict) -> torch.Tensor:
         flow = batch["flow"]  # [N, 2, K*L, H, W]
-        x = flow_snippets(flow, self.flow_stack, self.mean_subtraction)
-        return self.net(x).view(flow.shape[0], -1, self.net.fc.out_features).mean(dim=1)
-
-
-class DemoConvFusionNet(nn.Module):
-    """Spatial and temporal TinyCNN towers fused after conv3 by a 1x1 conv (sum at init)."""
-
-    def __init__(self, num_classes: int, flow_stack: int = 5, spatial_width: int = 16,
-                 temporal_width: int = 16, dropout: float = 0.5, mean_subtraction: bool = True):
-        super().__init__()
-        self.flow_stack, self.mean_subtraction = flow_stack, mean_subtraction
-        self.spatial = TinyCNN(3, num_classes, spatial_width).features
-        self.temporal = TinyCNN(2 * flow_stack, num_classes, temporal_width).features
-        self.fuse = ConvFusion(4 * spatial_width, 4 * temporal_width, 4 * temporal_width)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(4 * temporal_width, num_classes)
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        rgb, flow = batch["rgb"], batch["flow"]  # [N, 3, K, H, W], [N, 2, K*L, H, W]
-        n, c, k, h, w = rgb.shape
-        xs = self.spatial(rgb.permute(0, 2, 1, 3, 4).reshape(n * k, c, h, w))
-        xt = self.temporal(flow_snippets(flow, self.flow_stack, self.mean_subtraction))
-        if xs.shape[0] != xt.shape[0]:
-            raise ValueError(f"{k} RGB snippets but {xt.shape[0] // n} flow snippets per video")
-        y = self.fc(self.dropout(self.pool(self.fuse(xs, xt)).flatten(1)))
-        return y.view(n, k, -1).mean(dim=1)
+        n, c, t, h, w = flow.shape
+        stack = self.flow_stack
+        if c != 2 or t % stack:
+            raise ValueError(f"flow must be [N, 2, K*{stack}, H, W], got {tuple(flow.shape)}")
+        k = t // stack
+        x = flow.view(n, 2, k, stack, h, w).permute(0, 2, 3, 1, 4, 5).reshape(n * k, 2 * stack, h, w)
+        return self.net(x).view(n, k, -1).mean(dim=1)
 
 
 def demo_spatial_cnn(num_classes: int = 8, width: int = 16, dropout: float = 0.5) -> DemoSpatialNet:
@@ -133,15 +87,8 @@ def demo_spatial_cnn(num_classes: int = 8, width: int = 16, dropout: float = 0.5
 
 
 def demo_temporal_cnn(num_classes: int = 8, flow_stack: int = 5, width: int = 16,
-                      dropout: float = 0.5, mean_subtraction: bool = False) -> DemoTemporalNet:
-    return DemoTemporalNet(num_classes, flow_stack, width, dropout, mean_subtraction)
-
-
-def demo_conv_fusion_cnn(num_classes: int = 8, flow_stack: int = 5, spatial_width: int = 16,
-                         temporal_width: int = 16, dropout: float = 0.5,
-                         mean_subtraction: bool = True) -> DemoConvFusionNet:
-    return DemoConvFusionNet(num_classes, flow_stack, spatial_width, temporal_width, dropout,
-                             mean_subtraction)
+                      dropout: float = 0.5) -> DemoTemporalNet:
+    return DemoTemporalNet(num_classes, flow_stack, width, dropout)
 
 
 register_model("demo_spatial_cnn", demo_spatial_cnn,
@@ -150,7 +97,3 @@ register_model("demo_spatial_cnn", demo_spatial_cnn,
 register_model("demo_temporal_cnn", demo_temporal_cnn,
                InputSpec(modalities=("flow",), num_frames=1, flow_stack=5, crop_size=112), paper=PAPER,
                summary="tiny CPU temporal stream: a stack of 5 flow fields (10 channels)", flow_stack=5)
-register_model("demo_conv_fusion_cnn", demo_conv_fusion_cnn,
-               InputSpec(modalities=("rgb", "flow"), num_frames=1, flow_stack=5, crop_size=112),
-               paper=FUSION_PAPER, summary="tiny CPU conv fusion of the two demo streams after conv3",
-               flow_stack=5)
