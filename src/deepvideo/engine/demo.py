@@ -378,11 +378,12 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
     wall = steps.total()
     report = _write_demo_report(out, rows, runs, best_name, score_metrics(best_set), best_set.class_names,
                                 synth, rec, wall, steps.wall, conv, steps.cpu, moving_rows)
-    write_results(out / "results.json", rows, moving_rows, wall, steps, rec)
+    write_results(out / "results.json", rows, moving_rows, wall, steps, rec, len(best_set.class_names))
     return DemoResult(rows, report, wall, out, steps.wall, moving_rows)
 
 
-def write_results(path: Path, rows: dict, moving_rows: dict, wall: float, steps: _Steps, rec: dict) -> Path:
+def write_results(path: Path, rows: dict, moving_rows: dict, wall: float, steps: _Steps, rec: dict,
+                  num_classes: int) -> Path:
     """``results.json``: every row's scalar metrics, the moving-camera test, the timings, the
     recipe's data settings and the machine's thread count (the one source of the README table)."""
     import os
@@ -395,7 +396,7 @@ def write_results(path: Path, rows: dict, moving_rows: dict, wall: float, steps:
 
     summary = {"rows": scalars(rows), "moving_camera": scalars(moving_rows), "wall_time_s": wall,
                "timings_s": steps.wall, "cpu_s": steps.cpu, "synth": rec["synth"],
-               "moving_camera_test": rec.get("moving_camera_test"),
+               "moving_camera_test": rec.get("moving_camera_test"), "num_classes": num_classes,
                "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                            "load_average": os.getloadavg()[0]},
                "date": time.strftime("%Y-%m-%d %H:%M:%S")}
