@@ -17,13 +17,13 @@ from deepvideo.engine.demo import DemoError, find_recipe_dir, load_demo_recipe, 
 from deepvideo.engine.fusion import load_scores
 from deepvideo.models import create_model
 
-TINY = ("model.spec.crop_size=24", "train.batch_size=4", "eval.num_clips=2", "eval.batch_size=4",
+TINY = ("model.spec.crop_size=64", "train.batch_size=4", "eval.num_clips=2", "eval.batch_size=4",
         "train.val_every=100")
 CONV_ROW = "conv fusion (conv_fusion_small)"
 
 
 def _run(out, progress=False):
-    return run_demo(out, videos_per_class=3, size=32, frames=10, epochs=1, extra_overrides=TINY,
+    return run_demo(out, videos_per_class=3, size=64, frames=10, epochs=1, extra_overrides=TINY,
                     progress=progress)
 
 

@@ -3,19 +3,23 @@
 Steps (recipes in ``configs/demo/``):
 
 1. render the synthetic ``motion-shapes`` set (classes defined only by motion) in the UCF101
-   layout with :func:`deepvideo.data.synth.generate_dataset`;
-2. compute optical flow (DIS) for every video and store it quantized (``flow.npz``);
-3. train an appearance stream (one RGB frame) and a motion stream (a stack of flow fields),
-   the two streams of Simonyan & Zisserman 2014, miniaturised
-   (:mod:`deepvideo.models.demo_nets`), and, if a convolutional-fusion model is registered
-   (Feichtenhofer et al. 2016), that too;
-4. test every model on split 1 (several clips per video), fuse the two streams' scores late
-   (weighted softmax average, and a linear SVM trained on the train split's scores);
-5. write ``<out>/report.md`` with the table, training curves and the confusion matrix.
+   layout with :func:`deepvideo.data.synth.generate_dataset` into ``<out>/data/main`` (the
+   recipe's ``synth.camera``: ``mixed`` films every other video with a moving camera), and a
+   moving-camera test set of the same classes with other scenes (``moving_camera_test``) into
+   ``<out>/data/moving_camera_test``;
+2. compute optical flow (DIS) for every video and store it quantized (``<out>/flow``);
+3. train an appearance stream (one RGB frame) and a motion stream (a stack of flow fields with
+   the mean flow subtracted), the two streams of Simonyan & Zisserman 2014 (CPU-sized presets),
+   then a convolutional fusion network (Feichtenhofer et al. 2016) started from both;
+4. test every model on split 1 (several clips per video) and on the moving-camera set, fuse the
+   two streams' scores late (weighted softmax average, and a linear SVM trained on the train
+   split's scores);
+5. write ``<out>/report.md`` (table, curves, confusion matrix, time per step) and
+   ``<out>/results.json`` (every figure, the source of the README's demo table).
 
-Expected: appearance near chance (10 %), motion far above it, fusion at least as good as
-motion. Data and flow are cached in ``<out>/data`` and ``<out>/flow`` (a rerun reuses them);
-the trained runs are replaced on every run.
+Each model's initial weights are seeded from its recipe, so a rerun on the same machine gives
+the same figures. Data and flow are cached in ``<out>/data`` and ``<out>/flow`` (a rerun reuses
+them); the trained runs are replaced on every run.
 """
 
 from __future__ import annotations
@@ -435,8 +439,7 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "(UCF101-style groups: train and test videos never share a group).",
         f"Optical flow: {rec['flow']['method']}, stored quantized to +-{rec['flow']['bound']:g} px.",
         "Models: the spatial (one RGB frame) and temporal (a stack of flow fields, see the recipes in "
-        "`configs/demo/`) streams of Simonyan & Zisserman 2014, miniaturised "
-        "(`deepvideo.models.demo_nets`); late fusion of their "
+        "`configs/demo/`) streams of Simonyan & Zisserman 2014, CPU-sized; late fusion of their "
         "video scores by a weighted average of softmax scores and by a linear SVM on the stacked "
         "L2-normalised scores (trained on the train split's scores)."
         + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}` (recipe "
