@@ -91,6 +91,9 @@ def demo_summary(runs: list[dict]) -> str:
     text = (f"{len(runs)} run(s) of `make demo` ({dates[0]} to {dates[-1]}) on {cores} CPU cores, "
             f"{machine.get('torch_threads', '?')} torch threads: the whole demo took {_wall_minutes(runs)} "
             "minutes of wall-clock time")
+    cpu = [r["cpu_s"]["total"] / 60 for r in runs if "total" in r.get("cpu_s", {})]
+    if cpu:
+        text += f" ({_span(cpu)} CPU minutes in the demo process, all threads; rendering workers not counted)"
     if loads:
         text += f", 1-minute load average at its end {_span(loads)}"
         if isinstance(cores, int) and max(loads) > cores:
