@@ -95,9 +95,9 @@ def demo_summary(runs: list[dict]) -> str:
     if cpu:
         text += f" ({_span(cpu)} CPU minutes in the demo process, all threads; rendering workers not counted)"
     if loads:
-        text += f", 1-minute load average at its end {_span(loads)}"
-        if isinstance(cores, int) and max(loads) > cores:
-            text += " (other jobs shared the cores: an idle machine is faster)"
+        threads = machine.get("torch_threads", "?")
+        text += (f", 1-minute load average at its end {_span(loads)} (its own {threads} threads count for "
+                 f"{threads} of it; more means other jobs shared the cores)")
     return text
 
 
