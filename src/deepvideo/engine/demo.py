@@ -133,12 +133,15 @@ def make_flow(videos: Path, flow_root: Path, method: str, bound: float, progress
     return written
 
 
-def _data_overrides(data_root: Path, flow_root: Path, split: int, moving: Path | None,
-                    moving_subset: str) -> list[str]:
-    """Train and test on the main set under ``data_root/main``; validate on the moving-camera
-    test set ``moving`` (or, without one, on the test split). Stored flow mirrors ``data_root``."""
-    out = [f"data.video_root={data_root.resolve()}", f"data.flow_root={flow_root.resolve()}"]
-    main = (data_root / "main").resolve()
+def _data_overrides(data_dir: Path, flow_root: Path, split: int, moving: Path | None = None,
+                    moving_subset: str = "train", video_root: Path | None = None) -> list[str]:
+    """Train and test on the synthetic set in ``data_dir`` (``split``); validate on the
+    moving-camera test set ``moving`` (its ``moving_subset`` list of split 1) or, without one, on
+    the test split. Stored flow under ``flow_root`` mirrors ``video_root`` (default
+    ``data_dir/videos``)."""
+    main = data_dir.resolve()
+    videos = (video_root or main / "videos").resolve()
+    out = [f"data.video_root={videos}", f"data.flow_root={flow_root.resolve()}"]
     val = ("val", main, split, "test") if moving is None else ("val", moving.resolve(), 1, moving_subset)
     sections = [("train", main, split, "train"), ("test", main, split, "test"), val]
     for section, root, section_split, subset in sections:
@@ -341,8 +344,9 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
         if value is not None:
             synth[key] = value
     moving = _prepare_data(out, rec, steps, progress)
-    overrides = _data_overrides(out / "data", out / "flow", int(rec["split"]), moving,
-                                str((rec.get("moving_camera_test") or {}).get("subset", "train")))
+    overrides = _data_overrides(out / "data" / "main", out / "flow", int(rec["split"]), moving,
+                                str((rec.get("moving_camera_test") or {}).get("subset", "train")),
+                                video_root=out / "data")
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
     overrides += list(extra_overrides)
