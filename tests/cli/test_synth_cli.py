@@ -19,7 +19,7 @@ def _run(*args):
 
 def test_synth_writes_a_dataset_and_prints_a_summary(tmp_path):
     out = tmp_path / "sm"
-    result = _run("shape-motion", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
+    result = _run("kind-direction", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
                   "--frames", "5", "--fps", "10", "--seed", "9", "--workers", "1", "--clips-per-group", "1")
     assert result.exit_code == 0, result.output
     assert "12 classes x 3 videos = 36 videos" in result.output
@@ -35,7 +35,7 @@ def test_synth_writes_a_dataset_and_prints_a_summary(tmp_path):
         assert (stream.width, stream.height, len(frames)) == (32, 24, 5)
         assert float(stream.average_rate) == pytest.approx(10.0)
     # a rerun resumes: nothing to do
-    again = _run("shape-motion", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
+    again = _run("kind-direction", "--out", str(out), "--videos-per-class", "3", "--size", "32x24",
                  "--frames", "5", "--fps", "10", "--seed", "9", "--workers", "1", "--clips-per-group", "1")
     assert again.exit_code == 0 and "0 written, 36 already there" in again.output
 
@@ -49,12 +49,24 @@ def test_synth_moving_camera_flag_is_recorded(tmp_path):
     assert len(list((out / "videos").rglob("*.mp4"))) == 30
 
 
+def test_synth_mixed_camera_flag_films_every_other_video_moving(tmp_path):
+    out = tmp_path / "mixed"
+    result = _run("motion-shapes", "--out", str(out), "-n", "4", "--size", "32x32", "--frames", "3",
+                  "--mixed-camera", "-j", "1")
+    assert result.exit_code == 0, result.output
+    assert "camera: 20 static, 20 moving" in result.output
+    assert json.loads((out / "synth.json").read_text())["parameters"]["mixed_camera"] is True
+    lines = (out / "annotations" / "camera.txt").read_text().splitlines()
+    assert [line.split()[1] for line in lines[:4]] == ["static", "moving", "static", "moving"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["nope"], "unknown set 'nope'"),
     (["motion-shapes", "--size", "big"], "expected WIDTHxHEIGHT"),
     (["motion-shapes", "-n", "2"], "at least 3"),
     (["motion-shapes", "--frames", "1"], "frames must be at least 2"),
     (["dynamic-scenes", "--moving-camera"], "drop --moving-camera"),
+    (["motion-shapes", "--moving-camera", "--mixed-camera"], "exclude each other"),
 ])
 def test_synth_bad_arguments(tmp_path, args, message):
     result = _run(*args[:1], "--out", str(tmp_path / "x"), *args[1:])

@@ -69,6 +69,25 @@ def test_moving_camera_moves_the_same_scene():
     assert moving.info["camera"] == "moving" and still.info["camera"] == "static"
 
 
+def test_mixed_camera_films_every_other_video_moving(tmp_path):
+    mixed = RenderParams(width=32, height=32, frames=4, mixed_camera=True)
+    for vi in range(4):
+        got = render_video("motion-shapes", 3, vi, params=mixed)
+        alone = render_video("motion-shapes", 3, vi,
+                             params=RenderParams(width=32, height=32, frames=4, moving_camera=vi % 2 == 1))
+        np.testing.assert_array_equal(got.frames, alone.frames)  # the same video as rendered alone
+        assert got.info["camera"] == ("moving" if vi % 2 else "static") == mixed.camera_of(vi)
+    summary = generate_dataset("motion-shapes", tmp_path / "ms", videos_per_class=3, params=mixed,
+                               progress=False)
+    lines = (tmp_path / "ms" / "annotations" / "camera.txt").read_text().splitlines()
+    assert summary.camera == {"static": 20, "moving": 10} and len(lines) == 30
+    assert lines[0].endswith("_c01.mp4 static") and lines[1].endswith(" moving")
+    with pytest.raises(ValueError, match="moving_camera and mixed_camera exclude each other"):
+        RenderParams(moving_camera=True, mixed_camera=True)
+    with pytest.raises(SynthError, match="drop --moving-camera / --mixed-camera"):
+        generate_dataset("dynamic-scenes", tmp_path / "ds", videos_per_class=3, params=mixed)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="unknown synthetic set 'nope'.*motion-shapes"):
         get_set("nope")
@@ -180,14 +199,14 @@ def test_written_dataset_layout_annotations_decode_resume(tmp_path):
 def test_written_dataset_loads_with_the_ucf101_format(tmp_path):
     formats = pytest.importorskip("deepvideo.data.formats")
     out = tmp_path / "sm"
-    generate_dataset("shape-motion", out, videos_per_class=3, params=TINY, progress=False)
+    generate_dataset("kind-direction", out, videos_per_class=3, params=TINY, progress=False)
     for k in (1, 2, 3):
         train = formats.load_dataset("ucf101", root=out, video_root=out / "videos", split=k, subset="train",
                                      check_exists=True)
         test = formats.load_dataset("ucf101", root=out, video_root=out / "videos", split=k, subset="test",
                                     check_exists=True)
         assert len(train.records) == 24 and len(test.records) == 12
-        assert list(train.classes) == list(SETS["shape-motion"].classes)
+        assert list(train.classes) == list(SETS["kind-direction"].classes)
         assert sorted({r.label for r in test.records}) == list(range(12))
 
 
@@ -203,7 +222,7 @@ def test_dynamic_scenes_camera_file(tmp_path):
         per_class.setdefault(rel.split("/")[0], []).append(camera)
     assert all(sorted(v) == ["moving", "moving", "static", "static"] for v in per_class.values())
     assert render_video("dynamic-scenes", 0, 1, params=TINY).info["camera"] == camera_of(1) == "moving"
-    with pytest.raises(ValueError, match="drop --moving-camera"):
+    with pytest.raises(ValueError, match="drop --moving-camera / --mixed-camera"):
         render_video("dynamic-scenes", 0, 0, params=RenderParams(width=32, height=32, moving_camera=True))
     with pytest.raises(SynthError, match="drop --moving-camera"):
         generate_dataset("dynamic-scenes", tmp_path / "x", videos_per_class=3,
@@ -330,13 +349,13 @@ def test_motion_shapes_positions_are_uniform_in_every_frame():
         assert abs(last[name][:, 1].mean() - 20) < 5 and abs(first[name][:, 1].mean() - 20) < 5
 
 
-def test_shape_motion_needs_both_appearance_and_motion():
+def test_kind_direction_needs_both_appearance_and_motion():
     params = RenderParams(width=64, height=64, frames=6)
     rng = np.random.default_rng(1)
     shape_of, direction_of, appearance, motion = [], [], [], []
-    for ci in range(len(SETS["shape-motion"].classes)):
+    for ci in range(len(SETS["kind-direction"].classes)):
         for vi in range(8):
-            clip = render_video("shape-motion", ci, vi, seed=2, params=params)
+            clip = render_video("kind-direction", ci, vi, seed=2, params=params)
             t = int(rng.integers(params.frames))
             shape_of.append(ci // 4)
             direction_of.append(ci % 4)

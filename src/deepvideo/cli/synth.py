@@ -17,7 +17,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def synth(
-    name: str = typer.Argument(..., help="Set: motion-shapes, shape-motion or dynamic-scenes."),
+    name: str = typer.Argument(..., help="Set: motion-shapes, kind-direction or dynamic-scenes."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (UCF101 layout)."),
     videos_per_class: int | None = typer.Option(None, "--videos-per-class", "-n",
                                                 help="Videos per class; default 300 videos in all."),
@@ -29,6 +29,8 @@ def synth(
                                 help="Parallel worker processes."),
     moving_camera: bool = typer.Option(False, "--moving-camera",
                                        help="Pan, zoom and jitter the whole frame (object sets)."),
+    mixed_camera: bool = typer.Option(False, "--mixed-camera",
+                                      help="Moving camera for every other video of a class (object sets)."),
     clips_per_group: int = typer.Option(5, "--clips-per-group",
                                         help="Clips per group g01..gNN (splits hold out groups)."),
 ) -> None:
@@ -43,7 +45,8 @@ def synth(
         raise typer.BadParameter(f"unknown set {name!r}; choose one of: {', '.join(SETS)}", param_hint="NAME")
     width, height = _parse_size(size)
     try:
-        params = RenderParams(width=width, height=height, frames=frames, fps=fps, moving_camera=moving_camera)
+        params = RenderParams(width=width, height=height, frames=frames, fps=fps, moving_camera=moving_camera,
+                              mixed_camera=mixed_camera)
         summary = generate_dataset(name, out, videos_per_class=videos_per_class, params=params, seed=seed,
                                    workers=workers, clips_per_group=clips_per_group)
     except (SynthError, ValueError) as exc:

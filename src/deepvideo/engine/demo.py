@@ -3,24 +3,27 @@
 Steps (recipes in ``configs/demo/``):
 
 1. render the synthetic ``motion-shapes`` set (classes defined only by motion) in the UCF101
-   layout with :func:`deepvideo.data.synth.generate_dataset`;
-2. compute optical flow (DIS) for every video and store it quantized (``flow.npz``);
-3. train an appearance stream (one RGB frame) and a motion stream (a stack of flow fields),
-   the two streams of Simonyan & Zisserman 2014, miniaturised
-   (:mod:`deepvideo.models.demo_nets`), and, if a convolutional-fusion model is registered
-   (Feichtenhofer et al. 2016), that too;
-4. test every model on split 1 (several clips per video), fuse the two streams' scores late
-   (weighted softmax average, and a linear SVM trained on the train split's scores);
-5. write ``<out>/report.md`` with the table, training curves and the confusion matrix.
+   layout with :func:`deepvideo.data.synth.generate_dataset` into ``<out>/data/main`` (the
+   recipe's ``synth.camera``: ``mixed`` films every other video with a moving camera), and a
+   moving-camera test set of the same classes with other scenes (``moving_camera_test``) into
+   ``<out>/data/moving_camera_test``;
+2. compute optical flow (DIS) for every video and store it quantized (``<out>/flow``);
+3. train an appearance stream (one RGB frame) and a motion stream (a stack of flow fields with
+   the mean flow subtracted), the two streams of Simonyan & Zisserman 2014 (CPU-sized presets),
+   then a convolutional fusion network (Feichtenhofer et al. 2016) started from both;
+4. test every model on split 1 (several clips per video) and on the moving-camera set, fuse the
+   two streams' scores late (weighted softmax average, and a linear SVM trained on the train
+   split's scores);
+5. write ``<out>/report.md`` (table, curves, confusion matrix, time per step) and
+   ``<out>/results.json`` (every figure, the source of the README's demo table).
 
-Expected: appearance near chance (10 %), motion far above it, fusion at least as good as
-motion. Data and flow are cached in ``<out>/data`` and ``<out>/flow`` (a rerun reuses them);
-the trained runs are replaced on every run.
+Each model's initial weights are seeded from its recipe, so a rerun on the same machine gives
+the same figures. Data and flow are cached in ``<out>/data`` and ``<out>/flow`` (a rerun reuses
+them); the trained runs are replaced on every run.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -34,11 +37,13 @@ from deepvideo.engine.report import (
     plot_history,
     read_history,
 )
-from deepvideo.io.atomic import atomic_write_text
+from deepvideo.io.atomic import atomic_write_json, atomic_write_text
+from deepvideo.progress import stage_line
 
 DEFAULTS = {
     "synth": {"set": "motion-shapes", "videos_per_class": 30, "size": 96, "frames": 32, "seed": 0,
-              "workers": 2},
+              "workers": 2, "camera": "static"},
+    "moving_camera_test": {"seed": 1, "videos_per_class": 15, "subset": "train"},
     "flow": {"method": "dis", "bound": 8.0},
     "split": 1,
     "train_flip": False,
@@ -59,6 +64,7 @@ class DemoResult:
     wall_time_s: float
     out: Path
     timings: dict = field(default_factory=dict)  # step -> seconds
+    moving_rows: dict = field(default_factory=dict)  # model name -> metrics on the moving-camera test set
 
 
 def find_recipe_dir() -> Path:
@@ -84,11 +90,22 @@ def load_demo_recipe(path: str | Path | None) -> tuple[dict, Path]:
     return merged, path.parent
 
 
+CAMERAS = ("static", "moving", "mixed")
+
+
 def make_data(out: Path, synth: dict, progress: bool | None) -> Path:
-    """Render the synthetic set into ``out`` (existing videos are kept)."""
+    """Render the synthetic set into ``out`` (existing videos are kept).
+
+    ``synth["camera"]``: ``static``, ``moving`` (every video panned, zoomed and jittered) or
+    ``mixed`` (every other video of a class filmed by a moving camera).
+    """
     from deepvideo.data.synth import RenderParams, generate_dataset
 
-    params = RenderParams(width=int(synth["size"]), height=int(synth["size"]), frames=int(synth["frames"]))
+    camera = synth.get("camera", "static")
+    if camera not in CAMERAS:
+        raise DemoError(f"synth.camera: {camera!r} is not one of {', '.join(CAMERAS)}; fix the demo recipe")
+    params = RenderParams(width=int(synth["size"]), height=int(synth["size"]), frames=int(synth["frames"]),
+                          moving_camera=camera == "moving", mixed_camera=camera == "mixed")
     generate_dataset(synth["set"], out, videos_per_class=int(synth["videos_per_class"]), params=params,
                      seed=int(synth["seed"]), workers=int(synth.get("workers", 1)), progress=progress)
     return out
@@ -116,14 +133,22 @@ def make_flow(videos: Path, flow_root: Path, method: str, bound: float, progress
     return written
 
 
-def _data_overrides(data_dir: Path, flow_root: Path, split: int) -> list[str]:
-    root = data_dir.resolve()
-    ann, vids = root / "annotations", root / "videos"
-    out = [f"data.video_root={vids}", f"data.flow_root={flow_root.resolve()}"]
-    for section, subset in (("train", "train"), ("val", "test"), ("test", "test")):
+def _data_overrides(data_dir: Path, flow_root: Path, split: int, moving: Path | None = None,
+                    moving_subset: str = "train", video_root: Path | None = None) -> list[str]:
+    """Train and test on the synthetic set in ``data_dir`` (``split``); validate on the
+    moving-camera test set ``moving`` (its ``moving_subset`` list of split 1) or, without one, on
+    the test split. Stored flow under ``flow_root`` mirrors ``video_root`` (default
+    ``data_dir/videos``)."""
+    main = data_dir.resolve()
+    videos = (video_root or main / "videos").resolve()
+    out = [f"data.video_root={videos}", f"data.flow_root={flow_root.resolve()}"]
+    val = ("val", main, split, "test") if moving is None else ("val", moving.resolve(), 1, moving_subset)
+    sections = [("train", main, split, "train"), ("test", main, split, "test"), val]
+    for section, root, section_split, subset in sections:
         out += [f"data.{section}.format=ucf101", f"data.{section}.root={root}",
-                f"data.{section}.annotation_dir={ann}", f"data.{section}.video_root={vids}",
-                f"data.{section}.split={split}", f"data.{section}.subset={subset}"]
+                f"data.{section}.annotation_dir={root / 'annotations'}",
+                f"data.{section}.video_root={root / 'videos'}",
+                f"data.{section}.split={section_split}", f"data.{section}.subset={subset}"]
     return out
 
 
@@ -143,6 +168,8 @@ def _conv_overrides(name: str, recipe: Path, overrides: list[str]) -> list[str]:
     from deepvideo.models.registry import get_model_info
 
     cfg = load_config(recipe, overrides)
+    if cfg.model.name == name:  # the recipe's own model: its settings stand
+        return []
     info = get_model_info(name)
     crop = int(cfg.model.spec.get("crop_size", info.spec.crop_size))
     if "input_size" in info.defaults:  # fixed-size FC head: the smallest size >= crop it accepts
@@ -162,14 +189,27 @@ def _conv_overrides(name: str, recipe: Path, overrides: list[str]) -> list[str]:
     return out
 
 
+@dataclass
+class Trained:
+    """One trained model of the demo: its run and its evaluations."""
+
+    run: object
+    test: object                  # EvalResult on the test split
+    train_scores: object | None   # EvalResult on the train split (input of SVM fusion)
+    moving: object | None         # EvalResult on the moving-camera test set (data.val)
+
+
 def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], progress: bool | None,
-                    svm: bool, train_flip: bool = False) -> tuple[object, object, object | None]:
-    """Train one model, test it on the test split (and, for SVM fusion, on the train split).
+                    svm: bool, train_flip: bool = False, moving: bool = False) -> Trained:
+    """Train one model, test it on the test split (for SVM fusion also on the train split, and
+    with ``moving`` on the moving-camera test set, ``data.val``).
 
     ``train_flip=False`` builds the training set with horizontal flips switched off: a
     mirrored "move left" video is a "move right" one (and clockwise becomes counterclockwise),
     so the usual flip augmentation would teach wrong labels on motion-shapes.
     """
+    import torch
+
     from deepvideo.data.transforms import build_transforms
     from deepvideo.engine.config import load_config
     from deepvideo.engine.evaluate import evaluate_checkpoint
@@ -178,7 +218,14 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
     run_dir = out / name
     shutil.rmtree(run_dir, ignore_errors=True)
     cfg = load_config(recipe, [*overrides, f"name=demo_{name}", f"output_dir={run_dir}"])
+    for entry in cfg.model.init_from:  # relative: runs of this demo (e.g. motion/checkpoints/last)
+        if not Path(entry["checkpoint"]).is_absolute():
+            entry["checkpoint"] = str(out / entry["checkpoint"])
     index = load_index(cfg, "train")
+    # train() seeds only after the model exists: seed its initial weights here, or they come from
+    # the process's torch seed, which differs between runs unless an earlier train() seeded it
+    # (the cause of the appearance row varying while the later models repeated).
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg, cfg.model.num_classes or len(index.classes))
     dataset = build_dataset(cfg, "train", model.input_spec, train=True, index=index)
     if not train_flip:
@@ -186,11 +233,14 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
                                              short_side=cfg.data.short_side, flip=False)
     run = train(cfg, model=model, train_dataset=dataset, class_names=list(index.classes), progress=progress)
     test = evaluate_checkpoint(run.last_checkpoint, progress=progress, name=name)
-    train_scores = None
+    train_scores = moving_test = None
     if svm:
         train_scores = evaluate_checkpoint(run.last_checkpoint, subset="train", num_clips=1,
                                            progress=progress, name=name)
-    return run, test, train_scores
+    if moving:
+        moving_test = evaluate_checkpoint(run.last_checkpoint, subset="val", progress=progress,
+                                          name=f"{name} (moving camera)")
+    return Trained(run, test, train_scores, moving_test)
 
 
 def _curves(out: Path, runs: dict) -> list[str]:
@@ -202,6 +252,77 @@ def _curves(out: Path, runs: dict) -> list[str]:
     return lines
 
 
+class _Steps:
+    """Wall and CPU seconds per demo step, and one printed line per finished step."""
+
+    def __init__(self, progress: bool | None):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.quiet = progress is False
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def start(self) -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def done(self, name: str, started: tuple[float, float], figures: str = "") -> None:
+        self.wall[name] = time.perf_counter() - started[0]
+        self.cpu[name] = time.process_time() - started[1]
+        if not self.quiet:
+            stage_line(f"demo: {name} done in {self.wall[name]:.1f} s" + (f": {figures}" if figures else ""))
+
+    def total(self) -> float:
+        self.cpu["total"] = time.process_time() - self.c0
+        return time.perf_counter() - self.t0
+
+
+def _pct(metrics: dict | None) -> str:
+    return "-" if metrics is None else f"{100 * metrics['video_hit@1']:.1f}%"
+
+
+def _prepare_data(out: Path, rec: dict, steps: _Steps, progress: bool | None) -> Path | None:
+    """Render the main set (``out/data/main``) and the moving-camera test set
+    (``out/data/moving_camera_test``, if the recipe has one) and their flow (``out/flow``).
+    Returns the moving-camera set's folder or None."""
+    synth, moving_rec = rec["synth"], rec.get("moving_camera_test")
+    moving = out / "data" / "moving_camera_test" if moving_rec else None
+    try:
+        started = steps.start()
+        make_data(out / "data" / "main", synth, progress)
+        if moving is not None:
+            per_class = min(int(moving_rec["videos_per_class"]), int(synth["videos_per_class"]))
+            make_data(moving, {**synth, "camera": "moving", "seed": int(moving_rec["seed"]),
+                               "videos_per_class": per_class}, progress)
+        steps.done("synthesize videos", started, f"{synth['set']} in {out / 'data'}")
+        started = steps.start()
+        flow = rec["flow"]
+        new = make_flow(out / "data", out / "flow", flow["method"], float(flow["bound"]), progress)
+        steps.done("optical flow", started, f"{new} new flow files ({flow['method']})")
+    except (OSError, ValueError) as err:
+        raise DemoError(f"preparing the demo data in {out} failed: {err}; delete {out / 'data'} and "
+                        f"{out / 'flow'} if they were made by another version of the demo") from err
+    return moving
+
+
+def _late_fusion(out: Path, rows: dict, trained: dict[str, Trained], fusion: dict):
+    """Late fusion of the streams' test scores into ``rows``; returns the averaged score set."""
+    from deepvideo.engine.evaluate import write_evaluation
+    from deepvideo.engine.fusion import fuse_sets
+
+    sets = [t.test.scores for t in trained.values()]
+    weights = [float(w) for w in fusion["weights"]]
+    w_text = ":".join(f"{w:g}" for w in weights)
+    fused = fuse_sets(sets, weights, fusion["space"])
+    fused_name = f"late fusion ({fusion['space']} avg {w_text})"
+    rows[fused_name] = write_evaluation(out / "fusion_average", fused, title="Late fusion (average)",
+                                        name=fused_name)
+    if fusion.get("svm"):
+        svm_set = fuse_sets(sets, None, fusion["space"], [t.train_scores.scores for t in trained.values()])
+        rows["late fusion (linear SVM)"] = write_evaluation(out / "fusion_svm", svm_set,
+                                                            title="Late fusion (linear SVM)",
+                                                            name="late fusion (linear SVM)")
+    return fused_name, fused
+
+
 def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
              videos_per_class: int | None = None, size: int | None = None, frames: int | None = None,
              epochs: int | None = None,
@@ -209,96 +330,100 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
              progress: bool | None = None) -> DemoResult:
     """Run the whole demo (see the module docstring); small ``videos_per_class``/``size`` for tests.
 
-    ``conv_fusion``: ``None`` follows the recipe (``auto``: a registered CPU-sized conv-fusion
-    model if any), ``False`` skips it, a string names the model.
+    ``conv_fusion``: ``None`` follows the recipe (a model name, or ``auto``: a registered
+    CPU-sized conv-fusion model if any), ``False`` skips it, a string names the model.
+    ``progress=False`` prints nothing; otherwise a line per finished step with its figures.
     """
-    from deepvideo.engine.evaluate import score_metrics, write_evaluation
-    from deepvideo.engine.fusion import fuse_sets
+    from deepvideo.engine.evaluate import score_metrics
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    steps = _Steps(progress)
     out = Path(out)
     rec, rec_dir = load_demo_recipe(recipe)
     synth = rec["synth"]
     for key, value in (("videos_per_class", videos_per_class), ("size", size), ("frames", frames)):
         if value is not None:
             synth[key] = value
-    timings = {}
-    cpu = {}
-    try:
-        t, c = time.perf_counter(), time.process_time()
-        data_dir = make_data(out / "data", synth, progress)
-        timings["synthesize videos"] = time.perf_counter() - t
-        cpu["synthesize videos"] = time.process_time() - c
-        t, c = time.perf_counter(), time.process_time()
-        flow = rec["flow"]
-        make_flow(data_dir / "videos", out / "flow", flow["method"], float(flow["bound"]), progress)
-        timings["optical flow"] = time.perf_counter() - t
-        cpu["optical flow"] = time.process_time() - c
-    except (OSError, ValueError) as err:
-        raise DemoError(f"preparing the demo data in {out} failed: {err}") from err
-
-    overrides = _data_overrides(data_dir, out / "flow", int(rec["split"]))
+    moving = _prepare_data(out, rec, steps, progress)
+    overrides = _data_overrides(out / "data" / "main", out / "flow", int(rec["split"]), moving,
+                                str((rec.get("moving_camera_test") or {}).get("subset", "train")),
+                                video_root=out / "data")
     if epochs is not None:
         overrides.append(f"train.epochs={epochs}")
     overrides += list(extra_overrides)
     fusion = rec["fusion"]
-    runs, tests, trains = {}, {}, {}
-    streams = dict(rec["streams"])
     conv = fusion.get("conv") if conv_fusion is None else conv_fusion
     conv = conv_fusion_model() if conv in ("auto", True) else (conv or None)
-    for name, rel in streams.items():
-        t, c = time.perf_counter(), time.process_time()
+    trained: dict[str, Trained] = {}
+    for name, rel in dict(rec["streams"]).items():
+        started = steps.start()
         try:
-            runs[name], tests[name], trains[name] = _train_and_test(
-                rec_dir / rel, name, out, overrides, progress, bool(fusion.get("svm")),
-                bool(rec["train_flip"]))
+            trained[name] = _train_and_test(rec_dir / rel, name, out, overrides, progress,
+                                            bool(fusion.get("svm")), bool(rec["train_flip"]),
+                                            moving is not None)
         except (OSError, ValueError) as err:
             raise DemoError(f"training the {name} stream failed: {err}") from err
-        timings[f"train + test {name}"] = time.perf_counter() - t
-        cpu[f"train + test {name}"] = time.process_time() - c
-
-    rows = {name: tests[name].metrics for name in streams}
-    sets = [tests[n].scores for n in streams]
-    weights = [float(w) for w in fusion["weights"]]
-    w_text = ":".join(f"{w:g}" for w in weights)
-    fused = fuse_sets(sets, weights, fusion["space"])
-    fused_name = f"late fusion ({fusion['space']} avg {w_text})"
-    rows[fused_name] = write_evaluation(out / "fusion_average", fused, title="Late fusion (average)",
-                                        name=fused_name)
-    best_name, best_set = fused_name, fused
-    if fusion.get("svm"):
-        svm_set = fuse_sets(sets, None, fusion["space"], [trains[n].scores for n in streams])
-        rows["late fusion (linear SVM)"] = write_evaluation(out / "fusion_svm", svm_set,
-                                                            title="Late fusion (linear SVM)",
-                                                            name="late fusion (linear SVM)")
+        t = trained[name]
+        steps.done(f"train + test {name}", started, f"video hit@1 {_pct(t.test.metrics)}, moving camera "
+                                                    f"{_pct(t.moving.metrics if t.moving else None)}")
+    rows = {name: t.test.metrics for name, t in trained.items()}
+    moving_rows = {name: t.moving.metrics for name, t in trained.items() if t.moving is not None}
+    best_name, best_set = _late_fusion(out, rows, trained, fusion)
+    runs = {name: t.run for name, t in trained.items()}
     if conv is not None:
-        t, c = time.perf_counter(), time.process_time()
+        started = steps.start()
         conv_recipe = rec_dir / fusion["conv_recipe"]
         try:
-            run, test, _ = _train_and_test(conv_recipe, "conv_fusion", out,
-                                           [*overrides, *_conv_overrides(conv, conv_recipe, overrides)],
-                                           progress, False, bool(rec["train_flip"]))
+            t = _train_and_test(conv_recipe, "conv_fusion", out,
+                                [*overrides, *_conv_overrides(conv, conv_recipe, overrides)],
+                                progress, False, bool(rec["train_flip"]), moving is not None)
         except (OSError, ValueError) as err:
             raise DemoError(f"training the convolutional fusion model {conv} failed: {err}") from err
-        runs["conv_fusion"] = run
-        rows[f"conv fusion ({conv})"] = test.metrics
-        timings["train + test conv fusion"] = time.perf_counter() - t
-        cpu["train + test conv fusion"] = time.process_time() - c
-
-    wall = time.perf_counter() - t0
-    cpu["total"] = time.process_time() - c0
+        runs["conv_fusion"] = t.run
+        rows[f"conv fusion ({conv})"] = t.test.metrics
+        if t.moving is not None:
+            moving_rows[f"conv fusion ({conv})"] = t.moving.metrics
+        steps.done("train + test conv fusion", started, f"video hit@1 {_pct(t.test.metrics)}")
+    wall = steps.total()
     report = _write_demo_report(out, rows, runs, best_name, score_metrics(best_set), best_set.class_names,
-                                synth, rec, wall, timings, conv, cpu)
-    summary = {"rows": {k: {kk: v for kk, v in m.items() if isinstance(v, (int, float, str))}
-                        for k, m in rows.items()},
-               "wall_time_s": wall, "timings_s": timings, "cpu_s": cpu, "synth": synth}
-    atomic_write_text(out / "results.json", json.dumps(summary, indent=2, default=float) + "\n")
-    return DemoResult(rows, report, wall, out, timings)
+                                synth, rec, wall, steps.wall, conv, steps.cpu, moving_rows)
+    write_results(out / "results.json", rows, moving_rows, wall, steps, rec, len(best_set.class_names))
+    return DemoResult(rows, report, wall, out, steps.wall, moving_rows)
+
+
+def write_results(path: Path, rows: dict, moving_rows: dict, wall: float, steps: _Steps, rec: dict,
+                  num_classes: int) -> Path:
+    """``results.json``: every row's scalar metrics, the moving-camera test, the timings, the
+    recipe's data settings and the machine's thread count (the one source of the README table)."""
+    import os
+
+    import torch
+
+    def scalars(table: dict) -> dict:
+        return {k: {kk: v for kk, v in m.items() if isinstance(v, (int, float, str))}
+                for k, m in table.items()}
+
+    summary = {"rows": scalars(rows), "moving_camera": scalars(moving_rows), "wall_time_s": wall,
+               "timings_s": steps.wall, "cpu_s": steps.cpu, "synth": rec["synth"],
+               "moving_camera_test": rec.get("moving_camera_test"), "num_classes": num_classes,
+               "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "load_average": os.getloadavg()[0]},
+               "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return atomic_write_json(path, summary, default=float)
+
+
+def _moving_section(moving_rows: dict, rec: dict) -> list[str]:
+    if not moving_rows:
+        return []
+    m = rec["moving_camera_test"]
+    return ["## Moving-camera test set", "",
+            "Videos of the same classes rendered by a camera that pans, zooms and jitters "
+            f"(seed {m['seed']}, {m['videos_per_class']} videos per class, its split-1 `{m['subset']}` "
+            "list): scenes none of the models saw.", "", metrics_table(moving_rows), ""]
 
 
 def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_metrics: dict,
                        class_names: list[str], synth: dict, rec: dict, wall: float, timings: dict,
-                       conv: str | None, cpu: dict) -> Path:
+                       conv: str | None, cpu: dict, moving_rows: dict) -> Path:
     k = len(class_names)
     plot_confusion(out / "confusion.png", best_metrics["confusion"], class_names,
                    f"Confusion matrix: {best_name}")
@@ -313,15 +438,16 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "# deepvideo demo: two-stream networks on synthetic motion",
         "",
         f"Data: `{synth['set']}`, {k} classes defined only by motion, {synth['videos_per_class']} videos per "
-        f"class of {synth['frames']} frames at {synth['size']}x{synth['size']} pixels; split {rec['split']} "
+        f"class of {synth['frames']} frames at {synth['size']}x{synth['size']} pixels, camera: "
+        f"{synth.get('camera', 'static')}; split {rec['split']} "
         "(UCF101-style groups: train and test videos never share a group).",
         f"Optical flow: {rec['flow']['method']}, stored quantized to +-{rec['flow']['bound']:g} px.",
-        "Models: the spatial (one RGB frame) and temporal (a stack of 5 flow fields) streams of "
-        "Simonyan & Zisserman 2014, miniaturised (`deepvideo.models.demo_nets`); late fusion of their "
+        "Models: the spatial (one RGB frame) and temporal (a stack of flow fields, see the recipes in "
+        "`configs/demo/`) streams of Simonyan & Zisserman 2014, CPU-sized; late fusion of their "
         "video scores by a weighted average of softmax scores and by a linear SVM on the stacked "
         "L2-normalised scores (trained on the train split's scores)."
-        + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}`, both towers trained end to end "
-           "from scratch."
+        + (f" Convolutional fusion (Feichtenhofer et al. 2016): `{conv}` (recipe "
+           f"`{rec['fusion']['conv_recipe']}`), fine-tuned end to end."
            if conv else " Convolutional fusion was not run (no CPU-sized conv-fusion model registered, "
            "or switched off)."),
         "",
@@ -334,9 +460,11 @@ def _write_demo_report(out: Path, rows: dict, runs: dict, best_name: str, best_m
         "",
         verdict,
         "",
+        *_moving_section(moving_rows, rec),
         "## Training curves",
         "",
-        "Validation is the test split (for the curves only; no model selection on it).",
+        ("Validation is the moving-camera test set" if moving_rows else "Validation is the test split")
+        + " (for the curves only; no model selection on it).",
         "",
         *_curves(out, runs),
         "",

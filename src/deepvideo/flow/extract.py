@@ -37,12 +37,12 @@ import numpy as np
 import torch
 
 from deepvideo.flow import store
+from deepvideo.io.atomic import replaced_when_done
 from deepvideo.io.paths import UnsafePathError, relative_to_root, safe_output_path
 
-# benchmarks/bench_flow.py (docs/benchmarks.md, "Optical flow"; 340x256, 1 thread, 2026-11-22):
-# ours TV-L1 "fast" preset, 0.88 pairs/s compiled (4.3x OpenCV TV-L1's 0.20) with GT EPE 0.033
-# (OpenCV TV-L1 0.069), is the fastest method whose ground-truth EPE is no worse than OpenCV
-# TV-L1's; DIS (48 pairs/s, EPE 0.130) and Farneback (23, 0.172) are faster but less accurate.
+# The default is the "extract_default" that benchmarks/bench_flow.py reports (its figures are in
+# docs/benchmarks.md, "Optical flow"): the fastest method whose ground-truth EPE is no worse than
+# OpenCV TV-L1's.
 DEFAULT_METHOD = "tvl1"
 DEFAULT_PARAMS: dict = {"preset": "fast"}
 
@@ -183,16 +183,15 @@ _FIELDS_WRITTEN = [0]
 
 def extract_video(video: Path, out_dir: Path, opts: ExtractOptions) -> dict:
     """Compute and store the flow (and frames) of one video atomically; returns its record."""
+    import cv2
+
     from deepvideo.flow.api import compute_flow
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
+    for stale in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    tmp.mkdir()
-    try:
-        import cv2
-
+    with replaced_when_done(out_dir) as tmp:
+        tmp.mkdir()
         params = opts.flow_params()
         quantized: list[np.ndarray] = []
         n_frames, n_fields, size = 0, 0, None
@@ -228,11 +227,6 @@ def extract_video(video: Path, out_dir: Path, opts: ExtractOptions) -> dict:
         else:
             meta = store.flow_meta(n_fields, *size, opts.bound, method, opts.quality, "jpg")
             (tmp / store.META_NAME).write_text(json.dumps(meta, indent=1) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {"frames": n_frames, "fields": n_fields, "height": size[0], "width": size[1], "method": method,
             "bound": opts.bound, "format": opts.fmt}
 

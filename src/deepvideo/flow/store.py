@@ -33,6 +33,8 @@ import cv2
 import numpy as np
 import torch
 
+from deepvideo.io.atomic import replaced_when_done
+
 DEFAULT_BOUND = 20.0
 DEFAULT_JPEG_QUALITY = 95
 META_NAME = "flow.json"
@@ -103,14 +105,8 @@ def write_npz_file(path: str | os.PathLike, flow, bound: float = DEFAULT_BOUND,
     """Write ``flow.npz`` at ``path`` atomically (temporary name, then rename)."""
     q = quantize(_as_flow_array(flow), bound)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with replaced_when_done(path, suffix=".npz") as tmp:  # np.savez adds .npz to other names
         np.savez_compressed(tmp, flow=q, meta=np.array(json.dumps(_meta(q, bound, method, None, "npz"))))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -25,8 +25,12 @@ class RenderParams:
     frames: int = 32
     fps: float = 25.0
     moving_camera: bool = False
+    mixed_camera: bool = False  # odd video indices (within a class) moving camera, even ones static
 
     def __post_init__(self) -> None:
+        if self.moving_camera and self.mixed_camera:
+            raise ValueError("moving_camera and mixed_camera exclude each other: all videos or every "
+                             "other video filmed by a moving camera; choose one")
         if self.width < 16 or self.height < 16:
             raise ValueError(f"size must be at least 16x16 pixels, got {self.width}x{self.height}")
         if self.frames < 2:
@@ -41,6 +45,17 @@ class RenderParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def for_video(self, video_index: int) -> RenderParams:
+        """The parameters of video ``video_index`` of a class: ``mixed_camera`` resolved to a
+        moving camera for odd indices and a static one for even indices."""
+        if not self.mixed_camera:
+            return self
+        return replace(self, moving_camera=video_index % 2 == 1, mixed_camera=False)
+
+    def camera_of(self, video_index: int) -> str:
+        """``"moving"`` or ``"static"``: the camera filming video ``video_index`` of a class."""
+        return "moving" if self.for_video(video_index).moving_camera else "static"
 
 
 @dataclass

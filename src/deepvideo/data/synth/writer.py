@@ -6,7 +6,9 @@ Layout under ``DIR``::
     annotations/classInd.txt                             "<1-based label> <ClassName>"
     annotations/trainlist0{1,2,3}.txt                    "<ClassName>/v_....mp4 <1-based label>"
     annotations/testlist0{1,2,3}.txt                     "<ClassName>/v_....mp4"
-    annotations/camera.txt                               (camera-subset sets only, see dynamic_scenes)
+    annotations/camera.txt                               "<ClassName>/v_....mp4 static|moving" (sets
+                                                         with camera subsets, see dynamic_scenes, and
+                                                         sets rendered with ``mixed_camera``)
     synth.json                                           name, seed, parameters, classes, counts
 
 Like UCF101, the videos of a class are cut into groups ``g01..gNN`` (clips ``c01..``) and
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepvideo.data.synth.common import RenderParams
+from deepvideo.io.atomic import atomic_write_text
 
 FORMAT_VERSION = 1
 ENCODER_PRESET = "superfast"
@@ -84,16 +87,6 @@ def held_out_groups(num_groups: int, split: int) -> set[int]:
 def video_relpath(class_name: str, group: int, clip: int) -> str:
     """``<ClassName>/v_<ClassName>_g<GG>_c<CC>.mp4`` (relative to ``DIR/videos``)."""
     return f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.mp4"
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _render_and_write(name: str, seed: int, params: RenderParams, class_index: int,
@@ -173,6 +166,35 @@ def _check_manifest(out: Path, identity: dict) -> None:
                          f"synthetic set; choose an empty --out")
 
 
+def _write_annotations(ann: Path, classes: list[str], tasks: list[tuple[int, int, str]],
+                       layout: list[tuple[int, int]], num_groups: int, synth_set, params: RenderParams
+                       ) -> tuple[dict[int, dict], dict[str, int] | None]:
+    """classInd, the three splits' train/test lists and, for sets with camera subsets or
+    ``mixed_camera``, camera.txt; returns the split counts and the camera counts (or None)."""
+    atomic_write_text(ann / "classInd.txt", "".join(f"{i + 1} {cls}\n" for i, cls in enumerate(classes)))
+    splits: dict[int, dict[str, int]] = {}
+    for split in range(1, NUM_SPLITS + 1):
+        held_out = held_out_groups(num_groups, split)
+        train_lines, test_lines = [], []
+        for ci, vi, rel in tasks:
+            if layout[vi][0] in held_out:
+                test_lines.append(f"{rel}\n")
+            else:
+                train_lines.append(f"{rel} {ci + 1}\n")
+        atomic_write_text(ann / f"trainlist{split:02d}.txt", "".join(train_lines))
+        atomic_write_text(ann / f"testlist{split:02d}.txt", "".join(test_lines))
+        splits[split] = {"train": len(train_lines), "test": len(test_lines),
+                         "test_groups": sorted(held_out)}
+    camera = None
+    if synth_set.camera_subsets or params.mixed_camera:
+        from deepvideo.data.synth import dynamic_scenes
+
+        camera_of = dynamic_scenes.camera_of if synth_set.camera_subsets else params.camera_of
+        atomic_write_text(ann / "camera.txt", "".join(f"{rel} {camera_of(vi)}\n" for _, vi, rel in tasks))
+        camera = {kind: sum(camera_of(vi) == kind for _, vi, _ in tasks) for kind in ("static", "moving")}
+    return splits, camera
+
+
 def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int | None = None,
                      params: RenderParams | None = None, seed: int = 0, workers: int = 1,
                      clips_per_group: int = 5, crf: int = 18, progress: bool | None = None) -> SynthSummary:
@@ -187,9 +209,9 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
 
     synth_set = get_set(name)
     params = params or RenderParams()
-    if synth_set.camera_subsets and params.moving_camera:
+    if synth_set.camera_subsets and (params.moving_camera or params.mixed_camera):
         raise SynthError(f"{name} always has both a static- and a moving-camera half; "
-                         f"drop --moving-camera")
+                         f"drop --moving-camera / --mixed-camera")
     if seed < 0:
         raise SynthError(f"seed must be a non-negative integer, got {seed}")
     if workers < 1:
@@ -213,7 +235,7 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
         (videos_dir / cls).mkdir(parents=True, exist_ok=True)
         for stale in (videos_dir / cls).glob(".v_*.tmp-*"):  # left by a killed earlier run
             stale.unlink(missing_ok=True)
-    _write_text(out / "synth.json", json.dumps({**identity, "complete": False}, indent=2) + "\n")
+    atomic_write_text(out / "synth.json", json.dumps({**identity, "complete": False}, indent=2) + "\n")
 
     tasks = [(ci, vi, video_relpath(cls, *layout[vi])) for ci, cls in enumerate(classes) for vi in range(n)]
     start = time.perf_counter()
@@ -247,27 +269,8 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
             raise
     seconds = time.perf_counter() - start
 
-    ann = out / "annotations"
-    _write_text(ann / "classInd.txt", "".join(f"{i + 1} {cls}\n" for i, cls in enumerate(classes)))
-    splits: dict[int, dict[str, int]] = {}
-    for split in range(1, NUM_SPLITS + 1):
-        held_out = held_out_groups(num_groups, split)
-        train_lines, test_lines = [], []
-        for ci, vi, rel in tasks:
-            if layout[vi][0] in held_out:
-                test_lines.append(f"{rel}\n")
-            else:
-                train_lines.append(f"{rel} {ci + 1}\n")
-        _write_text(ann / f"trainlist{split:02d}.txt", "".join(train_lines))
-        _write_text(ann / f"testlist{split:02d}.txt", "".join(test_lines))
-        splits[split] = {"train": len(train_lines), "test": len(test_lines),
-                         "test_groups": sorted(held_out)}
-    camera = None
-    if synth_set.camera_subsets:
-        from deepvideo.data.synth.dynamic_scenes import camera_of
-
-        _write_text(ann / "camera.txt", "".join(f"{rel} {camera_of(vi)}\n" for _, vi, rel in tasks))
-        camera = {kind: sum(camera_of(vi) == kind for _, vi, _ in tasks) for kind in ("static", "moving")}
+    splits, camera = _write_annotations(out / "annotations", classes, tasks, layout, num_groups,
+                                        synth_set, params)
     manifest = {
         **identity,
         "description": synth_set.description,
@@ -277,6 +280,6 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
         "layout": "ucf101",
         "complete": True,
     }
-    _write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")
     return SynthSummary(name=name, out=out, classes=classes, videos=len(tasks), written=written,
                         skipped=skipped, splits=splits, camera=camera, seconds=seconds, manifest=manifest)

@@ -1,4 +1,4 @@
-"""``shape-motion``: twelve classes = object kind (circle, square, triangle) x direction.
+"""``kind-direction``: twelve classes = object kind (circle, square, triangle) x direction.
 
 Like ``motion-shapes`` (random colours, pattern, orientation, size, speed, position and
 background, the same balancing of positions), but the object kind is part of the class:
@@ -27,7 +27,7 @@ def render(class_index: int, video_index: int, scene_rng: np.random.Generator,
 
 
 SET = SynthSet(
-    name="shape-motion",
+    name="kind-direction",
     classes=CLASSES,
     render=render,
     default_videos_per_class=25,
