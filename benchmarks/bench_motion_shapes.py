@@ -132,9 +132,10 @@ def train_row(row: Row, data_dir: Path, flow_dir: Path | None, out: Path, quick:
               extra: list[str] = ()) -> dict:
     """Train one recipe with the engine, test it on split 1; the row's metrics and scores."""
     from deepvideo.data.transforms import build_transforms
+    from deepvideo.engine.build import build_dataset, build_model, load_index
     from deepvideo.engine.config import load_config
     from deepvideo.engine.evaluate import evaluate_checkpoint
-    from deepvideo.engine.trainer import build_dataset, build_model, load_index, train
+    from deepvideo.engine.loop import train
 
     run_dir = out / row.name
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     description = (
         "Acceptance table of the two-stream family (\"Models I\"): each model trained with the engine "
-        "(`deepvideo.engine.trainer.train`) on 2 CPU cores for the budget stated at the top of its recipe, "
+        "(`deepvideo.engine.loop.train`) on 2 CPU cores for the budget stated at the top of its recipe, "
         "with a CPU-sized preset (lighter backbone, smaller crops than the paper; the preset and inputs "
         "columns say which): the two streams from scratch, the fusion networks (conv fusion, ST-ResNet*, "
         "ST-Multiplier) initialized from those two streams' runs as in the papers (`model.init_from`) and "

@@ -110,7 +110,7 @@ def test_test_and_predict_argument_checks(tmp_path):
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     """`deepvideo train` on a tiny appearance recipe over rendered motion-shapes videos."""
-    from deepvideo.engine.demo import _data_overrides, make_data
+    from deepvideo.engine.demo import data_overrides, make_data
 
     root = tmp_path_factory.mktemp("cli")
     data = make_data(root / "data", {"set": "motion-shapes", "videos_per_class": 3, "size": 32, "frames": 8,
@@ -119,7 +119,7 @@ def cli_run(tmp_path_factory):
     recipe.write_text("model: {name: demo_spatial_cnn, spec: {crop_size: 24}}\n"
                       "train: {epochs: 1, batch_size: 4, monitor: train_loss}\n"
                       "data: {num_workers: 0}\neval: {num_clips: 2, batch_size: 4}\ndevice: cpu\n")
-    overrides = [o for o in _data_overrides(data, root / "flow", 1) if "flow_root" not in o]
+    overrides = [o for o in data_overrides(data, root / "flow", 1) if "flow_root" not in o]
     result = runner.invoke(app, ["train", str(recipe), *overrides, f"output_dir={root / 'run'}"])
     assert result.exit_code == 0, result.output
     return root / "run", data

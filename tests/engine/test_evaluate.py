@@ -127,14 +127,14 @@ def test_mean_over_splits():
 def tiny_run(tmp_path_factory):
     """A motion-stream run trained for one epoch on rendered 32x32 motion-shapes videos (+ DIS flow)."""
     from deepvideo.engine.config import load_config
-    from deepvideo.engine.demo import _data_overrides, make_data, make_flow
+    from deepvideo.engine.demo import data_overrides, make_data, make_flow
     from deepvideo.engine.loop import train
 
     root = tmp_path_factory.mktemp("tiny")
     data = make_data(root / "data", {"set": "motion-shapes", "videos_per_class": 3, "size": 32, "frames": 10,
                                      "seed": 0, "workers": 1}, False)
     make_flow(data / "videos", root / "flow", "dis", 8.0, False)
-    cfg = load_config(None, [*_data_overrides(data, root / "flow", 1), "model.name=demo_temporal_cnn",
+    cfg = load_config(None, [*data_overrides(data, root / "flow", 1), "model.name=demo_temporal_cnn",
                              "model.spec.crop_size=24", "train.epochs=1", "train.batch_size=4", "device=cpu",
                              "data.num_workers=0", "eval.num_clips=2", "eval.batch_size=4",
                              f"output_dir={root / 'run'}", "train.monitor=train_loss"])

@@ -133,7 +133,7 @@ def make_flow(videos: Path, flow_root: Path, method: str, bound: float, progress
     return written
 
 
-def _data_overrides(data_dir: Path, flow_root: Path, split: int, moving: Path | None = None,
+def data_overrides(data_dir: Path, flow_root: Path, split: int, moving: Path | None = None,
                     moving_subset: str = "train", video_root: Path | None = None) -> list[str]:
     """Train and test on the synthetic set in ``data_dir`` (``split``); validate on the
     moving-camera test set ``moving`` (its ``moving_subset`` list of split 1) or, without one, on
@@ -204,34 +204,24 @@ def _train_and_test(recipe: Path, name: str, out: Path, overrides: list[str], pr
     """Train one model, test it on the test split (for SVM fusion also on the train split, and
     with ``moving`` on the moving-camera test set, ``data.val``).
 
-    ``train_flip=False`` builds the training set with horizontal flips switched off: a
+    ``train_flip=False`` trains with horizontal flips switched off (``data.flip=false``): a
     mirrored "move left" video is a "move right" one (and clockwise becomes counterclockwise),
     so the usual flip augmentation would teach wrong labels on motion-shapes.
     """
-    import torch
-
-    from deepvideo.data.transforms import build_transforms
     from deepvideo.engine.config import load_config
     from deepvideo.engine.evaluate import evaluate_checkpoint
-    from deepvideo.engine.trainer import build_dataset, build_model, load_index, train
+    from deepvideo.engine.loop import train
 
     run_dir = out / name
     shutil.rmtree(run_dir, ignore_errors=True)
-    cfg = load_config(recipe, [*overrides, f"name=demo_{name}", f"output_dir={run_dir}"])
+    flip = [] if train_flip else ["data.flip=false"]
+    cfg = load_config(recipe, [*overrides, *flip, f"name=demo_{name}", f"output_dir={run_dir}"])
     for entry in cfg.model.init_from:  # relative: runs of this demo (e.g. motion/checkpoints/last)
         if not Path(entry["checkpoint"]).is_absolute():
             entry["checkpoint"] = str(out / entry["checkpoint"])
-    index = load_index(cfg, "train")
-    # train() seeds only after the model exists: seed its initial weights here, or they come from
-    # the process's torch seed, which differs between runs unless an earlier train() seeded it
-    # (the cause of the appearance row varying while the later models repeated).
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, cfg.model.num_classes or len(index.classes))
-    dataset = build_dataset(cfg, "train", model.input_spec, train=True, index=index)
-    if not train_flip:
-        dataset.transform = build_transforms(model.input_spec, train=True, recipe=cfg.data.recipe,
-                                             short_side=cfg.data.short_side, flip=False)
-    run = train(cfg, model=model, train_dataset=dataset, class_names=list(index.classes), progress=progress)
+    # train() seeds before it builds the model, so every run starts from the same weights (the
+    # appearance row varied between runs while the demo built its model before train() seeded).
+    run = train(cfg, progress=progress)
     test = evaluate_checkpoint(run.last_checkpoint, progress=progress, name=name)
     train_scores = moving_test = None
     if svm:
@@ -344,7 +334,7 @@ def run_demo(out: str | Path = "runs/demo", *, recipe: str | Path | None = None,
         if value is not None:
             synth[key] = value
     moving = _prepare_data(out, rec, steps, progress)
-    overrides = _data_overrides(out / "data" / "main", out / "flow", int(rec["split"]), moving,
+    overrides = data_overrides(out / "data" / "main", out / "flow", int(rec["split"]), moving,
                                 str((rec.get("moving_camera_test") or {}).get("subset", "train")),
                                 video_root=out / "data")
     if epochs is not None:

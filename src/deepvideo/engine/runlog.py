@@ -202,7 +202,7 @@ class RunLogger:
     # progress ---------------------------------------------------------------------------
     def start_epoch(self, epoch: int, epochs: int, total_clips: int, done_clips: int = 0) -> None:
         self._epochs_total = epochs
-        if not self.enabled:
+        if not self.enabled or self._lines():  # off a terminal the epoch line says it all
             return
         self._progress = make_progress(
             "clips", disable=None if self._show_progress is None else not self._show_progress
@@ -214,7 +214,7 @@ class RunLogger:
         self._t0 = time.perf_counter()
 
     def advance(self, clips: int, loss: float, lr: float) -> None:
-        if self._progress is not None and not self._progress.disable:
+        if self._progress is not None:
             self._progress.update(self._task, advance=clips, status=f"loss {loss:.4f} lr {lr:.2e}")
 
     def end_epoch(self) -> None:

@@ -205,17 +205,10 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
     depend on the number of workers. Two runs must not write into the same ``out`` at once.
     """
     from deepvideo.data.synth import get_set
-    from deepvideo.progress import progress_task
 
     synth_set = get_set(name)
     params = params or RenderParams()
-    if synth_set.camera_subsets and (params.moving_camera or params.mixed_camera):
-        raise SynthError(f"{name} always has both a static- and a moving-camera half; "
-                         f"drop --moving-camera / --mixed-camera")
-    if seed < 0:
-        raise SynthError(f"seed must be a non-negative integer, got {seed}")
-    if workers < 1:
-        raise SynthError(f"workers must be at least 1, got {workers}")
+    _check_arguments(synth_set, params, seed, workers)
     n = synth_set.default_videos_per_class if videos_per_class is None else videos_per_class
     layout = group_layout(n, clips_per_group)
     num_groups = layout[-1][0]
@@ -239,6 +232,40 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
 
     tasks = [(ci, vi, video_relpath(cls, *layout[vi])) for ci, cls in enumerate(classes) for vi in range(n)]
     start = time.perf_counter()
+    written, skipped = _render_all(name, seed, params, tasks, videos_dir, crf, workers, progress)
+    seconds = time.perf_counter() - start
+
+    splits, camera = _write_annotations(out / "annotations", classes, tasks, layout, num_groups,
+                                        synth_set, params)
+    manifest = {
+        **identity,
+        "description": synth_set.description,
+        "counts": {"videos": len(tasks), "per_class": n,
+                   "splits": {str(k): {"train": v["train"], "test": v["test"]} for k, v in splits.items()},
+                   **({"camera": camera} if camera else {})},
+        "layout": "ucf101",
+        "complete": True,
+    }
+    atomic_write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")
+    return SynthSummary(name=name, out=out, classes=classes, videos=len(tasks), written=written,
+                        skipped=skipped, splits=splits, camera=camera, seconds=seconds, manifest=manifest)
+
+
+def _check_arguments(synth_set, params: RenderParams, seed: int, workers: int) -> None:
+    if synth_set.camera_subsets and (params.moving_camera or params.mixed_camera):
+        raise SynthError(f"{synth_set.name} always has both a static- and a moving-camera half; "
+                         f"drop --moving-camera / --mixed-camera")
+    if seed < 0:
+        raise SynthError(f"seed must be a non-negative integer, got {seed}")
+    if workers < 1:
+        raise SynthError(f"workers must be at least 1, got {workers}")
+
+
+def _render_all(name: str, seed: int, params: RenderParams, tasks: list, videos_dir: Path, crf: int,
+                workers: int, progress: bool | None) -> tuple[int, int]:
+    """Render and write every ``(class, video, relpath)`` task; returns ``(written, skipped)``."""
+    from deepvideo.progress import progress_task
+
     written = skipped = 0
     if workers == 1:
         executor: Executor = _InlineExecutor()
@@ -267,19 +294,4 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
             if isinstance(executor, ProcessPoolExecutor):
                 executor.shutdown(wait=True, cancel_futures=True)
             raise
-    seconds = time.perf_counter() - start
-
-    splits, camera = _write_annotations(out / "annotations", classes, tasks, layout, num_groups,
-                                        synth_set, params)
-    manifest = {
-        **identity,
-        "description": synth_set.description,
-        "counts": {"videos": len(tasks), "per_class": n,
-                   "splits": {str(k): {"train": v["train"], "test": v["test"]} for k, v in splits.items()},
-                   **({"camera": camera} if camera else {})},
-        "layout": "ucf101",
-        "complete": True,
-    }
-    atomic_write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")
-    return SynthSummary(name=name, out=out, classes=classes, videos=len(tasks), written=written,
-                        skipped=skipped, splits=splits, camera=camera, seconds=seconds, manifest=manifest)
+    return written, skipped
