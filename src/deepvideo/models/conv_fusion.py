@@ -174,7 +174,7 @@ class Fusion3dTwoStream(nn.Module):
         temporal_scale: float = 3.0,
         sigma: float = 1.0,
         temporal_pool_stride: int = 2,
-        mean_subtraction: bool = False,
+        mean_subtraction: bool | str = False,
     ):
         super().__init__()
         self.flow_stack, self.mean_subtraction = flow_stack, mean_subtraction
@@ -256,7 +256,7 @@ def conv_fusion_3d(
     fc_dims: tuple[int, int] | None = None,
     dropout: tuple[float, float] = (0.85, 0.85),
     temporal_pool_stride: int = 2,
-    mean_subtraction: bool = False,
+    mean_subtraction: bool | str = False,
 ) -> Fusion3dTwoStream:
     """Final architecture: ReLU5 3D conv fusion + 3D pooling, temporal tower kept, two losses."""
     s = _tower(spatial_backbone, num_classes, 3, input_size, width, fc_dims, dropout)

@@ -5,7 +5,7 @@
   channels ordered ``d^x_1, d^y_1, d^x_2, d^y_2, ...`` (``I(2k-1) = d^x_k, I(2k) = d^y_k``). The
   stacking variants (trajectory, bidirectional) are built by the data side
   (``deepvideo.flow.stacking``); per-field mean flow subtraction (camera motion) can also be done
-  here with ``mean_subtraction=True``.
+  here with ``mean_subtraction=True`` (or ``"affine"``: :func:`deepvideo.nn.inputs.remove_camera_motion`).
 * Late fusion (:class:`TwoStream`): the average of the two streams' softmax scores (the linear
   SVM fusion on L2-normalized scores lives in ``deepvideo.engine.fusion``).
 * Multi-task learning (:class:`MultiTaskSnippetNet`): one net, one classification head per
@@ -129,7 +129,7 @@ def two_stream_temporal(
     backbone: str = "vgg_m_2048",
     input_size: int = 224,
     flow_stack: int = 10,
-    mean_subtraction: bool = False,
+    mean_subtraction: bool | str = False,
     num_segments: int = 1,
     **backbone_kw,
 ) -> SnippetNet:
@@ -145,7 +145,7 @@ def two_stream(
     backbone: str = "vgg_m_2048",
     input_size: int = 224,
     flow_stack: int = 10,
-    mean_subtraction: bool = False,
+    mean_subtraction: bool | str = False,
     weights: tuple[float, float] = (1.0, 1.0),
     **backbone_kw,
 ) -> TwoStream:
@@ -163,7 +163,7 @@ def two_stream_multitask(
     input_size: int = 224,
     flow_stack: int = 10,
     modality: str = "flow",
-    mean_subtraction: bool = False,
+    mean_subtraction: bool | str = False,
     **backbone_kw,
 ) -> MultiTaskSnippetNet:
     """Multi-task net (flow or RGB); ``heads`` default to ``{"ucf101": num_classes, "hmdb51": 51}``."""

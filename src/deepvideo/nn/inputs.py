@@ -23,10 +23,40 @@ def rgb_input(batch: dict | torch.Tensor) -> torch.Tensor:
     return x
 
 
-def flow_to_snippets(flow: torch.Tensor, flow_stack: int, mean_subtraction: bool = False) -> torch.Tensor:
+CAMERA_MOTION_MODELS = ("mean", "affine")
+
+
+def remove_camera_motion(flow: torch.Tensor, model: str = "mean") -> torch.Tensor:
+    """Subtract each flow field's global (camera) motion; ``flow [N, 2, T, H, W]`` in and out.
+
+    ``"mean"``: the field's mean displacement vector, Simonyan & Zisserman 2014's mean flow
+    subtraction (Sec. 3.1), which removes a pan. ``"affine"``: the field's least-squares affine
+    motion ``u = a0 + a1*x + a2*y`` (and likewise ``v``), i.e. pan, zoom, rotation and shear of the
+    whole frame, of which the mean is the constant part; what is left is motion relative to the
+    frame's dominant motion, as camera-motion compensation does for dense trajectories (Wang &
+    Schmid 2013, there with a homography). The affine fit is a projection onto span{1, x, y}
+    over the pixels, so it is linear, exact on an affine field and cheap.
+    """
+    if model == "mean":
+        return flow - flow.mean(dim=(-2, -1), keepdim=True)
+    if model != "affine":
+        raise ValueError(f"camera motion model must be one of {CAMERA_MOTION_MODELS}, got {model!r}")
+    h, w = flow.shape[-2:]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, dtype=torch.float64),
+                            torch.linspace(-1, 1, w, dtype=torch.float64), indexing="ij")
+    basis = torch.stack([torch.ones_like(xs), xs, ys], dim=-1).reshape(h * w, 3)
+    q = torch.linalg.qr(basis).Q.to(device=flow.device, dtype=flow.dtype)  # orthonormal [HW, 3]
+    fields = flow.reshape(*flow.shape[:-2], h * w)
+    return (fields - (fields @ q) @ q.T).reshape(flow.shape)
+
+
+def flow_to_snippets(
+    flow: torch.Tensor, flow_stack: int, mean_subtraction: bool | str = False
+) -> torch.Tensor:
     """``[N, 2, K*L, H, W]`` -> ``[N*K, 2L, H, W]`` with channels ``x_1, y_1, x_2, y_2, ...``.
 
-    ``mean_subtraction`` removes each field's mean displacement vector (a global camera motion).
+    ``mean_subtraction``: ``True`` (or ``"mean"``) removes each field's mean displacement vector,
+    ``"affine"`` its affine motion (:func:`remove_camera_motion`); ``False`` keeps the flow as is.
     """
     if flow.dim() != 5 or flow.shape[1] != 2:
         raise ValueError(f"flow must be [N, 2, K*L, H, W], got {tuple(flow.shape)}")
@@ -34,7 +64,7 @@ def flow_to_snippets(flow: torch.Tensor, flow_stack: int, mean_subtraction: bool
     if t % flow_stack:
         raise ValueError(f"flow has {t} fields, not a multiple of flow_stack={flow_stack}")
     if mean_subtraction:
-        flow = flow - flow.mean(dim=(3, 4), keepdim=True)
+        flow = remove_camera_motion(flow, "mean" if mean_subtraction is True else mean_subtraction)
     k = t // flow_stack
     x = flow.reshape(n, 2, k, flow_stack, h, w).permute(0, 2, 3, 1, 4, 5)  # N, K, L, 2, H, W
     return x.reshape(n * k, 2 * flow_stack, h, w)

@@ -27,7 +27,7 @@ class SnippetNet(nn.Module):
         flow_stack: int = 0,
         num_segments: int = 1,
         consensus: str = "avg",
-        mean_subtraction: bool = False,
+        mean_subtraction: bool | str = False,
     ):
         super().__init__()
         if modality not in ("rgb", "flow", "rgbdiff"):
