@@ -121,19 +121,22 @@ def test_conv_fusion_recipe_starts_from_both_trained_streams(demo):
     assert {c for k, (c, _) in loaded.items() if k.startswith("temporal")} == {"motion/checkpoints/last"}
 
 
-def test_motion_stream_subtracts_the_mean_flow_so_a_camera_pan_changes_nothing():
+def test_motion_stream_removes_camera_motion_so_a_pan_or_zoom_changes_nothing():
     recipe = OmegaConf.to_container(OmegaConf.load(find_recipe_dir() / "motion.yaml"))
     kwargs = recipe["model"]["kwargs"]
-    assert kwargs["mean_subtraction"] is True
+    assert kwargs["mean_subtraction"] == "affine"
     torch.manual_seed(0)
     net = create_model(recipe["model"]["name"], num_classes=5, **kwargs).eval()
     without = create_model(recipe["model"]["name"], num_classes=5, **{**kwargs, "mean_subtraction": False})
     without.load_state_dict(net.state_dict())
     without.eval()
     flow = torch.randn(2, 2, 10, 32, 32)
-    pan = flow + torch.randn(2, 2, 10, 1, 1) * 3  # every field shifted by its own (u, v)
-    torch.testing.assert_close(net({"flow": pan}), net({"flow": flow}), rtol=1e-4, atol=1e-4)
-    assert not torch.allclose(without({"flow": pan}), without({"flow": flow}), atol=1e-3)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    pan = torch.randn(2, 2, 10, 1, 1) * 3  # every field shifted by its own (u, v)
+    zoom = torch.rand(2, 1, 10, 1, 1) * torch.stack([xs, ys])[None, :, None]  # u ~ x, v ~ y
+    moved = flow + pan + zoom
+    torch.testing.assert_close(net({"flow": moved}), net({"flow": flow}), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(without({"flow": moved}), without({"flow": flow}), atol=1e-3)
 
 
 def test_demo_saved_scores_reproduce_fusion(demo):
