@@ -185,3 +185,26 @@ class TensorClips(torch.utils.data.Dataset):
             "label": int(self.labels[i]),
             "index": i,
         }
+
+
+def train_single_and_ddp(single: Path, ddp: Path, timeout: float = 240) -> tuple[str, str]:
+    """Train recipe ``single`` in one process and ``ddp`` under a real 2-process ``torchrun``
+    (gloo), side by side; returns their stdouts, failing with a process's stderr if it fails."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env}
+    one = subprocess.Popen([sys.executable, "-m", "deepvideo", "train", str(single)], **run)
+    two = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                            "--standalone", "-m", "deepvideo", "train", str(ddp)], **run)
+    try:
+        out1, err1 = one.communicate(timeout=timeout)
+        out2, err2 = two.communicate(timeout=timeout)
+    finally:
+        for p in (one, two):
+            if p.poll() is None:
+                p.kill()
+    assert one.returncode == 0, err1
+    assert two.returncode == 0, err2
+    return out1, out2

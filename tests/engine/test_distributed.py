@@ -9,24 +9,15 @@ averaged gradient equals the global-batch mean gradient (the model has no batch 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from engine_helpers import make_videos, state_of, write_recipe
+from engine_helpers import make_videos, state_of, train_single_and_ddp, write_recipe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepvideo.data.samplers import EpochSampler
 from deepvideo.engine.runlog import read_csv
-
-
-def _env():
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 def test_sharded_order_is_the_single_process_order_interleaved():
@@ -94,39 +85,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     }
     single = write_recipe(tmp_path / "single.yaml", videos, tmp_path / "single", **sections)
     multi = write_recipe(tmp_path / "ddp.yaml", videos, tmp_path / "ddp", **sections)
-    p1 = subprocess.Popen(
-        [sys.executable, "-m", "deepvideo", "train", str(single)],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    p2 = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node=2",
-            "--standalone",
-            "-m",
-            "deepvideo",
-            "train",
-            str(multi),
-        ],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        out1, err1 = p1.communicate(timeout=240)
-        out2, err2 = p2.communicate(timeout=240)
-    finally:
-        for p in (p1, p2):
-            if p.poll() is None:
-                p.kill()
-    assert p1.returncode == 0, err1
-    assert p2.returncode == 0, err2
+    _, out2 = train_single_and_ddp(single, multi)
     assert len([line for line in out2.splitlines() if line.startswith("run written to")]) == 1  # rank 0 alone
     assert len([line for line in out2.splitlines() if line.startswith("epoch 2/")]) == 1  # epoch lines too
     a, b = state_of(tmp_path / "single"), state_of(tmp_path / "ddp")

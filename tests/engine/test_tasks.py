@@ -8,9 +8,6 @@ load this file through ``model.imports`` (which registers it there).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -186,7 +183,7 @@ def test_box_task_resumes_exactly_mid_epoch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_box_task_under_torchrun_matches_one_process(tmp_path):
+def test_box_task_under_torchrun_matches_one_process(tmp_path, helpers):
     def recipe(name: str) -> Path:
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({
@@ -197,21 +194,7 @@ def test_box_task_under_torchrun_matches_one_process(tmp_path):
                       "monitor": "val_loss", "log_every": 1}}))
         return path
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.Popen([sys.executable, "-m", "deepvideo", "train", str(recipe("single"))], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    two = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                            "--standalone", "-m", "deepvideo", "train", str(recipe("ddp"))], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out1, err1 = one.communicate(timeout=240)
-        out2, err2 = two.communicate(timeout=240)
-    finally:
-        for p in (one, two):
-            if p.poll() is None:
-                p.kill()
-    assert one.returncode == 0, err1
-    assert two.returncode == 0, err2
+    helpers.train_single_and_ddp(recipe("single"), recipe("ddp"))
     from safetensors.torch import load_file
 
     a = load_file(str(tmp_path / "single" / "checkpoints" / "last" / "model.safetensors"))
