@@ -1,0 +1,1 @@
+"""One module per tracker; each registers itself with :func:`deepvideo.track.register_tracker`."""
