@@ -10,6 +10,11 @@ from dataclasses import asdict, dataclass, replace
 
 MODALITIES = ("rgb", "flow", "rgbdiff")
 
+# Flow enters every model in units of 20 px (the +-20 px bound of stored flow): models taking rgb
+# and flow divide it by this (data.transforms.Normalize), and flow-only specs state it as their
+# std, so a temporal stream's weights carry over unchanged into the fusion models built on it.
+FLOW_SCALE = 20.0
+
 
 @dataclass(frozen=True)
 class InputSpec:

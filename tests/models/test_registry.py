@@ -52,3 +52,18 @@ def test_every_module_is_imported_and_only_families_register():
     assert families < modules
     assert {"registry", "zoo", "complexity", "inference", "convert"} <= modules - families
     assert {"resnet3d", "x3d", "slowfast", "two_stream", "transformer"} <= families
+
+
+def test_every_model_taking_flow_sees_it_in_the_same_units():
+    """A temporal stream trained alone and the rgb+flow model initialized from it must see the
+    same flow values (else its batch-norm statistics are off by the scale and the fused model
+    starts at chance): every registered spec normalizes flow to ``flow / FLOW_SCALE``."""
+    from deepvideo.data.transforms import Normalize
+    from deepvideo.spec import FLOW_SCALE
+
+    flow = torch.full((2, 1, 1), 10.0)
+    for info in list_models():
+        if "flow" not in info.spec.modalities:
+            continue
+        out = Normalize(info.spec.mean, info.spec.std)({"flow": flow})["flow"]
+        assert torch.allclose(out, flow / FLOW_SCALE), info.name

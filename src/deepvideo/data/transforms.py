@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepvideo.spec import InputSpec
+from deepvideo.spec import FLOW_SCALE, InputSpec
 
 MODALITIES = ("rgb", "flow")
 TWO_STREAM_SIZES = (256, 224, 192, 168)  # crop sides at short side 256 (scaled with the frame)
@@ -412,7 +412,7 @@ class Normalize:
     ``[..., C, T, h, w]`` output layout.
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], flow_scale: float = 20.0):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], flow_scale: float = FLOW_SCALE):
         if len(mean) != len(std) or len(mean) not in (2, 3):
             raise ValueError(f"mean/std need 3 (rgb) or 2 (flow) entries, got {tuple(mean)} / {tuple(std)}")
         mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
@@ -490,7 +490,7 @@ def build_transforms(
     flip: bool | None = None,
     *,
     color_jitter: bool = False,
-    flow_scale: float = 20.0,
+    flow_scale: float = FLOW_SCALE,
     scale_flow: bool = True,
 ) -> Compose:
     """The transform pipeline for a model's ``InputSpec``.

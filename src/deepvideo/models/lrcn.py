@@ -22,7 +22,7 @@ from deepvideo.models.registry import register_model
 from deepvideo.nn.backbones2d import LayeredNet, ResNet2d, build_backbone
 from deepvideo.nn.heads import strip_classifier
 from deepvideo.nn.inputs import flow_to_snippets, rgb_to_snippets
-from deepvideo.spec import InputSpec
+from deepvideo.spec import FLOW_SCALE, InputSpec
 
 PAPERS = (
     "Donahue et al., Long-term Recurrent Convolutional Networks, CVPR 2015; "
@@ -155,7 +155,7 @@ def _spec(modality: str, steps: int, crop: int, flow_stack: int, stride: int = 1
             flow_stack=flow_stack,
             crop_size=crop,
             mean=(0.0, 0.0),
-            std=(1.0, 1.0),
+            std=(FLOW_SCALE, FLOW_SCALE),
         )
     return InputSpec(modalities=("rgb",), num_frames=steps, frame_stride=stride, crop_size=crop)
 

@@ -25,7 +25,7 @@ from deepvideo.nn.backbones2d import build_backbone
 from deepvideo.nn.init import adapt_input_channels
 from deepvideo.nn.inputs import input_channels
 from deepvideo.nn.snippet_net import SnippetNet
-from deepvideo.spec import InputSpec
+from deepvideo.spec import FLOW_SCALE, InputSpec
 
 PAPER = (
     "Wang et al., Temporal Segment Networks: Towards Good Practices for Deep Action Recognition, ECCV 2016"
@@ -102,7 +102,7 @@ def _spec(modality: str, crop: int = 224, segments: int = 3) -> InputSpec:
             flow_stack=5,
             crop_size=crop,
             mean=(0.0, 0.0),
-            std=(1.0, 1.0),
+            std=(FLOW_SCALE, FLOW_SCALE),
         )
     if modality == "rgbdiff":
         return InputSpec(modalities=("rgbdiff",), num_segments=segments, num_frames=5, crop_size=crop)

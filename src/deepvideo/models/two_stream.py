@@ -32,7 +32,7 @@ from deepvideo.models.registry import register_model
 from deepvideo.nn.backbones2d import build_backbone
 from deepvideo.nn.heads import strip_classifier
 from deepvideo.nn.snippet_net import SnippetNet
-from deepvideo.spec import InputSpec
+from deepvideo.spec import FLOW_SCALE, InputSpec
 
 PAPER = "Simonyan & Zisserman, Two-Stream Convolutional Networks for Action Recognition in Videos, NIPS 2014"
 
@@ -180,7 +180,8 @@ _SMALL = {"backbone": "resnet18", "width": 0.25, "input_size": 112}
 
 
 def _flow_spec(L: int, crop: int = 224) -> InputSpec:
-    return InputSpec(modalities=("flow",), flow_stack=L, crop_size=crop, mean=(0.0, 0.0), std=(1.0, 1.0))
+    return InputSpec(modalities=("flow",), flow_stack=L, crop_size=crop, mean=(0.0, 0.0),
+                     std=(FLOW_SCALE, FLOW_SCALE))
 
 
 register_model(
