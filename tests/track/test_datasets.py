@@ -73,8 +73,10 @@ def test_otb_two_targets_are_two_sequences(tmp_path):
     write(folder / "groundtruth_rect.3.txt", "")  # an empty target file (OTB Human4) holds no target
     assert [s.name for s in load_dataset(tmp_path)] == ["Jogging.1", "Jogging.2"]
     assert load_sequence(folder, target=2).boxes[0].tolist() == [4, 4, 3, 3]
-    with pytest.raises(SequenceError, match=r"several target\(s\).*Jogging\.1, Jogging\.2"):
+    with pytest.raises(SequenceError, match=r"2 targets \(Jogging\.1, Jogging\.2\): pass target=k"):
         load_sequence(folder)
+    with pytest.raises(SequenceError, match=r"no target 5 \(targets: Jogging\.1, Jogging\.2\)"):
+        load_sequence(folder, target=5)
 
 
 def test_otb_frame_range_selects_images_by_number(tmp_path, monkeypatch):
@@ -233,7 +235,7 @@ def test_missing_frame_folder_and_no_images(tmp_path):
     folder = tmp_path / "Seq"
     write(folder / "groundtruth_rect.txt", "1,1,2,2\n")
     with pytest.raises(SequenceError, match=r"Seq/img: frame folder not found"):
-        load_sequence(folder, format="otb")
+        load_sequence(folder)
     (folder / "img").mkdir()
     with pytest.raises(SequenceError, match=r"Seq/img: no images"):
         load_sequence(folder)

@@ -135,11 +135,12 @@ def video_sequence(path: str | Path, init_box) -> Sequence:
     a sequence whose boxes are NaN after the first."""
     path = Path(path)
     reader = VideoReader(path, threads=1)
+    num_frames, _ = reader.packet_count()  # counted from the packets: exact even if the container is not
     try:
         box = as_box(init_box, f"{path}: first box")
     except ValueError as exc:
         raise SequenceError(f"first box is empty/NaN: {exc}") from None
-    boxes = np.full((reader.num_frames, 4), np.nan)
+    boxes = np.full((num_frames, 4), np.nan)
     boxes[0] = box
     return Sequence(path.stem, [], boxes, format="video", root=path.parent, video_path=path,
                     _reader=reader)
@@ -296,11 +297,12 @@ def read_trackingnet(path: Path) -> list[Sequence]:
 # -- format detection ----------------------------------------------------------------------------
 
 def is_otb(path: Path) -> bool:
-    return (path / "img").is_dir() and any(path.glob("groundtruth_rect*.txt"))
+    return path.is_dir() and any(path.glob("groundtruth_rect*.txt"))
 
 
 def is_lasot(path: Path) -> bool:
-    return (path / "img").is_dir() and (path / "groundtruth.txt").is_file()
+    return (path / "groundtruth.txt").is_file() and any(
+        (path / name).exists() for name in ("img", "full_occlusion.txt", "out_of_view.txt", "nlp.txt"))
 
 
 def is_got10k(path: Path) -> bool:
@@ -350,12 +352,13 @@ def load_sequence(path: str | Path, format: str | None = None, target: int | Non
     """The sequence at ``path`` (a sequence folder; for TrackingNet also ``anno/<seq>.txt``),
     its format detected unless given. ``target`` picks one of an OTB folder's targets."""
     sequences = read_sequences(Path(path), format)
+    names = ", ".join(s.name for s in sequences)
     if target is not None:
         sequences = [s for s in sequences if s.name.endswith(f".{target}")]
-    if len(sequences) != 1:
-        names = ", ".join(s.name for s in read_sequences(Path(path), format))
-        raise SequenceError(f"{path}: {'no' if not sequences else 'several'} target(s) match "
-                            f"target={target} (targets: {names}); pass target=<k> for Name.k")
+        if not sequences:
+            raise SequenceError(f"{path}: no target {target} (targets: {names})")
+    if len(sequences) > 1:
+        raise SequenceError(f"{path}: {len(sequences)} targets ({names}): pass target=k to load Name.k")
     return sequences[0]
 
 
