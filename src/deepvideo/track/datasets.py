@@ -25,8 +25,9 @@ Formats (frame 0 = the first image everywhere here):
   toolkit's conversion), a mask (``m x0,y0,w,h,RLE...``: the box of its pixels) or one number
   (unknown: a NaN row); 0-based. Per-frame tag files (``camera_motion.tag``,
   ``illum_change.tag``, ``occlusion.tag``, ``size_change.tag``, ``motion_change.tag``, any
-  ``*.tag``: one 0/1 per line) are attributes; a tag file shorter than the sequence means 0
-  for the remaining frames, as the VOT toolkit reads them. A dataset has ``list.txt``.
+  ``*.tag`` or ``*.label`` (older VOT): one 0/1 per line) are attributes; a tag file shorter
+  than the sequence means 0 for the remaining frames, as the VOT toolkit reads them. A dataset
+  has ``list.txt``.
 - ``got10k``: ``<split>/<seq>/00000001.jpg...`` + ``groundtruth.txt`` (comma separated,
   1-based as the toolkit's author states, got-10k/toolkit issue 6; the test split has only
   the first box), ``absence.label`` (1 = absent -> ``absent``), ``cover.label`` (visible
@@ -76,7 +77,6 @@ __all__ = ["FORMATS", "OTB_FRAME_RANGES", "Sequence", "SequenceError", "detect_f
 #: OTB sequences annotated on a range of their images (first, last image number, inclusive).
 OTB_FRAME_RANGES = {"David": (300, 770), "Football1": (1, 74), "Freeman3": (1, 460),
                     "Freeman4": (1, 283), "Diving": (1, 215)}
-VOT_TAGS = ("camera_motion", "illum_change", "occlusion", "size_change", "motion_change")
 VIDEO_CHUNK = 16  # frames decoded per call while streaming a video
 
 
@@ -93,7 +93,7 @@ class Sequence:
     meta: dict[str, str] = field(default_factory=dict)
     origin: int = 0                        # index of the first pixel in the source file
     video_path: Path | None = None
-    _reader: VideoReader | None = field(default=None, repr=False, compare=False)
+    _reader: VideoReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -124,6 +124,12 @@ class Sequence:
             chunk = self._video().get_frames(list(range(first, min(first + VIDEO_CHUNK, len(self)))))
             yield from (frame.numpy() for frame in chunk)
 
+    def close(self) -> None:
+        """Close the video file, if one is open (it reopens on the next frame read)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
     def _video(self) -> VideoReader:
         if self._reader is None:
             self._reader = VideoReader(self.video_path, threads=1)
@@ -142,8 +148,9 @@ def video_sequence(path: str | Path, init_box) -> Sequence:
         raise SequenceError(f"first box is empty/NaN: {exc}") from None
     boxes = np.full((num_frames, 4), np.nan)
     boxes[0] = box
-    return Sequence(path.stem, [], boxes, format="video", root=path.parent, video_path=path,
-                    _reader=reader)
+    sequence = Sequence(path.stem, [], boxes, format="video", root=path.parent, video_path=path)
+    sequence._reader = reader
+    return sequence
 
 
 # -- per-format readers: a sequence path -> its sequences (several only for OTB multi-target) --
@@ -182,7 +189,8 @@ def read_vot(folder: Path) -> list[Sequence]:
     path = folder / properties.get("groundtruth", "groundtruth.txt")
     boxes = read_boxes(path, parse=vot_region)
     check_box_count(path, boxes, len(files), frames_dir)
-    tags = {p.stem: read_labels(p, len(files), pad=True).astype(bool) for p in sorted(folder.glob("*.tag"))}
+    tag_files = sorted([*folder.glob("*.tag"), *folder.glob("*.label")])
+    tags = {p.stem: read_labels(p, len(files), pad=True).astype(bool) for p in tag_files}
     return [Sequence(folder.name, files, boxes, ~valid_rows(boxes), tags, format="vot", root=folder,
                      meta=properties)]
 
