@@ -82,6 +82,9 @@ VIDEO_CHUNK = 16  # frames decoded per call while streaming a video
 
 @dataclass
 class Sequence:
+    """One tracking sequence: frames (image files, or ``video_path``), one box per frame and
+    what the format says about each frame. ``len(sequence)`` is the number of frames."""
+
     name: str
     frame_paths: list[Path]                # empty for a video file (see ``video_path``)
     boxes: np.ndarray                      # [N, 4] float64, NaN rows where not annotated
