@@ -1,53 +1,115 @@
 """Tracking sequences and the formats they come in.
 
 A :class:`Sequence` is a named list of frames (image files, or a video file) with one
-ground-truth box per frame (``(x, y, w, h)``, 0-based float pixels; NaN rows where the target
-is absent or not annotated), an ``absent`` mask, and per-frame attribute flags where the
-format has them. :func:`load_sequence` reads one sequence folder in any known format;
-:func:`load_dataset` reads a folder of them.
+ground-truth box per frame: ``(x, y, w, h)``, 0-based float pixels, ``(x, y)`` the top-left
+corner; NaN rows where the target is not annotated (a NaN, zero-size or negative-size box in
+the file, or a test split that gives only the first box). ``absent`` marks frames where the
+target is not visible or not annotated (``None`` when only the first box is known);
+``attributes`` holds per-frame flags, ``values`` per-frame integer levels, ``meta`` the
+sequence's text metadata. :func:`load_sequence` reads one sequence in any format below
+(detected from the folder's contents), :func:`load_dataset` a folder of them,
+:func:`video_sequence` a plain video file and a first box.
 
-Formats (first frame = index 0 everywhere here):
+Formats (frame 0 = the first image everywhere here):
 
-- OTB: ``img/0001.jpg...`` + ``groundtruth_rect.txt`` (comma, tab or space separated, 1-based
-  pixel coordinates: 1 is subtracted from x and y).
-- VOT: ``00000001.jpg...`` (or ``color/``) + ``groundtruth.txt`` with 4 values (x, y, w, h) or
-  8 polygon coordinates per line (their axis-aligned bounding box).
+- ``otb``: ``img/0001.jpg...`` + ``groundtruth_rect.txt`` (comma, tab or space separated;
+  1-based pixel coordinates, so 1 is subtracted from x and y). Two-target folders
+  (``groundtruth_rect.1.txt``, ``groundtruth_rect.2.txt``) give two sequences ``Name.1``,
+  ``Name.2``; an empty target file (Human4's ``.1``) holds no target. All images in ``img/``
+  are the frames, except for the five sequences the OTB benchmark annotates on a frame range
+  (:data:`OTB_FRAME_RANGES`, from the benchmark's sequence configuration and its web page):
+  there only the images numbered in that range are. One box per frame, always.
+- ``vot``: ``00000001.jpg...`` in the folder, in ``color/`` (VOT 2017+), or where the
+  ``sequence`` file's ``channels.color`` says; ``groundtruth.txt`` with per line a
+  rectangle (4 values), a polygon (8 or more: its axis-aligned bounding box, the VOT
+  toolkit's conversion), a mask (``m x0,y0,w,h,RLE...``: the box of its pixels) or one number
+  (unknown: a NaN row); 0-based. Per-frame tag files (``camera_motion.tag``,
+  ``illum_change.tag``, ``occlusion.tag``, ``size_change.tag``, ``motion_change.tag``, any
+  ``*.tag`` or ``*.label`` (older VOT): one 0/1 per line) are attributes; a tag file shorter
+  than the sequence means 0 for the remaining frames, as the VOT toolkit reads them. A dataset
+  has ``list.txt``.
+- ``got10k``: ``<split>/<seq>/00000001.jpg...`` + ``groundtruth.txt`` (comma separated,
+  1-based as the toolkit's author states, got-10k/toolkit issue 6; the test split has only
+  the first box), ``absence.label`` (1 = absent -> ``absent``), ``cover.label`` (visible
+  fraction, 0..8 -> ``values["cover"]``), ``cut_by_image.label`` (-> attribute),
+  ``meta_info.ini`` (-> ``meta``). A split folder has ``list.txt``.
+- ``lasot``: ``<class>/<class>-N/img/00000001.jpg...`` + ``groundtruth.txt`` (comma separated,
+  1-based: "the smallest should be 1", the LaSOT author, LaSOT_Evaluation_Toolkit issue 14),
+  ``full_occlusion.txt`` and ``out_of_view.txt`` (one comma-separated line of 0/1 ->
+  attributes; either one sets ``absent``), ``nlp.txt`` (-> ``meta["nlp"]``).
+- ``trackingnet``: ``TRAIN_k|TEST/frames/<seq>/0.jpg, 1.jpg...`` + ``TRAIN_k|TEST/anno/<seq>.txt``
+  (comma separated, 0-based: the boxes come from YouTube-BB's normalized coordinates, which
+  have no 1-based convention; the test split has only the first box).
+
+A groundtruth file with one line for a sequence of several frames is the first box only
+(GOT-10k and TrackingNet test splits); any other count that is not one box per frame is a
+:class:`SequenceError`. ``origin`` records what was subtracted, so results can be written back
+in the format's own convention (``x + origin``).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from deepvideo.io import VideoReader
+from deepvideo.track.base import Box, as_box
 from deepvideo.track.boxes import polygon_to_box
+from deepvideo.track.sequence_files import (
+    SequenceError,
+    check_box_count,
+    numbered_frames,
+    parse_numbers,
+    read_boxes,
+    read_labels,
+    read_properties,
+    text_lines,
+    valid_rows,
+)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+__all__ = ["FORMATS", "OTB_FRAME_RANGES", "Sequence", "SequenceError", "detect_format",
+           "load_dataset", "load_sequence", "video_sequence"]
 
-
-class SequenceError(ValueError):
-    """A tracking sequence that cannot be read; the message names the file (and line)."""
+#: OTB sequences annotated on a range of their images (first, last image number, inclusive).
+OTB_FRAME_RANGES = {"David": (300, 770), "Football1": (1, 74), "Freeman3": (1, 460),
+                    "Freeman4": (1, 283), "Diving": (1, 215)}
+VIDEO_CHUNK = 16  # frames decoded per call while streaming a video
 
 
 @dataclass
 class Sequence:
+    """One tracking sequence: frames (image files, or ``video_path``), one box per frame and
+    what the format says about each frame. ``len(sequence)`` is the number of frames."""
+
     name: str
-    frame_paths: list[Path]
+    frame_paths: list[Path]                # empty for a video file (see ``video_path``)
     boxes: np.ndarray                      # [N, 4] float64, NaN rows where not annotated
-    absent: np.ndarray | None = None       # [N] bool, True where the target is not visible
+    absent: np.ndarray | None = None       # [N] bool, True where not visible / not annotated
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [N] bool
     format: str = ""
     root: Path | None = None
+    values: dict[str, np.ndarray] = field(default_factory=dict)      # name -> [N] int64
+    meta: dict[str, str] = field(default_factory=dict)
+    origin: int = 0                        # index of the first pixel in the source file
+    video_path: Path | None = None
+    _reader: VideoReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
-        return len(self.frame_paths)
+        return len(self.boxes)
+
+    @property
+    def init_box(self) -> Box:
+        """The first frame's box, the one a tracker is initialized with."""
+        return as_box(self.boxes[0], f"{self.name}: first box")
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as RGB ``uint8 [H, W, 3]``."""
+        if self.video_path is not None:
+            return self._video().get_frame(index).numpy()
         path = self.frame_paths[index]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
@@ -55,51 +117,297 @@ class Sequence:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def frames(self, start: int = 0) -> Iterator[np.ndarray]:
-        for index in range(start, len(self)):
-            yield self.frame(index)
+        """Frames ``start..N-1`` in order, one at a time (a video is decoded a few frames at a
+        time, never held whole)."""
+        if self.video_path is None:
+            for index in range(start, len(self)):
+                yield self.frame(index)
+            return
+        for first in range(start, len(self), VIDEO_CHUNK):
+            chunk = self._video().get_frames(list(range(first, min(first + VIDEO_CHUNK, len(self)))))
+            yield from (frame.numpy() for frame in chunk)
+
+    def close(self) -> None:
+        """Close the video file, if one is open (it reopens on the next frame read)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _video(self) -> VideoReader:
+        if self._reader is None:
+            self._reader = VideoReader(self.video_path, threads=1)
+        return self._reader
 
 
-def read_box_lines(path: Path) -> np.ndarray:
-    """A text file of numbers, one box (or polygon) per line, separated by commas, tabs or
-    spaces, as a float64 array; ``NaN`` allowed. A malformed line is an error naming it."""
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append([float(v) for v in re.split(r"[,\s]+", line.strip())])
-        except ValueError:
-            raise SequenceError(f"{path}, line {number}: not numbers: {line.strip()!r}") from None
-        if len(rows[-1]) != len(rows[0]):
-            raise SequenceError(f"{path}, line {number}: {len(rows[-1])} values, the first line "
-                                f"has {len(rows[0])}")
-    if not rows:
-        raise SequenceError(f"{path}: no boxes")
-    return np.asarray(rows, dtype=np.float64)
+def video_sequence(path: str | Path, init_box) -> Sequence:
+    """A plain video file and the target's box in its first frame (0-based ``x, y, w, h``):
+    a sequence whose boxes are NaN after the first."""
+    path = Path(path)
+    reader = VideoReader(path, threads=1)
+    num_frames, _ = reader.packet_count()  # counted from the packets: exact even if the container is not
+    try:
+        box = as_box(init_box, f"{path}: first box")
+    except ValueError as exc:
+        raise SequenceError(f"first box is empty/NaN: {exc}") from None
+    boxes = np.full((num_frames, 4), np.nan)
+    boxes[0] = box
+    sequence = Sequence(path.stem, [], boxes, format="video", root=path.parent, video_path=path)
+    sequence._reader = reader
+    return sequence
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+# -- per-format readers: a sequence path -> its sequences (several only for OTB multi-target) --
+
+def read_otb(folder: Path) -> list[Sequence]:
+    frames_dir = folder / "img"
+    files, numbers = numbered_frames(frames_dir)
+    if folder.name in OTB_FRAME_RANGES:
+        first, last = OTB_FRAME_RANGES[folder.name]
+        files = [f for f, n in zip(files, numbers, strict=True) if first <= n <= last]
+    sequences = []
+    for suffix, path in otb_targets(folder):
+        boxes = read_boxes(path, origin=1)
+        check_box_count(path, boxes, len(files), frames_dir)
+        sequences.append(Sequence(folder.name + suffix, files, boxes, ~valid_rows(boxes),
+                                  format="otb", root=folder, origin=1))
+    return sequences
 
 
-def load_otb(folder: Path) -> Sequence:
-    boxes = read_box_lines(folder / "groundtruth_rect.txt")
-    boxes[:, :2] -= 1.0
-    return Sequence(folder.name, image_files(folder / "img"), boxes, format="otb", root=folder)
+def otb_targets(folder: Path) -> list[tuple[str, Path]]:
+    """``("", groundtruth_rect.txt)`` or ``(".1", groundtruth_rect.1.txt), ...``; empty files
+    hold no target."""
+    found = [("", folder / "groundtruth_rect.txt")] if (folder / "groundtruth_rect.txt").is_file() else []
+    for path in sorted(folder.glob("groundtruth_rect.*.txt")):
+        found.append(("." + path.name.split(".")[1], path))
+    targets = [(suffix, path) for suffix, path in found if path.read_text().strip()]
+    if not targets:
+        raise SequenceError(f"{folder}: no boxes (groundtruth_rect*.txt missing or empty)")
+    return targets
 
 
-def load_vot(folder: Path) -> Sequence:
-    values = read_box_lines(folder / "groundtruth.txt")
-    boxes = values if values.shape[1] == 4 else polygon_to_box(values)
-    frames = folder / "color" if (folder / "color").is_dir() else folder
-    return Sequence(folder.name, image_files(frames), boxes, format="vot", root=folder)
+def read_vot(folder: Path) -> list[Sequence]:
+    properties = read_properties(folder / "sequence", "=") if (folder / "sequence").is_file() else {}
+    frames_dir = vot_frames_folder(folder, properties)
+    files, _ = numbered_frames(frames_dir)
+    path = folder / properties.get("groundtruth", "groundtruth.txt")
+    boxes = read_boxes(path, parse=vot_region)
+    check_box_count(path, boxes, len(files), frames_dir)
+    tag_files = sorted([*folder.glob("*.tag"), *folder.glob("*.label")])
+    tags = {p.stem: read_labels(p, len(files), pad=True).astype(bool) for p in tag_files}
+    return [Sequence(folder.name, files, boxes, ~valid_rows(boxes), tags, format="vot", root=folder,
+                     meta=properties)]
 
 
-def load_sequence(folder: str | Path) -> Sequence:
-    folder = Path(folder)
-    if (folder / "groundtruth_rect.txt").is_file():
-        return load_otb(folder)
-    if (folder / "groundtruth.txt").is_file():
-        return load_vot(folder)
-    raise SequenceError(f"{folder}: not a tracking sequence (no groundtruth_rect.txt or "
-                        "groundtruth.txt)")
+def vot_frames_folder(folder: Path, properties: dict[str, str]) -> Path:
+    if "channels.color" in properties:
+        return (folder / properties["channels.color"]).parent
+    return folder / "color" if (folder / "color").is_dir() else folder
+
+
+def vot_region(path: Path, number: int, text: str) -> list[float]:
+    """One VOT groundtruth line as ``[x, y, w, h]``: rectangle, polygon, mask or special."""
+    if text.startswith("m"):
+        return mask_box(path, number, parse_numbers(path, number, text[1:]))
+    values = parse_numbers(path, number, text)
+    if len(values) == 1:
+        return [np.nan] * 4
+    if len(values) == 4:
+        return values
+    if len(values) >= 6 and len(values) % 2 == 0:
+        return list(polygon_to_box(values)[0])
+    raise SequenceError(f"{path}, line {number}: {len(values)} numbers is neither a rectangle (4) "
+                        f"nor a polygon (an even count >= 6): {text!r}")
+
+
+def mask_box(path: Path, number: int, values: list[float]) -> list[float]:
+    """The box of a VOT mask ``x0, y0, w, h, run lengths...`` (runs alternate 0s and 1s,
+    starting with 0s, row by row over the ``w x h`` patch at ``(x0, y0)``)."""
+    if len(values) < 4:
+        raise SequenceError(f"{path}, line {number}: a mask needs x0, y0, w, h and run lengths")
+    x0, y0, width, height = (int(v) for v in values[:4])
+    runs = np.asarray(values[4:], dtype=np.int64)
+    if runs.sum() > width * height or (runs < 0).any():
+        raise SequenceError(f"{path}, line {number}: mask run lengths do not fit a {width}x{height} patch")
+    patch = np.zeros(width * height, dtype=bool)
+    starts = np.concatenate([[0], np.cumsum(runs)])
+    for begin, end in zip(starts[1::2], starts[2::2], strict=False):
+        patch[begin:end] = True
+    rows, cols = np.nonzero(patch.reshape(height, width))
+    if rows.size == 0:
+        return [np.nan] * 4
+    return [x0 + cols.min(), y0 + rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1]
+
+
+def first_box_only(path: Path, boxes: np.ndarray, num_frames: int, frames_from: Path) -> np.ndarray:
+    """``boxes`` padded with NaN rows when the file gives only the first box (a test split);
+    otherwise checked to have one box per frame."""
+    if len(boxes) == 1 and num_frames > 1:
+        return np.concatenate([boxes, np.full((num_frames - 1, 4), np.nan)])
+    check_box_count(path, boxes, num_frames, frames_from)
+    return boxes
+
+
+def read_got10k(folder: Path) -> list[Sequence]:
+    files, _ = numbered_frames(folder)
+    path = folder / "groundtruth.txt"
+    given = read_boxes(path, origin=1)
+    boxes = first_box_only(path, given, len(files), folder)
+    labels = {name: read_labels(folder / f"{name}.label", len(files), high=8 if name == "cover" else 1)
+              for name in ("absence", "cover", "cut_by_image") if (folder / f"{name}.label").is_file()}
+    absence = labels.pop("absence", None)
+    absent = None
+    if len(given) == len(files):
+        absent = ~valid_rows(boxes) | (absence == 1 if absence is not None else False)
+    meta_file = folder / "meta_info.ini"
+    return [Sequence(folder.name, files, boxes, absent,
+                     {k: v.astype(bool) for k, v in labels.items() if k != "cover"},
+                     format="got10k", root=folder, origin=1,
+                     values={"cover": labels["cover"]} if "cover" in labels else {},
+                     meta=read_properties(meta_file, ":") if meta_file.is_file() else {})]
+
+
+def read_lasot(folder: Path) -> list[Sequence]:
+    frames_dir = folder / "img"
+    files, _ = numbered_frames(frames_dir)
+    path = folder / "groundtruth.txt"
+    boxes = read_boxes(path, origin=1)
+    check_box_count(path, boxes, len(files), frames_dir)
+    flags = {name: read_labels(folder / f"{name}.txt", len(files), one_line=True).astype(bool)
+             for name in ("full_occlusion", "out_of_view") if (folder / f"{name}.txt").is_file()}
+    absent = ~valid_rows(boxes)
+    for flag in flags.values():
+        absent |= flag
+    meta = {"nlp": (folder / "nlp.txt").read_text().strip()} if (folder / "nlp.txt").is_file() else {}
+    return [Sequence(folder.name, files, boxes, absent, flags, format="lasot", root=folder,
+                     origin=1, meta=meta)]
+
+
+def trackingnet_parts(path: Path) -> tuple[Path, str] | None:
+    """``(split folder, sequence name)`` of ``<split>/frames/<seq>`` or ``<split>/anno/<seq>.txt``."""
+    if path.suffix == ".txt" and path.parent.name == "anno":
+        return path.parent.parent, path.stem
+    if path.parent.name == "frames" and (path.parent.parent / "anno" / f"{path.name}.txt").is_file():
+        return path.parent.parent, path.name
+    return None
+
+
+def read_trackingnet(path: Path) -> list[Sequence]:
+    parts = trackingnet_parts(path)
+    if parts is None:
+        raise SequenceError(f"{path}: not a TrackingNet sequence (<split>/frames/<seq> or "
+                            "<split>/anno/<seq>.txt)")
+    split, name = parts
+    frames_dir, anno = split / "frames" / name, split / "anno" / f"{name}.txt"
+    files, _ = numbered_frames(frames_dir)
+    given = read_boxes(anno)
+    boxes = first_box_only(anno, given, len(files), frames_dir)
+    absent = ~valid_rows(boxes) if len(given) == len(files) else None
+    return [Sequence(name, files, boxes, absent, format="trackingnet", root=split)]
+
+
+# -- format detection ----------------------------------------------------------------------------
+
+def is_otb(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("groundtruth_rect*.txt"))
+
+
+def is_lasot(path: Path) -> bool:
+    return (path / "groundtruth.txt").is_file() and any(
+        (path / name).exists() for name in ("img", "full_occlusion.txt", "out_of_view.txt", "nlp.txt"))
+
+
+def is_got10k(path: Path) -> bool:
+    return (path / "groundtruth.txt").is_file() and (
+        (path / "meta_info.ini").is_file() or (path / "absence.label").is_file()
+        or path.name.startswith("GOT-10k_"))
+
+
+def is_vot(path: Path) -> bool:
+    return (path / "groundtruth.txt").is_file() or (path / "sequence").is_file()
+
+
+def is_trackingnet(path: Path) -> bool:
+    return trackingnet_parts(path) is not None
+
+
+#: format name -> (detector, reader), tried in this order.
+FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[[Path], list[Sequence]]]] = {
+    "trackingnet": (is_trackingnet, read_trackingnet),
+    "otb": (is_otb, read_otb),
+    "lasot": (is_lasot, read_lasot),
+    "got10k": (is_got10k, read_got10k),
+    "vot": (is_vot, read_vot),
+}
+
+
+def detect_format(path: str | Path) -> str | None:
+    """The format of the sequence at ``path``, or ``None`` when it is not one."""
+    path = Path(path)
+    return next((name for name, (detect, _) in FORMATS.items() if detect(path)), None)
+
+
+def read_sequences(path: Path, format: str | None = None) -> list[Sequence]:
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"unknown sequence format {format!r}; known: {', '.join(FORMATS)}")
+    if not path.exists():
+        raise SequenceError(f"{path}: not found")
+    format = format or detect_format(path)
+    if format is None:
+        hint = " (a video file: use video_sequence(path, first_box))" if path.is_file() else ""
+        raise SequenceError(f"{path}: not a tracking sequence in a known format ({', '.join(FORMATS)})"
+                            f"{hint}")
+    return FORMATS[format][1](path)
+
+
+def load_sequence(path: str | Path, format: str | None = None, target: int | None = None) -> Sequence:
+    """The sequence at ``path`` (a sequence folder; for TrackingNet also ``anno/<seq>.txt``),
+    its format detected unless given. ``target`` picks one of an OTB folder's targets."""
+    sequences = read_sequences(Path(path), format)
+    names = ", ".join(s.name for s in sequences)
+    if target is not None:
+        sequences = [s for s in sequences if s.name.endswith(f".{target}")]
+        if not sequences:
+            raise SequenceError(f"{path}: no target {target} (targets: {names})")
+    if len(sequences) > 1:
+        raise SequenceError(f"{path}: {len(sequences)} targets ({names}): pass target=k to load Name.k")
+    return sequences[0]
+
+
+def load_dataset(root: str | Path, format: str | None = None) -> list[Sequence]:
+    """Every sequence under ``root``, sorted by name: the folders a ``list.txt`` names (VOT,
+    a GOT-10k split; ``root`` may be the list file itself), a TrackingNet split's ``anno/*.txt``,
+    or else every sequence folder below ``root`` (LaSOT's class folders, a TrackingNet root's
+    ``TRAIN_k``/``TEST``, GOT-10k's splits). A folder that is neither a sequence nor holds
+    any is an error."""
+    sequences = [s for path in sequence_paths(Path(root)) for s in read_sequences(path, format)]
+    return sorted(sequences, key=lambda s: s.name)
+
+
+def sequence_paths(root: Path) -> list[Path]:
+    if root.is_file() and root.suffix == ".txt":
+        return listed_paths(root)
+    if not root.is_dir():
+        raise SequenceError(f"{root}: dataset folder not found")
+    if (root / "list.txt").is_file():
+        return listed_paths(root / "list.txt")
+    if (root / "anno").is_dir() and (root / "frames").is_dir():
+        return sorted((root / "anno").glob("*.txt"))
+    if detect_format(root):
+        return [root]
+    subfolders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    if not subfolders:
+        raise SequenceError(f"{root}: neither a tracking sequence nor a folder of them")
+    return [path for sub in subfolders for path in sequence_paths(sub)]
+
+
+def listed_paths(list_file: Path) -> list[Path]:
+    """The sequence folders a ``list.txt`` names, one per line, relative to its folder."""
+    paths = []
+    for number, name in text_lines(list_file):
+        path = list_file.parent / name
+        if not path.is_dir():
+            raise SequenceError(f"{list_file}, line {number}: sequence folder {name!r} not found")
+        paths.append(path)
+    if not paths:
+        raise SequenceError(f"{list_file}: lists no sequences")
+    return paths
