@@ -111,11 +111,13 @@ def write_run(tracker_dir, layout: str, sequence: str, repetition: int, run: Run
     times = _time_column(run.times, len(boxes))
     tpath = time_path(tracker_dir, layout, sequence, repetition)
     if layout == "got10k":
-        table = np.full((len(boxes), repetition), np.nan)
-        if tpath.is_file():
-            old = _read_numbers(tpath).reshape(len(boxes), -1)[:, :repetition - 1]
-            table[:, :old.shape[1]] = old
-        table[:, repetition - 1] = times
+        old = _read_numbers(tpath) if tpath.is_file() else np.empty((len(boxes), 0))
+        if old.shape[0] != len(boxes):
+            raise ResultFileError(f"{tpath}: {old.shape[0]} lines of times, the new run has "
+                                  f"{len(boxes)} frames")
+        table = np.full((len(boxes), max(old.shape[1], repetition)), np.nan)
+        table[:, :old.shape[1]] = old
+        table[:, repetition - 1] = times  # a rerun repetition replaces its own column
         atomic_write_text(tpath, "\n".join(",".join(f"{t:.8f}" for t in row) for row in table)
                           + "\n")
     else:
