@@ -189,16 +189,17 @@ def write_report(evaluations: Iterable[dict] | str | Path, out_dir, title: str =
     if unknown:
         raise ValueError(f"write_report: unknown protocols {sorted(map(str, unknown))}; "
                          f"expected evaluations of {', '.join(COLUMNS)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "scores.json", {"trackers": evaluations})
-    lines = [f"# {title}", ""]
-    for protocol in ("ope", "got10k", "vot"):
-        group = [e for e in evaluations if e["protocol"] == protocol]
+    groups = {p: [e for e in evaluations if e["protocol"] == p] for p in COLUMNS}
+    for protocol, group in groups.items():
         names = [e["tracker"] for e in group]
         if len(set(names)) != len(names):
             raise ValueError(f"write_report: tracker names repeat in the {protocol} evaluations: "
                              f"{names}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "scores.json", {"trackers": evaluations})
+    lines = [f"# {title}", ""]
+    for protocol, group in groups.items():
         if group:
             lines += _section(protocol, group, _plots(protocol, group, out_dir))
     return atomic_write_text(out_dir / "report.md", "\n".join(lines))
