@@ -66,8 +66,8 @@ def test_vot_round_trip_keeps_codes(tmp_path):
     times = np.array([0.1, 0.01, 0.02, np.nan, 0.1, 0.01])
     layouts.write_run(tmp_path, "vot", "bag", 1, Run(boxes, times, codes))
     path = tmp_path / "baseline" / "bag" / "bag_001.txt"
-    assert path.read_text().splitlines() == ["1", "1.500,2.000,3.000,4.000", "2", "0", "1",
-                                             "5.000,6.000,7.000,8.250"]
+    assert path.read_text().splitlines() == ["1", "1.5,2.0,3.0,4.0", "2", "0", "1",
+                                             "5.0,6.0,7.0,8.25"]
     assert (tmp_path / "baseline" / "bag" / "bag_001_time.value").read_text().splitlines()[3] == ""
     (back,) = layouts.read_runs(tmp_path, "vot", "bag")
     np.testing.assert_array_equal(back.codes, codes)

@@ -253,8 +253,8 @@ def test_vot_reset_protocol_matches_supervised_experiment(runs, tmp_path):
             [str(r) if isinstance(r, Special) else "box" for r in theirs], s.name
         for mine, ref in zip(ours, theirs, strict=True):
             if not isinstance(ref, Special):
-                np.testing.assert_allclose([mine.x, mine.y, mine.width, mine.height],
-                                           [ref.x, ref.y, ref.width, ref.height], atol=5e-4)
+                assert [mine.x, mine.y, mine.width, mine.height] == \
+                    [ref.x, ref.y, ref.width, ref.height]
 
 
 def test_vot_overlap_matches_toolkit_raster():

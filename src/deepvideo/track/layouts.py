@@ -11,9 +11,11 @@ A tracker's results live in one folder (``<result_dir>/<tracker>``), in one of t
   one line per frame: ``1`` initialisation, ``2`` failure, ``0`` skipped, else ``x,y,w,h``;
   times in ``<seq>_001_time.value`` (one per line, empty where none).
 
-Boxes are written with 3 decimals and times with 8, as the toolkits write them; a frame
-without a box is ``nan,nan,nan,nan``. Every file is written atomically, the box file last, so
-a sequence (repetition) is finished exactly when its box file exists.
+Boxes are written as the toolkits write them: 3 decimals in the OTB and GOT-10k layouts, full
+precision in the VOT layout (so overlaps computed from the file are those the run decided
+failures on); times with 8 decimals. A frame without a box is ``nan,nan,nan,nan``. Every
+file is written atomically, the box file last, so a sequence (repetition) is finished
+exactly when its box file exists.
 
 API: :class:`Run` (one repetition), :func:`write_run`, :func:`read_runs`, :func:`has_run`,
 :func:`sequence_names`, :func:`detect_layout`, :func:`convert`.
@@ -84,10 +86,12 @@ def has_run(tracker_dir, layout: str, sequence: str, repetition: int = 1) -> boo
 def _box_text(boxes: np.ndarray, codes: np.ndarray | None = None) -> str:
     lines = []
     for index, box in enumerate(np.asarray(boxes, dtype=np.float64)):
-        if codes is not None and codes[index] != VOT_TRACKED:
-            lines.append(str(int(codes[index])))
-        else:
+        if codes is None:
             lines.append(",".join(f"{v:.3f}" for v in box))
+        elif codes[index] != VOT_TRACKED:
+            lines.append(str(int(codes[index])))
+        else:  # full precision, as vot-toolkit writes: the file's overlaps are the run's
+            lines.append(",".join(repr(float(v)) for v in box))
     return "\n".join(lines) + "\n"
 
 
