@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepvideo.flow.extract import shard_from_env
 from deepvideo.progress import stage_line
 from deepvideo.track import metrics
 from deepvideo.track.base import Tracker
@@ -71,10 +72,7 @@ def tracker_factory(tracker: TrackerSource, name: str | None = None
 def shard_sequences(sequences: Iterable[Sequence], shard: tuple[int, int] | None = None
                     ) -> list[Sequence]:
     """This shard's sequences: every n-th of the list sorted by name, from i."""
-    if shard is None:  # imported here: the flow package loads torch, evaluation needs none
-        from deepvideo.flow.extract import shard_from_env
-        shard = shard_from_env()
-    i, n = shard
+    i, n = shard or shard_from_env()
     if not 0 <= i < n:
         raise ValueError(f"shard {i}/{n}: need 0 <= i < n")
     return sorted(sequences, key=lambda s: s.name)[i::n]
