@@ -62,7 +62,7 @@ class CachedSequence(Sequence):
 
 
 def cached(seq: Sequence) -> CachedSequence:
-    return CachedSequence(**{f.name: getattr(seq, f.name) for f in fields(seq)})
+    return CachedSequence(**{f.name: getattr(seq, f.name) for f in fields(seq) if f.init})
 
 
 def frame_index(seq: Sequence) -> dict[bytes, int]:

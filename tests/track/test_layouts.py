@@ -104,7 +104,7 @@ def test_bad_files_are_named(tmp_path):
     np.testing.assert_array_equal(layouts.read_runs(tmp_path, "otb", "Car")[0].boxes,
                                   [[1, 2, 3, 4], [5, 6, 7, 8]])
     (tmp_path / "Bus.txt").write_text("1,2,3\n")
-    with pytest.raises(ResultFileError, match="3 values per line"):
+    with pytest.raises(ResultFileError, match="line 1: 3 values, expected x,y,w,h"):
         layouts.read_runs(tmp_path, "otb", "Bus")
     vot = tmp_path / "v" / "baseline" / "bag"
     vot.mkdir(parents=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from deepvideo.io.atomic import atomic_write_text
-from deepvideo.track.datasets import read_box_lines
+from deepvideo.track.sequence_files import parse_numbers, text_lines
 from deepvideo.track.metrics import VOT_SKIPPED, VOT_TRACKED
 
 LAYOUTS = ("otb", "got10k", "vot")
@@ -142,10 +142,15 @@ def _read_numbers(path: Path) -> np.ndarray:
 
 
 def _read_boxes(path: Path) -> np.ndarray:
-    boxes = read_box_lines(path)
-    if boxes.shape[1] != 4:
-        raise ResultFileError(f"{path}: {boxes.shape[1]} values per line, expected x,y,w,h")
-    return boxes
+    """Every line's ``x,y,w,h`` as they are (NaN and empty boxes kept: they are results)."""
+    rows = []
+    for number, text in text_lines(path):
+        rows.append(parse_numbers(path, number, text))
+        if len(rows[-1]) != 4:
+            raise ResultFileError(f"{path}, line {number}: {len(rows[-1])} values, expected x,y,w,h")
+    if not rows:
+        raise ResultFileError(f"{path}: no boxes (empty file)")
+    return np.asarray(rows, dtype=np.float64)
 
 
 def _read_vot(path: Path) -> tuple[np.ndarray, np.ndarray]:
