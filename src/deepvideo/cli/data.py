@@ -28,7 +28,7 @@ def _console():
 def _shown(path: str, root: Path) -> str:
     """``path`` relative to ``root`` when inside it (short table cells), else as given."""
     try:
-        return str(Path(path).relative_to(root))
+        return str(Path(path).absolute().relative_to(root.absolute()))
     except ValueError:
         return str(path)
 
@@ -154,9 +154,14 @@ def resize(
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, larger)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
     workers: int = typer.Option(min(4, os.cpu_count() or 1), "--workers", "-j", help="Parallel processes."),
-    strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video failed."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video failed "
+                                "(without it: only when every video failed)."),
 ) -> None:
-    """Re-encode every video to a short side and keyframe interval; resumable, in parallel."""
+    """Re-encode every video to a short side and keyframe interval; resumable, in parallel.
+
+    Exit status 1 when every video failed, or with --strict when any did; failures (and
+    dangling symbolic links) are listed with the reason.
+    """
     from rich.table import Table
 
     from deepvideo.data.resize import plan_resize, run_resize
@@ -181,7 +186,12 @@ def resize(
         console.print(table)
     console.print(f"{counts['done']} resized, {counts['skipped']} skipped (output exists), "
                   f"{counts['failed']} failed -> {dst}", soft_wrap=True)
-    if strict and failed:
+    if not results:
+        typer.echo(f"error: {src}: no videos found", err=True)
+        raise typer.Exit(1)
+    if failed and (strict or len(failed) == len(results)):
+        typer.echo(f"error: {len(failed)} of {len(results)} videos failed"
+                   + ("" if strict else " (every one)"), err=True)
         raise typer.Exit(1)
 
 

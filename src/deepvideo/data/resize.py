@@ -8,7 +8,9 @@ faster: the usual preprocessing of action-recognition datasets (e.g. short side 
 Kinetics). Only the video stream is kept. Frames keep their order and count; the frame rate
 is the source's average rate (a variable-rate source becomes constant-rate).
 
-Outputs mirror the inputs' paths relative to ``src`` (suffix ``.mp4``) under ``dst``, each
+Sources are found by :func:`scan_sources` (absolute paths, so a ``src`` given relative to
+the working folder works; dangling links are listed as failed). Outputs mirror the inputs'
+paths relative to ``src`` (suffix ``.mp4``) under ``dst``, each
 checked with :func:`deepvideo.io.paths.safe_output_path`. Each output is written under a
 temporary name, verified (frame count read back), then renamed: an existing output is
 always complete, so a re-run skips it (resumable). Failures of a video (a ``VideoError``
@@ -76,10 +78,10 @@ def plan_resize(src_root: str | os.PathLike, dst_root: str | os.PathLike,
     ``src_root``, an output that would escape ``dst_root`` (``..``, absolute, links) or a
     remaining clash are refused, naming the entry.
     """
-    if sources is None:
-        sources = [item.path for item in find_videos(src_root, extensions) if Path(item.path).is_file()]
     jobs: list[ResizeJob] = []
     refused: list[ResizeResult] = []
+    if sources is None:
+        sources, refused = scan_sources(src_root, extensions)
     taken: dict[str, str] = {}
     stems: dict[str, int] = {}
     for src in sources:
@@ -102,6 +104,26 @@ def plan_resize(src_root: str | os.PathLike, dst_root: str | os.PathLike,
         src_path = src if Path(src).is_absolute() else Path(src_root) / src
         jobs.append(ResizeJob(str(src_path), str(dst)))
     return jobs, refused
+
+
+def scan_sources(src_root: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS
+                 ) -> tuple[list[str], list[ResizeResult]]:
+    """The video files under ``src_root`` as absolute paths, and a refusal per dangling link.
+
+    Absolute, so they do not depend on whether ``src_root`` was given relative to the working
+    folder. Frame folders are not re-encoded and are left out; a symbolic link whose target
+    is missing is listed as failed (naming the target), never dropped silently.
+    """
+    sources: list[str] = []
+    refused: list[ResizeResult] = []
+    for item in find_videos(src_root, extensions):
+        path = Path(item.path)
+        if path.is_file():
+            sources.append(str(path.absolute()))
+        elif path.is_symlink() and not path.exists():
+            refused.append(ResizeResult(str(path.absolute()), None, "failed",
+                                        f"dangling symbolic link to {os.readlink(path)}"))
+    return sources, refused
 
 
 def resize_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 256, gop: int = 16,
