@@ -110,12 +110,17 @@ def check(
     annotations: Path | None = typer.Option(None, "--annotations", help="Annotation file or folder."),
     split: str | None = typer.Option(None, "--split", help="Split to check (format dependent)."),
     args: list[str] = typer.Option([], "--arg", help="Extra KEY=VALUE option for the format loader."),
-    full: bool = typer.Option(False, "--full", help="Decode every frame (default: first and last)."),
+    full: bool = typer.Option(False, "--full", help="Decode every frame (default: first and last) and report "
+                              "damaged videos: decoder errors FFmpeg concealed, with their frames."),
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video is bad."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the full report to this JSON file."),
 ) -> None:
-    """Open and decode-check every video of a dataset; list the bad ones with the reason."""
+    """Open and decode-check every video of a dataset; list the bad ones with the reason.
+
+    Bad: cannot be opened or decoded, truncated, or damaged (decoder errors FFmpeg concealed).
+    Training skips the first kinds and keeps a damaged video, warning once.
+    """
     from rich.table import Table
 
     from deepvideo.data.check import check_videos, summarize
@@ -159,8 +164,8 @@ def resize(
 ) -> None:
     """Re-encode every video to a short side and keyframe interval; resumable, in parallel.
 
-    Exit status 1 when every video failed, or with --strict when any did; failures (and
-    dangling symbolic links) are listed with the reason.
+    Exit status 1 when every video failed, or with --strict when any did.
+    Failures (dangling symbolic links too) are listed with the reason.
     """
     from rich.table import Table
 

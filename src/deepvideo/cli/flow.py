@@ -51,8 +51,8 @@ def extract(
 ) -> None:
     """Compute and store optical flow for every video (resumable, atomic, shardable).
 
-    Exit status 1 when every video failed, or with --strict when any did (each failure is
-    listed with its reason, dangling symbolic links included).
+    Exit status 1 when every video failed, or with --strict when any did.
+    Failures (dangling symbolic links too) are listed with the reason.
     """
     from deepvideo.flow.extract import DEFAULT_METHOD, ExtractOptions, parse_shard
     from deepvideo.flow.extract import extract as run
