@@ -47,3 +47,18 @@ def test_skipped_lines_only_on_the_logging_process(tmp_path):
     assert out.getvalue() == ""
     RunLogger(tmp_path, enabled=True, tensorboard=False, progress=False, stream=out).skipped(item)
     assert out.getvalue() == "skipped unreadable video a/v.mp4: VideoError: a/v.mp4: file not found\n"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_skipped_line_while_a_progress_display_runs(tmp_path):
+    tty = _Tty()
+    logger = RunLogger(tmp_path, tensorboard=False, progress=True, stream=tty)
+    logger.start_epoch(1, 2, 8)  # stderr is not a terminal here: the display prints lines
+    logger.skipped({"path": "v.mp4", "error": "VideoError: v.mp4: empty file (0 bytes)"})
+    logger.advance(4, 0.5, 0.1)
+    logger.end_epoch()
+    assert tty.getvalue() == "skipped unreadable video v.mp4: VideoError: v.mp4: empty file (0 bytes)\n"

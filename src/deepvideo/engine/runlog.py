@@ -216,8 +216,9 @@ class RunLogger:
         self._skipped += 1
         if not self.enabled:
             return
-        if self._progress is not None:
-            self._progress.console.print(skipped_line(item), soft_wrap=True, markup=False, highlight=False)
+        console = getattr(self._progress, "console", None)  # a live rich bar: print above it
+        if console is not None:
+            console.print(skipped_line(item), soft_wrap=True, markup=False, highlight=False)
         else:
             print(skipped_line(item), file=self._stream or sys.stdout, flush=True)
 
