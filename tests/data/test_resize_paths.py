@@ -1,9 +1,10 @@
-"""data.resize path handling: a source folder relative to the working folder, dangling links."""
+"""Dataset path handling (resize, check): a source folder relative to the working folder, dangling links."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from deepvideo.data.check import check_video, find_videos
 from deepvideo.data.resize import plan_resize, run_resize, scan_sources
 from deepvideo.io import probe, write_video
 
@@ -36,3 +37,11 @@ def test_a_dangling_link_is_refused_naming_its_target(tmp_path):
          f"dangling symbolic link to {tmp_path / 'nowhere.mp4'}")]
     jobs, refused_too = plan_resize(tmp_path / "ds", tmp_path / "out")
     assert [j.src for j in jobs] == [str(tmp_path / "ds" / "v.mp4")] and refused_too == refused
+
+
+def test_check_lists_a_dangling_link_naming_its_target(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "gone.mp4").symlink_to("nowhere.mp4")
+    [item] = find_videos(tmp_path / "ds")
+    result = check_video(item)
+    assert not result.ok and result.reason == "dangling symbolic link to nowhere.mp4 (no such target)"
