@@ -89,6 +89,13 @@ def test_data_resize_with_a_relative_source_folder(work):
         "a/v1.mp4", "b/v2.mp4"]
 
 
+def test_data_resize_dst_is_an_existing_file(work):
+    proc = run("data", "resize", "ds", "afile", cwd=work)
+    assert proc.returncode == 2
+    assert "not a folder" in error_line(proc, "afile")
+    assert (work / "afile").read_text() == "taken"
+
+
 def test_data_resize_exits_1_when_every_video_failed(work):
     proc = run("data", "resize", "junk", "junk_small", "-j", "1", cwd=work)
     assert proc.returncode == 1

@@ -174,6 +174,9 @@ def resize(
 
     if not src.is_dir():
         raise typer.BadParameter(f"{src}: not a folder", param_hint="SRC")
+    if dst.exists() and not dst.is_dir():
+        typer.echo(f"error: DST {dst}: exists and is not a folder; give an output folder", err=True)
+        raise typer.Exit(2)
     jobs, refused = plan_resize(src, dst)
     console = _console()
     with progress_task("resize", total=len(jobs), unit="videos") as advance:
