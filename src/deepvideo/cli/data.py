@@ -28,7 +28,7 @@ def _console():
 def _shown(path: str, root: Path) -> str:
     """``path`` relative to ``root`` when inside it (short table cells), else as given."""
     try:
-        return str(Path(path).relative_to(root))
+        return str(Path(path).absolute().relative_to(root.absolute()))
     except ValueError:
         return str(path)
 
@@ -110,12 +110,17 @@ def check(
     annotations: Path | None = typer.Option(None, "--annotations", help="Annotation file or folder."),
     split: str | None = typer.Option(None, "--split", help="Split to check (format dependent)."),
     args: list[str] = typer.Option([], "--arg", help="Extra KEY=VALUE option for the format loader."),
-    full: bool = typer.Option(False, "--full", help="Decode every frame (default: first and last)."),
+    full: bool = typer.Option(False, "--full", help="Decode every frame (default: first and last) and report "
+                              "damaged videos: decoder errors FFmpeg concealed, with their frames."),
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video is bad."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the full report to this JSON file."),
 ) -> None:
-    """Open and decode-check every video of a dataset; list the bad ones with the reason."""
+    """Open and decode-check every video of a dataset; list the bad ones with the reason.
+
+    Bad: cannot be opened or decoded, truncated, or damaged (decoder errors FFmpeg concealed).
+    Training skips the first kinds and keeps a damaged video, warning once.
+    """
     from rich.table import Table
 
     from deepvideo.data.check import check_videos, summarize
@@ -154,9 +159,14 @@ def resize(
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, larger)."),
     preset: str = typer.Option("veryfast", "--preset", help="x264 speed preset."),
     workers: int = typer.Option(min(4, os.cpu_count() or 1), "--workers", "-j", help="Parallel processes."),
-    strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video failed."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video failed "
+                                "(without it: only when every video failed)."),
 ) -> None:
-    """Re-encode every video to a short side and keyframe interval; resumable, in parallel."""
+    """Re-encode every video to a short side and keyframe interval; resumable, in parallel.
+
+    Exit status 1 when every video failed, or with --strict when any did.
+    Failures (dangling symbolic links too) are listed with the reason.
+    """
     from rich.table import Table
 
     from deepvideo.data.resize import plan_resize, run_resize
@@ -164,6 +174,9 @@ def resize(
 
     if not src.is_dir():
         raise typer.BadParameter(f"{src}: not a folder", param_hint="SRC")
+    if dst.exists() and not dst.is_dir():
+        typer.echo(f"error: DST {dst}: exists and is not a folder; give an output folder", err=True)
+        raise typer.Exit(2)
     jobs, refused = plan_resize(src, dst)
     console = _console()
     with progress_task("resize", total=len(jobs), unit="videos") as advance:
@@ -181,7 +194,12 @@ def resize(
         console.print(table)
     console.print(f"{counts['done']} resized, {counts['skipped']} skipped (output exists), "
                   f"{counts['failed']} failed -> {dst}", soft_wrap=True)
-    if strict and failed:
+    if not results:
+        typer.echo(f"error: {src}: no videos found", err=True)
+        raise typer.Exit(1)
+    if failed and (strict or len(failed) == len(results)):
+        typer.echo(f"error: {len(failed)} of {len(results)} videos failed"
+                   + ("" if strict else " (every one)"), err=True)
         raise typer.Exit(1)
 
 

@@ -46,8 +46,14 @@ def extract(
                               "RANK/WORLD_SIZE, else all)."),
     param: list[str] = typer.Option([], "--param", help="Method parameter key=value (repeatable), "
                                     "e.g. --param preset=default."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 1 if any video failed "
+                                "(without it: only when every video failed)."),
 ) -> None:
-    """Compute and store optical flow for every video (resumable, atomic, shardable)."""
+    """Compute and store optical flow for every video (resumable, atomic, shardable).
+
+    Exit status 1 when every video failed, or with --strict when any did.
+    Failures (dangling symbolic links too) are listed with the reason.
+    """
     from deepvideo.flow.extract import DEFAULT_METHOD, ExtractOptions, parse_shard
     from deepvideo.flow.extract import extract as run
 
@@ -55,14 +61,31 @@ def extract(
         opts = ExtractOptions(method=method or DEFAULT_METHOD, device=device, rgb=rgb, short_side=short_side,
                               bound=bound, fmt=fmt, params=_parse_params(param))
         summary = run(inputs, out, opts, workers=workers, shard=parse_shard(shard) if shard else None)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad options, missing input, --out not a folder
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     rate = summary.frames / summary.seconds if summary.seconds else 0.0
     typer.echo(f"{len(summary.done)} extracted ({summary.frames} frames, {rate:.1f} frames/s), "
                f"{len(summary.skipped)} already done, {len(summary.failed)} failed -> {out}")
     for fail in summary.failed:
-        typer.echo(f"  failed: {fail['video']}: {fail['reason']}", err=True)
+        reason = fail["reason"]
+        shown = reason if reason.startswith(fail["video"]) else f"{fail['video']}: {reason}"
+        typer.echo(f"  failed: {shown}", err=True)
+    failed, total = len(summary.failed), len(summary.failed) + len(summary.done) + len(summary.skipped)
+    if failed and (strict or failed == total):
+        typer.echo(f"error: {failed} of {total} videos failed" + ("" if strict else " (every one)"), err=True)
+        raise typer.Exit(1)
+
+
+def _output_problem(out: Path, png_dir: Path | None) -> str | None:
+    """Why ``flow show`` cannot write to ``out`` / ``png_dir`` (checked before any work), or None."""
+    if out.is_dir():
+        return f"--out {out}: is a folder; give a file name ending in .mp4"
+    if out.suffix.lower() != ".mp4":
+        return f"--out {out}: the output is an H.264 mp4 video; give a file name ending in .mp4"
+    if png_dir is not None and png_dir.exists() and not png_dir.is_dir():
+        return f"--png-dir {png_dir}: exists and is not a folder"
+    return None
 
 
 @app.command()
@@ -86,6 +109,10 @@ def show(
     if coding not in CODINGS:
         typer.echo(f"error: unknown --coding {coding!r}; choose one of {', '.join(CODINGS)}", err=True)
         raise typer.Exit(2)
+    problem = _output_problem(out, png_dir)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
     try:
         with open_video(video, short_side=short_side) as reader:
             n = len(reader) if max_frames is None else min(len(reader), max_frames)
@@ -101,10 +128,14 @@ def show(
         size = (rgb.shape[2], rgb.shape[1])
         coded = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in coded])
     side = np.concatenate([rgb, coded], axis=2)
-    write_video(out, side, fps=fps)
-    if png_dir is not None:
-        png_dir.mkdir(parents=True, exist_ok=True)
-        for t, img in enumerate(side):
-            cv2.imwrite(str(png_dir / f"flow_{t + 1:05d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    try:
+        write_video(out, side, fps=fps)
+        if png_dir is not None:
+            png_dir.mkdir(parents=True, exist_ok=True)
+            for t, img in enumerate(side):
+                cv2.imwrite(str(png_dir / f"flow_{t + 1:05d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    except OSError as exc:  # e.g. no permission, disk full: the path is in the message
+        typer.echo(f"error: writing {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote {out} ({len(side)} frames, {coding} coding, method {method})"
                + (f" and PNGs in {png_dir}" if png_dir else ""))

@@ -5,6 +5,15 @@ Each video is opened (container metadata), its packets are counted by a demux-on
 last frames are decoded; ``full=True`` decodes every frame and compares the count. A bad
 video (any :class:`~deepvideo.io.VideoError`) is reported with the reason; nothing stops at
 the first bad video. Any other exception is a bug and propagates.
+
+Damaged but decodable: FFmpeg conceals garbage in a picture's coded data (it logs
+``error while decoding MB ...`` and guesses the lost blocks) instead of failing, so such a
+video decodes. The check reads FFmpeg's decoder error reports
+(:mod:`deepvideo.io.decodelog`) for every picture it decodes (with ``full=True``, all of
+them) and reports a video with any as bad: ``damaged: N decoder errors in frames a–b``
+(``decoder_errors`` and ``damaged_frames`` in the JSON report). Training keeps such videos
+(the concealed frames are still images) and warns once per video; see
+:mod:`deepvideo.data.dataset`.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ class VideoCheck:
     height: int | None = None
     codec: str | None = None
     start_index: int = 1
+    decoder_errors: int = 0  # FFmpeg error reports while decoding (concealed damage)
+    damaged_frames: list[int] | None = None  # frames whose decoding logged them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +112,8 @@ def check_video(item: VideoItem | str, full: bool = False) -> VideoCheck:
         item = VideoItem(str(item))
     result = VideoCheck(path=item.path, ok=False, start_index=item.start_index)
     try:
-        with open_video(item.path, template=item.template, start_index=item.start_index, threads=1) as reader:
+        with open_video(item.path, template=item.template, start_index=item.start_index, threads=1,
+                        report_damage=True) as reader:
             meta = reader.meta
             result.fps, result.duration = meta.fps, meta.duration
             result.width, result.height, result.codec = meta.width, meta.height, meta.codec
@@ -121,12 +133,22 @@ def check_video(item: VideoItem | str, full: bool = False) -> VideoCheck:
                 frames = reader.get_frames([0, n - 1])
                 if frames.shape[0] != 2:
                     raise VideoError(item.path, "first/last frame decode returned no frames")
+            _check_damage(reader, result)
         result.ok = True
     except VideoError as exc:  # the readers re-raise FFmpeg, OpenCV and file errors as VideoError
         result.reason = exc.reason
     if item.source and result.reason:
         result.reason = f"{result.reason} (listed at {item.source})"
     return result
+
+
+def _check_damage(reader, result: VideoCheck) -> None:
+    """``VideoError`` when decoding logged errors (a :class:`VideoReader`'s ``.damage``)."""
+    damage = getattr(reader, "damage", None)
+    if damage:
+        result.decoder_errors, result.damaged_frames = damage.count, damage.frames
+        raise VideoError(reader.path, f"damaged: {damage.describe()}; FFmpeg conceals the damage, so "
+                                      "these frames decode with guessed blocks")
 
 
 def check_videos(items: Sequence[VideoItem], full: bool = False, workers: int = 1,

@@ -28,6 +28,11 @@ errors (:data:`BAD_VIDEO_ERRORS`: :class:`~deepvideo.io.VideoError`, which the i
 raise for every decoder and file failure, and :class:`~deepvideo.flow.store.FlowStoreError`)
 make a video bad; any other exception (a sampler, transform or flow bug) propagates with its
 traceback.
+
+A video that decodes but is damaged (FFmpeg logs decoder errors and conceals the lost blocks,
+see :mod:`deepvideo.io.decodelog`) is kept: the concealed frames are still images, mostly
+right. A warning names the video, the number of errors and the frames, once per video and
+process; ``deepvideo data check --full`` lists every such video to remove or re-encode.
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ class ClipDataset(Dataset):
         self.max_retries = int(max_retries)
         self.epoch = 0
         self.bad_items: list[dict] = []
+        self.damaged_warned: set[str] = set()  # damaged videos already warned about (this process)
         self.need_rgb = "rgb" in spec.batch_keys
         self.need_flow = "flow" in spec.batch_keys
         if sampler is None:
@@ -193,6 +199,7 @@ class ClipDataset(Dataset):
         finally:
             if reader is not None and hasattr(reader, "close"):
                 reader.close()
+        self._warn_damaged(rec, reader)
         if "rgb" in views and "flow" in views:  # stored flow may have another resolution
             h, w = views["rgb"].shape[2:4]
             views["flow"] = _resize_flow(views["flow"], h, w)
@@ -209,6 +216,15 @@ class ClipDataset(Dataset):
         item["label"] = self._label(rec)
         item["index"] = i
         return item
+
+    def _warn_damaged(self, rec: VideoRecord, reader) -> None:
+        """Warn once per video when decoding it logged errors (kept: see the module docstring)."""
+        damage = getattr(reader, "damage", None)
+        if damage and rec.path not in self.damaged_warned:
+            self.damaged_warned.add(rec.path)
+            log.warning("damaged video %s: %s; FFmpeg concealed the damage and the clip is used as "
+                        "decoded (list such videos with `deepvideo data check --full`)",
+                        rec.path, damage.describe())
 
     def _label(self, rec: VideoRecord):
         if isinstance(rec.label, (tuple, list)):
@@ -265,7 +281,9 @@ def _open(rec: VideoRecord, short_side: int | None):
     kw = {}
     if short_side:
         kw["short_side"] = short_side
-    if Path(rec.path).is_dir():
+    if not Path(rec.path).is_dir():
+        kw["report_damage"] = True
+    else:
         # VideoRecord.start_index is the first frame number; 0 is also the "unset" default,
         # so a folder without img_00000.jpg is read from 1 (the MMAction2/TSN convention).
         start = rec.start_index

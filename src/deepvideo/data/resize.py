@@ -8,7 +8,9 @@ faster: the usual preprocessing of action-recognition datasets (e.g. short side 
 Kinetics). Only the video stream is kept. Frames keep their order and count; the frame rate
 is the source's average rate (a variable-rate source becomes constant-rate).
 
-Outputs mirror the inputs' paths relative to ``src`` (suffix ``.mp4``) under ``dst``, each
+Sources are found by :func:`scan_sources` (paths relative to ``src``, so a ``src`` given
+relative to the working folder works; dangling links are listed as failed). Outputs mirror the inputs'
+paths relative to ``src`` (suffix ``.mp4``) under ``dst``, each
 checked with :func:`deepvideo.io.paths.safe_output_path`. Each output is written under a
 temporary name, verified (frame count read back), then renamed: an existing output is
 always complete, so a re-run skips it (resumable). Failures of a video (a ``VideoError``
@@ -76,32 +78,54 @@ def plan_resize(src_root: str | os.PathLike, dst_root: str | os.PathLike,
     ``src_root``, an output that would escape ``dst_root`` (``..``, absolute, links) or a
     remaining clash are refused, naming the entry.
     """
-    if sources is None:
-        sources = [item.path for item in find_videos(src_root, extensions) if Path(item.path).is_file()]
     jobs: list[ResizeJob] = []
     refused: list[ResizeResult] = []
+    if sources is None:
+        sources, refused = scan_sources(src_root, extensions)
     taken: dict[str, str] = {}
     stems: dict[str, int] = {}
     for src in sources:
         key = str(Path(src).with_suffix(""))
         stems[key] = stems.get(key, 0) + 1
     for src in sources:
+        src_path = str(src if Path(src).is_absolute() else Path(src_root) / src)  # as the user names it
         try:
-            rel = relative_to_root(src, src_root, entry=str(src))
+            rel = relative_to_root(src, src_root, entry=src_path)
             clash = stems[str(Path(src).with_suffix(""))] > 1 and rel.suffix.lower() != ".mp4"
             out_rel = rel.with_name(rel.name + ".mp4") if clash else rel.with_suffix(".mp4")
-            dst = safe_output_path(dst_root, out_rel, entry=str(src))
+            dst = safe_output_path(dst_root, out_rel, entry=src_path)
         except UnsafePathError as exc:
-            refused.append(ResizeResult(str(src), None, "failed", str(exc)))
+            refused.append(ResizeResult(src_path, None, "failed", str(exc)))
             continue
         if str(dst) in taken:
-            refused.append(ResizeResult(str(src), str(dst), "failed",
+            refused.append(ResizeResult(src_path, str(dst), "failed",
                                         f"output {dst} is also the output of {taken[str(dst)]}"))
             continue
-        taken[str(dst)] = str(src)
-        src_path = src if Path(src).is_absolute() else Path(src_root) / src
-        jobs.append(ResizeJob(str(src_path), str(dst)))
+        taken[str(dst)] = src_path
+        jobs.append(ResizeJob(src_path, str(dst)))
     return jobs, refused
+
+
+def scan_sources(src_root: str | os.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS
+                 ) -> tuple[list[str], list[ResizeResult]]:
+    """The video files under ``src_root`` relative to it (as :func:`plan_resize` takes
+    ``sources``), and a refusal per dangling link.
+
+    Relative to ``src_root``, so they do not depend on whether ``src_root`` itself was given
+    relative to the working folder. Frame folders are not re-encoded and are left out; a
+    symbolic link whose target is missing is listed as failed (naming the target), never
+    dropped silently.
+    """
+    sources: list[str] = []
+    refused: list[ResizeResult] = []
+    for item in find_videos(src_root, extensions):
+        path = Path(item.path)
+        if path.is_file():
+            sources.append(str(path.relative_to(src_root)))
+        elif path.is_symlink() and not path.exists():
+            refused.append(ResizeResult(str(path), None, "failed",
+                                        f"dangling symbolic link to {os.readlink(path)}"))
+    return sources, refused
 
 
 def resize_video(src: str | os.PathLike, dst: str | os.PathLike, short_side: int = 256, gop: int = 16,

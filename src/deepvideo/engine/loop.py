@@ -293,11 +293,13 @@ class _Run:
         save_checkpoint(folder, self.model, self.meta(epoch, it, metrics), state)
 
     def note_bad(self, items: list[dict]) -> None:
+        """Add skipped videos to the run's list; each new one gets a console line (rank 0)."""
         known = {b["path"] for b in self.bad_items}
         for it in items:
             if it["path"] not in known:
                 self.bad_items.append(dict(it))
                 known.add(it["path"])
+                self.logger.skipped(it)
         if items and hasattr(self.train_dataset, "record_bad"):
             self.train_dataset.record_bad(items)
 

@@ -16,7 +16,10 @@ Files written into the run folder (rank 0 only):
 
 On the console: a live progress bar per epoch when stderr is a terminal; otherwise (logs,
 pipes, CI) one line per epoch on stdout with its figures (:func:`epoch_line`), e.g.
-``epoch 2/10  train loss 0.6931  top-1 55.0%  val top-1 60.0%  412.3 clips/s  3.1 s  ETA 24.8 s``.
+``epoch 2/10  train loss 0.6931  top-1 55.0%  val top-1 60.0%  412.3 clips/s  3.1 s  ETA 24.8 s``,
+ending in ``skipped N`` once N videos could not be read. Each newly skipped video also gets
+one line (:func:`skipped_line`) when the loop learns of it, above the bar or among the epoch
+lines; ``train.log`` and ``bad_items.json`` keep the details.
 
 On resume the CSV files are rewritten from the history stored in the checkpoint, so rows
 logged after the last checkpoint by the killed process disappear.
@@ -114,7 +117,15 @@ def epoch_line(row: dict, epochs: int, eta_s: float | None) -> str:
         parts.append(_seconds(row["epoch_time_s"]))
     if eta_s is not None:
         parts.append(f"ETA {_seconds(eta_s)}")
+    if row.get("bad_items"):
+        parts.append(f"skipped {row['bad_items']}")
     return "  ".join(parts)
+
+
+def skipped_line(item: dict) -> str:
+    """The console line for a video skipped in training: its path, why, and where it is listed."""
+    where = f" (listed at {item['source']})" if item.get("source") else ""
+    return f"skipped unreadable video {item['path']}{where}: {item.get('error', 'unknown error')}"
 
 
 class RunLogger:
@@ -151,6 +162,7 @@ class RunLogger:
         self._stream = stream
         self._epochs_total = 0
         self._session_times: list[float] = []  # epoch times of this process (the ETA)
+        self._skipped = 0  # videos reported by :meth:`skipped` (shown in the bar's status)
 
     def _lines(self) -> bool:
         stream = self._stream or sys.stdout
@@ -199,6 +211,17 @@ class RunLogger:
             eta = sum(self._session_times) / len(self._session_times) * left if self._session_times else None
             print(epoch_line(row, self._epochs_total, eta), file=self._stream or sys.stdout, flush=True)
 
+    def skipped(self, item: dict) -> None:
+        """One console line for a newly skipped video (``{"path", "source", "error"}``)."""
+        self._skipped += 1
+        if not self.enabled:
+            return
+        console = getattr(self._progress, "console", None)  # a live rich bar: print above it
+        if console is not None:
+            console.print(skipped_line(item), soft_wrap=True, markup=False, highlight=False)
+        else:
+            print(skipped_line(item), file=self._stream or sys.stdout, flush=True)
+
     # progress ---------------------------------------------------------------------------
     def start_epoch(self, epoch: int, epochs: int, total_clips: int, done_clips: int = 0) -> None:
         self._epochs_total = epochs
@@ -215,7 +238,8 @@ class RunLogger:
 
     def advance(self, clips: int, loss: float, lr: float) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, advance=clips, status=f"loss {loss:.4f} lr {lr:.2e}")
+            status = f"loss {loss:.4f} lr {lr:.2e}" + (f" skipped {self._skipped}" if self._skipped else "")
+            self._progress.update(self._task, advance=clips, status=status)
 
     def end_epoch(self) -> None:
         if self._progress is not None:

@@ -14,8 +14,9 @@ and ``img_00001.jpg``... with ``--rgb``; the TSN "rawframes" layout read by
 - Shardable: ``shard=(i, n)`` takes every n-th video of the sorted list from i; under
   torchrun (``RANK``/``WORLD_SIZE`` set) each rank takes its share by default, and with
   ``device="cuda"`` uses GPU ``LOCAL_RANK``.
-- Failures (undecodable video, too few frames, unsafe path) are recorded with the reason and
-  listed in the summary; they never stop the run.
+- Failures (undecodable video, too few frames, unsafe path, a dangling symbolic link) are
+  recorded with the reason and listed in the summary; they never stop the run. The command
+  exits non-zero when every video failed, or with ``--strict`` when any did.
 
 Default method: ``DEFAULT_METHOD`` below, chosen by ``benchmarks/bench_flow.py`` (see
 ``docs/benchmarks.md``, "Optical flow"): the fastest method whose ground-truth EPE is no
@@ -88,18 +89,27 @@ class ExtractSummary:
 
 
 def find_videos(inputs: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """(video, dataset root) pairs: folders searched recursively, files taken as given."""
+    """(video, dataset root) pairs: folders searched recursively, files taken as given.
+
+    A dangling symbolic link with a video suffix is kept (:func:`plan` fails it, naming the
+    missing target) rather than dropped.
+    """
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             found += [(v, p) for v in sorted(p.rglob("*"))
-                      if v.suffix.lower() in VIDEO_EXTENSIONS and v.is_file() and not v.name.startswith(".")]
+                      if v.suffix.lower() in VIDEO_EXTENSIONS and not v.name.startswith(".")
+                      and (v.is_file() or _dangling(v))]
         elif p.exists():
             found.append((p, p.parent))
         else:
             raise FileNotFoundError(f"input not found: {p}")
     return found
+
+
+def _dangling(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
 
 
 def shard_from_env() -> tuple[int, int]:
@@ -131,6 +141,8 @@ def plan(inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
             job.out = safe_output_path(out, rel.with_suffix(""), entry=str(video))
         except UnsafePathError as e:
             job.error = str(e)
+        if _dangling(video):
+            job.error, job.out = f"{video}: dangling symbolic link to {os.readlink(video)}", None
         if job.out is not None:
             if job.out in seen:
                 job.error = f"output folder {job.out} already taken by {seen[job.out]}"
@@ -260,6 +272,8 @@ def extract(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, opts: E
     if opts.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per rank
         opts = ExtractOptions(**{**asdict(opts), "device": f"cuda:{os.environ['LOCAL_RANK']}"})
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out}: exists and is not a folder; give an output folder")
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(inputs, out, shard)
     manifest = read_manifests(out)

@@ -17,16 +17,18 @@ from deepvideo.io.reader import VideoReader
 
 def open_video(path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
                interpolation: str = "bilinear", template: str = "img_{:05d}.jpg", start_index: int = 1,
-               fps: float | None = None) -> VideoReader | FrameFolderReader:
+               fps: float | None = None, report_damage: bool = False) -> VideoReader | FrameFolderReader:
     """A :class:`VideoReader` for a file, a :class:`FrameFolderReader` for a folder.
 
     ``template``, ``start_index`` and ``fps`` only apply to frame folders (a video file knows
-    its own frame rate).
+    its own frame rate); ``report_damage`` only to files (:class:`VideoReader`: decoder error
+    reports collected in ``.damage``).
     """
     if Path(path).is_dir():
         return FrameFolderReader(path, template=template, start_index=start_index, short_side=short_side,
                                  fps=fps, threads=threads, interpolation=interpolation)
-    return VideoReader(path, short_side=short_side, threads=threads, interpolation=interpolation)
+    return VideoReader(path, short_side=short_side, threads=threads, interpolation=interpolation,
+                       report_damage=report_damage)
 
 
 def probe(path: str | os.PathLike, **kwargs) -> VideoMeta:

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
+from deepvideo.io.decodelog import DecodeDamage, decode_packet
 from deepvideo.io.errors import VideoError, error_reason
 from deepvideo.io.meta import (
     INTERPOLATIONS,
@@ -103,11 +104,17 @@ class VideoReader:
     DataLoader workers). ``.width``/``.height`` are the source size, ``.frame_size`` the
     ``(H, W)`` of returned frames. ``skip_nonref=False`` decodes every packet on the way to a
     needed frame (the default lets FFmpeg drop unneeded non-reference frames; same output).
+    ``report_damage=True`` collects FFmpeg's decoder error reports of every picture decoded
+    (damage FFmpeg conceals without an exception) into ``.damage``, a
+    :class:`~deepvideo.io.decodelog.DecodeDamage` by frame index (see that module: the
+    capture is process-global; exact frames with ``threads=1``).
     """
 
     def __init__(self, path: str | os.PathLike, short_side: int | None = None, threads: int = 0,
-                 interpolation: str = "bilinear", skip_nonref: bool = True):
+                 interpolation: str = "bilinear", skip_nonref: bool = True, report_damage: bool = False):
         self.path = Path(path)
+        self.report_damage = report_damage
+        self.damage = DecodeDamage()
         check_interpolation(interpolation)
         self.short_side = short_side
         self.threads = int(threads)
@@ -297,13 +304,18 @@ class VideoReader:
 
     def __iter__(self):
         """All frames in order, one ``uint8 [H,W,3]`` tensor at a time (sequential decode)."""
+        if self.report_damage:
+            self._packet_index()  # frame indices of the packets, for the damage report
         container, stream = open_container(self.path), None
         try:
             stream = container.streams.video[0]
             stream.thread_type = "SLICE" if self.threads == 1 else "AUTO"
             stream.codec_context.thread_count = self.threads
-            for frame in container.decode(stream):
-                yield torch.from_numpy(self._convert(frame))
+            yielded = 0
+            for packet in container.demux(stream):
+                for frame in self._packet_frames(packet, yielded):
+                    yielded += 1
+                    yield torch.from_numpy(self._convert(frame))
         except av.error.FFmpegError as exc:
             raise VideoError(self.path, f"decoding failed: {error_reason(exc)}") from exc
         finally:
@@ -382,7 +394,7 @@ class VideoReader:
                     frame_index = index.pts_to_index.get(packet.pts)
                     skip = frame_index is not None and frame_index not in self._wanted
                     codec.skip_frame = "NONREF" if skip else "DEFAULT"
-                for frame in packet.decode():
+                for frame in self._packet_frames(packet, self._pos + 1):
                     if counting:
                         if next_index is None:
                             raise _SeekMissed
@@ -398,6 +410,22 @@ class VideoReader:
         except av.error.FFmpegError as exc:
             raise VideoError(self.path,
                              f"decoding failed after frame {self._pos}: {error_reason(exc)}") from exc
+
+    def _packet_frames(self, packet, next_frame: int) -> list:
+        """``packet.decode()``; with ``report_damage`` its error reports go to ``.damage`` under the
+        packet's frame index (by pts, else decode order, else ``next_frame``)."""
+        if not self.report_damage:
+            return packet.decode()
+        frames, reports = decode_packet(packet)
+        if reports:
+            index = self._index
+            frame = None
+            if index is not None and index.pts_to_index is not None:
+                frame = index.pts_to_index.get(packet.pts)
+            if frame is None and index is not None:
+                frame = index.dts_to_ordinal.get(packet.dts if packet.dts is not None else packet.pts)
+            self.damage.add(min(next_frame, self.num_frames - 1) if frame is None else frame, reports)
+        return frames
 
     def _convert(self, frame) -> np.ndarray:
         """RGB (and resize) through one cached swscale context: the same pixels as
@@ -466,6 +494,8 @@ def open_container(path: str | os.PathLike):
     except OSError as exc:  # e.g. no permission to look into the folder
         raise VideoError(path, f"cannot open: {error_reason(exc)}") from exc
     if not exists:
+        if path.is_symlink():
+            raise VideoError(path, f"dangling symbolic link to {os.readlink(path)} (no such target)")
         raise VideoError(path, "file not found")
     if is_dir:
         raise VideoError(path, "is a directory, not a video file (frame folders: use open_video or "
