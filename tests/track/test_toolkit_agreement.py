@@ -57,6 +57,14 @@ def test_real_sequences_take_part(runs, shared_data):
     assert {"Crossing", "bag"} <= {s.name for s in runs[1]}
 
 
+def file_boxes(seq):
+    """The ground truth as the toolkits read it: in the pixel convention of the dataset's file
+    (where our result files are written too)."""
+    boxes = seq.boxes.copy()
+    boxes[:, :2] += seq.origin
+    return boxes
+
+
 class FakeOTB:
     """What ExperimentOTB.report reads of its dataset: names, and (frames, boxes) pairs."""
 
@@ -67,7 +75,7 @@ class FakeOTB:
         return len(self.seqs)
 
     def __iter__(self):
-        return iter([(s.frame_paths, s.boxes.copy()) for s in self.seqs])
+        return iter([(s.frame_paths, file_boxes(s)) for s in self.seqs])
 
 
 class FakeGOT10k(FakeOTB):
@@ -78,7 +86,7 @@ class FakeGOT10k(FakeOTB):
     def item(self, s):
         width, height = evaluate.frame_size(s)
         cover = np.where(s.absent, 0, 8) if s.absent is not None else np.full(len(s), 8)
-        return s.frame_paths, s.boxes.copy(), {"cover": cover, "resolution": f"({width}, {height})"}
+        return s.frame_paths, file_boxes(s), {"cover": cover, "resolution": f"({width}, {height})"}
 
     def __getitem__(self, name):
         return self.item(self.seqs[self.seq_names.index(name)])
@@ -98,7 +106,8 @@ def toolkit_experiment(cls, dataset, result_dir: Path, report_dir: Path, **field
 
 def test_otb_mode_matches_got10k_experiment_otb(runs, tmp_path):
     root, seqs = runs
-    seqs = [s for s in seqs if s.absent is None or not s.absent.any()]  # the toolkit's OTB mode has no absent frames
+    # the toolkit's OTB mode has no absent frames
+    seqs = [s for s in seqs if s.absent is None or not s.absent.any()]
     ours = evaluate.evaluate_ope(root / "otb" / "oracle", seqs, layout="otb")
     experiment = toolkit_experiment(got10k_otb.ExperimentOTB, FakeOTB(seqs), root / "otb",
                                     tmp_path, nbins_iou=21, nbins_ce=51)
@@ -146,7 +155,8 @@ class ToolkitSequence:
         return len(self.seq)
 
     def groundtruth(self, index=None):
-        regions = [Special(0) if not np.isfinite(b).all() else Rectangle(*b) for b in self.seq.boxes]
+        regions = [Special(0) if not np.isfinite(b).all() else Rectangle(*b)
+                   for b in evaluate.file_boxes(self.seq)]
         return regions if index is None else regions[index]
 
     def objects(self):
@@ -205,7 +215,7 @@ class OracleRuntime(OnlineTrackerRuntime):
         return status, 0.0
 
     def update(self, frame, properties=None):
-        box = self.oracle.box_at(frame)
+        box = self.oracle.box_at(frame) + [self.seq.origin, self.seq.origin, 0, 0]  # file pixels
         region = Special(0) if not np.isfinite(box).all() else Rectangle(*box)
         return ObjectStatus(region, {}), 0.0
 

@@ -27,6 +27,9 @@ defaults to the tracker name or the factory's ``__name__``) in a layout of
 - A tracker that raises is a bug: the exception propagates and the sequence is not written.
   A non-finite box is recorded as ``nan,nan,nan,nan`` (OPE: a miss in every metric; VOT: a
   failure where the target has ground truth, else a skipped ``0`` frame).
+- Pixel convention: result files hold boxes in the convention of the dataset's own files
+  (:func:`file_boxes`: 1-based for OTB, LaSOT, GOT-10k; trackers themselves see 0-based boxes),
+  and figures are computed in it, as the official toolkits compute them from the files.
 - Resumable: a repetition whose box file exists is skipped; files are written atomically.
 - Sharded: ``shard=(i, n)`` runs every n-th sequence (by name) from i; ``shard=None`` takes
   torchrun's ``RANK``/``WORLD_SIZE`` when set, else runs all.
@@ -95,34 +98,46 @@ def tracked_box(result, seq: Sequence, index: int) -> np.ndarray:
     return box if np.isfinite(box).all() else np.full(4, np.nan)
 
 
+def file_boxes(seq: Sequence) -> np.ndarray:
+    """The ground truth in the pixel convention of the dataset's own files (``origin`` added
+    back: 1-based for OTB, LaSOT, GOT-10k). Result files are written in it, and every figure
+    is computed in it, as the official toolkits compute them on the files."""
+    boxes = np.array(seq.boxes, dtype=np.float64)
+    boxes[:, :2] += seq.origin
+    return boxes
+
+
 def frame_size(seq: Sequence) -> tuple[int, int]:
     """``(width, height)`` of the sequence's frames (from frame 0)."""
     height, width = seq.frame(0).shape[:2]
     return width, height
 
 
-def track_ope(tracker: Tracker, seq: Sequence) -> Run:
-    """One pass over ``seq``: boxes (frame 0 the initial box) and times."""
+def track_ope(tracker: Tracker, seq: Sequence, on_frame: Callable[[int], None] | None = None
+              ) -> Run:
+    """One pass over ``seq``: boxes (frame 0 the initial box), times and the tracker's scores
+    (frames read in order, so a video is decoded once); ``on_frame(index)`` after each frame."""
     n = len(seq)
-    boxes, times = np.full((n, 4), np.nan), np.full(n, np.nan)
+    boxes, times, scores = np.full((n, 4), np.nan), np.full(n, np.nan), np.full(n, np.nan)
     boxes[0] = init = initial_box(seq)
-    frame = seq.frame(0)
-    start = time.perf_counter()
-    tracker.initialize(frame, init)
-    times[0] = time.perf_counter() - start
-    for index in range(1, n):
-        frame = seq.frame(index)
+    for index, frame in enumerate(seq.frames()):
         start = time.perf_counter()
-        result = tracker.track(frame)
+        if index == 0:
+            tracker.initialize(frame, init)
+        else:
+            result = tracker.track(frame)
+            boxes[index] = tracked_box(result, seq, index)
+            scores[index] = float(result.score)
         times[index] = time.perf_counter() - start
-        boxes[index] = tracked_box(result, seq, index)
-    return Run(boxes, times)
+        if on_frame is not None:
+            on_frame(index)
+    return Run(boxes, times, scores=scores)
 
 
 def track_vot(tracker: Tracker, seq: Sequence, skip_initialize: int = metrics.VOT_SKIP_INITIALIZE
               ) -> Run:
     """One reset-based run over ``seq`` (see the module docstring)."""
-    n, size, gt = len(seq), frame_size(seq), np.asarray(seq.boxes, dtype=np.float64)
+    n, size, gt = len(seq), frame_size(seq), file_boxes(seq)
     boxes, times = np.full((n, 4), np.nan), np.full(n, np.nan)
     codes = np.full(n, metrics.VOT_SKIPPED)
     index = 0
@@ -141,7 +156,8 @@ def track_vot(tracker: Tracker, seq: Sequence, skip_initialize: int = metrics.VO
             result = tracker.track(frame)
             times[index] = time.perf_counter() - start
             box = tracked_box(result, seq, index)
-            if metrics.vot_overlap(box[None], gt[index][None], size)[0] <= 0:
+            if metrics.vot_overlap(box[None] + [seq.origin, seq.origin, 0, 0], gt[index][None],
+                                   size)[0] <= 0:
                 codes[index] = metrics.VOT_FAILURE
                 index += skip_initialize
                 break
@@ -163,7 +179,7 @@ def _run(tracker: TrackerSource, sequences, result_dir, name, layout, repetition
         todo = [r for r in range(1, repetitions + 1) if not has_run(tracker_dir, layout, seq.name, r)]
         for repetition in todo:
             run = one_run(factory(), seq)
-            write_run(tracker_dir, layout, seq.name, repetition, run)
+            write_run(tracker_dir, layout, seq.name, repetition, run.shifted(seq.origin))
             if progress:
                 fps = metrics.fps_of(run.times)
                 stage_line(f"{name} [{number}/{len(mine)}] {seq.name} #{repetition}: "
@@ -232,7 +248,7 @@ def evaluate_ope(tracker_dir, sequences: Iterable[Sequence], layout: str | None 
     for seq in sequences:
         runs = _runs(tracker_dir, layout, seq)
         times = [r.times for r in runs if r.times is not None]
-        results = [metrics.ope_sequence(r.boxes, seq.boxes, seq.absent) for r in runs]
+        results = [metrics.ope_sequence(r.boxes, file_boxes(seq), seq.absent) for r in runs]
         figures = {key: np.mean([r[key] for r in results], axis=0)
                    for key in ("success_curve", "precision_curve", "norm_precision_curve")}
         figures.update({key: float(np.mean([r[key] for r in results]))
@@ -253,7 +269,7 @@ def evaluate_got10k(tracker_dir, sequences: Iterable[Sequence], layout: str | No
         runs = _runs(tracker_dir, layout, seq)
         all_times[seq.name] = [r.times for r in runs if r.times is not None]
         per_sequence[seq.name] = metrics.got10k_sequence(
-            [r.boxes for r in runs], seq.boxes, seq.absent, frame_size(seq), all_times[seq.name])
+            [r.boxes for r in runs], file_boxes(seq), seq.absent, frame_size(seq), all_times[seq.name])
 
     def summarize(subset: dict) -> dict:
         return metrics.got10k_summary(subset, [t for n in subset for t in all_times[n]])
@@ -272,7 +288,7 @@ def evaluate_vot(tracker_dir, sequences: Iterable[Sequence],
     for seq in sequences:
         runs = _runs(tracker_dir, "vot", seq)
         per_sequence[seq.name] = metrics.vot_sequence([(r.codes, r.boxes) for r in runs],
-                                                      seq.boxes, frame_size(seq), burnin)
+                                                      file_boxes(seq), frame_size(seq), burnin)
         fps = [r.times for r in runs if r.times is not None]
         per_sequence[seq.name]["fps"] = metrics.fps_of(np.concatenate(fps)) if fps else np.nan
     overall = metrics.vot_summary(per_sequence, eao_interval)

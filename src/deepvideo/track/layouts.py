@@ -24,14 +24,14 @@ API: :class:`Run` (one repetition), :func:`write_run`, :func:`read_runs`, :func:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from deepvideo.io.atomic import atomic_write_text
-from deepvideo.track.sequence_files import parse_numbers, text_lines
 from deepvideo.track.metrics import VOT_SKIPPED, VOT_TRACKED
+from deepvideo.track.sequence_files import parse_numbers, text_lines
 
 LAYOUTS = ("otb", "got10k", "vot")
 
@@ -49,6 +49,16 @@ class Run:
     boxes: np.ndarray
     times: np.ndarray | None = None
     codes: np.ndarray | None = None
+    scores: np.ndarray | None = None  # the tracker's per-frame scores (not in the toolkits' files)
+
+    def shifted(self, origin: float) -> Run:
+        """The run with ``origin`` added to x and y: result files hold boxes in the pixel
+        convention of the dataset's own files (1-based for OTB, LaSOT, GOT-10k)."""
+        if not origin:
+            return self
+        boxes = self.boxes.copy()
+        boxes[:, :2] += origin
+        return replace(self, boxes=boxes)
 
 
 def check_layout(layout: str) -> str:
