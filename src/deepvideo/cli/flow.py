@@ -6,28 +6,13 @@ from pathlib import Path
 
 import typer
 
+from deepvideo.cli.params import parse_params
+
 app = typer.Typer(no_args_is_help=True)
 
 
 def register_top_level(root: typer.Typer) -> None:
     """Add this group's top-level commands to the root app (none: all live under ``flow``)."""
-
-
-def _parse_params(items: list[str]) -> dict:
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected key=value, got {item!r}")
-        for cast in (int, float):
-            try:
-                params[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            params[key] = value
-    return params
 
 
 @app.command()
@@ -59,7 +44,7 @@ def extract(
 
     try:
         opts = ExtractOptions(method=method or DEFAULT_METHOD, device=device, rgb=rgb, short_side=short_side,
-                              bound=bound, fmt=fmt, params=_parse_params(param))
+                              bound=bound, fmt=fmt, params=parse_params(param))
         summary = run(inputs, out, opts, workers=workers, shard=parse_shard(shard) if shard else None)
     except (ValueError, OSError) as exc:  # bad options, missing input, --out not a folder
         typer.echo(f"error: {exc}", err=True)

@@ -1,0 +1,197 @@
+"""`deepvideo track ...`: follow one target through a video, benchmark trackers on datasets,
+convert result files between the toolkits' layouts, list the trackers.
+
+``deepvideo track VIDEO --init x,y,w,h`` is short for ``deepvideo track run VIDEO ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from typer.core import TyperGroup
+
+from deepvideo.cli.params import parse_params
+
+
+class _RunByDefault(TyperGroup):
+    """A group whose first argument, when it names no sub-command, is the VIDEO of ``run``."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_RunByDefault, no_args_is_help=True)
+
+
+def register_top_level(root: typer.Typer) -> None:
+    """Add this group's top-level commands to the root app (none: all live under ``track``)."""
+
+
+def _fail(message: str, code: int = 1):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _parse_box(text: str | None):
+    from deepvideo.track.base import as_box
+
+    if text is None:
+        return None
+    try:
+        return as_box(text.replace(" ", "").split(","), "--init")
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; expected x,y,w,h in pixels, e.g. 120,80,40,60",
+                                 param_hint="--init") from None
+
+
+def _sequence(video: Path, init):
+    """A video file with ``--init``, or a sequence folder (its first ground-truth box, or
+    ``--init`` in its place)."""
+    from deepvideo.track.datasets import load_sequence, video_sequence
+
+    if video.is_dir():
+        seq = load_sequence(video)
+        if init is not None:
+            seq.boxes[0] = init
+        return seq
+    if init is None:
+        raise typer.BadParameter("a video needs the target's first box: --init x,y,w,h",
+                                 param_hint="--init")
+    return video_sequence(video, init)
+
+
+def _follow(seq, tracker, progress: bool):
+    from deepvideo.progress import make_progress
+    from deepvideo.track.evaluate import track_ope
+
+    with make_progress("frames", disable=not progress) as bar:
+        task = bar.add_task(f"track {seq.name}", total=len(seq))
+        return track_ope(tracker, seq, on_frame=lambda index: bar.advance(task))
+
+
+def _write_outputs(seq, run, out: Path | None, scores_out: Path | None, show: Path | None,
+                   fps: float) -> None:
+    from deepvideo.io.atomic import atomic_write_text
+    from deepvideo.track.show import write_tracking_video
+
+    if out is not None:
+        atomic_write_text(out, "".join(",".join(f"{v:.3f}" for v in b) + "\n" for b in run.boxes))
+    if scores_out is not None:
+        atomic_write_text(scores_out, "".join(f"{s:.6f}\n" for s in run.scores))
+    if show is not None:
+        gt = seq.boxes if seq.format != "video" else None
+        write_tracking_video(show, seq.frames(), run.boxes, run.scores, gt=gt, fps=fps)
+
+
+@app.command("run")
+def run(
+    video: Path = typer.Argument(..., help="A video file, or a sequence folder (OTB, VOT, GOT-10k, LaSOT, "
+                                 "TrackingNet) whose first ground-truth box starts the tracker."),
+    init: str = typer.Option(None, "--init", help="The target's box in the first frame: x,y,w,h in pixels "
+                             "(0-based, top-left corner)."),
+    tracker: str = typer.Option("eco_hc", "--tracker", help="A tracker name (deepvideo track list)."),
+    param: list[str] = typer.Option([], "--param", help="Tracker parameter key=value (repeatable)."),
+    out: Path = typer.Option(None, "--out", help="Write one x,y,w,h line per frame here."),
+    scores_out: Path = typer.Option(None, "--scores", help="Write the tracker's score per frame here."),
+    show: Path = typer.Option(None, "--show", help="Write an mp4: each frame with the box (and the "
+                              "ground truth of a sequence folder), the score plotted beside it."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+) -> None:
+    """Follow one target through a video from its first box."""
+    from deepvideo.io import VideoError, probe
+    from deepvideo.track.registry import create_tracker
+    from deepvideo.track.sequence_files import SequenceError
+
+    if show is not None and show.suffix.lower() != ".mp4":
+        _fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
+    box = _parse_box(init)
+    if not video.exists():
+        _fail(f"{video}: file not found", 2)
+    try:
+        follower = create_tracker(tracker, **parse_params(param))
+        seq = _sequence(video, box)
+        run = _follow(seq, follower, progress)
+        fps = (probe(video).fps or 25.0) if seq.video_path is not None else 25.0
+        _write_outputs(seq, run, out, scores_out, show, fps)
+    except KeyError as exc:
+        _fail(exc.args[0], 2)
+    except (SequenceError, VideoError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    speed = np.nansum(run.times)
+    tracked = np.isfinite(run.scores[1:])
+    low = float(np.nanmin(run.scores)) if tracked.any() else float("nan")
+    typer.echo(f"{tracker}: {len(seq)} frames, {(len(seq) - 1) / max(speed, 1e-9):.1f} fps; "
+               f"score mean {np.nanmean(run.scores[1:]) if tracked.any() else float('nan'):.3f}, "
+               f"lowest {low:.3f}" + "".join(f" -> {p}" for p in (out, scores_out, show) if p))
+
+
+@app.command("bench")
+def bench(
+    dataset: Path = typer.Argument(..., help="A folder of tracking sequences (any supported format)."),
+    trackers: str = typer.Option(..., "--trackers", help="Comma-separated tracker names."),
+    protocol: str = typer.Option("ope", "--protocol", help="ope | got10k | vot."),
+    report: Path = typer.Option(..., "--report", help="Folder for report.md, plots and scores.json."),
+    results: Path = typer.Option(None, "--results", help="Result files (default: REPORT/results)."),
+    repetitions: int = typer.Option(None, "--repetitions", help="Runs per sequence (default: got10k 3, "
+                                    "else 1)."),
+    shard: str = typer.Option(None, "--shard", help="i/n: run every n-th sequence from i (default: torchrun "
+                              "RANK/WORLD_SIZE, else all)."),
+    eao_interval: str = typer.Option("100,356", "--eao-interval", help="VOT: sequence lengths lo,hi "
+                                     "over which EAO averages (VOT2018: 100,356)."),
+) -> None:
+    """Run trackers on a dataset (resumable), evaluate, and write plots and report.md."""
+    from deepvideo.flow.extract import parse_shard
+    from deepvideo.track.benchmark import benchmark
+    from deepvideo.track.layouts import ResultFileError
+    from deepvideo.track.sequence_files import SequenceError
+
+    names = [t.strip() for t in trackers.split(",") if t.strip()]
+    try:
+        interval = tuple(int(v) for v in eao_interval.split(","))
+        result = benchmark(dataset, names, protocol, report, results_dir=results,
+                           repetitions=repetitions, shard=parse_shard(shard) if shard else None,
+                           eao_interval=interval)
+    except KeyError as exc:
+        _fail(exc.args[0], 2)
+    except (SequenceError, ResultFileError, ValueError) as exc:
+        _fail(str(exc))
+    if result.report is None:
+        typer.echo(f"this shard is done; results in {result.results_dir}. Run again without --shard "
+                   "when every shard finished to write the report.")
+    else:
+        typer.echo(f"report: {result.report}")
+
+
+@app.command("convert")
+def convert(
+    src: Path = typer.Argument(..., help="One tracker's result folder."),
+    dst: Path = typer.Argument(..., help="Output folder."),
+    src_layout: str = typer.Option(None, "--from", help="otb | got10k | vot (default: detected)."),
+    dst_layout: str = typer.Option(..., "--to", help="otb | got10k | vot."),
+    repetition: int = typer.Option(None, "--repetition", help="To otb: which GOT-10k repetition."),
+) -> None:
+    """Convert one tracker's result files between the toolkits' layouts."""
+    from deepvideo.track.layouts import ResultFileError, detect_layout
+    from deepvideo.track.layouts import convert as run_convert
+
+    try:
+        names = run_convert(src, src_layout or detect_layout(src), dst, dst_layout, repetition)
+    except (ResultFileError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(f"converted {len(names)} sequences -> {dst} ({dst_layout})")
+
+
+@app.command("list")
+def list_() -> None:
+    """The registered trackers, their papers, and whether they can run here."""
+    from deepvideo.track.registry import list_trackers
+
+    for info in list_trackers():
+        status = "" if info.is_available() else "  (not available here)"
+        typer.echo(f"{info.name:16s} {info.summary}{status}")
+        if info.paper:
+            typer.echo(f"{'':16s} {info.paper}")
