@@ -196,8 +196,8 @@ def read_meta(path: str | os.PathLike) -> dict:
     try:
         meta = json.loads((folder / META).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{folder / META}: invalid JSON, the file is damaged (truncated?): {e}") \
-            from None
+        raise CheckpointError(
+            f"{folder / META}: invalid JSON, the file is damaged (truncated?): {e}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{folder / META}: not a checkpoint description (a JSON object is expected)")
     return meta
