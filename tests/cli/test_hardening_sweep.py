@@ -287,3 +287,19 @@ def test_payloads_are_live(tmp_path):
     torch.save({"x": Payload(tmp_path / "MARKER")}, tmp_path / "payload.pt")
     torch.load(tmp_path / "payload.pt", weights_only=False)
     assert (tmp_path / "MARKER").exists()
+
+
+def test_library_readers_refuse_payloads(tmp_path):
+    """The library entry points behind the commands: none unpickles the payload."""
+    from deepvideo.engine.fusion import load_scores
+    from deepvideo.models.convert import WeightsFileError, load_model
+
+    torch.save({"head.fc.weight": Payload(tmp_path / "MARKER")}, tmp_path / "payload.pyth")
+    with pytest.raises(WeightsFileError, match=r"payload\.pyth: cannot be read as weights.*io\.open"):
+        load_model(MODEL, tmp_path / "payload.pyth")
+    objects = np.array([Payload(tmp_path / "MARKER")], dtype=object)  # np.savez pickles object arrays
+    np.savez(tmp_path / "scores.npz", video_ids=objects, labels=np.zeros(1), view_logits=np.zeros((1, 1, 2)),
+             scores=np.zeros((1, 2)), class_names=np.array(["x", "y"]))
+    with pytest.raises(ValueError, match=r"scores\.npz: not a readable scores file.*allow_pickle=False"):
+        load_scores(tmp_path / "scores.npz")
+    assert not (tmp_path / "MARKER").exists()
