@@ -120,7 +120,8 @@ def _scores_file(tmp: Path) -> Path:
 # Each case: tmp, world -> (argv, exit code, text the one error line must contain).
 def case_hostile_predict(world, tmp):
     run = _hostile(world, tmp)
-    return ["predict", run, world / "videos/c0/v0.mp4"], 1, "checkpoint.json: model 'evil_net' is not registered"
+    return ["predict", run, world / "videos/c0/v0.mp4"], 1, \
+        "checkpoint.json: model 'evil_net' is not registered"
 
 
 def case_hostile_test(world, tmp):
@@ -154,7 +155,8 @@ def case_payload_pretrained(world, tmp):
 def case_test_truncated_weights(world, tmp):
     run, _ = _copy_run(world, tmp)
     _cut(run / "checkpoints/best/model.safetensors")
-    return ["test", run, "--subset", "train"], 1, "best/model.safetensors: damaged safetensors file (truncated?)"
+    return ["test", run, "--subset", "train"], 1, \
+        "best/model.safetensors: damaged safetensors file (truncated?)"
 
 
 def case_predict_empty_weights(world, tmp):

@@ -57,7 +57,8 @@ def test_torch_files_damaged_anywhere_are_one_line_errors(tmp_path):
             read_torch_file(path)
         message = str(err.value)
         assert message.startswith(f"{path}: ") and "\n" not in message
-        assert ("empty file (0 bytes)" if keep == 0 else "damaged" if keep > 1 else "not a PyTorch") in message
+        expected = "empty file (0 bytes)" if keep == 0 else "damaged" if keep > 1 else "not a PyTorch"
+        assert expected in message
     path.write_bytes(np.random.default_rng(0).bytes(256))
     with pytest.raises(WeightsFileError, match="not a PyTorch file"):
         read_torch_file(path)
@@ -95,7 +96,7 @@ def test_checkpoint_readers_name_the_damaged_file(tmp_path):
         load_train_state(folder)
     weights = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(weights[: len(weights) // 2])
-    with pytest.raises(CheckpointError, match=r"c/model\.safetensors: damaged safetensors file \(truncated\?\)"):
+    with pytest.raises(CheckpointError, match=r"c/model\.safetensors: damaged safetensors file \(truncated"):
         load_weights(TinyNet(2), folder)
     (folder / "checkpoint.json").write_text('{"config": {')
     with pytest.raises(CheckpointError, match=r"c/checkpoint\.json: invalid JSON, the file is damaged"):
@@ -242,7 +243,7 @@ def test_unknown_model_and_format_are_config_errors_and_leave_no_run_folder(tmp_
     with pytest.raises(ConfigError, match=r"^model\.name='nosuchnet': unknown model 'nosuchnet'"):
         build_model(_cfg(tmp_path / "a", "model.name=nosuchnet"), 2)
     cfg = _cfg(tmp_path / "b", "data.train.format=nosuchfmt", "data.train.root=x")
-    with pytest.raises(ConfigError, match=r"^data\.train\.format='nosuchfmt' is not a dataset format; .*folder"):
+    with pytest.raises(ConfigError, match=r"^data\.train\.format='nosuchfmt' is not a dataset format"):
         load_index(cfg, "train")
     out = tmp_path / "new" / "run"
     with pytest.raises(ConfigError, match="model.name='nosuchnet'"):
