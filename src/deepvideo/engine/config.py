@@ -43,7 +43,10 @@ class ModelConfig:
     num_classes: int | None = None  # None: the number of classes of the training set
     kwargs: dict[str, Any] = field(default_factory=dict)  # builder overrides
     spec: dict[str, Any] = field(default_factory=dict)  # InputSpec overrides, e.g. crop_size
-    imports: list[str] = field(default_factory=list)  # modules or .py files registering models
+    # Modules or .py files registering models or tasks, imported (their code runs) when training from
+    # this recipe; loading a checkpoint never imports the list it stores unless allowed
+    # (--allow-imports, docs/checkpoints.md).
+    imports: list[str] = field(default_factory=list)
     # Weights to start from (engine/build.py, load_pretrained): a deepvideo checkpoint (folder,
     # file in it or run folder), or {checkpoint: ..., exclude: [regex, ...], strict: true}. Loading
     # no tensor, or a tensor of another shape (e.g. a classifier of another size), is an error
