@@ -267,3 +267,24 @@ def test_glob_lists_in_overrides():
         parse_override("train.freeze=*norm*")
     with pytest.raises(ConfigError, match=r"train\.milestones\[0\]"):
         _cfg("out", "train.milestones=[*a]")
+
+
+def test_fuse_inputs_damaged_or_non_finite_are_named(tmp_path):
+    from deepvideo.engine.fusion import ScoreSet, load_scores, save_scores
+
+    def scores(s):
+        return ScoreSet(["a", "b"], np.array([0, 1]), s[:, None], s, ["x", "y"])
+
+    s = np.eye(2, dtype=np.float32)
+    good = save_scores(tmp_path / "good.npz", scores(s))
+    assert load_scores(good).video_ids == ["a", "b"]
+    s[1, 0] = np.nan
+    nan = save_scores(tmp_path / "nan.npz", scores(s))
+    with pytest.raises(ValueError, match=r"nan\.npz: scores contain NaN or infinite values"):
+        load_scores(nan)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt: empty file \(0 bytes\)"):
+        load_scores(tmp_path / "empty.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match=r"list\.pt: not a scores file"):
+        load_scores(tmp_path / "list.pt")

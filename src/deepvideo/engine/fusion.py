@@ -101,7 +101,7 @@ def load_scores(path: str | Path) -> ScoreSet:
     """Read a ``scores.npz`` (or a ``.pt`` dict with the same keys); a run folder means its scores.
 
     Neither format can run code (``.npz`` without pickles, ``.pt`` with ``weights_only``); a
-    damaged file is a ``ValueError`` naming it.
+    damaged file, or scores holding NaN or infinite values, is a ``ValueError`` naming it.
     """
     path = Path(path)
     if path.is_dir():
@@ -118,9 +118,12 @@ def load_scores(path: str | Path) -> ScoreSet:
         meta = json.loads(str(meta)) if not isinstance(meta, dict) else meta
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: its meta entry is not JSON ({err})") from None
-    return ScoreSet([str(v) for v in data["video_ids"]], data["labels"], data["view_logits"],
-                    data["scores"], [str(c) for c in data["class_names"]],
-                    str(data.get("aggregate", "mean")), meta, source=str(path))
+    scores = ScoreSet([str(v) for v in data["video_ids"]], data["labels"], data["view_logits"],
+                      data["scores"], [str(c) for c in data["class_names"]],
+                      str(data.get("aggregate", "mean")), meta, source=str(path))
+    if not (np.isfinite(scores.scores).all() and np.isfinite(scores.view_logits).all()):
+        raise ValueError(f"{path}: scores contain NaN or infinite values")
+    return scores
 
 
 def align(sets: Sequence[ScoreSet]) -> list[ScoreSet]:
