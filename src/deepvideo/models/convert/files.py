@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def read_torch_file(path: str | os.PathLike):
         head = fh.read(4)
     if head == ZIP_MAGIC and not zipfile.is_zipfile(path):
         raise WeightsFileError(f"{path}: damaged PyTorch file (truncated? its zip directory is missing)")
-    if head != ZIP_MAGIC and head[0] != PICKLE_PROTO:
+    if head != ZIP_MAGIC and head[0] != PICKLE_PROTO and not tarfile.is_tarfile(path):  # tar: torch < 0.4
         raise WeightsFileError(f"{path}: not a PyTorch file (neither a torch.save zip archive nor a pickle)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
