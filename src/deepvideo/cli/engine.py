@@ -13,6 +13,8 @@ from pathlib import Path
 import typer
 
 AGGREGATES = ("mean", "softmax", "max")
+ALLOW_IMPORTS_HELP = ("Import the plugins the checkpoint's model.imports names (runs their code: only "
+                      "for checkpoints you trust). Without it a checkpoint imports nothing.")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -57,10 +59,19 @@ def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
                                      help="Split protocol, e.g. 1,2,3: train and test once per split "
                                           "(data.*.split), report each and the mean."),
           resume: bool = typer.Option(False, "--resume",
-                                      help="Continue exactly from <output_dir>/checkpoints/last."),
+                                      help="Continue exactly from <output_dir>/checkpoints/last (an error "
+                                           "when it is missing or damaged)."),
+          resume_or_start: bool = typer.Option(False, "--resume-or-start",
+                                               help="Continue the run if <output_dir> holds checkpoints, "
+                                                    "else start it."),
           ) -> None:
-    """Train a model from a YAML recipe (also under `torchrun -m deepvideo train ...`)."""
-    overrides = [*(overrides or []), *(["resume=true"] if resume else [])]
+    """Train a model from a YAML recipe (also under `torchrun -m deepvideo train ...`).
+
+    The recipe's model.imports (modules or .py files registering models or tasks) are imported:
+    train only recipes you trust.
+    """
+    overrides = [*(overrides or []), *(["resume=true"] if resume else []),
+                 *(["resume_or_start=true"] if resume_or_start else [])]
     from deepvideo.engine.checkpoint import CheckpointError
     from deepvideo.engine.config import ConfigError
     from deepvideo.engine.loop import NonFiniteLossError, main_train
@@ -106,6 +117,7 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
          batch_size: int = typer.Option(None, "--batch-size", help="Videos per batch."),
          device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: the recipe's)."),
          workers: int = typer.Option(None, "--workers", help="Data loading workers."),
+         allow_imports: bool = typer.Option(False, "--allow-imports", help=ALLOW_IMPORTS_HELP),
          ) -> None:
     """Evaluate a trained model: clip and video hit@1/5, mean class accuracy, confusion matrix."""
     from deepvideo.engine.evaluate import evaluate_checkpoint
@@ -122,7 +134,7 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
         result = evaluate_checkpoint(run, num_clips=views, test_crops=crops, flip=flip,
                                      fully_convolutional=full_frame, aggregation=aggregate, split=split,
                                      subset=subset, out_dir=out, batch_size=batch_size, device=device,
-                                     num_workers=workers)
+                                     num_workers=workers, allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
         _fail(str(err).strip("'\""))
     print_metrics_table({result.name: result.metrics}, title=f"Test: {result.name}")
@@ -141,20 +153,26 @@ def predict(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoin
             crops: int = typer.Option(None, "--crops", help="Spatial crops per clip: 1, 3 or 10."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
             device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: the recipe's)."),
+            allow_imports: bool = typer.Option(False, "--allow-imports", help=ALLOW_IMPORTS_HELP),
             ) -> None:
     """Top-k classes with scores for each video; a bad video is reported and the rest still predicted."""
-    from deepvideo.engine.evaluate import load_for_inference, predict_videos
+    from deepvideo.engine.evaluate import NonFiniteScoresError, load_for_inference, predict_videos
 
     if top_k < 1:
         _fail(f"--top-k must be >= 1, got {top_k}", 2)
     try:
-        predictor = load_for_inference(checkpoint, num_clips=views, test_crops=crops, device=device)
+        predictor = load_for_inference(checkpoint, num_clips=views, test_crops=crops, device=device,
+                                       allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
         _fail(str(err).strip("'\""))
-    results = predict_videos(predictor, [str(v) for v in videos], top_k)
+    try:
+        results = predict_videos(predictor, [str(v) for v in videos], top_k)
+    except NonFiniteScoresError as err:  # nothing is printed: NaN is no prediction (nor valid JSON)
+        _fail(str(err))
     failed = [r for r in results if "error" in r]
     if as_json:
-        typer.echo(json.dumps({"checkpoint": str(checkpoint), "predictions": results}, indent=2))
+        typer.echo(json.dumps({"checkpoint": str(checkpoint), "predictions": results}, indent=2,
+                              allow_nan=False))
     else:
         for r in results:
             if "error" in r:

@@ -70,8 +70,9 @@ def convert(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             detected = convert_file(src, dst, model, source, strict=strict)
-    except (ConversionError, FileNotFoundError, KeyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (ConversionError, FileNotFoundError, KeyError) as exc:  # damaged or unsafe files included
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1) from None
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)

@@ -7,7 +7,13 @@
     index = load_index(cfg, "test")                      # DatasetIndex of data.test (else data.val)
     kw = dataset_kwargs(cfg, "val", "val", spec)         # ClipDataset keyword arguments
     dataset = build_dataset(cfg, "test", spec, mode="test", class_names=names)
-    model, cfg, class_names, meta = load_checkpoint(path, device="cpu")
+    model, cfg, class_names, meta = load_checkpoint(path, device="cpu")   # imports nothing it names
+
+Plugins (``model.imports``: dotted module names or ``.py`` files that register models or tasks)
+are imported from the user's own recipe or command line only. :func:`build_model` imports a
+recipe's list; :func:`load_checkpoint` never imports what a checkpoint lists unless told to
+(``allow_imports=True``, the command line's ``--allow-imports``), so a run folder from
+elsewhere cannot run code when it is tested or used for prediction.
 
 Dataset modes: ``train`` (random clips, ``data.flip`` augmentation), ``val`` (validation
 during training: one centre view per video) and ``test`` (``eval.num_clips`` temporal views x
@@ -38,7 +44,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deepvideo.engine.checkpoint import WEIGHTS, CheckpointError, load_weights, read_meta, resolve_checkpoint
+from deepvideo.engine.checkpoint import (
+    META,
+    CheckpointError,
+    load_weights,
+    read_meta,
+    read_weights,
+    resolve_checkpoint,
+)
 from deepvideo.engine.config import Config, ConfigError, config_from_dict
 from deepvideo.spec import InputSpec
 
@@ -49,7 +62,11 @@ MODES = ("train", "val", "test")
 
 
 def import_model_modules(imports: list[str] | tuple[str, ...]) -> None:
-    """Import modules (dotted names) or ``.py`` files that register extra models or tasks."""
+    """Import modules (dotted names) or ``.py`` files that register extra models or tasks.
+
+    This runs their code: call it only with the user's own list (a recipe, the command line),
+    never with one read from a checkpoint that is not trusted.
+    """
     for item in imports:
         if item.endswith(".py"):
             path = Path(item).resolve()
@@ -75,13 +92,29 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     """The registered model ``cfg.model.name`` with ``num_classes`` outputs.
 
     ``heads`` (multi-task, ``{head name: number of classes}``) is passed to the builder as its
-    ``heads`` argument. Applies ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec
-    overrides), ``model.sub_batch_bn`` and then ``model.pretrained`` and ``model.init_from``
+    ``heads`` argument. Imports ``model.imports`` (the recipe's own plugins), applies
+    ``model.kwargs`` (builder overrides), ``model.spec`` (InputSpec overrides),
+    ``model.sub_batch_bn`` and then ``model.pretrained`` and ``model.init_from``
     (:func:`load_pretrained`).
     """
-    from deepvideo.models.registry import create_model
-
     import_model_modules(cfg.model.imports)
+    model = _create_model(cfg, num_classes, heads)
+    if cfg.model.pretrained:
+        load_pretrained(model, load_entry(cfg.model.pretrained, "model.pretrained"), "model.pretrained")
+    for i, entry in enumerate(cfg.model.init_from):
+        where = f"model.init_from[{i}]"
+        load_pretrained(model, load_entry(entry, where), where)
+    return model
+
+
+def _create_model(cfg: Config, num_classes: int, heads: dict[str, int] | None) -> nn.Module:
+    """``cfg.model`` built from the registry with its kwargs, spec and sub-batch BN (no weights)."""
+    from deepvideo.models.registry import create_model, get_model_info
+
+    try:
+        get_model_info(cfg.model.name)
+    except KeyError as e:
+        raise ConfigError(f"model.name={cfg.model.name!r}: {e.args[0]}") from None
     kwargs = dict(cfg.model.kwargs)
     if heads:
         kwargs["heads"] = dict(heads)
@@ -95,11 +128,6 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
         from deepvideo.nn.norm import convert_sub_batch_norm
 
         convert_sub_batch_norm(model, cfg.model.sub_batch_bn)
-    if cfg.model.pretrained:
-        load_pretrained(model, load_entry(cfg.model.pretrained, "model.pretrained"), "model.pretrained")
-    for i, entry in enumerate(cfg.model.init_from):
-        where = f"model.init_from[{i}]"
-        load_pretrained(model, load_entry(entry, where), where)
     return model
 
 
@@ -121,11 +149,8 @@ def load_entry(value, where: str) -> dict:
 
 def _renamed_state(folder: Path, source: str, target: str, exclude: list[str]) -> tuple[dict, list[str]]:
     """The checkpoint's tensors under ``source`` renamed to ``target``; the excluded names apart."""
-    from safetensors.torch import load_file
-
     pattern = re.compile(source)
-    state = {pattern.sub(target, k, count=1): v for k, v in load_file(str(folder / WEIGHTS)).items()
-             if pattern.match(k)}
+    state = {pattern.sub(target, k, count=1): v for k, v in read_weights(folder).items() if pattern.match(k)}
     drop = [re.compile(e) for e in exclude]
     excluded = sorted(k for k in state if any(d.match(k) for d in drop))
     return {k: v for k, v in state.items() if k not in excluded}, excluded
@@ -150,9 +175,9 @@ def load_pretrained(model: nn.Module, entry: dict, where: str = "model.pretraine
     source, target = entry.get("source", ""), entry.get("target", "")
     try:
         folder = resolve_checkpoint(entry["checkpoint"])
+        state, excluded = _renamed_state(folder, source, target, list(entry.get("exclude") or []))
     except CheckpointError as e:
         raise ConfigError(f"{where}: {e}") from None
-    state, excluded = _renamed_state(folder, source, target, list(entry.get("exclude") or []))
     own = model.state_dict()
     usable, mismatched = {}, []
     for k, v in state.items():
@@ -202,9 +227,12 @@ def load_index(cfg: Config, split: str):
         )
     if "format" not in spec:
         raise ConfigError(f"data.{split} needs a 'format' (folder, ucf101, hmdb51, kinetics, ...)")
-    from deepvideo.data.formats import load_dataset
+    from deepvideo.data.formats import FORMATS, load_dataset
 
     fmt = spec.pop("format")
+    if str(fmt).replace("-", "_").lower() not in FORMATS:
+        raise ConfigError(f"data.{split}.format={fmt!r} is not a dataset format; choose one of "
+                          f"{', '.join(sorted(FORMATS))}")
     return load_dataset(fmt, **spec)
 
 
@@ -322,25 +350,56 @@ def make_loader(cfg: Config, dataset, batch_size: int, train: bool, device: torc
                         multiprocessing_context=cfg.data.start_method)
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", *,
+                    allow_imports: bool = False):
     """``(model, cfg, class_names, meta)`` from a checkpoint (folder, file in it, or run folder).
 
     The model is rebuilt from the stored configuration (registry name, builder overrides,
     InputSpec) and is returned in eval mode on ``device``; ``meta`` is checkpoint.json.
+    Nothing a checkpoint names is imported (a checkpoint folder from elsewhere must not run
+    code): the model must be registered already (built in, or imported by the caller), unless
+    ``allow_imports`` (the command line's ``--allow-imports``) trusts the checkpoint's
+    ``model.imports``. A damaged file is a :class:`CheckpointError` naming it.
     """
     folder = resolve_checkpoint(path)
     meta = read_meta(folder)
     try:
         cfg = config_from_dict(meta["config"])
-    except KeyError:
-        raise CheckpointError(f"{folder}: checkpoint.json has no 'config'") from None
+        class_names = [str(c) for c in meta["class_names"]]
+    except KeyError as e:
+        raise CheckpointError(f"{folder / META}: has no {e.args[0]!r}") from None
+    except ConfigError as e:
+        raise CheckpointError(f"{folder / META}: {e}") from None
+    state = read_weights(folder)  # a damaged file fails before the model is built
+    _checkpoint_imports(folder, cfg, allow_imports)
     cfg.model.pretrained, cfg.model.init_from = None, []
-    class_names = list(meta["class_names"])
     head_classes = meta.get("head_class_names") or {}
     heads = {h: len(c) for h, c in head_classes.items()} or None
-    model = build_model(cfg, num_classes=cfg.model.num_classes or len(class_names), heads=heads)
+    model = _create_model(cfg, cfg.model.num_classes or len(class_names), heads)
     if meta.get("input_spec"):
         model.input_spec = InputSpec(**spec_overrides(meta["input_spec"]))
-    load_weights(model, folder, strict=True)
+    load_weights(model, folder, strict=True, state=state)
     model.to(device).eval()
     return model, cfg, class_names, meta
+
+
+def _checkpoint_imports(folder: Path, cfg: Config, allow_imports: bool) -> None:
+    """Import the checkpoint's ``model.imports`` if allowed; else the model must be registered."""
+    from deepvideo.models.registry import get_model_info
+
+    imports = list(cfg.model.imports)
+    if imports and allow_imports:
+        import_model_modules(imports)
+    try:
+        get_model_info(cfg.model.name)
+    except KeyError:
+        if imports and not allow_imports:
+            raise CheckpointError(
+                f"{folder / META}: model {cfg.model.name!r} is not registered and the checkpoint names "
+                f"code to import for it (model.imports: {', '.join(imports)}); a checkpoint is not allowed "
+                "to run code: if you trust these files, pass --allow-imports (allow_imports=True)") from None
+        raise CheckpointError(f"{folder / META}: model {cfg.model.name!r} is not registered (see `deepvideo "
+                              "models`); import the module that registers it first") from None
+    if imports and not allow_imports:
+        log.info("%s: model.imports (%s) not imported: %s is registered", folder / META, ", ".join(imports),
+                 cfg.model.name)

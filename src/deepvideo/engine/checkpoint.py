@@ -17,6 +17,11 @@ point leaves either the previous or the new checkpoint readable (:func:`resolve_
 falls back to ``.<name>.old``). (:func:`deepvideo.io.atomic.replaced_when_done` removes an
 existing folder *before* its rename, which would leave no checkpoint in between; training
 must survive a kill at any instant, hence the extra ``.old`` step here.)
+
+Reading is safe and loud: the weights are read by safetensors and the training state by
+``torch.load(weights_only=True)`` (:mod:`deepvideo.models.convert.files`), so a checkpoint
+cannot run code; an empty, truncated or damaged file is a :class:`CheckpointError` naming the
+file and what is wrong (``.../model.safetensors: damaged safetensors file (truncated?): ...``).
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from deepvideo.io.atomic import temporary_sibling
+from deepvideo.models.convert.files import WeightsFileError, read_safetensors, read_torch_file
 
 WEIGHTS = "model.safetensors"
 META = "checkpoint.json"
@@ -185,17 +191,35 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 def read_meta(path: str | os.PathLike) -> dict:
+    """``checkpoint.json`` of a checkpoint as a dict; unreadable JSON is a :class:`CheckpointError`."""
     folder = resolve_checkpoint(path)
     try:
-        return json.loads((folder / META).read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{folder / META}: invalid JSON ({e})") from None
+        meta = json.loads((folder / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f"{folder / META}: invalid JSON, the file is damaged (truncated?): {e}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{folder / META}: not a checkpoint description (a JSON object is expected)")
+    return meta
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> list[str]:
-    """Load ``model.safetensors`` into ``model``; return missing+unexpected keys (non-strict)."""
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint's ``model.safetensors`` (folder, file in it or run folder)."""
     folder = resolve_checkpoint(path)
-    state = load_file(str(folder / WEIGHTS), device="cpu")
+    try:
+        return read_safetensors(folder / WEIGHTS)
+    except WeightsFileError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True,
+                 state: dict[str, torch.Tensor] | None = None) -> list[str]:
+    """Load ``model.safetensors`` into ``model``; return missing+unexpected keys (non-strict).
+
+    ``state``: the file's tensors when already read (:func:`read_weights`).
+    """
+    folder = resolve_checkpoint(path)
+    state = read_weights(folder) if state is None else state
     target = unwrap(model)
     own = target.state_dict()
     problems = [
@@ -217,8 +241,35 @@ def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True)
 
 
 def load_train_state(path: str | os.PathLike) -> dict:
+    """The training state of a checkpoint (``weights_only``: tensors and containers only)."""
     folder = resolve_checkpoint(path)
     f = folder / STATE
     if not f.is_file():
         raise CheckpointError(f"{f}: training state missing (a weights-only checkpoint cannot be resumed)")
-    return torch.load(f, map_location="cpu", weights_only=True)
+    try:
+        state = read_torch_file(f)
+    except WeightsFileError as e:
+        raise CheckpointError(str(e)) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{f}: not a training state (a dict is expected, found {type(state).__name__})")
+    return state
+
+
+def existing_checkpoints(folder: str | os.PathLike) -> list[str]:
+    """Names of the checkpoint folders (``last``, ``best`` and their ``.old`` copies) in ``folder``."""
+    folder = Path(folder)
+    return [n for n in ("last", "best", ".last.old", ".best.old") if (folder / n).is_dir()]
+
+
+def check_resumable(path: str | os.PathLike) -> Path:
+    """The checkpoint folder at ``path`` if training can resume from it: its description reads,
+    its weights and training state are there (their contents are read when restoring)."""
+    folder = resolve_checkpoint(path)
+    read_meta(folder)
+    for name in (WEIGHTS, STATE):
+        f = folder / name
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing (a checkpoint without it cannot be resumed)")
+        if f.stat().st_size == 0:
+            raise CheckpointError(f"{f}: empty file (0 bytes)")
+    return folder

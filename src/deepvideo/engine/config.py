@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -42,7 +43,10 @@ class ModelConfig:
     num_classes: int | None = None  # None: the number of classes of the training set
     kwargs: dict[str, Any] = field(default_factory=dict)  # builder overrides
     spec: dict[str, Any] = field(default_factory=dict)  # InputSpec overrides, e.g. crop_size
-    imports: list[str] = field(default_factory=list)  # modules or .py files registering models
+    # Modules or .py files registering models or tasks, imported (their code runs) when training from
+    # this recipe; loading a checkpoint never imports the list it stores unless allowed
+    # (--allow-imports, docs/checkpoints.md).
+    imports: list[str] = field(default_factory=list)
     # Weights to start from (engine/build.py, load_pretrained): a deepvideo checkpoint (folder,
     # file in it or run folder), or {checkpoint: ..., exclude: [regex, ...], strict: true}. Loading
     # no tensor, or a tensor of another shape (e.g. a classifier of another size), is an error
@@ -143,7 +147,8 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:1
     deterministic: bool = False  # torch.use_deterministic_algorithms + seeded everything
-    resume: bool = False  # continue from <output_dir>/checkpoints/last
+    resume: bool = False  # continue from <output_dir>/checkpoints/last; an error if it is missing or damaged
+    resume_or_start: bool = False  # resume when <output_dir> holds checkpoints, else start a new run
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -222,6 +227,40 @@ def _merge(base: DictConfig, other, source: str) -> DictConfig:
         raise ConfigError(f"{source}: invalid value for {key!r}: {msg}") from None
 
 
+def _glob_list(key: str, value: str) -> DictConfig | None:
+    """``key=[a, b*]`` as a list of strings when YAML cannot read it (``*x`` is a YAML alias)."""
+    inner = value.strip()
+    if not (inner.startswith("[") and inner.endswith("]")) or any(c in inner[1:-1] for c in "[]{}"):
+        return None
+    items = [v.strip() for v in inner[1:-1].split(",")] if inner[1:-1].strip() else []
+    if any(not v for v in items):
+        return None
+    items = [v[1:-1] if len(v) > 1 and v[0] == v[-1] and v[0] in "'\"" else v for v in items]
+    conf = OmegaConf.create()
+    OmegaConf.update(conf, key, items, force_add=True)
+    return conf
+
+
+def parse_override(item: str) -> DictConfig:
+    """One ``key=value`` override as a config (the value read as YAML).
+
+    A list whose items YAML cannot read, e.g. glob patterns ``train.freeze=[*norm*, head.*]``
+    (``*`` starts a YAML alias), is read as a list of strings. Raises :class:`ConfigError`.
+    """
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. train.lr=0.01)")
+    try:
+        return OmegaConf.from_dotlist([item])
+    except (OmegaConfBaseException, yaml.YAMLError) as e:
+        key, value = item.split("=", 1)
+        conf = _glob_list(key.strip(), value)
+        if conf is not None:
+            return conf
+        reason = str(e).splitlines()[0] if isinstance(e, OmegaConfBaseException) else (
+            f"{getattr(e, 'problem', None) or 'not valid YAML'}; quote a value starting with * or &")
+        raise ConfigError(f"override {item!r}: {reason}") from None
+
+
 def load_config(
     path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = (), **values
 ) -> Config:
@@ -243,13 +282,7 @@ def load_config(
             raise ConfigError(f"{path}: a recipe must be a mapping of sections")
         merged = _merge(merged, loaded, str(path))
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value (e.g. train.lr=0.01)")
-        try:
-            dot = OmegaConf.from_dotlist([item])
-        except OmegaConfBaseException as e:
-            raise ConfigError(f"override {item!r}: {str(e).splitlines()[0]}") from None
-        merged = _merge(merged, dot, f"override {item!r}")
+        merged = _merge(merged, parse_override(item), f"override {item!r}")
     if values:
         merged = _merge(merged, OmegaConf.create(values), "arguments")
     try:

@@ -53,6 +53,20 @@ from deepvideo.io.atomic import atomic_write_text
 
 log = logging.getLogger("deepvideo.engine")
 
+
+class NonFiniteScoresError(ValueError):
+    """A model's scores hold NaN or infinite values (damaged or diverged weights); names the checkpoint."""
+
+
+def check_finite_scores(view_logits: np.ndarray, source: str | Path, names: Sequence[str]) -> None:
+    """Raise :class:`NonFiniteScoresError` if any video's view scores ``[N, V, K]`` are not finite."""
+    bad = [str(n) for n, v in zip(names, np.asarray(view_logits), strict=True) if not np.isfinite(v).all()]
+    if bad:
+        raise NonFiniteScoresError(
+            f"{source}: scores contain NaN or infinite values ({len(bad)} of {len(names)} videos, e.g. "
+            f"{bad[0]}): the weights are damaged or diverged")
+
+
 @dataclass
 class CollectedScores:
     view_logits: np.ndarray  # [N, V, K]
@@ -253,7 +267,8 @@ def evaluate_checkpoint(path: str | Path, *, num_clips: int | None = None, test_
                         aggregation: str | None = None, split: str | int | None = None, subset: str = "test",
                         out_dir: str | Path | None = None, batch_size: int | None = None,
                         device: str | None = None, num_workers: int | None = None,
-                        progress: bool | None = None, name: str | None = None) -> EvalResult:
+                        progress: bool | None = None, name: str | None = None,
+                        allow_imports: bool = False) -> EvalResult:
     """Test a trained model (run folder or checkpoint) and write scores, metrics and a report.
 
     Options left ``None`` come from the run's ``eval`` section. ``split`` replaces the
@@ -261,10 +276,13 @@ def evaluate_checkpoint(path: str | Path, *, num_clips: int | None = None, test_
     with the test views (the input of SVM fusion). Output: ``out_dir`` (default
     ``<run>/test`` or ``<run>/test-<subset>``). Unreadable videos cannot be scored: the
     metrics say how many videos were evaluated out of how many (``videos_evaluated``,
-    ``videos_total``), metrics.json and the report list the unreadable ones.
+    ``videos_total``), metrics.json and the report list the unreadable ones. Scores holding
+    NaN or infinite values are a :class:`NonFiniteScoresError`. The checkpoint's
+    ``model.imports`` are imported only with ``allow_imports`` (see
+    :func:`~deepvideo.engine.build.load_checkpoint`).
     """
     folder = resolve_checkpoint(path)
-    model, cfg, class_names, meta = load_checkpoint(folder, device="cpu")
+    model, cfg, class_names, meta = load_checkpoint(folder, device="cpu", allow_imports=allow_imports)
     section = _eval_config(cfg, folder, subset, split, num_workers, num_clips=num_clips,
                            test_crops=test_crops, flip=flip, fully_convolutional=fully_convolutional,
                            aggregation=aggregation, batch_size=batch_size)
@@ -276,6 +294,7 @@ def evaluate_checkpoint(path: str | Path, *, num_clips: int | None = None, test_
     run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
     root = cfg.data.video_root or section.get("root")
     ids = [_video_id(r.path, root) for r in dataset.records]
+    check_finite_scores(collected.view_logits, folder, [ids[i] for i in collected.indices])
     label = name or meta.get("model_name", cfg.model.name)
     info = {"model": label, "checkpoint": str(folder), "epoch": meta.get("epoch"), "subset": subset,
             "split": section.get("split"), "num_clips": cfg.eval.num_clips, "test_crops": cfg.eval.test_crops,
@@ -305,23 +324,31 @@ class Predictor:
     cfg: object
     class_names: list[str]
     device: torch.device
+    checkpoint: str = ""  # the checkpoint folder, for error messages
 
 
 def load_for_inference(path: str | Path, *, num_clips: int | None = None, test_crops: int | None = None,
-                       device: str | None = None) -> Predictor:
-    """A model and its test settings from a run or checkpoint folder, ready for :func:`predict_videos`."""
-    model, cfg, class_names, _ = load_checkpoint(path, device="cpu")
+                       device: str | None = None, allow_imports: bool = False) -> Predictor:
+    """A model and its test settings from a run or checkpoint folder, ready for :func:`predict_videos`.
+
+    The checkpoint's ``model.imports`` are imported only with ``allow_imports`` (see
+    :func:`~deepvideo.engine.build.load_checkpoint`).
+    """
+    folder = resolve_checkpoint(path)
+    model, cfg, class_names, _ = load_checkpoint(folder, device="cpu", allow_imports=allow_imports)
     cfg.eval = eval_options(cfg.eval, num_clips=num_clips, test_crops=test_crops)
     dev = _resolve_device(device, cfg)
-    return Predictor(model.to(dev).eval(), cfg, class_names, dev)
+    return Predictor(model.to(dev).eval(), cfg, class_names, dev, str(folder))
 
 
 def predict_videos(predictor: Predictor, videos: Sequence[str], top_k: int = 5) -> list[dict]:
     """Top-k classes (softmax of the aggregated view scores) per video.
 
     A video that cannot be read gives ``{"video", "error"}`` naming the problem; the other
-    videos are still predicted. Flow models compute flow on the fly from the video. Scores
-    come from :func:`deepvideo.engine.scoring.forward_views`, as in testing.
+    videos are still predicted. Scores holding NaN or infinite values (damaged or diverged
+    weights) are a :class:`NonFiniteScoresError`, as in testing. Flow models compute flow on
+    the fly from the video. Scores come from :func:`deepvideo.engine.scoring.forward_views`,
+    as in testing.
     """
     from deepvideo.data.dataset import BAD_VIDEO_ERRORS, ClipDataset
     from deepvideo.data.record import DatasetIndex, VideoRecord
@@ -346,6 +373,7 @@ def predict_videos(predictor: Predictor, videos: Sequence[str], top_k: int = 5) 
         except BAD_VIDEO_ERRORS as err:  # unreadable input; anything else is a bug and propagates
             results.append({"video": video, "error": f"{type(err).__name__}: {err}"})
             continue
+        check_finite_scores(views, predictor.checkpoint or "the model", [video])  # views: [1, V, K]
         probs = softmax_np(aggregate_views(views, agg))[0]
         order = np.argsort(-probs, kind="stable")[: min(top_k, len(probs))]
         results.append({"video": video, "top": [{"class": predictor.class_names[i], "index": int(i),

@@ -21,6 +21,7 @@ video scores, L2-normalised, concatenated over models.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,33 +75,55 @@ def save_scores(path: str | Path, scores: ScoreSet) -> Path:
     return Path(path)
 
 
+def _read_pt(path: Path) -> dict:
+    """A ``.pt`` scores dict, read with ``torch.load(weights_only=True)`` (no code runs)."""
+    from deepvideo.models.convert.files import read_torch_file
+
+    raw = read_torch_file(path)  # a WeightsFileError (ValueError) names a damaged or unsafe file
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a scores file (a dict of arrays is expected)")
+    return {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in raw.items()}
+
+
+def _read_npz(path: Path) -> dict:
+    """The arrays of a ``.npz`` scores file (no pickled objects: ``allow_pickle=False``)."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path}: not a readable scores file (damaged or truncated?): {reason}") from err
+
+
 def load_scores(path: str | Path) -> ScoreSet:
-    """Read a ``scores.npz`` (or a ``.pt`` dict with the same keys); a run folder means its scores."""
+    """Read a ``scores.npz`` (or a ``.pt`` dict with the same keys); a run folder means its scores.
+
+    Neither format can run code (``.npz`` without pickles, ``.pt`` with ``weights_only``); a
+    damaged file, or scores holding NaN or infinite values, is a ``ValueError`` naming it.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "scores.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such scores file (run `deepvideo test` to write one)")
     keys = ("video_ids", "labels", "view_logits", "scores", "class_names")
-    try:
-        if path.suffix == ".pt":
-            import torch
-
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-            data = {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in raw.items()}
-        else:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path}: not a readable scores file ({err})") from err
+    data = _read_pt(path) if path.suffix == ".pt" else _read_npz(path)
     missing = [k for k in keys if k not in data]
     if missing:
         raise ValueError(f"{path}: scores file lacks {', '.join(missing)}")
     meta = data.get("meta", "{}")
-    meta = json.loads(str(meta)) if not isinstance(meta, dict) else meta
-    return ScoreSet([str(v) for v in data["video_ids"]], data["labels"], data["view_logits"],
-                    data["scores"], [str(c) for c in data["class_names"]],
-                    str(data.get("aggregate", "mean")), meta, source=str(path))
+    try:
+        meta = json.loads(str(meta)) if not isinstance(meta, dict) else meta
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its meta entry is not JSON ({err})") from None
+    scores = ScoreSet([str(v) for v in data["video_ids"]], data["labels"], data["view_logits"],
+                      data["scores"], [str(c) for c in data["class_names"]],
+                      str(data.get("aggregate", "mean")), meta, source=str(path))
+    if not (np.isfinite(scores.scores).all() and np.isfinite(scores.view_logits).all()):
+        raise ValueError(f"{path}: scores contain NaN or infinite values")
+    return scores
 
 
 def align(sets: Sequence[ScoreSet]) -> list[ScoreSet]:

@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +54,11 @@ from deepvideo.engine import distributed as dist_utils
 from deepvideo.engine.build import make_loader
 from deepvideo.engine.checkpoint import (
     CheckpointError,
+    check_resumable,
+    existing_checkpoints,
     link_checkpoint,
     load_train_state,
     load_weights,
-    resolve_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -150,16 +152,22 @@ def _setup_file_logging(run_dir: Path, enabled: bool) -> logging.Handler | None:
 
 
 def _resume_point(cfg: Config, last_dir: Path) -> Path | None:
-    if cfg.resume:
-        try:
-            return resolve_checkpoint(last_dir)
-        except CheckpointError:
-            log.warning("resume=true but %s holds no checkpoint: starting from scratch", last_dir)
+    """The checkpoint to continue from, None for a new run; never a new run over old checkpoints."""
+    present = existing_checkpoints(last_dir.parent)
+    run_dir = last_dir.parent.parent
+    if cfg.resume or cfg.resume_or_start:
+        if cfg.resume_or_start and not present:
             return None
-    if (last_dir / "checkpoint.json").exists():
+        try:
+            return check_resumable(last_dir)
+        except CheckpointError as e:
+            hint = ("pass --resume-or-start (resume_or_start=true) to start a new run when there is none"
+                    if not present else f"{run_dir} is left as it is (checkpoints: {', '.join(present)})")
+            raise CheckpointError(f"cannot resume: {e}; {hint}") from None
+    if present:
         raise ConfigError(
-            f"{last_dir.parent.parent} already holds a run; pass resume=true to continue it or choose "
-            "another output_dir"
+            f"{run_dir} already holds a run; pass resume=true (--resume) to continue it or choose another "
+            f"output_dir (it has {', '.join(f'checkpoints/{n}' for n in present)})"
         )
     return None
 
@@ -502,12 +510,18 @@ def train(
     run_dir = Path(cfg.output_dir)
     last_dir = run_dir / "checkpoints" / "last"
     resume_from = _resume_point(cfg, last_dir)
+    new_folder = env.main and not run_dir.exists()
     if env.main:
         run_dir.mkdir(parents=True, exist_ok=True)
     dist_utils.barrier()
     handler = _setup_file_logging(run_dir, env.main)
     try:
-        run = _build_run(cfg, env, model, train_dataset, val_dataset, class_names, progress)
+        try:
+            run = _build_run(cfg, env, model, train_dataset, val_dataset, class_names, progress)
+        except Exception:
+            if new_folder:  # a configuration that fails before training leaves no empty run folder
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         if resume_from is not None:
             run.restore(resume_from)
         if env.main:

@@ -13,7 +13,9 @@ Sources, detected from the checkpoint's key names:
   X3D-XS/S/M/L, MViT-B v1 (see :mod:`.pyslowfast`);
 - ``"deepvideo"``: a state dict of the model itself.
 
-Files are read with ``torch.load(weights_only=True)`` or safetensors only. Loading is loud: a
+Files are read with ``torch.load(weights_only=True)`` or safetensors only (:mod:`.files`): a
+pickle naming anything but tensors is refused unread, and an empty, truncated or damaged file is a
+:class:`~deepvideo.models.convert.files.WeightsFileError` naming it. Loading is loud: a
 converted state dict must match the target model key for key and shape for shape, otherwise
 the error names what is missing, unexpected or mismatched. ``strict=False`` loads the tensors
 that match by name and shape and warns, naming every tensor left at its initialization or
@@ -35,16 +37,20 @@ from deepvideo.io.atomic import replaced_when_done
 from deepvideo.models.convert import pyslowfast as _psf
 from deepvideo.models.convert import pytorchvideo as _ptv
 from deepvideo.models.convert import torchvision as _tv
+from deepvideo.models.convert.files import (
+    ConversionError,
+    WeightsFileError,
+    read_safetensors,
+    read_torch_file,
+)
 
 SOURCES = ("deepvideo", "torchvision", "pytorchvideo", "pyslowfast")
 
 
-class ConversionError(ValueError):
-    """A checkpoint cannot be mapped onto the requested model."""
-
-
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a ``.pth``/``.pt``/``.pyth``/``.ckpt`` (weights_only) or ``.safetensors`` file.
+
+    A damaged file, or one holding Python objects other than tensors, is a :class:`WeightsFileError`.
 
     Unwraps ``{"model_state": ...}``, ``{"state_dict": ...}``, ``{"model": ...}`` and a
     ``module.`` prefix left by DataParallel.
@@ -52,18 +58,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        obj = load_file(str(path))
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle with arbitrary objects, truncated file, ...
-            raise ConversionError(
-                f"{path}: cannot be read as weights ({type(exc).__name__}: {exc}); "
-                "only plain tensor checkpoints (torch.save of a state dict) or .safetensors are accepted"
-            ) from exc
+    obj = read_safetensors(path) if path.suffix == ".safetensors" else read_torch_file(path)
     for key in ("model_state", "state_dict", "model", "model_state_dict"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -288,6 +283,7 @@ __all__ = [
     "ConversionError",
     "LoadReport",
     "SOURCES",
+    "WeightsFileError",
     "convert_file",
     "convert_state_dict",
     "detect_source",
