@@ -233,6 +233,16 @@ def case_unknown_format(world, tmp):
         "data.train.format='nosuchfmt' is not a dataset format"
 
 
+def case_unknown_dataset_option(world, tmp):
+    return ["train", _recipe(world, tmp / "new"), "data.train.rooot=x"], 2, \
+        "data.train: format 'folder' got unknown option(s) ['rooot']"
+
+
+def case_freeze_matches_nothing(world, tmp):
+    return ["train", _recipe(world, tmp / "new"), "train.freeze=[*nosuchlayer*]"], 2, \
+        "train.freeze pattern '*nosuchlayer*' matches no parameter"
+
+
 CASES = {name[5:]: fn for name, fn in dict(globals()).items() if name.startswith("case_")}
 
 

@@ -227,13 +227,16 @@ def load_index(cfg: Config, split: str):
         )
     if "format" not in spec:
         raise ConfigError(f"data.{split} needs a 'format' (folder, ucf101, hmdb51, kinetics, ...)")
-    from deepvideo.data.formats import FORMATS, load_dataset
+    from deepvideo.data.formats import FORMATS, FormatOptionError, load_dataset
 
     fmt = spec.pop("format")
     if str(fmt).replace("-", "_").lower() not in FORMATS:
         raise ConfigError(f"data.{split}.format={fmt!r} is not a dataset format; choose one of "
                           f"{', '.join(sorted(FORMATS))}")
-    return load_dataset(fmt, **spec)
+    try:
+        return load_dataset(fmt, **spec)
+    except FormatOptionError as exc:
+        raise ConfigError(f"data.{split}: {exc}") from None
 
 
 def full_frame_transform(spec: InputSpec, short_side: int | None = None, flip: bool = False):

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from deepvideo.engine.config import TrainConfig
+from deepvideo.engine.config import ConfigError, TrainConfig
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
@@ -50,7 +50,7 @@ def apply_freezing(model: nn.Module, patterns: list[str] | tuple[str, ...] = (),
     for pat in patterns:
         hit = [n for n in names if fnmatch.fnmatchcase(n, pat)]
         if not hit:
-            raise ValueError(
+            raise ConfigError(
                 f"train.freeze pattern {pat!r} matches no parameter "
                 f"(names look like {', '.join(names[:4])}, ...)"
             )
@@ -58,7 +58,7 @@ def apply_freezing(model: nn.Module, patterns: list[str] | tuple[str, ...] = (),
     if top_k > 0:
         layers = top_level_layers(model)
         if top_k > len(layers):
-            raise ValueError(
+            raise ConfigError(
                 f"train.finetune_top_k={top_k} but the model has only {len(layers)} layers "
                 f"({', '.join(n for n, _ in layers)})"
             )
@@ -68,7 +68,7 @@ def apply_freezing(model: nn.Module, patterns: list[str] | tuple[str, ...] = (),
         if n in frozen:
             p.requires_grad_(False)
     if len(frozen) == len(names):
-        raise ValueError("every parameter is frozen: nothing to train (check train.freeze / finetune_top_k)")
+        raise ConfigError("every parameter is frozen: nothing to train (check train.freeze / finetune_top_k)")
     return sorted(frozen)
 
 
@@ -107,7 +107,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, lr_scale: float = 1.0) -
         )
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas))
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use sgd or adamw")
+    raise ConfigError(f"unknown optimizer {cfg.optimizer!r}: use sgd or adamw")
 
 
 class WarmupSchedule:
@@ -129,7 +129,7 @@ class WarmupSchedule:
         plateau_mode: str = "max",
     ):
         if kind not in ("constant", "step", "cosine", "plateau"):
-            raise ValueError(f"unknown schedule {kind!r}")
+            raise ConfigError(f"unknown schedule {kind!r}")
         self.optimizer = optimizer
         self.kind = kind
         self.total_iters = max(1, int(total_iters))

@@ -81,6 +81,10 @@ def _coerce(name: str, value, annotation: str):
     return value
 
 
+class FormatOptionError(TypeError):
+    """Options a dataset format does not take (a misspelled or missing option)."""
+
+
 def load_dataset(format: str, **kwargs) -> ParsedIndex:
     """Load annotations with the loader of ``format`` (``-`` and ``_`` are interchangeable).
 
@@ -99,14 +103,14 @@ def load_dataset(format: str, **kwargs) -> ParsedIndex:
             kwargs[target] = kwargs.pop(alias)
     unknown = [k for k in kwargs if k not in params]
     if unknown:
-        raise TypeError(
+        raise FormatOptionError(
             f"format {name!r} got unknown option(s) {unknown}; its options are: {', '.join(params)}"
         )
     kwargs = {k: _coerce(k, v, str(params[k].annotation)) for k, v in kwargs.items()}
     try:
         inspect.signature(loader).bind(**kwargs)
     except TypeError as e:
-        raise TypeError(f"format {name!r}: {e}; its options are: {', '.join(params)}") from None
+        raise FormatOptionError(f"format {name!r}: {e}; its options are: {', '.join(params)}") from None
     return loader(**kwargs)
 
 
