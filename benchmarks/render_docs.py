@@ -5,7 +5,9 @@
   ``<!-- demo-table:end -->``) from ``benchmarks/results/demo.json``: the runs of ``make demo``
   recorded with ``--add-demo runs/demo/results.json``; a figure that differs between runs is
   shown as the range measured;
-- ``docs/model_zoo.md`` from the registry and ``benchmarks/results/zoo_*.json``.
+- ``docs/model_zoo.md`` from the registry and ``benchmarks/results/zoo_*.json``;
+- the tracker table of ``docs/tracking.md`` (between ``<!-- trackers:start -->`` and
+  ``<!-- trackers:end -->``) from the tracker registry.
 
 ``make docs`` runs this script; ``tests/test_docs.py`` fails when a committed page differs
 from its rendering.
@@ -21,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DEMO_RESULTS = "demo.json"
 README_START, README_END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
+TRACKERS_START, TRACKERS_END = "<!-- trackers:start -->", "<!-- trackers:end -->"
 # results.json metrics shown per demo row: (column title, key, percent)
 DEMO_COLUMNS = (("clip hit@1 %", "clip_hit@1"), ("video hit@1 %", "video_hit@1"),
                 ("video hit@5 %", "video_hit@5"))
@@ -174,19 +177,38 @@ def render(results_dir: Path = RESULTS) -> str:
     return "\n".join(parts)
 
 
+def replace_block(text: str, start: str, end: str, block: str, where: str) -> str:
+    """``text`` with what lies between the markers ``start`` and ``end`` replaced by ``block``."""
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{where} needs exactly one {start} ... {end} pair around its generated "
+                         "block; add the markers where the block belongs")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    return head + start + block + end + tail
+
+
 def readme_with_demo_block(readme: str, results_dir: Path = RESULTS) -> str:
     """``readme`` with its demo block replaced by the rendering of the recorded demo runs."""
-    if readme.count(README_START) != 1 or readme.count(README_END) != 1:
-        raise SystemExit(f"README.md needs exactly one {README_START} ... {README_END} pair around the "
-                         "demo table; add the markers where the table belongs")
     path = results_dir / DEMO_RESULTS
     if not path.is_file():
         raise SystemExit(f"{path}: no demo runs recorded; run `make demo` and then "
                          "`python benchmarks/render_docs.py --add-demo runs/demo/results.json`")
-    head, rest = readme.split(README_START)
-    _, tail = rest.split(README_END)
     block = render_demo_block(json.loads(path.read_text())["runs"])
-    return head + README_START + block + README_END + tail
+    return replace_block(readme, README_START, README_END, block, "README.md")
+
+
+def trackers_block() -> str:
+    """The registered trackers as a markdown table (name, what it is, paper, availability)."""
+    from deepvideo.track import list_trackers
+
+    rows = [[f"`{i.name}`", i.summary, i.paper, "yes" if i.is_available() else "needs model files"]
+            for i in list_trackers()]
+    return "\n" + "\n".join(_markdown_table(["tracker", "what", "paper", "runs here"], rows)) + "\n"
+
+
+def tracking_page(page: str) -> str:
+    """docs/tracking.md with its tracker table rendered from the registry."""
+    return replace_block(page, TRACKERS_START, TRACKERS_END, trackers_block(), "docs/tracking.md")
 
 
 def model_zoo_page(results_dir: Path = RESULTS) -> str:
@@ -210,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {atomic_write_text(ROOT / 'docs' / 'benchmarks.md', render())}")
     readme = ROOT / "README.md"
     print(f"wrote {atomic_write_text(readme, readme_with_demo_block(readme.read_text()))}")
+    tracking = ROOT / "docs" / "tracking.md"
+    print(f"wrote {atomic_write_text(tracking, tracking_page(tracking.read_text()))}")
     if not args.skip_zoo:
         print(f"wrote {atomic_write_text(ROOT / 'docs' / 'model_zoo.md', model_zoo_page())}")
 

@@ -35,6 +35,11 @@ def test_readme_demo_block_is_current(render_docs):
     assert readme == render_docs.readme_with_demo_block(readme), "README.md demo block is stale: make docs"
 
 
+def test_tracking_page_tracker_table_is_current(render_docs):
+    page = (ROOT / "docs" / "tracking.md").read_text()
+    assert page == render_docs.tracking_page(page), "docs/tracking.md tracker table is stale: make docs"
+
+
 def test_model_zoo_page_is_current():
     code = ("import importlib.util, sys; "
             "spec = importlib.util.spec_from_file_location('render_docs', sys.argv[1]); "
