@@ -51,23 +51,31 @@ def as_image(image, what: str = "image") -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def image_gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel the gradient magnitude and direction (degrees in ``[0, 360)``) of the channel
-    with the largest magnitude; centred differences ``[-1, 0, 1]``, one-sided at the border."""
-    height, width, channels = image.shape
-    dx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=1, borderType=cv2.BORDER_REPLICATE)
-    dy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=1, borderType=cv2.BORDER_REPLICATE)
-    magnitude, angle = cv2.cartToPolar(dx.reshape(height, -1), dy.reshape(height, -1),
-                                       angleInDegrees=True)
-    if channels == 1:
-        return magnitude, angle
-    magnitudes = cv2.split(magnitude.reshape(height, width, channels))
-    angles = cv2.split(angle.reshape(height, width, channels))
-    best, direction = magnitudes[0], angles[0]
-    for other, other_angle in zip(magnitudes[1:], angles[1:], strict=True):
-        cv2.copyTo(other_angle, cv2.compare(other, best, cv2.CMP_GT), direction)
-        best = cv2.max(best, other)
-    return best, direction
+def axis_gradient(images: np.ndarray, axis: int) -> np.ndarray:
+    """Centred differences ``[-1, 0, 1]`` along ``axis``, one-sided at the two ends."""
+    moved = np.moveaxis(images, axis, 0)
+    out = np.empty_like(moved)
+    np.subtract(moved[2:], moved[:-2], out=out[1:-1])
+    np.subtract(moved[1], moved[0], out=out[0])
+    np.subtract(moved[-1], moved[-2], out=out[-1])
+    return np.moveaxis(out, 0, axis)
+
+
+def image_gradient(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For images ``[N, H, W, C]``, per pixel ``[N, H, W]`` the gradient magnitude and direction
+    (degrees in ``[0, 360)``) of the channel with the largest magnitude."""
+    count, height, width, channels = images.shape
+    dx, dy = axis_gradient(images, 2), axis_gradient(images, 1)
+    magnitude, angle = cv2.cartToPolar(dx.reshape(count * height, -1),
+                                       dy.reshape(count * height, -1), angleInDegrees=True)
+    if channels > 1:
+        magnitudes = cv2.split(magnitude.reshape(count * height, width, channels))
+        angles = cv2.split(angle.reshape(count * height, width, channels))
+        magnitude, angle = magnitudes[0], angles[0]
+        for other, other_angle in zip(magnitudes[1:], angles[1:], strict=True):
+            cv2.copyTo(other_angle, cv2.compare(other, magnitude, cv2.CMP_GT), angle)
+            magnitude = cv2.max(magnitude, other)
+    return magnitude.reshape(count, height, width), angle.reshape(count, height, width)
 
 
 @lru_cache(maxsize=32)
@@ -93,39 +101,45 @@ def cell_weights(height: int, width: int, cell_size: int) -> tuple[np.ndarray, n
     return (np.stack(index) * orientations, np.stack(weight).astype(np.float32))
 
 
-def orientation_histograms(image: np.ndarray, cell_size: int) -> np.ndarray:
-    """Cell histograms ``[H//cell, W//cell, 18]`` of gradient magnitude over the contrast-
-    sensitive orientations (bin ``o`` centred on ``o * 20`` degrees)."""
-    height, width = image.shape[:2]
-    magnitude, angle = image_gradient(image)
+def orientation_histograms(images: np.ndarray, cell_size: int) -> np.ndarray:
+    """Cell histograms ``[N, H//cell, W//cell, 18]`` of gradient magnitude over the contrast-
+    sensitive orientations (bin ``o`` centred on ``o * 20`` degrees) of images
+    ``[N, H, W, C]``."""
+    count, height, width = images.shape[:3]
+    magnitude, angle = image_gradient(images)
     orientations = 2 * HOG_ORIENTATIONS
     bins = (angle * (orientations / 360.0) + 0.5).astype(np.int64) % orientations
     index, weight = cell_weights(height, width, cell_size)
     rows, cols = height // cell_size + 2, width // cell_size + 2
-    flat = np.bincount((index + bins.ravel()).ravel(),
-                       weights=(weight * magnitude.ravel()).ravel(),
-                       minlength=rows * cols * orientations)
-    return flat.reshape(rows, cols, orientations)[1:-1, 1:-1].astype(np.float32)
+    size = rows * cols * orientations
+    offsets = (np.arange(count) * size)[:, None, None]
+    flat = np.bincount((index[None] + offsets + bins.reshape(count, 1, -1)).ravel(),
+                       weights=(weight[None] * magnitude.reshape(count, 1, -1)).ravel(),
+                       minlength=count * size)
+    return flat.reshape(count, rows, cols, orientations)[:, 1:-1, 1:-1].astype(np.float32)
 
 
 def normalise_histograms(histograms: np.ndarray) -> np.ndarray:
-    """The 31 fHOG channels from the 18-bin cell histograms: normalised by the 4 surrounding
-    2×2-cell blocks, truncated at 0.2, summed (orientation channels) or one per block
-    (texture channels)."""
+    """The 31 fHOG channels from 18-bin cell histograms ``[..., rows, cols, 18]``: normalised
+    by the 4 surrounding 2×2-cell blocks, truncated at 0.2, summed (orientation channels) or
+    one per block (texture channels)."""
     insensitive = histograms[..., :HOG_ORIENTATIONS] + histograms[..., HOG_ORIENTATIONS:]
-    energy = np.pad(np.einsum("ijk,ijk->ij", insensitive, insensitive), 1, mode="edge")
-    blocks = energy[:-1, :-1] + energy[1:, :-1] + energy[:-1, 1:] + energy[1:, 1:]
+    energy = np.einsum("...k,...k->...", insensitive, insensitive)
+    pad = [(0, 0)] * (energy.ndim - 2) + [(1, 1), (1, 1)]
+    energy = np.pad(energy, pad, mode="edge")
+    blocks = energy[..., :-1, :-1] + energy[..., 1:, :-1] + energy[..., :-1, 1:] + \
+        energy[..., 1:, 1:]
     inverse = 1.0 / np.sqrt(blocks + HOG_EPS)
-    rows, cols = histograms.shape[:2]
-    out = np.zeros((rows, cols, HOG_CHANNELS), np.float32)
+    rows, cols = histograms.shape[-3:-1]
+    out = np.zeros(histograms.shape[:-1] + (HOG_CHANNELS,), np.float32)
     sensitive = out[..., :2 * HOG_ORIENTATIONS]
     contrast_free = out[..., 2 * HOG_ORIENTATIONS:3 * HOG_ORIENTATIONS]
     for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        norm = inverse[dy:dy + rows, dx:dx + cols, None]
+        norm = inverse[..., dy:dy + rows, dx:dx + cols, None]
         clipped = np.minimum(histograms * norm, HOG_TRUNCATION)
         sensitive += clipped
         contrast_free += np.minimum(insensitive * norm, HOG_TRUNCATION)
-        out[..., 3 * HOG_ORIENTATIONS + k] = HOG_TEXTURE_WEIGHT * clipped.sum(axis=2)
+        out[..., 3 * HOG_ORIENTATIONS + k] = HOG_TEXTURE_WEIGHT * clipped.sum(axis=-1)
     sensitive *= 0.5
     contrast_free *= 0.5
     return out
@@ -135,9 +149,20 @@ def hog(image, cell_size: int = 4) -> np.ndarray:
     """Felzenszwalb HOG of an image (RGB or grey, 0–255 scale): ``float32
     [H // cell_size, W // cell_size, 31]`` (18 sensitive + 9 insensitive orientations + 4
     texture)."""
-    array = as_image(image)
-    if cell_size < 1 or array.shape[0] < cell_size or array.shape[1] < cell_size:
-        raise ValueError(f"hog: image {array.shape[:2]} is smaller than one cell of "
+    return hog_batch(as_image(image)[None], cell_size)[0]
+
+
+def hog_batch(images, cell_size: int = 4) -> np.ndarray:
+    """:func:`hog` of a batch of equally sized images ``[N, H, W]`` or ``[N, H, W, C]``:
+    ``float32 [N, H // cell_size, W // cell_size, 31]``, each image on its own."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[3] not in (1, 3) or array.size == 0:
+        raise ValueError(f"hog: expected images [N, H, W] or [N, H, W, 3], got shape "
+                         f"{np.shape(images)}")
+    if cell_size < 1 or min(array.shape[1:3]) < max(cell_size, 2):
+        raise ValueError(f"hog: image {array.shape[1:3]} is smaller than one cell of "
                          f"{cell_size} pixels")
     return normalise_histograms(orientation_histograms(array, int(cell_size)))
 
