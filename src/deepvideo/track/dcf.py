@@ -91,10 +91,11 @@ def peak_to_sidelobe_ratio(response: np.ndarray, exclude: int = PSR_EXCLUDE) -> 
 
 
 def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[float, float],
-                  out_size: tuple[int, int]) -> np.ndarray:
+                  out_size: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
     """The ``size = (w, h)`` window of ``frame`` centred on ``center = (x, y)``, resampled to
-    ``out_size = (w, h)`` (area averaging when shrinking, bilinear otherwise); where the window
-    leaves the frame the border pixels are replicated."""
+    ``out_size = (w, h)`` (by default area averaging when shrinking, bilinear otherwise; or
+    the given OpenCV ``interpolation``); where the window leaves the frame the border pixels
+    are replicated."""
     height, width = frame.shape[:2]
     w, h = max(1, round(size[0])), max(1, round(size[1]))
     x0, y0 = math.floor(center[0] - w / 2), math.floor(center[1] - h / 2)
@@ -108,9 +109,10 @@ def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[fl
     out_w, out_h = int(out_size[0]), int(out_size[1])
     if (w, h) == (out_w, out_h):
         return np.ascontiguousarray(crop)
-    shrinking = w * h > out_w * out_h
-    return cv2.resize(crop, (out_w, out_h),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if interpolation is None:
+        shrinking = w * h > out_w * out_h
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(crop, (out_w, out_h), interpolation=interpolation)
 
 
 def window_size(target_size: tuple[float, float], padding: float) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from deepvideo.track.dcf import extract_patch
@@ -66,10 +67,19 @@ class ScaleFilter:
         self.update(frame, center)
 
     def sample(self, frame: np.ndarray, center) -> np.ndarray:
-        """Fourier transform along scales of the ``d × S`` scale sample around ``center``."""
-        patches = [extract_patch(frame, center, (self.base_size[0] * self.scale * factor,
-                                                  self.base_size[1] * self.scale * factor),
-                                 self.model_size) for factor in self.factors]
+        """Fourier transform along scales of the ``d × S`` scale sample around ``center``.
+
+        The window of the largest scale is resampled once to the model's resolution; every
+        scale's patch is then taken from it, so the cost does not grow with the target."""
+        model_w, model_h = self.model_size
+        largest = float(self.factors.max())
+        outer_size = (math.ceil(model_w * largest) + 2, math.ceil(model_h * largest) + 2)
+        to_model = model_w / (self.base_size[0] * self.scale)
+        outer = extract_patch(frame, center, (outer_size[0] / to_model,
+                                              outer_size[1] / to_model), outer_size)
+        middle = (outer_size[0] / 2, outer_size[1] / 2)
+        patches = [extract_patch(outer, middle, (model_w * factor, model_h * factor),
+                                 self.model_size, cv2.INTER_LINEAR) for factor in self.factors]
         features = hog_batch(np.stack(patches), self.cell_size).reshape(len(patches), -1)
         return np.fft.fft(features.T * self.window[None, :], axis=1)
 
