@@ -22,7 +22,9 @@ from deepvideo.track.trackers.csrdcf import (
     constrained_filter,
     detection_reliability,
 )
+from deepvideo.track.trackers.dsst import DSST
 from deepvideo.track.trackers.kcf import kernel_correlation
+from deepvideo.track.trackers.mosse import PSR_OCCLUSION
 from deepvideo.track.trackers.opencv import OpenCVTracker
 from deepvideo.track.trackers.particle import N_BINS, colour_bins
 
@@ -151,12 +153,13 @@ def test_detection_reliability_from_the_two_highest_local_maxima():
 def test_trackers_default_to_the_papers_parameters():
     mosse = create_tracker("mosse")
     assert (mosse.learning_rate, mosse.sigma, mosse.n_perturbations, mosse.psr_threshold) == \
-        (0.125, 2.0, 8, 7.0)
+        (0.125, 2.0, 8, 7.0) and PSR_OCCLUSION == 7.0
     kcf = create_tracker("kcf")
     assert (kcf.kernel, kcf.padding, kcf.lam, kcf.interp_factor, kcf.kernel_sigma,
             kcf.cell_size, kcf.output_sigma_factor) == ("gaussian", 1.5, 1e-4, 0.02, 0.5, 4, 0.1)
     assert create_tracker("dcf").kernel == "linear"
     dsst = create_tracker("dsst")
+    assert isinstance(dsst, DSST)
     assert (dsst.padding, dsst.output_sigma_factor, dsst.learning_rate, dsst.lam) == \
         (1.0, 1 / 16, 0.025, 1e-2)
     scale = ScaleFilter()
