@@ -10,7 +10,8 @@ net=...)``) or set ``DEEPVIDEO_NANO_BACKBONE`` and ``DEEPVIDEO_NANO_NECKHEAD`` /
 ``DEEPVIDEO_VIT_MODEL``; the registry lists them as available only when those files exist.
 
 Frames are converted from RGB to BGR for OpenCV, and the initial box is rounded to whole
-pixels (OpenCV's trackers take an integer rectangle). The score is OpenCV's
+pixels (OpenCV's trackers take an integer rectangle). OpenCV's MIL is not repeatable: two
+runs on the same frames can differ (``cv2.setRNGSeed`` does not fix it). The score is OpenCV's
 ``getTrackingScore()`` where it gives one (a non-negative value), else NaN; when OpenCV reports
 a failure the previous box is kept and the score is 0 (or OpenCV's own, lower, score).
 """
