@@ -19,6 +19,10 @@ from deepvideo.track.dcf import (
 )
 from deepvideo.track.scale_filter import ScaleFilter
 from deepvideo.track.trackers.csrdcf import (
+    ADMM_BETA,
+    ADMM_ITERATIONS,
+    ADMM_MU,
+    ADMM_MU_MAX,
     constrained_filter,
     detection_reliability,
 )
@@ -166,9 +170,13 @@ def test_trackers_default_to_the_papers_parameters():
     assert (scale.n_scales, scale.scale_step, scale.learning_rate, scale.lam) == \
         (33, 1.02, 0.025, 1e-2)
     assert scale.factors[0] == pytest.approx(1.02 ** 16) and scale.factors[16] == 1.0
+    label = np.real(np.fft.ifft(scale.label_f))
+    sigma = np.sqrt(33) / 4                               # scale sigma factor 1/4
+    assert label[16] == pytest.approx(1.0) and label[17] == pytest.approx(np.exp(-0.5 / sigma ** 2))
     csr = create_tracker("csrdcf")
     assert (csr.padding, csr.learning_rate, csr.hist_rate, csr.nbins, csr.lam) == \
         (3.0, 0.02, 0.04, 16, 0.05)
+    assert (ADMM_MU, ADMM_BETA, ADMM_MU_MAX, ADMM_ITERATIONS) == (5.0, 3.0, 20.0, 4)
     particle = create_tracker("particle")
     assert (particle.lam, N_BINS) == (20.0, 110)
 
@@ -199,6 +207,17 @@ def test_dsst_scale_follows_a_growing_target():
     assert truth_growth > 1.25
     assert results[-1].extras["scale"] == pytest.approx(truth_growth, rel=0.06)
     assert iou(predicted, boxes).mean() > 0.7
+
+
+def test_mosse_preprocessing_is_log_zero_mean_unit_norm_windowed():
+    frames, boxes = synthetic_sequence(n=1)
+    tracker = create_tracker("mosse")
+    tracker.initialize(frames[0], tuple(boxes[0]))
+    patch = frames[0][:tracker.template_size[1], :tracker.template_size[0]]
+    expected = np.log1p(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY).astype(np.float64))
+    expected = (expected - expected.mean()) / np.linalg.norm(expected - expected.mean())
+    np.testing.assert_allclose(tracker.preprocess(patch)[:, :, 0], expected * tracker.window,
+                               atol=1e-5)
 
 
 def test_mosse_psr_is_high_on_the_target_and_below_7_on_noise():
