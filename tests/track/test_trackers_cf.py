@@ -104,6 +104,22 @@ def test_extract_patch_replicates_the_border_and_resamples():
     assert extract_patch(frame, (4.0, 3.0), (8, 6), (4, 3)).shape == (3, 4, 3)
 
 
+@pytest.mark.parametrize("center, size, out", [((10.5, 20.25), (4, 6), (4, 6)),
+                                               ((30.3, 25.0), (12, 10), (24, 20)),
+                                               ((40.7, 30.2), (40, 30), (10, 6))])
+def test_extract_patch_samples_exactly_at_sub_pixel_positions(center, size, out):
+    # on a linear ramp, bilinear and area resampling reproduce the ramp at the output pixel
+    # centres: x = left + (u + 0.5) * w / out_w - 0.5 (pixel-index coordinates), up to
+    # OpenCV's 1/32-pixel interpolation grid
+    ys, xs = np.mgrid[:60, :80].astype(np.float32)
+    ramp = np.ascontiguousarray(2 * xs + 3 * ys)
+    patch = extract_patch(ramp, center, size, out)
+    u = center[0] - size[0] / 2 + (np.arange(out[0]) + 0.5) * size[0] / out[0] - 0.5
+    v = center[1] - size[1] / 2 + (np.arange(out[1]) + 0.5) * size[1] / out[1] - 0.5
+    step = 2 * size[0] / out[0] + 3 * size[1] / out[1]       # ramp change per output pixel
+    np.testing.assert_allclose(patch, 2 * u[None, :] + 3 * v[:, None], atol=step / 32)
+
+
 def test_closed_form_filter_reproduces_its_label_on_its_training_sample():
     rng = np.random.default_rng(0)
     label = gaussian_label((16, 16), 2.0)
