@@ -216,13 +216,16 @@ def test_tracker_follows_a_moving_textured_target(name):
     assert all(np.isfinite(r.box).all() for r in results)
 
 
-def test_dsst_scale_follows_a_growing_target():
-    frames, boxes = synthetic_sequence(grow=0.01, target=20, step=(1.0, 1.0))
+@pytest.mark.parametrize("grow, side", [(0.01, 20), (-0.01, 30)])
+def test_dsst_scale_follows_a_growing_or_shrinking_target(grow, side):
+    frames, boxes = synthetic_sequence(grow=grow, target=side, step=(1.0, 1.0))
     predicted, results = run(create_tracker("dsst"), frames, tuple(boxes[0]))
-    truth_growth = boxes[-1, 2] / boxes[0, 2]
-    assert truth_growth > 1.25
-    assert results[-1].extras["scale"] == pytest.approx(truth_growth, rel=0.06)
-    assert iou(predicted, boxes).mean() > 0.7
+    truth = boxes[:, 2] / boxes[0, 2]
+    assert abs(truth[-1] - 1) > 0.25
+    estimated = np.array([1.0] + [r.extras["scale"] for r in results])
+    np.testing.assert_allclose(estimated, truth, rtol=0.05)
+    assert estimated[-1] == pytest.approx(truth[-1], rel=0.03)
+    assert iou(predicted, boxes).mean() > 0.9
 
 
 def test_mosse_preprocessing_is_log_zero_mean_unit_norm_windowed():
