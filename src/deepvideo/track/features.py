@@ -66,20 +66,21 @@ def plane_gradient(plane: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarra
 
 def image_gradient(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For images ``[N, H, W, C]``, per pixel ``[N, H, W]`` the gradient magnitude and direction
-    (degrees in ``[0, 360)``) of the channel with the largest magnitude; centred differences
-    ``[-1, 0, 1]``, one-sided at the borders."""
+    (radians in ``(-pi, pi]``) of the channel with the largest magnitude (the first one on a
+    tie); centred differences ``[-1, 0, 1]``, one-sided at the borders. Only correctly
+    rounded operations decide the channel, so results repeat exactly."""
     count, height, width, channels = images.shape
     planes = cv2.split(images.reshape(count * height, width, channels))
     dx, dy = plane_gradient(planes[0], count)
-    magnitude = cv2.magnitude(dx, dy)
+    energy = dx * dx + dy * dy
     for plane in planes[1:]:
         other_dx, other_dy = plane_gradient(plane, count)
-        other = cv2.magnitude(other_dx, other_dy)
-        stronger = cv2.compare(other, magnitude, cv2.CMP_GT)
+        other = other_dx * other_dx + other_dy * other_dy
+        stronger = cv2.compare(other, energy, cv2.CMP_GT)
         cv2.copyTo(other_dx, stronger, dx)
         cv2.copyTo(other_dy, stronger, dy)
-        magnitude = cv2.max(magnitude, other)
-    angle = cv2.phase(dx, dy, angleInDegrees=True)
+        energy = np.maximum(energy, other)
+    magnitude, angle = np.sqrt(energy), np.arctan2(dy, dx)
     return magnitude.reshape(count, height, width), angle.reshape(count, height, width)
 
 
@@ -113,8 +114,8 @@ def orientation_histograms(images: np.ndarray, cell_size: int) -> np.ndarray:
     count, height, width = images.shape[:3]
     magnitude, angle = image_gradient(images)
     orientations = 2 * HOG_ORIENTATIONS
-    bins = (angle.reshape(count, -1) * (orientations / 360.0) + 0.5).astype(np.int64)
-    bins %= orientations
+    bins = np.floor(angle.reshape(count, -1) * (orientations / (2 * np.pi)) + 0.5)
+    bins = bins.astype(np.int64) % orientations
     index, weight = cell_weights(height, width, cell_size)
     rows, cols = height // cell_size + 2, width // cell_size + 2
     size = rows * cols * orientations
