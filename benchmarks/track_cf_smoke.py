@@ -5,13 +5,15 @@ success AUC (GOT-10k toolkit's OTB definition: IoU > t over ``linspace(0, 1, 21)
 and frames per second of ``track()`` (frames decoded beforehand, not timed). Prints a markdown
 table; writes nothing.
 
-    python benchmarks/track_cf_smoke.py [--data DIR] [--threads 2] [--trackers mosse kcf ...]
+    OMP_NUM_THREADS=2 python benchmarks/track_cf_smoke.py [--data DIR] [--threads 2]
+        [--trackers mosse kcf ...]
+
+``--threads`` sets OpenCV's thread count; numpy's BLAS follows ``OMP_NUM_THREADS``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +54,6 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder holding the Crossing and bag sequences")
     parser.add_argument("--trackers", nargs="+", default=list(TRACKERS))
     args = parser.parse_args(argv)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import cv2
 
     from deepvideo.track.datasets import load_sequence

@@ -216,6 +216,14 @@ def test_tracker_follows_a_moving_textured_target(name):
     assert all(np.isfinite(r.box).all() for r in results)
 
 
+@pytest.mark.parametrize("name", ["csrdcf", "kcf"])
+def test_tracker_repeats_exactly(name):
+    frames, boxes = synthetic_sequence(n=8)
+    first, _ = run(create_tracker(name), frames, tuple(boxes[0]))
+    again, _ = run(create_tracker(name), frames, tuple(boxes[0]))
+    np.testing.assert_array_equal(first, again)
+
+
 @pytest.mark.parametrize("grow, side", [(0.01, 20), (-0.01, 30)])
 def test_dsst_scale_follows_a_growing_or_shrinking_target(grow, side):
     frames, boxes = synthetic_sequence(grow=grow, target=side, step=(1.0, 1.0))
