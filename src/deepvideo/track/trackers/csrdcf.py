@@ -46,7 +46,7 @@ from deepvideo.track.dcf import (
     peak_displacement,
     template_geometry,
 )
-from deepvideo.track.features import colour_names, grey, hog
+from deepvideo.track.features import COLOUR_NAMES, HOG_CHANNELS, colour_names, grey, hog
 from deepvideo.track.registry import register_tracker
 from deepvideo.track.scale_filter import ScaleFilter
 
@@ -221,7 +221,7 @@ class CSRDCF:
         self.scale = 1.0
         patch = self.patch(frame)
         self.update_histograms(hsv_bins(patch, self.nbins), None)
-        channels = 31 + 11 + 1
+        channels = HOG_CHANNELS + len(COLOUR_NAMES) + 1          # HOG, colour names, grey
         self.learn(patch, np.ones(channels), first=True)
         self.scale_filter = ScaleFilter(learning_rate=self.scale_learning_rate)
         self.scale_filter.initialize(frame, self.center, self.base_size)
