@@ -107,21 +107,26 @@ def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[fl
                   out_size: tuple[int, int]) -> np.ndarray:
     """The ``size = (w, h)`` window of ``frame`` centred on ``center = (x, y)`` (sub-pixel
     exact), resampled to ``out_size = (w, h)`` bilinearly; a window shrunk more than twice is
-    first area-averaged to about 1.5 times the output resolution (no aliasing). Outside the
-    frame the border pixels are replicated."""
+    first area-averaged by halving (a pyramid, so the remaining bilinear step shrinks by less
+    than 2: no aliasing, and cost far below a general area resize). Outside the frame the
+    border pixels are replicated."""
     out_w, out_h = int(out_size[0]), int(out_size[1])
     scale_x, scale_y = size[0] / out_w, size[1] / out_h
     left, top = center[0] - size[0] / 2, center[1] - size[1] / 2     # continuous coordinates
-    source, x0, y0, ratio_x, ratio_y = frame, 0, 0, 1.0, 1.0
-    if max(scale_x, scale_y) > 2:
-        x0, y0 = math.floor(left) - 1, math.floor(top) - 1
-        crop = replicated_crop(frame, x0, y0, math.ceil(size[0]) + 3, math.ceil(size[1]) + 3)
-        small = (max(1, round(crop.shape[1] * 1.5 / scale_x)),
-                 max(1, round(crop.shape[0] * 1.5 / scale_y)))
-        source = cv2.resize(crop, small, interpolation=cv2.INTER_AREA)
-        ratio_x, ratio_y = crop.shape[1] / small[0], crop.shape[0] / small[1]
-    matrix = np.array([[scale_x / ratio_x, 0, (left - x0 + 0.5 * scale_x) / ratio_x - 0.5],
-                       [0, scale_y / ratio_y, (top - y0 + 0.5 * scale_y) / ratio_y - 0.5]])
+    source, x0, y0, ratio = frame, 0, 0, 1
+    levels = int(math.floor(math.log2(min(scale_x, scale_y)))) if min(scale_x, scale_y) > 2 \
+        else 0
+    if levels:
+        ratio = 2 ** levels
+        x0, y0 = math.floor(left) - ratio, math.floor(top) - ratio
+        crop_w = math.ceil((size[0] + 2 * ratio + 1) / ratio) * ratio
+        crop_h = math.ceil((size[1] + 2 * ratio + 1) / ratio) * ratio
+        source = replicated_crop(frame, x0, y0, crop_w, crop_h)
+        for _ in range(levels):
+            source = cv2.resize(source, (source.shape[1] // 2, source.shape[0] // 2),
+                                interpolation=cv2.INTER_AREA)
+    matrix = np.array([[scale_x / ratio, 0, (left - x0 + 0.5 * scale_x) / ratio - 0.5],
+                       [0, scale_y / ratio, (top - y0 + 0.5 * scale_y) / ratio - 0.5]])
     return cv2.warpAffine(source, matrix, (out_w, out_h),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)

@@ -31,29 +31,29 @@ SATURATION_MIN, VALUE_MIN = 0.1, 0.2
 N_BINS = HS_BINS * HS_BINS + V_BINS
 
 
-def colour_bins(frame: np.ndarray) -> np.ndarray:
-    """Pérez et al.'s 110-bin colour index of every pixel of an RGB frame."""
-    hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV_FULL).astype(np.int32)
+def colour_bins(pixels: np.ndarray) -> np.ndarray:
+    """Pérez et al.'s 110-bin colour index of every pixel of RGB ``uint8`` ``pixels
+    [..., W, 3]``."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2HSV_FULL).astype(np.int32)
     h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     chromatic = (s > SATURATION_MIN * 255) & (v > VALUE_MIN * 255)
     hs = (h * HS_BINS // 256) * HS_BINS + s * HS_BINS // 256
     return np.where(chromatic, hs, HS_BINS * HS_BINS + v * V_BINS // 256)
 
 
-def histograms(bins: np.ndarray, states: np.ndarray, base_size, grid: int,
-               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+def histograms(frame: np.ndarray, states: np.ndarray, base_size, grid: int) -> np.ndarray:
     """Normalised colour histograms ``[N, 110]`` of the boxes of ``states [N, 3]`` (centre x,
-    centre y, log scale), each sampled on a ``grid × grid`` lattice; ``bins`` covers the frame
-    from pixel ``origin = (x, y)`` on, and samples outside it are clipped to its border."""
-    height, width = bins.shape
+    centre y, log scale), each from the pixels of a ``grid × grid`` lattice spread over the
+    box (clipped to the frame)."""
+    height, width = frame.shape[:2]
     offsets = (np.arange(grid) + 0.5) / grid - 0.5
     scales = np.exp(states[:, 2])
-    xs = states[:, 0, None] - origin[0] + offsets[None, :] * base_size[0] * scales[:, None]
-    ys = states[:, 1, None] - origin[1] + offsets[None, :] * base_size[1] * scales[:, None]
+    xs = states[:, 0, None] + offsets[None, :] * base_size[0] * scales[:, None]
+    ys = states[:, 1, None] + offsets[None, :] * base_size[1] * scales[:, None]
     xs = np.clip(np.rint(xs), 0, width - 1).astype(np.int64)
     ys = np.clip(np.rint(ys), 0, height - 1).astype(np.int64)
-    samples = bins[ys[:, :, None], xs[:, None, :]].reshape(len(states), -1)
-    flat = samples + (np.arange(len(states)) * N_BINS)[:, None]
+    pixels = frame[ys[:, :, None], xs[:, None, :]].reshape(len(states), grid * grid, 3)
+    flat = colour_bins(pixels) + (np.arange(len(states)) * N_BINS)[:, None]
     counts = np.bincount(flat.ravel(), minlength=len(states) * N_BINS)
     return counts.reshape(len(states), N_BINS) / float(grid * grid)
 
@@ -87,18 +87,7 @@ class ColourParticleFilter:
         self.rng = np.random.default_rng(self.seed)
         state = np.array([center[0], center[1], 0.0])
         self.particles = np.repeat(state[None], self.n_particles, axis=0)
-        self.reference = histograms(colour_bins(frame), state[None], self.base_size,
-                                    self.grid)[0]
-
-    def region_bins(self, frame: np.ndarray, particles: np.ndarray):
-        """Colour bins of the part of the frame the particles' boxes cover, and its origin."""
-        height, width = frame.shape[:2]
-        half = 0.5 * np.exp(particles[:, 2].max()) * np.asarray(self.base_size)
-        x0 = int(np.clip(np.floor(particles[:, 0].min() - half[0]), 0, width - 1))
-        y0 = int(np.clip(np.floor(particles[:, 1].min() - half[1]), 0, height - 1))
-        x1 = int(np.clip(np.ceil(particles[:, 0].max() + half[0]) + 1, x0 + 1, width))
-        y1 = int(np.clip(np.ceil(particles[:, 1].max() + half[1]) + 1, y0 + 1, height))
-        return colour_bins(frame[y0:y1, x0:x1]), (x0, y0)
+        self.reference = histograms(frame, state[None], self.base_size, self.grid)[0]
 
     def track(self, frame: np.ndarray) -> TrackResult:
         frame = check_frame(frame)
@@ -109,9 +98,8 @@ class ColourParticleFilter:
         height, width = frame.shape[:2]
         particles[:, 0] = np.clip(particles[:, 0], 0, width - 1)
         particles[:, 1] = np.clip(particles[:, 1], 0, height - 1)
-        bins, origin = self.region_bins(frame, particles)
         coefficient = bhattacharyya_coefficient(
-            histograms(bins, particles, self.base_size, self.grid, origin), self.reference)
+            histograms(frame, particles, self.base_size, self.grid), self.reference)
         log_likelihood = -self.lam * np.maximum(1 - coefficient, 0)   # -λ D²
         weights = np.exp(log_likelihood - log_likelihood.max())
         weights /= weights.sum()
@@ -120,7 +108,6 @@ class ColourParticleFilter:
         scale = float(np.exp(estimate[2]))
         size = (self.base_size[0] * scale, self.base_size[1] * scale)
         score = float(bhattacharyya_coefficient(
-            histograms(bins, estimate[None], self.base_size, self.grid, origin)[0],
-            self.reference))
+            histograms(frame, estimate[None], self.base_size, self.grid)[0], self.reference))
         return TrackResult(center_to_box(estimate[:2], size), score,
                            {"weights": weights, "particles": particles})
