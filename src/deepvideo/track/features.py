@@ -37,6 +37,7 @@ HOG_CHANNELS = 3 * HOG_ORIENTATIONS + 4   # 31
 HOG_EPS = 1e-4                # added to block energies (intensities on the 0-255 scale)
 COLOUR_NAMES = ("black", "blue", "brown", "grey", "green", "orange", "pink", "purple", "red",
                 "white", "yellow")
+BIN_WRAP = np.arange(3 * 2 * HOG_ORIENTATIONS) % (2 * HOG_ORIENTATIONS)
 W2C_PATH = Path(__file__).with_name("data") / "w2c.npz"
 
 
@@ -104,7 +105,7 @@ def cell_weights(height: int, width: int, cell_size: int) -> tuple[np.ndarray, n
             index.append((cy[:, None] * padded_width + cx[None, :]).ravel())
             weight.append((wy[:, None] * wx[None, :]).ravel())
     orientations = 2 * HOG_ORIENTATIONS
-    return (np.stack(index) * orientations, np.stack(weight).astype(np.float32))
+    return np.stack(index) * orientations, np.stack(weight)
 
 
 def orientation_histograms(images: np.ndarray, cell_size: int) -> np.ndarray:
@@ -114,8 +115,10 @@ def orientation_histograms(images: np.ndarray, cell_size: int) -> np.ndarray:
     count, height, width = images.shape[:3]
     magnitude, angle = image_gradient(images)
     orientations = 2 * HOG_ORIENTATIONS
-    bins = np.floor(angle.reshape(count, -1) * (orientations / (2 * np.pi)) + 0.5)
-    bins = bins.astype(np.int64) % orientations
+    # nearest bin of angle / 20 degrees: shifted by +18.5 to stay positive (truncation is
+    # then floor), wrapped by a small table instead of an integer modulo
+    shifted = angle.reshape(count, -1) * (orientations / (2 * np.pi)) + (orientations + 0.5)
+    bins = BIN_WRAP[shifted.astype(np.intp)]
     index, weight = cell_weights(height, width, cell_size)
     rows, cols = height // cell_size + 2, width // cell_size + 2
     size = rows * cols * orientations
@@ -139,17 +142,16 @@ def normalise_histograms(histograms: np.ndarray) -> np.ndarray:
         energy[..., 1:, 1:]
     inverse = 1.0 / np.sqrt(blocks + HOG_EPS)
     rows, cols = histograms.shape[-3:-1]
+    orientation = np.concatenate([histograms, insensitive], axis=-1)   # 18 + 9 channels
     out = np.zeros(histograms.shape[:-1] + (HOG_CHANNELS,), np.float32)
-    sensitive = out[..., :2 * HOG_ORIENTATIONS]
-    contrast_free = out[..., 2 * HOG_ORIENTATIONS:3 * HOG_ORIENTATIONS]
+    summed, clipped = out[..., :3 * HOG_ORIENTATIONS], np.empty_like(orientation)
     for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        norm = inverse[..., dy:dy + rows, dx:dx + cols, None]
-        clipped = np.minimum(histograms * norm, HOG_TRUNCATION)
-        sensitive += clipped
-        contrast_free += np.minimum(insensitive * norm, HOG_TRUNCATION)
-        out[..., 3 * HOG_ORIENTATIONS + k] = HOG_TEXTURE_WEIGHT * clipped.sum(axis=-1)
-    sensitive *= 0.5
-    contrast_free *= 0.5
+        np.multiply(orientation, inverse[..., dy:dy + rows, dx:dx + cols, None], out=clipped)
+        np.minimum(clipped, HOG_TRUNCATION, out=clipped)
+        summed += clipped
+        out[..., 3 * HOG_ORIENTATIONS + k] = clipped[..., :2 * HOG_ORIENTATIONS].sum(axis=-1)
+    summed *= 0.5
+    out[..., 3 * HOG_ORIENTATIONS:] *= HOG_TEXTURE_WEIGHT
     return out
 
 
