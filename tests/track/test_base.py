@@ -45,6 +45,7 @@ def test_clip_box_keeps_the_box_inside_the_frame():
 def test_registry_builds_by_name_with_overrides_and_rejects_unknown_names(monkeypatch):
     from deepvideo.track import registry
 
+    registry.list_trackers()  # the real trackers registered first, into the real registry
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # leave no test entry
     @register_tracker("_test_static", paper="none")
     class Static:

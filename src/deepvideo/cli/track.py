@@ -44,8 +44,7 @@ def _parse_box(text: str | None):
     try:
         return as_box(text.replace(" ", "").split(","), "--init")
     except ValueError as exc:
-        raise typer.BadParameter(f"{exc}; expected x,y,w,h in pixels, e.g. 120,80,40,60",
-                                 param_hint="--init") from None
+        _fail(f"{exc}; expected x,y,w,h in pixels, e.g. 120,80,40,60", 2)
 
 
 def _sequence(video: Path, init):
@@ -53,15 +52,12 @@ def _sequence(video: Path, init):
     ``--init`` in its place)."""
     from deepvideo.track.datasets import load_sequence, video_sequence
 
-    if video.is_dir():
-        seq = load_sequence(video)
-        if init is not None:
-            seq.boxes[0] = init
-        return seq
-    if init is None:
-        raise typer.BadParameter("a video needs the target's first box: --init x,y,w,h",
-                                 param_hint="--init")
-    return video_sequence(video, init)
+    if not video.is_dir():
+        return video_sequence(video, init)
+    seq = load_sequence(video)
+    if init is not None:
+        seq.boxes[0] = init
+    return seq
 
 
 def _follow(seq, tracker, progress: bool):
@@ -103,30 +99,39 @@ def run(
 ) -> None:
     """Follow one target through a video from its first box."""
     from deepvideo.io import VideoError, probe
-    from deepvideo.track.registry import create_tracker
+    from deepvideo.track.registry import TrackerUnavailableError, create_tracker
     from deepvideo.track.sequence_files import SequenceError
 
     if show is not None and show.suffix.lower() != ".mp4":
         _fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
-    box = _parse_box(init)
     if not video.exists():
         _fail(f"{video}: file not found", 2)
+    box = _parse_box(init)
+    if box is None and not video.is_dir():
+        _fail("a video needs the target's first box: --init x,y,w,h", 2)
     try:
         follower = create_tracker(tracker, **parse_params(param))
+    except KeyError as exc:
+        _fail(exc.args[0], 2)
+    except (TrackerUnavailableError, TypeError) as exc:
+        _fail(f"--tracker {tracker}: {exc}", 2)
+    try:
         seq = _sequence(video, box)
         run = _follow(seq, follower, progress)
         fps = (probe(video).fps or 25.0) if seq.video_path is not None else 25.0
         _write_outputs(seq, run, out, scores_out, show, fps)
-    except KeyError as exc:
-        _fail(exc.args[0], 2)
-    except (SequenceError, VideoError, ValueError, RuntimeError) as exc:
+    except (SequenceError, VideoError, ValueError) as exc:
         _fail(str(exc))
-    speed = np.nansum(run.times)
-    tracked = np.isfinite(run.scores[1:])
-    low = float(np.nanmin(run.scores)) if tracked.any() else float("nan")
-    typer.echo(f"{tracker}: {len(seq)} frames, {(len(seq) - 1) / max(speed, 1e-9):.1f} fps; "
-               f"score mean {np.nanmean(run.scores[1:]) if tracked.any() else float('nan'):.3f}, "
-               f"lowest {low:.3f}" + "".join(f" -> {p}" for p in (out, scores_out, show) if p))
+    _summary(tracker, run, [p for p in (out, scores_out, show) if p])
+
+
+def _summary(tracker: str, run, outputs: list[Path]) -> None:
+    seconds = np.nansum(run.times)
+    scores = run.scores[1:]
+    mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
+    low = float(np.nanmin(scores)) if np.isfinite(scores).any() else float("nan")
+    typer.echo(f"{tracker}: {len(run.boxes)} frames, {(len(run.boxes) - 1) / max(seconds, 1e-9):.1f} fps; "
+               f"score mean {mean:.3f}, lowest {low:.3f}" + "".join(f" -> {p}" for p in outputs))
 
 
 @app.command("bench")

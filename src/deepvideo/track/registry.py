@@ -30,6 +30,10 @@ class TrackerInfo:
         return self.available is None or bool(self.available())
 
 
+class TrackerUnavailableError(RuntimeError):
+    """A registered tracker that cannot run here (e.g. its model files are not given)."""
+
+
 _REGISTRY: dict[str, TrackerInfo] = {}
 _LOADED = False
 
@@ -78,6 +82,6 @@ def get_tracker_info(name: str) -> TrackerInfo:
 def create_tracker(name: str, **overrides) -> Tracker:
     """A new tracker ``name`` with ``overrides`` for its keyword parameters."""
     info = get_tracker_info(name)
-    if not info.is_available():
-        raise RuntimeError(f"tracker {name!r} is not available here (see its documentation)")
+    if not overrides and not info.is_available():  # overrides may give what it lacks (model files)
+        raise TrackerUnavailableError(f"tracker {name!r} is not available here: {info.summary}")
     return info.factory(**overrides)

@@ -1,0 +1,88 @@
+"""``deepvideo track``: a tracker on a real video whose target leaves the frame, a sequence
+folder with its ground truth, bench + convert end to end, and errors as one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepvideo.io import VideoReader, write_video
+
+INIT = "100,90,110,120"  # a rock in the first frame of the pan below
+
+
+@pytest.fixture(scope="module")
+def leaving_video(tmp_path_factory, request) -> Path:
+    """60 frames of a real frame (Big Buck Bunny) seen through a window panning right by
+    8 px/frame: the rock at INIT leaves the frame on the left by frame ~27."""
+    shared = request.getfixturevalue("shared_data")
+    frame = VideoReader(shared / "video" / "bigbuckbunny.mp4").get_frames([60]).numpy()[0]
+    frames = np.stack([frame[200:440, 40 + 8 * t: 360 + 8 * t] for t in range(60)])
+    return write_video(tmp_path_factory.mktemp("leave") / "leave.mp4", frames, fps=25)
+
+
+def deepvideo(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deepvideo", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_a_target_that_leaves_the_frame_gives_low_scores_not_a_crash(leaving_video, tmp_path):
+    proc = deepvideo("track", leaving_video, "--init", INIT, "--tracker", "kcf", "--out", "boxes.txt",
+                     "--scores", "scores.txt", "--show", "shown.mp4", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    boxes = np.loadtxt(tmp_path / "boxes.txt", delimiter=",")
+    scores = np.loadtxt(tmp_path / "scores.txt")
+    assert boxes.shape == (60, 4) and np.isfinite(boxes).all()
+    np.testing.assert_allclose(boxes[0], [100, 90, 110, 120])
+    assert np.nanmean(scores[40:]) < 0.5 * np.nanmean(scores[1:10])  # it knows it lost the rock
+    assert "kcf: 60 frames" in proc.stdout and "lowest" in proc.stdout
+    shown = VideoReader(tmp_path / "shown.mp4")
+    assert len(shown) == 60 and shown.get_frames([0]).shape[2] == 320 + 160  # frame + score strip
+
+
+def test_a_sequence_folder_starts_from_its_ground_truth(shared_data, tmp_path):
+    proc = deepvideo("track", shared_data / "tracking" / "Crossing", "--tracker", "mosse",
+                     "--out", "boxes.txt", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    boxes = np.loadtxt(tmp_path / "boxes.txt", delimiter=",")
+    np.testing.assert_allclose(boxes[0], [204, 150, 17, 50])  # groundtruth_rect.txt, 1-based
+    assert boxes.shape == (120, 4)
+
+
+def test_bench_then_convert(shared_data, tmp_path):
+    proc = deepvideo("track", "bench", shared_data / "tracking", "--trackers", "mosse,dcf",
+                     "--report", "report", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads((tmp_path / "report" / "scores.json").read_text())["trackers"]
+    assert [s["tracker"] for s in scores] == ["mosse", "dcf"]
+    assert all(0 < s["overall"]["auc"] < 1 for s in scores)
+    assert (tmp_path / "report" / "results" / "dcf" / "Crossing.txt").is_file()
+    assert "| mosse |" in (tmp_path / "report" / "report.md").read_text()
+    again = deepvideo("track", "bench", shared_data / "tracking", "--trackers", "dcf",
+                      "--report", "report", cwd=tmp_path)
+    assert "done before, skipped" in again.stderr  # resumable
+    conv = deepvideo("track", "convert", "report/results/dcf", "got", "--to", "got10k", cwd=tmp_path)
+    assert conv.returncode == 0, conv.stderr
+    np.testing.assert_array_equal(
+        np.loadtxt(tmp_path / "got" / "bag" / "bag_001.txt", delimiter=","),
+        np.loadtxt(tmp_path / "report" / "results" / "dcf" / "bag.txt", delimiter=","))
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["VIDEO", "--tracker", "nosuch", "--init", "1,1,5,5"], 2, "unknown tracker 'nosuch'"),
+    (["VIDEO"], 2, "a video needs the target's first box: --init x,y,w,h"),
+    (["VIDEO", "--init", "1,1,5,5", "--show", "out.txt"], 2, "--show out.txt: the annotated video is an mp4"),
+    (["nosuch.mp4", "--init", "1,1,5,5"], 2, "nosuch.mp4: file not found"),
+    (["bench", "EMPTY", "--trackers", "mosse", "--report", "r"], 1, "EMPTY"),
+])
+def test_errors_are_one_line(leaving_video, tmp_path, args, code, text):
+    (tmp_path / "EMPTY").mkdir()
+    argv = [str(leaving_video) if a == "VIDEO" else a for a in args]
+    proc = deepvideo("track", *argv, cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr and text in proc.stderr, proc.stderr
