@@ -1,0 +1,210 @@
+"""Filter learning of ECO (Danelljan et al., CVPR 2017, section 3.1) in the Fourier domain.
+
+With the projection ``P`` fixed the filter minimises (C-COT's objective with ECO's factorized
+operator)
+
+    E(f) = sum_j alpha_j || sum_c f_c (P^T z_j)_c - y ||^2 + sum_c || w * f_c ||^2
+
+whose normal equations ``(A^H Gamma A + W^H W) f = A^H Gamma y`` are solved by preconditioned
+conjugate gradient (:func:`conjugate_gradient`, warm-started across updates, Polak-Ribiere
+directions, the previous direction damped by a forgetting factor). In the first frame ``f`` and
+``P`` are learned jointly by Gauss-Newton: each step linearises the bilinear residual around
+``(f_i, P_i)`` and solves for ``(f, dP)`` with the extra term ``lambda ||P_i + dP||^2``
+(:class:`JointSystem`). ``*`` in the Fourier domain is a convolution with the small
+regularisation filter ``w``.
+
+Vectors are lists of tensors: complex half planes (inner product :func:`fourier.inner`) and
+real matrices (plain dot product).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from deepvideo.track.eco.fourier import crop_to, full_plane, half_weights, inner, pad_to
+
+Vector = list[torch.Tensor]
+
+
+def dot(u: Vector, v: Vector) -> torch.Tensor:
+    """The real inner product of two vectors (lists of tensors)."""
+    return sum(inner(a, b) if a.is_complex() else (a * b).sum() for a, b in zip(u, v))
+
+
+def conjugate_gradient(apply_a: Callable[[Vector], Vector], b: Vector, x: Vector,
+                       precondition: Callable[[Vector], Vector], iterations: int,
+                       state: tuple | None = None, forget: float = 1.0) -> tuple[Vector, tuple]:
+    """``iterations`` steps of preconditioned CG on ``A x = b`` from ``x``. ``state`` (the last
+    direction and its ``rho`` from a previous call) continues an earlier solve of a slowly
+    changing system; its ``rho`` is divided by ``forget`` (< 1 damps the old direction).
+    Returns the solution and the state to continue from."""
+    p, rho_old = state if state is not None else (None, None)
+    if rho_old is not None:
+        rho_old = rho_old / forget
+    ax = apply_a(x)
+    r = [bi - ai for bi, ai in zip(b, ax)]
+    r_old = None
+    for _ in range(iterations):
+        z = precondition(r)
+        rho = dot(r, z)
+        if p is None or rho_old is None or rho_old == 0:
+            p = z
+        else:
+            beta = rho / rho_old if r_old is None else dot(z, [a - c for a, c in zip(r, r_old)]) \
+                / rho_old
+            p = [zi + max(float(beta), 0.0) * pi for zi, pi in zip(z, p)]
+        q = apply_a(p)
+        denom = dot(p, q)
+        if denom <= 0:
+            break
+        alpha = rho / denom
+        x = [xi + alpha * pi for xi, pi in zip(x, p)]
+        r_old = r
+        r = [ri - alpha * qi for ri, qi in zip(r, q)]
+        rho_old = rho
+    return x, (p, rho_old)
+
+
+def regularization_operator(reg_filter: torch.Tensor) -> torch.Tensor:
+    """The kernel of ``W^H W`` (``w`` convolved with itself): applied as one 'same'
+    convolution on the full plane."""
+    kernel = reg_filter[None, None]
+    pad = (reg_filter.shape[0] - 1, reg_filter.shape[1] - 1)
+    return torch.nn.functional.conv2d(kernel, kernel, padding=pad)[0, 0]
+
+
+def apply_regularization(f: torch.Tensor, reg_kernel: torch.Tensor) -> torch.Tensor:
+    """``W^H W f`` for half planes ``f [C, H, W]`` and the kernel of
+    :func:`regularization_operator` (real and even)."""
+    kx = f.shape[-1] - 1
+    full = full_plane(f)
+    stacked = torch.cat([full.real, full.imag])[:, None]
+    pad = (reg_kernel.shape[0] // 2, reg_kernel.shape[1] // 2)
+    out = torch.nn.functional.conv2d(stacked, reg_kernel[None, None].to(stacked.dtype),
+                                     padding=pad)[:, 0]
+    channels = f.shape[0]
+    return torch.complex(out[:channels], out[channels:])[..., kx:]
+
+
+def _score(filters: Vector, samples: Vector, shape: tuple[int, int]) -> torch.Tensor:
+    """``sum_blocks pad(sum_c f_c z_c)`` for samples ``[J, C, H, W]``: ``[J, *shape]``."""
+    return sum(pad_to((f[None] * z).sum(1), shape) for f, z in zip(filters, samples))
+
+
+class FilterSystem:
+    """The normal equations of ``E(f)`` for fixed projected samples (per block ``[J, C, H, W]``),
+    their weights ``alpha [J]``, the label ``y`` and the regularisation kernel."""
+
+    def __init__(self, samples: Vector, weights: torch.Tensor, label: torch.Tensor,
+                 reg_kernel: torch.Tensor):
+        self.samples = samples
+        self.weights = weights.to(label.real.dtype)
+        self.label = label
+        self.reg_kernel = reg_kernel
+        self.shape = tuple(label.shape[-2:])
+
+    def apply(self, filters: Vector) -> Vector:
+        residual = _score(filters, self.samples, self.shape) * self.weights[:, None, None]
+        out = []
+        for f, z in zip(filters, self.samples):
+            r = crop_to(residual, tuple(z.shape[-2:]))
+            out.append(torch.einsum("jchw,jhw->chw", z.conj(), r)
+                       + apply_regularization(f, self.reg_kernel))
+        return out
+
+    def rhs(self) -> Vector:
+        out = []
+        for z in self.samples:
+            y = crop_to(self.label, tuple(z.shape[-2:]))
+            out.append(torch.einsum("jchw,j,hw->chw", z.conj(), self.weights.to(z.dtype), y))
+        return out
+
+    def preconditioner(self, data_param: float, reg_param: float) -> Callable[[Vector], Vector]:
+        """ECO's diagonal preconditioner: the sample energy blended with its mean
+        (``data_param``), mixed with the regularisation energy (``reg_param``)."""
+        reg_energy = float(self.reg_kernel[self.reg_kernel.shape[0] // 2,
+                                           self.reg_kernel.shape[1] // 2])
+        diagonals = []
+        for z in self.samples:
+            energy = torch.einsum("jchw,j->chw", z.abs() ** 2, self.weights)
+            data = data_param * energy + (1 - data_param) * energy.mean()
+            diagonals.append((1 - reg_param) * data + reg_param * reg_energy)
+        return lambda v: [vi / d for vi, d in zip(v, diagonals)]
+
+
+class JointSystem:
+    """One Gauss-Newton step of the first frame: unknowns ``[f_1..f_B, dP_1..dP_B]`` for the
+    unprojected sample ``z`` (per block ``[D, H, W]``), projections ``P`` (``[D, C]``) and the
+    linearisation point ``f0``."""
+
+    def __init__(self, sample: Vector, projections: Vector, f0: Vector, label: torch.Tensor,
+                 reg_kernel: torch.Tensor, projection_reg: float):
+        self.sample = sample
+        self.projections = projections
+        self.f0 = f0
+        self.label = label
+        self.reg_kernel = reg_kernel
+        self.projection_reg = projection_reg
+        self.shape = tuple(label.shape[-2:])
+        self.projected = [project(z, p) for z, p in zip(sample, projections)]
+        self.blocks = len(sample)
+
+    def _adjoint(self, residual: torch.Tensor) -> Vector:
+        grads_f, grads_p = [], []
+        for z, zp, f0 in zip(self.sample, self.projected, self.f0):
+            r = crop_to(residual, tuple(z.shape[-2:]))
+            grads_f.append(zp.conj() * r)
+            weighted = z.conj() * r * half_weights(tuple(z.shape[-2:]), z.real.dtype)
+            grads_p.append(torch.einsum("dhw,chw->dc", weighted, f0.conj()).real)
+        return grads_f + grads_p
+
+    def apply(self, u: Vector) -> Vector:
+        filters, deltas = u[:self.blocks], u[self.blocks:]
+        residual = sum(pad_to((f * zp).sum(0) + (f0 * project(z, dp)).sum(0), self.shape)
+                       for f, dp, z, zp, f0 in zip(filters, deltas, self.sample,
+                                                   self.projected, self.f0))
+        out = self._adjoint(residual)
+        for b in range(self.blocks):
+            out[b] = out[b] + apply_regularization(filters[b], self.reg_kernel)
+            out[self.blocks + b] = out[self.blocks + b] + self.projection_reg * deltas[b]
+        return out
+
+    def rhs(self) -> Vector:
+        out = self._adjoint(self.label)
+        for b in range(self.blocks):
+            out[self.blocks + b] = out[self.blocks + b] - self.projection_reg * self.projections[b]
+        return out
+
+    def preconditioner(self, data_param: float, reg_param: float) -> Callable[[Vector], Vector]:
+        """The filter part as in :meth:`FilterSystem.preconditioner`; the projection part is
+        the exact diagonal of its block of the normal equations."""
+        reg_energy = float(self.reg_kernel[self.reg_kernel.shape[0] // 2,
+                                           self.reg_kernel.shape[1] // 2])
+        diagonals = []
+        for zp in self.projected:
+            energy = zp.abs() ** 2
+            data = data_param * energy + (1 - data_param) * energy.mean()
+            diagonals.append((1 - reg_param) * data + reg_param * reg_energy)
+        for z, f0 in zip(self.sample, self.f0):
+            weighted = z.abs() ** 2 * half_weights(tuple(z.shape[-2:]), z.real.dtype)
+            diagonals.append(torch.einsum("dhw,chw->dc", weighted, f0.abs() ** 2)
+                             + self.projection_reg)
+        return lambda v: [vi / d for vi, d in zip(v, diagonals)]
+
+
+def project(z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+    """``P^T z`` for a sample block ``z [..., D, H, W]`` and ``P [D, C]``: ``[..., C, H, W]``."""
+    return torch.einsum("...dhw,dc->...chw", z, projection.to(z.dtype))
+
+
+def pca_projection(features: torch.Tensor, dim: int) -> torch.Tensor:
+    """ECO's initial projection: the ``dim`` leading principal directions ``[D, dim]`` of a
+    feature map ``[D, H, W]`` (its channels' mean removed)."""
+    if dim > features.shape[0]:
+        raise ValueError(f"projection: cannot compress {features.shape[0]} channels to {dim}")
+    flat = features.flatten(1)
+    flat = flat - flat.mean(1, keepdim=True)
+    u, _, _ = torch.linalg.svd(flat @ flat.T)
+    return u[:, :dim].contiguous()
