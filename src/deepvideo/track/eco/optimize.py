@@ -30,7 +30,7 @@ Vector = list[torch.Tensor]
 
 def dot(u: Vector, v: Vector) -> torch.Tensor:
     """The real inner product of two vectors (lists of tensors)."""
-    return sum(inner(a, b) if a.is_complex() else (a * b).sum() for a, b in zip(u, v))
+    return sum(inner(a, b) if a.is_complex() else (a * b).sum() for a, b in zip(u, v, strict=True))
 
 
 def conjugate_gradient(apply_a: Callable[[Vector], Vector], b: Vector, x: Vector,
@@ -44,7 +44,7 @@ def conjugate_gradient(apply_a: Callable[[Vector], Vector], b: Vector, x: Vector
     if rho_old is not None:
         rho_old = rho_old / forget
     ax = apply_a(x)
-    r = [bi - ai for bi, ai in zip(b, ax)]
+    r = [bi - ai for bi, ai in zip(b, ax, strict=True)]
     r_old = None
     for _ in range(iterations):
         z = precondition(r)
@@ -52,86 +52,94 @@ def conjugate_gradient(apply_a: Callable[[Vector], Vector], b: Vector, x: Vector
         if p is None or rho_old is None or rho_old == 0:
             p = z
         else:
-            beta = rho / rho_old if r_old is None else dot(z, [a - c for a, c in zip(r, r_old)]) \
-                / rho_old
-            p = [zi + max(float(beta), 0.0) * pi for zi, pi in zip(z, p)]
+            if r_old is None:                       # continuing a previous solve
+                beta = rho / rho_old
+            else:                                   # Polak-Ribiere
+                beta = dot(z, [a - c for a, c in zip(r, r_old, strict=True)]) / rho_old
+            p = [zi + max(float(beta), 0.0) * pi for zi, pi in zip(z, p, strict=True)]
         q = apply_a(p)
         denom = dot(p, q)
         if denom <= 0:
             break
         alpha = rho / denom
-        x = [xi + alpha * pi for xi, pi in zip(x, p)]
+        x = [xi + alpha * pi for xi, pi in zip(x, p, strict=True)]
         r_old = r
-        r = [ri - alpha * qi for ri, qi in zip(r, q)]
+        r = [ri - alpha * qi for ri, qi in zip(r, q, strict=True)]
         rho_old = rho
     return x, (p, rho_old)
 
 
-def regularization_operator(reg_filter: torch.Tensor) -> torch.Tensor:
-    """The kernel of ``W^H W`` (``w`` convolved with itself): applied as one 'same'
-    convolution on the full plane."""
-    kernel = reg_filter[None, None]
-    pad = (reg_filter.shape[0] - 1, reg_filter.shape[1] - 1)
-    return torch.nn.functional.conv2d(kernel, kernel, padding=pad)[0, 0]
+class Regularization:
+    """``W^H W`` for the regularisation filter ``w`` (full plane, small, real and even): a
+    'same' convolution of the full plane with ``w * w``, done exactly by zero-padded FFTs."""
 
+    def __init__(self, reg_filter: torch.Tensor):
+        kernel = reg_filter[None, None]
+        pad = (reg_filter.shape[0] - 1, reg_filter.shape[1] - 1)
+        self.kernel = torch.nn.functional.conv2d(kernel, kernel, padding=pad)[0, 0]
+        self.energy = float(self.kernel[self.kernel.shape[0] // 2, self.kernel.shape[1] // 2])
+        self._spectra: dict[tuple, torch.Tensor] = {}
 
-def apply_regularization(f: torch.Tensor, reg_kernel: torch.Tensor) -> torch.Tensor:
-    """``W^H W f`` for half planes ``f [C, H, W]`` and the kernel of
-    :func:`regularization_operator` (real and even)."""
-    kx = f.shape[-1] - 1
-    full = full_plane(f)
-    stacked = torch.cat([full.real, full.imag])[:, None]
-    pad = (reg_kernel.shape[0] // 2, reg_kernel.shape[1] // 2)
-    out = torch.nn.functional.conv2d(stacked, reg_kernel[None, None].to(stacked.dtype),
-                                     padding=pad)[:, 0]
-    channels = f.shape[0]
-    return torch.complex(out[:channels], out[channels:])[..., kx:]
+    def _spectrum(self, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+        key = (size, dtype)
+        if key not in self._spectra:
+            self._spectra[key] = torch.fft.fft2(self.kernel.to(dtype), s=size)
+        return self._spectra[key]
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        """``W^H W f`` for half planes ``f [C, H, W]``."""
+        kx = f.shape[-1] - 1
+        full = full_plane(f)
+        kh, kw = self.kernel.shape
+        height, width = full.shape[-2:]
+        size = (height + kh - 1, width + kw - 1)
+        out = torch.fft.ifft2(torch.fft.fft2(full, s=size) * self._spectrum(size, f.real.dtype))
+        return out[..., kh // 2:kh // 2 + height, kw // 2 + kx:kw // 2 + width]
 
 
 def _score(filters: Vector, samples: Vector, shape: tuple[int, int]) -> torch.Tensor:
     """``sum_blocks pad(sum_c f_c z_c)`` for samples ``[J, C, H, W]``: ``[J, *shape]``."""
-    return sum(pad_to((f[None] * z).sum(1), shape) for f, z in zip(filters, samples))
+    return sum(pad_to((f[None] * z).sum(1), shape) for f, z in zip(filters, samples, strict=True))
 
 
 class FilterSystem:
     """The normal equations of ``E(f)`` for fixed projected samples (per block ``[J, C, H, W]``),
-    their weights ``alpha [J]``, the label ``y`` and the regularisation kernel."""
+    their weights ``alpha [J]``, the label ``y`` and the regularisation operator."""
 
     def __init__(self, samples: Vector, weights: torch.Tensor, label: torch.Tensor,
-                 reg_kernel: torch.Tensor):
+                 reg: Regularization):
         self.samples = samples
         self.weights = weights.to(label.real.dtype)
         self.label = label
-        self.reg_kernel = reg_kernel
+        self.reg = reg
         self.shape = tuple(label.shape[-2:])
 
     def apply(self, filters: Vector) -> Vector:
         residual = _score(filters, self.samples, self.shape) * self.weights[:, None, None]
         out = []
-        for f, z in zip(filters, self.samples):
+        for f, z in zip(filters, self.samples, strict=True):
             r = crop_to(residual, tuple(z.shape[-2:]))
-            out.append(torch.einsum("jchw,jhw->chw", z.conj(), r)
-                       + apply_regularization(f, self.reg_kernel))
+            out.append((z.conj() * r[:, None]).sum(0) + self.reg(f))
         return out
 
     def rhs(self) -> Vector:
         out = []
         for z in self.samples:
             y = crop_to(self.label, tuple(z.shape[-2:]))
-            out.append(torch.einsum("jchw,j,hw->chw", z.conj(), self.weights.to(z.dtype), y))
+            weighted = (z.conj() * self.weights.to(z.dtype)[:, None, None, None]).sum(0)
+            out.append(weighted * y)
         return out
 
     def preconditioner(self, data_param: float, reg_param: float) -> Callable[[Vector], Vector]:
         """ECO's diagonal preconditioner: the sample energy blended with its mean
         (``data_param``), mixed with the regularisation energy (``reg_param``)."""
-        reg_energy = float(self.reg_kernel[self.reg_kernel.shape[0] // 2,
-                                           self.reg_kernel.shape[1] // 2])
+        reg_energy = self.reg.energy
         diagonals = []
         for z in self.samples:
-            energy = torch.einsum("jchw,j->chw", z.abs() ** 2, self.weights)
+            energy = ((z.real ** 2 + z.imag ** 2) * self.weights[:, None, None, None]).sum(0)
             data = data_param * energy + (1 - data_param) * energy.mean()
             diagonals.append((1 - reg_param) * data + reg_param * reg_energy)
-        return lambda v: [vi / d for vi, d in zip(v, diagonals)]
+        return lambda v: [vi / d for vi, d in zip(v, diagonals, strict=True)]
 
 
 class JointSystem:
@@ -140,20 +148,20 @@ class JointSystem:
     linearisation point ``f0``."""
 
     def __init__(self, sample: Vector, projections: Vector, f0: Vector, label: torch.Tensor,
-                 reg_kernel: torch.Tensor, projection_reg: float):
+                 reg: Regularization, projection_reg: float):
         self.sample = sample
         self.projections = projections
         self.f0 = f0
         self.label = label
-        self.reg_kernel = reg_kernel
+        self.reg = reg
         self.projection_reg = projection_reg
         self.shape = tuple(label.shape[-2:])
-        self.projected = [project(z, p) for z, p in zip(sample, projections)]
+        self.projected = [project(z, p) for z, p in zip(sample, projections, strict=True)]
         self.blocks = len(sample)
 
     def _adjoint(self, residual: torch.Tensor) -> Vector:
         grads_f, grads_p = [], []
-        for z, zp, f0 in zip(self.sample, self.projected, self.f0):
+        for z, zp, f0 in zip(self.sample, self.projected, self.f0, strict=True):
             r = crop_to(residual, tuple(z.shape[-2:]))
             grads_f.append(zp.conj() * r)
             weighted = z.conj() * r * half_weights(tuple(z.shape[-2:]), z.real.dtype)
@@ -164,10 +172,10 @@ class JointSystem:
         filters, deltas = u[:self.blocks], u[self.blocks:]
         residual = sum(pad_to((f * zp).sum(0) + (f0 * project(z, dp)).sum(0), self.shape)
                        for f, dp, z, zp, f0 in zip(filters, deltas, self.sample,
-                                                   self.projected, self.f0))
+                                                   self.projected, self.f0, strict=True))
         out = self._adjoint(residual)
         for b in range(self.blocks):
-            out[b] = out[b] + apply_regularization(filters[b], self.reg_kernel)
+            out[b] = out[b] + self.reg(filters[b])
             out[self.blocks + b] = out[self.blocks + b] + self.projection_reg * deltas[b]
         return out
 
@@ -180,23 +188,23 @@ class JointSystem:
     def preconditioner(self, data_param: float, reg_param: float) -> Callable[[Vector], Vector]:
         """The filter part as in :meth:`FilterSystem.preconditioner`; the projection part is
         the exact diagonal of its block of the normal equations."""
-        reg_energy = float(self.reg_kernel[self.reg_kernel.shape[0] // 2,
-                                           self.reg_kernel.shape[1] // 2])
+        reg_energy = self.reg.energy
         diagonals = []
         for zp in self.projected:
             energy = zp.abs() ** 2
             data = data_param * energy + (1 - data_param) * energy.mean()
             diagonals.append((1 - reg_param) * data + reg_param * reg_energy)
-        for z, f0 in zip(self.sample, self.f0):
+        for z, f0 in zip(self.sample, self.f0, strict=True):
             weighted = z.abs() ** 2 * half_weights(tuple(z.shape[-2:]), z.real.dtype)
             diagonals.append(torch.einsum("dhw,chw->dc", weighted, f0.abs() ** 2)
                              + self.projection_reg)
-        return lambda v: [vi / d for vi, d in zip(v, diagonals)]
+        return lambda v: [vi / d for vi, d in zip(v, diagonals, strict=True)]
 
 
 def project(z: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
     """``P^T z`` for a sample block ``z [..., D, H, W]`` and ``P [D, C]``: ``[..., C, H, W]``."""
-    return torch.einsum("...dhw,dc->...chw", z, projection.to(z.dtype))
+    flat = torch.matmul(projection.T.to(z.dtype), z.flatten(-2))
+    return flat.unflatten(-1, tuple(z.shape[-2:]))
 
 
 def pca_projection(features: torch.Tensor, dim: int) -> torch.Tensor:

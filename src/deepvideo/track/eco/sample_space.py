@@ -38,7 +38,7 @@ class SampleSpace:
         if self.samples is None:
             self.samples = [torch.zeros((self.capacity,) + tuple(block.shape), dtype=block.dtype)
                             for block in sample]
-        for stored, block in zip(self.samples, sample):
+        for stored, block in zip(self.samples, sample, strict=True):
             stored[slot] = block
         row = sum(inner_rows(stored, stored[slot]) for stored in self.samples)
         self.gram[slot, :] = row
@@ -47,7 +47,7 @@ class SampleSpace:
     def _distances_to(self, sample: list[torch.Tensor]) -> torch.Tensor:
         """Squared distances from ``sample`` to the stored components."""
         cross = sum(inner_rows(stored[:self.count], block)
-                    for stored, block in zip(self.samples, sample))
+                    for stored, block in zip(self.samples, sample, strict=True))
         own = sum(inner(block, block) for block in sample)
         return self.gram.diagonal()[:self.count] + own - 2 * cross
 
@@ -95,7 +95,7 @@ class SampleSpace:
         own = float(self.weights[slot])
         total = own + weight
         merged = [(own * stored[slot] + weight * block) / total
-                  for stored, block in zip(self.samples, sample)]
+                  for stored, block in zip(self.samples, sample, strict=True)]
         self._store(slot, merged)
         self.weights[slot] = total
 

@@ -24,23 +24,32 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import torch
 
+from deepvideo.track import features
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
+from deepvideo.track.dcf import extract_patch
 from deepvideo.track.eco import fourier
-from deepvideo.track.eco.optimize import (FilterSystem, JointSystem, conjugate_gradient,
-                                          pca_projection, project, regularization_operator)
+from deepvideo.track.eco.optimize import (
+    FilterSystem,
+    JointSystem,
+    Regularization,
+    conjugate_gradient,
+    pca_projection,
+    project,
+)
 from deepvideo.track.eco.params import EcoParams
 from deepvideo.track.eco.sample_space import SampleSpace
 from deepvideo.track.registry import register_tracker
 
+REAL, COMPLEX = torch.float32, torch.complex64   # the precision of features and filters
+
 
 @dataclass(frozen=True)
 class EcoFeature:
-    """One feature block: ``extract(patch)`` maps an RGB ``uint8 [S, S, 3]`` patch to an array
-    ``[D, S // cell_size, S // cell_size]``; ``compressed_dim`` is ECO's ``C`` for it."""
+    """One feature block: ``extract(patches)`` maps RGB ``uint8 [B, S, S, 3]`` patches to an
+    array ``[B, D, S // cell_size, S // cell_size]``; ``compressed_dim`` is ECO's ``C``."""
 
     name: str
     extract: Callable[[np.ndarray], np.ndarray | torch.Tensor]
@@ -52,28 +61,15 @@ def hand_crafted_features(params: EcoParams) -> list[EcoFeature]:
     """ECO-HC's features: fHOG (cell ``hog_cell_size``, 31 -> ``hog_compressed_dim``) and colour
     names (cell ``cn_cell_size``, 11 -> ``cn_compressed_dim``) from
     :mod:`deepvideo.track.features`."""
-    from deepvideo.track import features
+    def hog(patches: np.ndarray) -> np.ndarray:
+        return features.hog_batch(patches, params.hog_cell_size).transpose(0, 3, 1, 2)
 
-    return [
-        EcoFeature("hog", lambda patch: features.fhog(patch, cell_size=params.hog_cell_size),
-                   params.hog_cell_size, params.hog_compressed_dim),
-        EcoFeature("cn", lambda patch: features.color_names(patch, cell_size=params.cn_cell_size),
-                   params.cn_cell_size, params.cn_compressed_dim),
-    ]
+    def cn(patches: np.ndarray) -> np.ndarray:
+        return np.stack([features.colour_names(patch, params.cn_cell_size)
+                         for patch in patches]).transpose(0, 3, 1, 2)
 
-
-def extract_patch(frame: np.ndarray, centre: tuple[float, float], step: float,
-                  size: int) -> np.ndarray:
-    """The ``size x size`` patch centred at ``centre`` (y, x; pixel-centre coordinates) sampled
-    every ``step`` image pixels (bilinear, replicated border)."""
-    offset = (size - 1) / 2 * step
-    matrix = np.array([[step, 0.0, centre[1] - offset], [0.0, step, centre[0] - offset]])
-    if step > 1.5:   # low-pass before subsampling
-        sigma = 0.5 * step
-        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
-    return cv2.warpAffine(frame, matrix, (size, size),
-                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return [EcoFeature("hog", hog, params.hog_cell_size, params.hog_compressed_dim),
+            EcoFeature("cn", cn, params.cn_cell_size, params.cn_compressed_dim)]
 
 
 @register_tracker("eco_hc", paper="Danelljan et al., CVPR 2017")
@@ -112,19 +108,20 @@ class ECO:
 
     def _setup_constants(self, frame_hw: tuple[int, int]) -> None:
         p = self.params
-        self.windows = [fourier.hann_window(n)[:, None] * fourier.hann_window(n)[None, :]
-                        for n in self.grid_sizes]
+        self.windows = [(fourier.hann_window(n)[:, None] * fourier.hann_window(n)[None, :])
+                        .to(REAL) for n in self.grid_sizes]
         self.interp = []
         for n in self.grid_sizes:
             c = fourier.interpolation_coefficients(n, p.interp_bicubic_a, p.interp_centering)
-            self.interp.append(c[:, None] * c[n // 2:][None, :])
+            self.interp.append((c[:, None] * c[n // 2:][None, :]).to(COMPLEX))
         sigma = math.sqrt(float(np.prod(self.base_target_sz))) * p.output_sigma_factor
-        self.label = fourier.gaussian_label(self.output_shape, (sigma, sigma), self.sample_sz)
+        self.label = fourier.gaussian_label(self.output_shape, (sigma, sigma),
+                                            self.sample_sz).to(COMPLEX)
         period = self.sample_sz + 1 - self.sample_sz % 2
         reg = fourier.regularization_filter(period, tuple(self.base_target_sz), p.reg_window_min,
                                             p.reg_window_edge, p.reg_window_power,
                                             p.reg_sparsity_threshold)
-        self.reg_kernel = regularization_operator(reg)
+        self.reg = Regularization(reg)
         half = (p.number_of_scales - 1) / 2
         self.scale_factors = p.scale_step ** (np.arange(p.number_of_scales) - half)
         self.min_scale = 5.0 / float(self.base_target_sz.min())
@@ -134,60 +131,61 @@ class ECO:
     def _feature_maps(self, frame: np.ndarray, steps: np.ndarray) -> list[torch.Tensor]:
         """Normalised, windowed feature maps per block ``[S, D, N, N]`` of the patches at
         ``self.pos`` sampled every ``steps`` image pixels."""
-        maps: list[list[torch.Tensor]] = [[] for _ in self.features]
-        for step in steps:
-            patch = extract_patch(frame, tuple(self.pos), float(step), self.sample_sz)
-            for b, feature in enumerate(self.features):
-                maps[b].append(self._feature_map(feature, patch, self.grid_sizes[b]))
-        return [torch.stack(blocks) * window for blocks, window in zip(maps, self.windows)]
+        centre = (float(self.pos[1]), float(self.pos[0]))
+        patches = np.stack([extract_patch(frame, centre, (self.sample_sz * step,) * 2,
+                                          (self.sample_sz,) * 2) for step in steps])
+        return [self._feature_map(feature, patches, size) * window
+                for feature, size, window in zip(self.features, self.grid_sizes, self.windows, strict=True)]
 
     def _to_fourier(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
         """Interpolated Fourier coefficients ``[S, D, H, W]`` of feature maps (C-COT eq. 3)."""
-        return [fourier.centred_dft(x) * c for x, c in zip(maps, self.interp)]
+        return [fourier.centred_dft(x) * c for x, c in zip(maps, self.interp, strict=True)]
 
     @staticmethod
-    def _feature_map(feature: EcoFeature, patch: np.ndarray, size: int) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(feature.extract(patch)), dtype=torch.float64)
-        if x.ndim != 3 or tuple(x.shape[1:]) != (size, size):
-            raise ValueError(f"eco: feature {feature.name!r} gave shape {tuple(x.shape)} for a "
-                             f"{patch.shape[0]}px patch, expected [D, {size}, {size}]")
-        energy = (x ** 2).sum()
-        return x * torch.sqrt(x.numel() / (energy + 1e-12))   # unit mean square (ECO)
+    def _feature_map(feature: EcoFeature, patches: np.ndarray, size: int) -> torch.Tensor:
+        """``[B, D, size, size]``, each map scaled to unit mean square (ECO's normalisation)."""
+        x = torch.as_tensor(np.asarray(feature.extract(patches)), dtype=REAL)
+        if x.ndim != 4 or tuple(x.shape[2:]) != (size, size) or len(x) != len(patches):
+            raise ValueError(f"eco: feature {feature.name!r} gave shape {tuple(x.shape)} for "
+                             f"{len(patches)} patches of {patches.shape[1]} px, expected "
+                             f"[{len(patches)}, D, {size}, {size}]")
+        energy = (x ** 2).sum(dim=(1, 2, 3), keepdim=True)
+        return x * torch.sqrt(x[0].numel() / (energy + 1e-12))
 
     # ---- first frame: projection and filter by Gauss-Newton -------------------------------
     def _learn_first_frame(self, maps: list[torch.Tensor]) -> None:
         p = self.params
         self.projections = [pca_projection(x[0], feature.compressed_dim)
-                            for x, feature in zip(maps, self.features)]
+                            for x, feature in zip(maps, self.features, strict=True)]
         z = [zb[0] for zb in self._to_fourier(maps)]
         cg_per_gn = max(1, p.init_cg_iter // p.init_gn_iter)
         precond = (p.precond_data_param, p.precond_reg_param)
-        projected = [project(zb, pb)[None] for zb, pb in zip(z, self.projections)]
-        system = FilterSystem(projected, torch.ones(1, dtype=torch.float64), self.label,
-                              self.reg_kernel)
+        projected = [project(zb, pb)[None] for zb, pb in zip(z, self.projections, strict=True)]
+        system = FilterSystem(projected, torch.ones(1), self.label,
+                              self.reg)
         zeros = [torch.zeros_like(zp[0]) for zp in projected]
         self.filters, _ = conjugate_gradient(system.apply, system.rhs(), zeros,
                                              system.preconditioner(*precond), cg_per_gn)
         for _ in range(p.init_gn_iter - 1):
-            joint = JointSystem(z, self.projections, self.filters, self.label, self.reg_kernel,
+            joint = JointSystem(z, self.projections, self.filters, self.label, self.reg,
                                 p.projection_reg)
             start = self.filters + [torch.zeros_like(pb) for pb in self.projections]
             solution, _ = conjugate_gradient(joint.apply, joint.rhs(), start,
                                              joint.preconditioner(*precond), cg_per_gn)
             blocks = len(self.features)
             self.filters = solution[:blocks]
-            self.projections = [pb + dp for pb, dp in zip(self.projections, solution[blocks:])]
+            self.projections = [pb + dp for pb, dp in zip(self.projections, solution[blocks:], strict=True)]
         self.cg_state = None
 
     # ---- detection --------------------------------------------------------------------------
     def _project(self, sample: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [project(zb, pb) for zb, pb in zip(sample, self.projections)]
+        return [project(zb, pb) for zb, pb in zip(sample, self.projections, strict=True)]
 
     def _locate(self, projected: list[torch.Tensor]) -> tuple[int, tuple[float, float], float,
                                                                 torch.Tensor]:
         """Best scale, sub-grid translation (sample pixels, y, x), score, and the score grid."""
         scores = sum(fourier.pad_to((f[None] * zp).sum(1), self.output_shape)
-                     for f, zp in zip(self.filters, projected))
+                     for f, zp in zip(self.filters, projected, strict=True))
         grid = fourier.sample_on_grid(scores, self.output_sz)
         flat = int(torch.argmax(grid))
         s, rest = divmod(flat, self.output_sz ** 2)
@@ -204,7 +202,7 @@ class ECO:
     def _train(self) -> None:
         p = self.params
         samples, weights = self.sample_space.active()
-        system = FilterSystem(samples, weights, self.label, self.reg_kernel)
+        system = FilterSystem(samples, weights, self.label, self.reg)
         forget = (1 - p.learning_rate) ** p.cg_forgetting_rate
         self.filters, self.cg_state = conjugate_gradient(
             system.apply, system.rhs(), self.filters,
