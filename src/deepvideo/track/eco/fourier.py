@@ -86,9 +86,10 @@ def inner(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def inner_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """:func:`inner` of each ``a[i]`` with ``b`` (``b`` broadcast over the first dimension)."""
-    prod = (a.conj() * b).real
-    return 2 * prod.flatten(1).sum(1) - prod[..., 0].flatten(1).sum(1)
+    """:func:`inner` of each ``a[i]`` with ``b`` (one matrix-vector product)."""
+    weighted = b * half_weights(tuple(b.shape[-2:]), b.real.dtype)
+    rows = torch.view_as_real(a.contiguous()).flatten(1)
+    return rows @ torch.view_as_real(weighted.contiguous()).flatten()
 
 
 def full_plane(xf: torch.Tensor) -> torch.Tensor:

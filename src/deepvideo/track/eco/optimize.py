@@ -97,14 +97,10 @@ class Regularization:
         return out[..., kh // 2:kh // 2 + height, kw // 2 + kx:kw // 2 + width]
 
 
-def _score(filters: Vector, samples: Vector, shape: tuple[int, int]) -> torch.Tensor:
-    """``sum_blocks pad(sum_c f_c z_c)`` for samples ``[J, C, H, W]``: ``[J, *shape]``."""
-    return sum(pad_to((f[None] * z).sum(1), shape) for f, z in zip(filters, samples, strict=True))
-
-
 class FilterSystem:
     """The normal equations of ``E(f)`` for fixed projected samples (per block ``[J, C, H, W]``),
-    their weights ``alpha [J]``, the label ``y`` and the regularisation operator."""
+    their weights ``alpha [J]``, the label ``y`` and the regularisation operator. The data term
+    is a batch of small matrix products, one per frequency."""
 
     def __init__(self, samples: Vector, weights: torch.Tensor, label: torch.Tensor,
                  reg: Regularization):
@@ -113,13 +109,29 @@ class FilterSystem:
         self.label = label
         self.reg = reg
         self.shape = tuple(label.shape[-2:])
+        # per frequency: the samples as a [J, C] matrix, and its adjoint
+        self.by_frequency = [z.permute(2, 3, 0, 1).flatten(0, 1).contiguous() for z in samples]
+        self.adjoints = [m.conj().transpose(1, 2).contiguous() for m in self.by_frequency]
+
+    def _residual(self, filters: Vector) -> torch.Tensor:
+        """``alpha_j sum_blocks pad(sum_c f_c z_jc)`` as ``[H, W, J]``."""
+        total = torch.zeros(self.shape + (len(self.weights),), dtype=self.label.dtype)
+        for f, m in zip(filters, self.by_frequency, strict=True):
+            height, width = f.shape[-2:]
+            dy = (self.shape[0] - height) // 2
+            scores = torch.bmm(m, f.permute(1, 2, 0).reshape(height * width, -1, 1))
+            total[dy:dy + height, :width] += scores.reshape(height, width, -1)
+        return total * self.weights.to(total.dtype)
 
     def apply(self, filters: Vector) -> Vector:
-        residual = _score(filters, self.samples, self.shape) * self.weights[:, None, None]
+        residual = self._residual(filters)
         out = []
-        for f, z in zip(filters, self.samples, strict=True):
-            r = crop_to(residual, tuple(z.shape[-2:]))
-            out.append((z.conj() * r[:, None]).sum(0) + self.reg(f))
+        for f, adjoint in zip(filters, self.adjoints, strict=True):
+            channels, height, width = f.shape
+            dy = (self.shape[0] - height) // 2
+            r = residual[dy:dy + height, :width].reshape(height * width, -1, 1)
+            data = torch.bmm(adjoint, r).reshape(height, width, channels).permute(2, 0, 1)
+            out.append(data + self.reg(f))
         return out
 
     def rhs(self) -> Vector:

@@ -1,19 +1,28 @@
 """ECO-HC parameters (Danelljan, Bhat, Khan, Felsberg, "ECO: Efficient Convolution Operators
 for Tracking", CVPR 2017).
 
-Values come from the paper (section 4: learning rate 0.009, L = 30 components for ECO-HC,
-model update every N_S = 6 frames, 5 CG iterations per update, 10 Gauss-Newton iterations in
-the first frame, HOG compressed to 10 and colour names to 3 channels) and the authors' public
-ECO-HC settings file ``runfiles/testing_ECO_HC.m`` (martin-danelljan/ECO): search area scale 4,
-image sample area 150^2..200^2, HOG cell 6, CN cell 4, output sigma factor 1/16, train gap 5,
-sparse updates after frame 10, 10 x 15 CG iterations in the first frame, CG forgetting rate 50,
-preconditioner weights 0.75 / 0.25 / 40, projection regularisation 1e-7, regularisation window
-(min 1e-4, edge 10e-3, power 2, sparsity threshold 0.05), bicubic kernel a = -0.75 centred at
-the samples without extra windowing, 5 Newton iterations in detection.
+The paper defines the factorized convolution (projection ``D -> C`` learned in the first frame
+by Gauss-Newton and conjugate gradient), the generative sample space and the sparse update
+every N_S = 6 frames. The numbers are those of the authors' ECO-HC settings file
+``runfiles/testing_ECO_HC.m`` (martin-danelljan/ECO, version 2.0, commit e260162 of June 2017;
+pyECO's ``otb_hc_config.py`` carries the same values): search area scale 4, image sample area
+150^2..200^2, HOG cell 6 compressed to 10 channels, CN cell 4 compressed to 3, output sigma
+factor 1/16, learning rate 0.009, nSamples 30, lowest-prior replacement, train gap 5, sparse
+updates after frame 10, 5 CG iterations, 10 Gauss-Newton iterations with 10 x 15 CG
+iterations in total in the first frame, Polak-Ribiere CG with forgetting rate 50,
+preconditioner weights 0.75 (data) / 0.25 (regularisation), projection regularisation 1e-7,
+regularisation window min 1e-4, edge 10e-3, power 2, sparsity threshold 0.05, bicubic kernel
+a = -0.75 centred at the samples and no extra windowing, 5 Newton iterations in detection.
+(The first release's files, ``OTB_HC_settings.m`` and the April 2017 ``testing_ECO_HC.m``,
+differ in a few values: learning rate 0.007, window edge 4e-3, 10 x 20 CG iterations,
+projection regularisation 1e-6.)
 
-Scale: the MATLAB ECO-HC settings estimate scale with an fDSST filter; the same authors'
-PyTorch ECO (pytracking, ``parameter/eco/default.py``) runs the translation filter at the
-scales ``1.02 ** [-2, -1, 0, 1, 2]``. This implementation uses that 5-scale search.
+Scale: the MATLAB ECO-HC settings estimate scale with a separate fDSST filter (17 scales
+interpolated to 33, step 1.02); the same authors' PyTorch ECO (pytracking,
+``parameter/eco/default.py``) instead runs the translation filter at the 5 scales
+``1.02 ** [-2, -1, 0, 1, 2]``. This implementation uses that 5-scale search (one filter, no
+second model). The preconditioner of the projection matrix in the first frame is the exact
+diagonal of its block of the normal equations, so ECO's ``precond_proj_param`` has no use here.
 """
 
 from __future__ import annotations

@@ -79,6 +79,9 @@ class ECO:
     def __init__(self, features: list[EcoFeature] | None = None, params: EcoParams | None = None,
                  **overrides):
         self.params = replace(params or EcoParams(), **overrides)
+        if self.params.interp_windowing:
+            raise ValueError("eco: interp_windowing=True (windowed kernel coefficients) is not "
+                             "implemented; ECO-HC uses False")
         self.features = features if features is not None else hand_crafted_features(self.params)
         if not self.features:
             raise ValueError("eco: at least one feature is needed")
