@@ -2,10 +2,17 @@
 /work/shared/data/tracking (Crossing, OTB format; bag, VOT format).
 
 Prints, per tracker and sequence, the success AUC (OTB definition: success rate over IoU
-thresholds ``linspace(0, 1, 21)``, IoU strictly greater, AUC = mean) and the tracking speed
-(frames after the first, per second of ``track`` calls), and the mean AUC of the two.
+thresholds ``linspace(0, 1, 21)``, IoU strictly greater, AUC = mean), the tracking speed
+(frames after the first per second of ``track`` calls) and the speed over the whole sequence
+(``initialize`` included), each the median of ``--repeats`` runs (the trackers run in turn, so
+both see the same machine load); then the mean AUC over the sequences and each tracker's
+speed relative to CSRT.
 
-    PYTHONPATH=src python benchmarks/eco_smoke.py [--threads 2] [--data DIR]
+    PYTHONPATH=src python benchmarks/eco_smoke.py [--threads 2] [--torch-threads N] [--repeats 3]
+
+``--threads`` is OpenCV's thread count and, unless ``--torch-threads`` says otherwise, torch's.
+On a machine shared with other work, torch's intra-op threads wait on each other (ECO's
+tensors are small), so one torch thread can be much faster than two.
 """
 
 from __future__ import annotations
@@ -49,38 +56,58 @@ class CSRT:
         return self.box
 
 
-def run(tracker, frames: list[np.ndarray], first_box) -> tuple[np.ndarray, float]:
-    """Boxes for every frame (the first is the given box) and the tracking fps."""
+def run(tracker, frames: list[np.ndarray], first_box) -> tuple[np.ndarray, float, float]:
+    """Boxes for every frame (the first is the given box), the fps of ``track`` and the fps
+    over all frames with ``initialize``."""
+    begin = time.perf_counter()
     tracker.initialize(frames[0], tuple(first_box))
     boxes = [tuple(first_box)]
     start = time.perf_counter()
     for frame in frames[1:]:
         result = tracker.track(frame)
         boxes.append(getattr(result, "box", result))
-    elapsed = time.perf_counter() - start
-    return np.array(boxes, dtype=np.float64), (len(frames) - 1) / elapsed
+    end = time.perf_counter()
+    return (np.array(boxes, dtype=np.float64), (len(frames) - 1) / (end - start),
+            len(frames) / (end - begin))
+
+
+def make(tracker_name: str):
+    return CSRT() if tracker_name == "csrt" else create_tracker(tracker_name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/tracking"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trackers", nargs="+", default=["eco_hc", "csrt"])
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads or args.threads)
     cv2.setNumThreads(args.threads)
     aucs: dict[str, list[float]] = {name: [] for name in args.trackers}
+    speeds: dict[str, list[float]] = {name: [] for name in args.trackers}
     for name in SEQUENCES:
         sequence = load_sequence(args.data / name)
         frames = list(sequence.frames())
-        for tracker_name in args.trackers:
-            tracker = CSRT() if tracker_name == "csrt" else create_tracker(tracker_name)
-            boxes, fps = run(tracker, frames, sequence.boxes[0])
-            auc = success_auc(boxes, sequence.boxes)
+        runs: dict[str, list] = {tracker_name: [] for tracker_name in args.trackers}
+        for _ in range(args.repeats):
+            for tracker_name in args.trackers:
+                runs[tracker_name].append(run(make(tracker_name), frames, sequence.boxes[0]))
+        for tracker_name, results in runs.items():
+            auc = success_auc(results[0][0], sequence.boxes)
+            fps = float(np.median([r[1] for r in results]))
+            overall = float(np.median([r[2] for r in results]))
             aucs[tracker_name].append(auc)
-            print(f"{name:10s} {tracker_name:8s} AUC {auc:.3f}  {fps:6.1f} fps", flush=True)
-    for tracker_name, values in aucs.items():
-        print(f"mean       {tracker_name:8s} AUC {np.mean(values):.3f}")
+            speeds[tracker_name].append(fps)
+            print(f"{name:10s} {tracker_name:8s} AUC {auc:.3f}  {fps:6.1f} fps "
+                  f"({overall:6.1f} fps with initialize)", flush=True)
+    for tracker_name in args.trackers:
+        relative = ""
+        if "csrt" in speeds and tracker_name != "csrt":
+            ratios = np.array(speeds[tracker_name]) / np.array(speeds["csrt"])
+            relative = "  speed / CSRT: " + ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"mean       {tracker_name:8s} AUC {np.mean(aucs[tracker_name]):.3f}{relative}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from deepvideo.track.eco.optimize import (
 from deepvideo.track.eco.params import EcoParams
 from deepvideo.track.eco.sample_space import SampleSpace
 from deepvideo.track.registry import get_tracker_info
-from deepvideo.track.trackers.eco import ECO, EcoFeature
+from deepvideo.track.trackers.eco import ECO, EcoFeature, sample_patch
 
 A = -0.75
 
@@ -203,6 +203,19 @@ def test_sample_space_replaces_the_lowest_prior_component():
     assert float(weights.sum()) == pytest.approx(1.0)
 
 
+def test_sample_patch_is_sub_pixel_exact():
+    """On a linear ramp, bilinear sampling is exact: pixel j of the patch sits at
+    centre + (j - (size - 1) / 2) * step, also where the patch leaves the frame (replicated)."""
+    ys, xs = np.mgrid[0:60, 0:80]
+    frame = np.stack([xs, ys, np.full_like(xs, 7)], axis=-1).astype(np.uint8)
+    patch = sample_patch(frame, (20.25, 30.5), 1.25, 9)
+    offsets = (np.arange(9) - 4) * 1.25
+    assert np.allclose(patch[4, :, 0], np.round(30.5 + offsets), atol=1)
+    assert np.allclose(patch[:, 4, 1], np.round(20.25 + offsets), atol=1)
+    corner = sample_patch(frame, (2.0, 2.0), 1.0, 9)
+    assert corner[0, 0, 0] == 0 and corner[8, 8, 0] == 6 and corner.shape == (9, 9, 3)
+
+
 # ---- parameters -------------------------------------------------------------------------
 
 def test_parameters_are_the_papers():
@@ -219,6 +232,11 @@ def test_parameters_are_the_papers():
             p.reg_sparsity_threshold) == (1e-4, 10e-3, 2, 0.05)
     assert (p.interp_bicubic_a, p.interp_centering, p.interp_windowing) == (-0.75, True, False)
     assert (p.newton_iterations, p.number_of_scales, p.scale_step) == (5, 5, 1.02)
+    assert p.use_scale_filter and (p.number_of_scales_filter, p.number_of_interp_scales,
+                                   p.scale_step_filter) == (17, 33, 1.02)
+    assert (p.scale_sigma_factor, p.scale_learning_rate, p.scale_lambda,
+            p.scale_model_max_area) == (1 / 16, 0.025, 1e-2, 512)
+    assert p.scale_label_sigma == pytest.approx(17 / 16)
     assert get_tracker_info("eco_hc").paper.startswith("Danelljan et al., CVPR 2017")
 
 
@@ -275,15 +293,25 @@ def test_tracker_follows_a_moving_textured_patch():
     assert [p.shape for p in tracker.projections] == [(7, 4), (7, 3)]
 
 
-def test_tracker_scale_follows_a_growing_target():
-    background, texture = _scene(1)
-    tracker = ECO(features=TEST_FEATURES)
-    frame, box = _frame(background, texture, 30, 30, 24)
-    tracker.initialize(frame, box)
+@pytest.mark.parametrize("use_scale_filter", [True, False])
+def test_tracker_scale_follows_a_growing_target(use_scale_filter):
+    """The target grows 1.2 % a frame (to 4/3 of its size in 25 frames); the scale filter
+    (ECO-HC's settings) and the 5-scale search both follow it."""
+    rng = np.random.default_rng(1)
+    background = cv2.GaussianBlur((rng.random((96, 96, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+    texture = cv2.GaussianBlur((rng.random((64, 64, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX)
+
+    def frame(size: int):
+        image, corner = background.copy(), int(42 - size / 2)
+        image[corner:corner + size, corner:corner + size] = cv2.resize(
+            texture, (size, size), interpolation=cv2.INTER_AREA)
+        return image, (corner, corner, size, size)
+
+    tracker = ECO(features=TEST_FEATURES, use_scale_filter=use_scale_filter)
+    tracker.initialize(*frame(24))
     for t in range(1, 26):
         size = int(round(24 * 1.012 ** t))
-        frame, box = _frame(background, texture, 30 - (size - 24) / 2, 30 - (size - 24) / 2,
-                            size)
-        result = tracker.track(frame)
-    assert result.box[2] / 24 == pytest.approx(size / 24, abs=0.08)
-    assert result.box[2] > 24 * 1.15
+        result = tracker.track(frame(size)[0])
+    assert result.box[2] / 24 == pytest.approx(size / 24, abs=0.06)
+    assert result.box[3] / 24 == pytest.approx(size / 24, abs=0.06)

@@ -17,12 +17,17 @@ a = -0.75 centred at the samples and no extra windowing, 5 Newton iterations in 
 differ in a few values: learning rate 0.007, window edge 4e-3, 10 x 20 CG iterations,
 projection regularisation 1e-6.)
 
-Scale: the MATLAB ECO-HC settings estimate scale with a separate fDSST filter (17 scales
-interpolated to 33, step 1.02); the same authors' PyTorch ECO (pytracking,
-``parameter/eco/default.py``) instead runs the translation filter at the 5 scales
-``1.02 ** [-2, -1, 0, 1, 2]``. This implementation uses that 5-scale search (one filter, no
-second model). The preconditioner of the projection matrix in the first frame is the exact
-diagonal of its block of the normal equations, so ECO's ``precond_proj_param`` has no use here.
+Scale: the MATLAB ECO-HC settings estimate scale with a separate fDSST filter (17 scales of
+step 1.02, target-sized HOG samples of at most 32 x 16 pixels, label sigma factor 1/16 over
+33 interpolated scales, learning rate 0.025, lambda 1e-2); with ``use_scale_filter`` this
+implementation uses the DSST filter of :mod:`deepvideo.track.scale_filter` with those numbers
+(17 scales, without fDSST's PCA compression and 17 -> 33 response interpolation; the label's
+width, 33/16 interpolated steps, is 17/16 steps of the 17-scale grid). Without it, the
+translation filter runs at the ``number_of_scales = 5`` scales ``1.02 ** [-2..2]``, as the same
+authors' PyTorch ECO (pytracking, ``parameter/eco/default.py``) does.
+
+The preconditioner of the projection matrix in the first frame is the exact diagonal of its
+block of the normal equations, so ECO's ``precond_proj_param`` has no use here.
 """
 
 from __future__ import annotations
@@ -70,8 +75,23 @@ class EcoParams:
     interp_windowing: bool = False
     # detection
     newton_iterations: int = 5
+    # scale: a separate scale filter (ECO-HC's settings) or a search with the translation filter
+    use_scale_filter: bool = True
+    number_of_scales_filter: int = 17
+    number_of_interp_scales: int = 33
+    scale_step_filter: float = 1.02
+    scale_sigma_factor: float = 1.0 / 16.0
+    scale_learning_rate: float = 0.025
+    scale_lambda: float = 1e-2
+    scale_model_max_area: float = 32 * 16
     number_of_scales: int = 5
     scale_step: float = 1.02
+
+    @property
+    def scale_label_sigma(self) -> float:
+        """The scale filter's label sigma in steps of its ``number_of_scales_filter`` grid."""
+        interp_steps = self.number_of_interp_scales * self.scale_sigma_factor
+        return interp_steps * self.number_of_scales_filter / self.number_of_interp_scales
 
     @property
     def update_interval(self) -> int:

@@ -24,12 +24,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 
 from deepvideo.track import features
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
-from deepvideo.track.dcf import extract_patch
 from deepvideo.track.eco import fourier
 from deepvideo.track.eco.optimize import (
     FilterSystem,
@@ -42,6 +42,7 @@ from deepvideo.track.eco.optimize import (
 from deepvideo.track.eco.params import EcoParams
 from deepvideo.track.eco.sample_space import SampleSpace
 from deepvideo.track.registry import register_tracker
+from deepvideo.track.scale_filter import ScaleFilter
 
 REAL, COMPLEX = torch.float32, torch.complex64   # the precision of features and filters
 
@@ -70,6 +71,34 @@ def hand_crafted_features(params: EcoParams) -> list[EcoFeature]:
 
     return [EcoFeature("hog", hog, params.hog_cell_size, params.hog_compressed_dim),
             EcoFeature("cn", cn, params.cn_cell_size, params.cn_compressed_dim)]
+
+
+def sample_patch(frame: np.ndarray, centre: tuple[float, float], step: float,
+                 size: int) -> np.ndarray:
+    """The ``size x size`` patch whose pixel centres are ``step`` image pixels apart around
+    ``centre`` (y, x; the centre of pixel ``i`` is ``i``): bilinear at sub-pixel positions,
+    Gaussian low-pass (sigma ``step / 2``) first when shrinking, border replicated.
+    (:func:`deepvideo.track.dcf.extract_patch` crops whole pixels, so the sample's centre and
+    step would move by up to a pixel; ECO's continuous detection needs them exact.)"""
+    half = (size - 1) / 2 * step
+    sigma = step / 2 if step > 1.5 else 0.0
+    margin = int(math.ceil(3 * sigma)) + 2
+    top = int(math.floor(centre[0] - half)) - margin
+    left = int(math.floor(centre[1] - half)) - margin
+    bottom = int(math.ceil(centre[0] + half)) + margin + 1
+    right = int(math.ceil(centre[1] + half)) + margin + 1
+    height, width = frame.shape[:2]
+    if top >= 0 and left >= 0 and bottom <= height and right <= width:
+        crop = frame[top:bottom, left:right]
+    else:                                     # replicate the border
+        rows = np.clip(np.arange(top, bottom), 0, height - 1)
+        cols = np.clip(np.arange(left, right), 0, width - 1)
+        crop = frame[rows[:, None], cols[None, :]]
+    if sigma > 0:
+        crop = cv2.GaussianBlur(crop, (0, 0), sigma)
+    matrix = np.array([[step, 0.0, centre[1] - half - left], [0.0, step, centre[0] - half - top]])
+    return cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 @register_tracker("eco_hc", paper="Danelljan et al., CVPR 2017")
@@ -125,8 +154,11 @@ class ECO:
                                             p.reg_window_edge, p.reg_window_power,
                                             p.reg_sparsity_threshold)
         self.reg = Regularization(reg)
-        half = (p.number_of_scales - 1) / 2
-        self.scale_factors = p.scale_step ** (np.arange(p.number_of_scales) - half)
+        if p.use_scale_filter:
+            self.scale_factors = np.ones(1)
+        else:
+            half = (p.number_of_scales - 1) / 2
+            self.scale_factors = p.scale_step ** (np.arange(p.number_of_scales) - half)
         self.min_scale = 5.0 / float(self.base_target_sz.min())
         self.max_scale = float(min(np.array(frame_hw) / self.base_target_sz))
 
@@ -134,9 +166,9 @@ class ECO:
     def _feature_maps(self, frame: np.ndarray, steps: np.ndarray) -> list[torch.Tensor]:
         """Normalised, windowed feature maps per block ``[S, D, N, N]`` of the patches at
         ``self.pos`` sampled every ``steps`` image pixels."""
-        centre = (float(self.pos[1]), float(self.pos[0]))
-        patches = np.stack([extract_patch(frame, centre, (self.sample_sz * step,) * 2,
-                                          (self.sample_sz,) * 2) for step in steps])
+        centre = (float(self.pos[0]), float(self.pos[1]))
+        patches = np.stack([sample_patch(frame, centre, float(step), self.sample_sz)
+                            for step in steps])
         return [self._feature_map(feature, patches, size) * window
                 for feature, size, window in zip(self.features, self.grid_sizes, self.windows, strict=True)]
 
@@ -223,10 +255,36 @@ class ECO:
         else:
             self.frames_since_train += 1
 
+    def _start_scale_filter(self, frame: np.ndarray, box: Box) -> None:
+        """ECO-HC's separate scale filter (see :mod:`deepvideo.track.eco.params`), or none."""
+        p = self.params
+        self.scale_filter = None
+        if not p.use_scale_filter:
+            return
+        n = p.number_of_scales_filter
+        self.scale_filter = ScaleFilter(
+            n_scales=n, scale_step=p.scale_step_filter,
+            scale_sigma_factor=p.scale_label_sigma / math.sqrt(n),
+            learning_rate=p.scale_learning_rate, lam=p.scale_lambda,
+            model_max_area=p.scale_model_max_area)
+        self.scale_filter.initialize(frame, self._centre_xy(), (box[2], box[3]))
+        self.first_scale = self.scale
+
+    def _centre_xy(self) -> tuple[float, float]:
+        """The target centre as (x, y) with pixel ``i`` covering ``[i, i + 1)``."""
+        return float(self.pos[1]) + 0.5, float(self.pos[0]) + 0.5
+
+    def _estimate_scale(self, frame: np.ndarray) -> None:
+        if self.scale_filter is not None:
+            self.scale = self.first_scale * self.scale_filter.estimate(frame, self._centre_xy())
+            self.scale_filter.update(frame, self._centre_xy())
+
     # ---- the Tracker interface --------------------------------------------------------------
     def initialize(self, frame: np.ndarray, box: Box) -> None:
         frame = check_frame(frame)
-        self._setup(frame, as_box(box))
+        box = as_box(box)
+        self._setup(frame, box)
+        self._start_scale_filter(frame, box)
         maps = self._feature_maps(frame, np.array([self.scale]))
         self._learn_first_frame(maps)
         self.sample_space = SampleSpace(self.params.num_samples, self.params.learning_rate)
@@ -244,9 +302,9 @@ class ECO:
         s, t, value, response = self._locate(projected)
         self.pos = self.pos + np.array(t) * steps[s]
         self.scale = float(np.clip(steps[s], self.min_scale, self.max_scale))
-        shift = tuple(t)
-        sample = [fourier.shift_sample(zp[s], shift, self.sample_sz) for zp in projected]
+        sample = [fourier.shift_sample(zp[s], t, self.sample_sz) for zp in projected]
         self._update(sample)
+        self._estimate_scale(frame)
         h, w = self.base_target_sz * self.scale
         box = (self.pos[1] - (w - 1) / 2, self.pos[0] - (h - 1) / 2, w, h)
         return TrackResult(tuple(float(v) for v in box), float(value),
