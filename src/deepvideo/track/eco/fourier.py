@@ -153,7 +153,7 @@ def newton_maximum(sf: torch.Tensor, start: tuple[float, float], period: float,
     kx = torch.arange(sf.shape[-1], dtype=sf.real.dtype) * (2 * math.pi / period)
     weighted = sf * half_weights(tuple(sf.shape[-2:]), sf.real.dtype)
     t = torch.tensor(start, dtype=sf.real.dtype)
-    for _ in range(iterations + 1):
+    for iteration in range(iterations + 1):
         ey = torch.exp(1j * ky * t[0])
         ex = torch.exp(1j * kx * t[1])
         value = (ey @ weighted @ ex).real
@@ -162,7 +162,7 @@ def newton_maximum(sf: torch.Tensor, start: tuple[float, float], period: float,
         hyy = (ey * -ky ** 2) @ weighted @ ex
         hxx = ey @ weighted @ (ex * -kx ** 2)
         hxy = (ey * 1j * ky) @ weighted @ (ex * 1j * kx)
-        if _ == iterations:
+        if iteration == iterations:
             break
         grad = torch.stack([gy.real, gx.real])
         hess = torch.stack([torch.stack([hyy.real, hxy.real]), torch.stack([hxy.real, hxx.real])])

@@ -169,8 +169,9 @@ class ECO:
         centre = (float(self.pos[0]), float(self.pos[1]))
         patches = np.stack([sample_patch(frame, centre, float(step), self.sample_sz)
                             for step in steps])
+        blocks = zip(self.features, self.grid_sizes, self.windows, strict=True)
         return [self._feature_map(feature, patches, size) * window
-                for feature, size, window in zip(self.features, self.grid_sizes, self.windows, strict=True)]
+                for feature, size, window in blocks]
 
     def _to_fourier(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
         """Interpolated Fourier coefficients ``[S, D, H, W]`` of feature maps (C-COT eq. 3)."""
@@ -189,27 +190,31 @@ class ECO:
 
     # ---- first frame: projection and filter by Gauss-Newton -------------------------------
     def _learn_first_frame(self, maps: list[torch.Tensor]) -> None:
+        """``P`` starts as the features' PCA (ECO's ``proj_init_method = 'pca'``); then
+        ``init_gn_iter`` Gauss-Newton steps of ``init_cg_iter / init_gn_iter`` CG iterations.
+        The first step, linearised at ``f = 0``, gives ``P`` no data gradient (its block of
+        the normal equations would only shrink ``P``), so it learns ``f`` alone."""
         p = self.params
         self.projections = [pca_projection(x[0], feature.compressed_dim)
                             for x, feature in zip(maps, self.features, strict=True)]
-        z = [zb[0] for zb in self._to_fourier(maps)]
+        sample = [zb[0] for zb in self._to_fourier(maps)]
         cg_per_gn = max(1, p.init_cg_iter // p.init_gn_iter)
         precond = (p.precond_data_param, p.precond_reg_param)
-        projected = [project(zb, pb)[None] for zb, pb in zip(z, self.projections, strict=True)]
-        system = FilterSystem(projected, torch.ones(1), self.label,
-                              self.reg)
+        projected = [zp[None] for zp in self._project(sample)]
+        system = FilterSystem(projected, torch.ones(1), self.label, self.reg)
         zeros = [torch.zeros_like(zp[0]) for zp in projected]
         self.filters, _ = conjugate_gradient(system.apply, system.rhs(), zeros,
                                              system.preconditioner(*precond), cg_per_gn)
+        blocks = len(self.features)
         for _ in range(p.init_gn_iter - 1):
-            joint = JointSystem(z, self.projections, self.filters, self.label, self.reg,
+            joint = JointSystem(sample, self.projections, self.filters, self.label, self.reg,
                                 p.projection_reg)
             start = self.filters + [torch.zeros_like(pb) for pb in self.projections]
             solution, _ = conjugate_gradient(joint.apply, joint.rhs(), start,
                                              joint.preconditioner(*precond), cg_per_gn)
-            blocks = len(self.features)
             self.filters = solution[:blocks]
-            self.projections = [pb + dp for pb, dp in zip(self.projections, solution[blocks:], strict=True)]
+            self.projections = [pb + dp for pb, dp
+                                in zip(self.projections, solution[blocks:], strict=True)]
         self.cg_state = None
 
     # ---- detection --------------------------------------------------------------------------
