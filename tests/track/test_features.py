@@ -147,3 +147,13 @@ def test_hog_takes_the_colour_channel_with_the_strongest_gradient():
     np.testing.assert_allclose(hog(image), hog(image[:, :, 0]), atol=1e-6)
     image[:, :8, 2] = 255                 # now blue's edge is the stronger one
     np.testing.assert_allclose(hog(image), hog(image[:, :, 2]), atol=1e-6)
+
+
+def test_hog_repeats_exactly_when_colour_channels_tie():
+    # grey pixels give three equal gradient magnitudes; the choice must not vary between calls
+    rng = np.random.default_rng(4)
+    image = np.repeat(rng.integers(0, 256, (200, 200, 1), dtype=np.uint8), 3, axis=2)
+    image[50:150, 50:150] = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+    first = hog(image)
+    for _ in range(5):
+        np.testing.assert_array_equal(hog(image.copy()), first)

@@ -9,8 +9,8 @@
   parabola through the peak and its two neighbours along each axis);
 - :func:`peak_to_sidelobe_ratio` (Bolme et al., CVPR 2010: the sidelobe is everything outside
   an 11×11 window around the peak);
-- :func:`extract_patch`: a window of the frame around a point, resampled to a fixed size, the
-  frame's border replicated outside it; :func:`window_size` and :func:`template_geometry`
+- :func:`extract_patch`: a window of the frame around a (sub-pixel) point, resampled to a
+  fixed size, the frame's border replicated outside it; :func:`window_size` and :func:`template_geometry`
   size the window and the fixed template.
 """
 
@@ -90,14 +90,9 @@ def peak_to_sidelobe_ratio(response: np.ndarray, exclude: int = PSR_EXCLUDE) -> 
     return float((response[row, col] - sidelobe.mean()) / (sidelobe.std() + 1e-12))
 
 
-def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[float, float],
-                  out_size: tuple[int, int]) -> np.ndarray:
-    """The ``size = (w, h)`` window of ``frame`` centred on ``center = (x, y)``, resampled to
-    ``out_size = (w, h)`` (area averaging when shrinking, bilinear otherwise); where the window
-    leaves the frame the border pixels are replicated."""
+def replicated_crop(frame: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    """Pixels ``[y0, y0 + h) × [x0, x0 + w)`` of ``frame``, the border replicated outside."""
     height, width = frame.shape[:2]
-    w, h = max(1, round(size[0])), max(1, round(size[1]))
-    x0, y0 = math.floor(center[0] - w / 2), math.floor(center[1] - h / 2)
     left, top = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
     right, bottom = max(min(x0 + w, width), left + 1), max(min(y0 + h, height), top + 1)
     crop = frame[top:bottom, left:right]
@@ -105,12 +100,36 @@ def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[fl
     if any(pads):
         crop = cv2.copyMakeBorder(crop, *(max(0, p) for p in pads), cv2.BORDER_REPLICATE)
         crop = crop[max(0, -pads[0]):, max(0, -pads[2]):][:h, :w]
+    return crop
+
+
+def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[float, float],
+                  out_size: tuple[int, int]) -> np.ndarray:
+    """The ``size = (w, h)`` window of ``frame`` centred on ``center = (x, y)`` (sub-pixel
+    exact), resampled to ``out_size = (w, h)`` bilinearly; a window shrunk more than twice is
+    first area-averaged by halving (a pyramid, so the remaining bilinear step shrinks by less
+    than 2: no aliasing, and cost far below a general area resize). Outside the frame the
+    border pixels are replicated."""
     out_w, out_h = int(out_size[0]), int(out_size[1])
-    if (w, h) == (out_w, out_h):
-        return np.ascontiguousarray(crop)
-    shrinking = w * h > out_w * out_h
-    return cv2.resize(crop, (out_w, out_h),
-                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    scale_x, scale_y = size[0] / out_w, size[1] / out_h
+    left, top = center[0] - size[0] / 2, center[1] - size[1] / 2     # continuous coordinates
+    source, x0, y0, ratio = frame, 0, 0, 1
+    levels = int(math.floor(math.log2(min(scale_x, scale_y)))) if min(scale_x, scale_y) > 2 \
+        else 0
+    if levels:
+        ratio = 2 ** levels
+        x0, y0 = math.floor(left) - ratio, math.floor(top) - ratio
+        crop_w = math.ceil((size[0] + 2 * ratio + 1) / ratio) * ratio
+        crop_h = math.ceil((size[1] + 2 * ratio + 1) / ratio) * ratio
+        source = replicated_crop(frame, x0, y0, crop_w, crop_h)
+        for _ in range(levels):
+            source = cv2.resize(source, (source.shape[1] // 2, source.shape[0] // 2),
+                                interpolation=cv2.INTER_AREA)
+    matrix = np.array([[scale_x / ratio, 0, (left - x0 + 0.5 * scale_x) / ratio - 0.5],
+                       [0, scale_y / ratio, (top - y0 + 0.5 * scale_y) / ratio - 0.5]])
+    return cv2.warpAffine(source, matrix, (out_w, out_h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def window_size(target_size: tuple[float, float], padding: float) -> tuple[float, float]:

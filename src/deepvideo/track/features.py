@@ -51,30 +51,36 @@ def as_image(image, what: str = "image") -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def axis_gradient(images: np.ndarray, axis: int) -> np.ndarray:
-    """Centred differences ``[-1, 0, 1]`` along ``axis``, one-sided at the two ends."""
-    moved = np.moveaxis(images, axis, 0)
-    out = np.empty_like(moved)
-    np.subtract(moved[2:], moved[:-2], out=out[1:-1])
-    np.subtract(moved[1], moved[0], out=out[0])
-    np.subtract(moved[-1], moved[-2], out=out[-1])
-    return np.moveaxis(out, 0, axis)
+def plane_gradient(plane: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred differences ``[-1, 0, 1]`` along x and y of ``count`` images stacked in one
+    plane ``[count * H, W]``, one-sided at each image's borders."""
+    dx = cv2.Sobel(plane, cv2.CV_32F, 1, 0, ksize=1, borderType=cv2.BORDER_REPLICATE)
+    dy = cv2.Sobel(plane, cv2.CV_32F, 0, 1, ksize=1, borderType=cv2.BORDER_REPLICATE)
+    if count > 1:                       # rows where two stacked images meet
+        images, rows = plane.reshape(count, -1, plane.shape[1]), dy.reshape(count, -1,
+                                                                            plane.shape[1])
+        rows[:, 0] = images[:, 1] - images[:, 0]
+        rows[:, -1] = images[:, -1] - images[:, -2]
+    return dx, dy
 
 
 def image_gradient(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For images ``[N, H, W, C]``, per pixel ``[N, H, W]`` the gradient magnitude and direction
-    (degrees in ``[0, 360)``) of the channel with the largest magnitude."""
+    (radians in ``(-pi, pi]``) of the channel with the largest magnitude (the first one on a
+    tie); centred differences ``[-1, 0, 1]``, one-sided at the borders. Only correctly
+    rounded operations decide the channel, so results repeat exactly."""
     count, height, width, channels = images.shape
-    dx, dy = axis_gradient(images, 2), axis_gradient(images, 1)
-    magnitude, angle = cv2.cartToPolar(dx.reshape(count * height, -1),
-                                       dy.reshape(count * height, -1), angleInDegrees=True)
-    if channels > 1:
-        magnitudes = cv2.split(magnitude.reshape(count * height, width, channels))
-        angles = cv2.split(angle.reshape(count * height, width, channels))
-        magnitude, angle = magnitudes[0], angles[0]
-        for other, other_angle in zip(magnitudes[1:], angles[1:], strict=True):
-            cv2.copyTo(other_angle, cv2.compare(other, magnitude, cv2.CMP_GT), angle)
-            magnitude = cv2.max(magnitude, other)
+    planes = cv2.split(images.reshape(count * height, width, channels))
+    dx, dy = plane_gradient(planes[0], count)
+    energy = dx * dx + dy * dy
+    for plane in planes[1:]:
+        other_dx, other_dy = plane_gradient(plane, count)
+        other = other_dx * other_dx + other_dy * other_dy
+        stronger = cv2.compare(other, energy, cv2.CMP_GT)
+        cv2.copyTo(other_dx, stronger, dx)
+        cv2.copyTo(other_dy, stronger, dy)
+        energy = np.maximum(energy, other)
+    magnitude, angle = np.sqrt(energy), np.arctan2(dy, dx)
     return magnitude.reshape(count, height, width), angle.reshape(count, height, width)
 
 
@@ -108,12 +114,14 @@ def orientation_histograms(images: np.ndarray, cell_size: int) -> np.ndarray:
     count, height, width = images.shape[:3]
     magnitude, angle = image_gradient(images)
     orientations = 2 * HOG_ORIENTATIONS
-    bins = (angle * (orientations / 360.0) + 0.5).astype(np.int64) % orientations
+    bins = np.floor(angle.reshape(count, -1) * (orientations / (2 * np.pi)) + 0.5)
+    bins = bins.astype(np.int64) % orientations
     index, weight = cell_weights(height, width, cell_size)
     rows, cols = height // cell_size + 2, width // cell_size + 2
     size = rows * cols * orientations
-    offsets = (np.arange(count) * size)[:, None, None]
-    flat = np.bincount((index[None] + offsets + bins.reshape(count, 1, -1)).ravel(),
+    if count > 1:
+        bins += (np.arange(count) * size)[:, None]          # each image its own histograms
+    flat = np.bincount((index[None] + bins[:, None, :]).ravel(),
                        weights=(weight[None] * magnitude.reshape(count, 1, -1)).ravel(),
                        minlength=count * size)
     return flat.reshape(count, rows, cols, orientations)[:, 1:-1, 1:-1].astype(np.float32)

@@ -66,9 +66,20 @@ class ScaleFilter:
         self.update(frame, center)
 
     def sample(self, frame: np.ndarray, center) -> np.ndarray:
-        """Fourier transform along scales of the ``d × S`` scale sample around ``center``."""
-        patches = [extract_patch(frame, center, (self.base_size[0] * self.scale * factor,
-                                                  self.base_size[1] * self.scale * factor),
+        """Fourier transform along scales of the ``d × S`` scale sample around ``center``.
+
+        The window of the largest scale is resampled once to 1.5 times the model's resolution;
+        every scale's patch is then resampled from it, so the cost does not grow with the
+        target."""
+        model_w, model_h = self.model_size
+        fine = 1.5 * float(self.factors.max())
+        outer_size = (math.ceil(model_w * fine) + 2, math.ceil(model_h * fine) + 2)
+        per_pixel = (model_w / (self.base_size[0] * self.scale),
+                     model_h / (self.base_size[1] * self.scale))
+        outer = extract_patch(frame, center, (outer_size[0] / per_pixel[0] / 1.5,
+                                              outer_size[1] / per_pixel[1] / 1.5), outer_size)
+        middle = (outer_size[0] / 2, outer_size[1] / 2)
+        patches = [extract_patch(outer, middle, (1.5 * model_w * factor, 1.5 * model_h * factor),
                                  self.model_size) for factor in self.factors]
         features = hog_batch(np.stack(patches), self.cell_size).reshape(len(patches), -1)
         return np.fft.fft(features.T * self.window[None, :], axis=1)

@@ -32,7 +32,6 @@ import math
 
 import cv2
 import numpy as np
-from scipy.ndimage import maximum_filter
 
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
 from deepvideo.track.dcf import (
@@ -47,7 +46,7 @@ from deepvideo.track.dcf import (
     peak_displacement,
     template_geometry,
 )
-from deepvideo.track.features import colour_names, grey, hog
+from deepvideo.track.features import COLOUR_NAMES, HOG_CHANNELS, colour_names, grey, hog
 from deepvideo.track.registry import register_tracker
 from deepvideo.track.scale_filter import ScaleFilter
 
@@ -81,7 +80,13 @@ def detection_reliability(responses: np.ndarray) -> np.ndarray:
     low = responses.min(axis=(0, 1))
     span = responses.max(axis=(0, 1)) - low
     normed = (responses - low) / np.where(span > 0, span, 1)
-    peaks = maximum_filter(normed, size=(3, 3, 1), mode="wrap") == normed
+    padded = np.pad(normed, ((1, 1), (1, 1), (0, 0)), mode="wrap")
+    rows, cols = normed.shape[:2]
+    neighbourhood = padded[1:rows + 1, 1:cols + 1].copy()
+    for dy in range(3):
+        for dx in range(3):
+            np.maximum(neighbourhood, padded[dy:dy + rows, dx:dx + cols], out=neighbourhood)
+    peaks = neighbourhood == normed
     values = np.where(peaks, normed, 0).reshape(-1, normed.shape[2])
     top_two = -np.partition(-values, 1, axis=0)[:2]
     ratio = np.where(top_two[0] > 0, top_two[1] / np.where(top_two[0] > 0, top_two[0], 1), 0)
@@ -216,7 +221,7 @@ class CSRDCF:
         self.scale = 1.0
         patch = self.patch(frame)
         self.update_histograms(hsv_bins(patch, self.nbins), None)
-        channels = 31 + 11 + 1
+        channels = HOG_CHANNELS + len(COLOUR_NAMES) + 1          # HOG, colour names, grey
         self.learn(patch, np.ones(channels), first=True)
         self.scale_filter = ScaleFilter(learning_rate=self.scale_learning_rate)
         self.scale_filter.initialize(frame, self.center, self.base_size)
