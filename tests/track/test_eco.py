@@ -24,7 +24,7 @@ from deepvideo.track.eco.optimize import (
 from deepvideo.track.eco.params import EcoParams
 from deepvideo.track.eco.sample_space import SampleSpace
 from deepvideo.track.registry import get_tracker_info
-from deepvideo.track.trackers.eco import ECO, EcoFeature, sample_patch
+from deepvideo.track.trackers.eco import ECO, EcoFeature
 
 A = -0.75
 
@@ -201,19 +201,6 @@ def test_sample_space_replaces_the_lowest_prior_component():
     lost = 0.6 * space.min_weight / 2       # the replaced component's weight, gone
     assert float(weights[1]) == pytest.approx(0.4 / (1 - lost))
     assert float(weights.sum()) == pytest.approx(1.0)
-
-
-def test_sample_patch_is_sub_pixel_exact():
-    """On a linear ramp, bilinear sampling is exact: pixel j of the patch sits at
-    centre + (j - (size - 1) / 2) * step, also where the patch leaves the frame (replicated)."""
-    ys, xs = np.mgrid[0:60, 0:80]
-    frame = np.stack([xs, ys, np.full_like(xs, 7)], axis=-1).astype(np.uint8)
-    patch = sample_patch(frame, (20.25, 30.5), 1.25, 9)
-    offsets = (np.arange(9) - 4) * 1.25
-    assert np.allclose(patch[4, :, 0], np.round(30.5 + offsets), atol=1)
-    assert np.allclose(patch[:, 4, 1], np.round(20.25 + offsets), atol=1)
-    corner = sample_patch(frame, (2.0, 2.0), 1.0, 9)
-    assert corner[0, 0, 0] == 0 and corner[8, 8, 0] == 6 and corner.shape == (9, 9, 3)
 
 
 # ---- parameters -------------------------------------------------------------------------

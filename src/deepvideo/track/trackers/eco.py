@@ -13,9 +13,12 @@ filter is learned in the Fourier domain with a spatial regularisation window. EC
 - the sparse update: the filter is optimised every ``N_S`` frames by a few warm-started CG
   iterations.
 
-Detection evaluates the continuous score on a grid at every scale, then maximises it by Newton's
-method (sub-grid translation). ``features`` takes other feature extractors (e.g. deep CNN
-layers) for the same code; parameters are :class:`deepvideo.track.eco.params.EcoParams`.
+Detection evaluates the continuous score on a grid, then maximises it by Newton's method
+(sub-grid translation); the scale comes from ECO-HC's separate scale filter
+(:mod:`deepvideo.track.scale_filter`), or, with ``use_scale_filter=False``, from running the
+translation filter at 5 scales. ``features`` takes other feature extractors (e.g. deep CNN
+layers, as :class:`EcoFeature`) for the same code; the parameters are
+:class:`deepvideo.track.eco.params.EcoParams` (keyword overrides accepted).
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import torch
 
 from deepvideo.track import features
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
+from deepvideo.track.dcf import extract_patch
 from deepvideo.track.eco import fourier
 from deepvideo.track.eco.optimize import (
     FilterSystem,
@@ -71,34 +74,6 @@ def hand_crafted_features(params: EcoParams) -> list[EcoFeature]:
 
     return [EcoFeature("hog", hog, params.hog_cell_size, params.hog_compressed_dim),
             EcoFeature("cn", cn, params.cn_cell_size, params.cn_compressed_dim)]
-
-
-def sample_patch(frame: np.ndarray, centre: tuple[float, float], step: float,
-                 size: int) -> np.ndarray:
-    """The ``size x size`` patch whose pixel centres are ``step`` image pixels apart around
-    ``centre`` (y, x; the centre of pixel ``i`` is ``i``): bilinear at sub-pixel positions,
-    Gaussian low-pass (sigma ``step / 2``) first when shrinking, border replicated.
-    (:func:`deepvideo.track.dcf.extract_patch` crops whole pixels, so the sample's centre and
-    step would move by up to a pixel; ECO's continuous detection needs them exact.)"""
-    half = (size - 1) / 2 * step
-    sigma = step / 2 if step > 1.5 else 0.0
-    margin = int(math.ceil(3 * sigma)) + 2
-    top = int(math.floor(centre[0] - half)) - margin
-    left = int(math.floor(centre[1] - half)) - margin
-    bottom = int(math.ceil(centre[0] + half)) + margin + 1
-    right = int(math.ceil(centre[1] + half)) + margin + 1
-    height, width = frame.shape[:2]
-    if top >= 0 and left >= 0 and bottom <= height and right <= width:
-        crop = frame[top:bottom, left:right]
-    else:                                     # replicate the border
-        rows = np.clip(np.arange(top, bottom), 0, height - 1)
-        cols = np.clip(np.arange(left, right), 0, width - 1)
-        crop = frame[rows[:, None], cols[None, :]]
-    if sigma > 0:
-        crop = cv2.GaussianBlur(crop, (0, 0), sigma)
-    matrix = np.array([[step, 0.0, centre[1] - half - left], [0.0, step, centre[0] - half - top]])
-    return cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 @register_tracker("eco_hc", paper="Danelljan et al., CVPR 2017")
@@ -166,8 +141,8 @@ class ECO:
     def _feature_maps(self, frame: np.ndarray, steps: np.ndarray) -> list[torch.Tensor]:
         """Normalised, windowed feature maps per block ``[S, D, N, N]`` of the patches at
         ``self.pos`` sampled every ``steps`` image pixels."""
-        centre = (float(self.pos[0]), float(self.pos[1]))
-        patches = np.stack([sample_patch(frame, centre, float(step), self.sample_sz)
+        size = (self.sample_sz, self.sample_sz)
+        patches = np.stack([extract_patch(frame, self._centre_xy(), (size[0] * step,) * 2, size)
                             for step in steps])
         blocks = zip(self.features, self.grid_sizes, self.windows, strict=True)
         return [self._feature_map(feature, patches, size) * window
