@@ -9,6 +9,7 @@ both see the same machine load); then the mean AUC over the sequences and each t
 speed relative to CSRT.
 
     PYTHONPATH=src python benchmarks/eco_smoke.py [--threads 2] [--torch-threads N] [--repeats 3]
+        [--trackers eco_hc eco_hc:use_scale_filter=False csrt]
 
 ``--threads`` is OpenCV's thread count and, unless ``--torch-threads`` says otherwise, torch's.
 On a machine shared with other work, torch's intra-op threads wait on each other (ECO's
@@ -18,6 +19,7 @@ tensors are small), so one torch thread can be much faster than two.
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 from pathlib import Path
 
@@ -71,8 +73,16 @@ def run(tracker, frames: list[np.ndarray], first_box) -> tuple[np.ndarray, float
             len(frames) / (end - begin))
 
 
-def make(tracker_name: str):
-    return CSRT() if tracker_name == "csrt" else create_tracker(tracker_name)
+def make(spec: str):
+    """A tracker from ``name`` or ``name:key=value,...`` (values as Python literals), or CSRT."""
+    if spec == "csrt":
+        return CSRT()
+    name, _, options = spec.partition(":")
+    overrides = {}
+    for option in filter(None, options.split(",")):
+        key, _, value = option.partition("=")
+        overrides[key] = ast.literal_eval(value)
+    return create_tracker(name, **overrides)
 
 
 def main() -> None:
