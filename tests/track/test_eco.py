@@ -302,3 +302,17 @@ def test_tracker_scale_follows_a_growing_target(use_scale_filter):
         result = tracker.track(frame(size)[0])
     assert result.box[2] / 24 == pytest.approx(size / 24, abs=0.06)
     assert result.box[3] / 24 == pytest.approx(size / 24, abs=0.06)
+
+
+def test_tracker_errors_name_what_is_wrong():
+    background, texture = _scene(2)
+    frame, box = _frame(background, texture, 30, 30, 20)
+    with pytest.raises(RuntimeError, match="before initialize"):
+        ECO(features=TEST_FEATURES).track(frame)
+    with pytest.raises(ValueError, match="interp_windowing"):
+        ECO(features=TEST_FEATURES, interp_windowing=True)
+    wrong = EcoFeature("wrong", lambda patches: np.zeros((len(patches), 3, 5, 5)), 6, 2)
+    with pytest.raises(ValueError, match="feature 'wrong' gave shape"):
+        ECO(features=[wrong]).initialize(frame, box)
+    with pytest.raises(ValueError, match="width and height must be positive"):
+        ECO(features=TEST_FEATURES).initialize(frame, (10, 10, 0, 5))
