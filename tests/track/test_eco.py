@@ -82,6 +82,12 @@ def test_gaussian_label_and_newton_find_a_shifted_peak():
     (ty, tx), value = fourier.newton_maximum(shifted, (3.9, -1.9), 60.0, iterations=5)
     assert (ty, tx) == (pytest.approx(3.3, abs=1e-4), pytest.approx(-2.2, abs=1e-4))
     assert value == pytest.approx(float(grid.max()), rel=0.1)
+    _, at_start = fourier.newton_maximum(shifted, (3.9, -1.9), 60.0, iterations=0)
+    (ty, tx), bounded = fourier.newton_maximum(shifted, (3.9, -1.9), 60.0, iterations=5,
+                                               max_offset=0.1)
+    assert (ty, tx) == (3.9, -1.9) and bounded == at_start    # the first step is 0.6 long
+    far = (3.3 + 30.0, -2.2)                                  # the minimum of the periodic peak
+    assert fourier.newton_maximum(shifted, far, 60.0, iterations=5)[0] == far
 
 
 def test_regularization_window_minimum_and_operator():

@@ -144,32 +144,46 @@ def sample_on_grid(sf: torch.Tensor, size: int) -> torch.Tensor:
     return torch.fft.irfft2(grid, s=(size, size)) * (size * size)
 
 
+def _value_gradient_hessian(weighted: torch.Tensor, ky: torch.Tensor, kx: torch.Tensor,
+                            t: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Value, gradient and Hessian at ``t`` of ``Re sum weighted[ky, kx] e^{i (ky ty + kx tx)}``
+    (``ky``, ``kx`` in radians per unit)."""
+    ey = torch.exp(1j * ky * t[0])
+    ex = torch.exp(1j * kx * t[1])
+    dy, dx = ey * 1j * ky, ex * 1j * kx
+    value = (ey @ weighted @ ex).real
+    grad = torch.stack([(dy @ weighted @ ex).real, (ey @ weighted @ dx).real])
+    hyy = (dy * 1j * ky) @ weighted @ ex
+    hxx = ey @ weighted @ (dx * 1j * kx)
+    hxy = dy @ weighted @ dx
+    hess = torch.stack([torch.stack([hyy.real, hxy.real]), torch.stack([hxy.real, hxx.real])])
+    return float(value), grad, hess
+
+
 def newton_maximum(sf: torch.Tensor, start: tuple[float, float], period: float,
-                   iterations: int) -> tuple[tuple[float, float], float]:
+                   iterations: int, max_offset: float = math.inf
+                   ) -> tuple[tuple[float, float], float]:
     """Refine a maximum of the real trigonometric polynomial with half-plane coefficients
-    ``sf [2Ky+1, Kx+1]`` by Newton's method from ``start`` (y, x) (C-COT's detection step);
-    returns the point and the value there."""
+    ``sf [2Ky+1, Kx+1]`` by Newton's method from ``start`` (y, x) (C-COT's detection step).
+    A step is taken only where the function is locally concave, raises the value and stays
+    within ``max_offset`` of ``start`` (per coordinate); returns the point and its value."""
     ky = frequencies(sf.shape[-2]).to(sf.real.dtype) * (2 * math.pi / period)
     kx = torch.arange(sf.shape[-1], dtype=sf.real.dtype) * (2 * math.pi / period)
     weighted = sf * half_weights(tuple(sf.shape[-2:]), sf.real.dtype)
-    t = torch.tensor(start, dtype=sf.real.dtype)
-    for iteration in range(iterations + 1):
-        ey = torch.exp(1j * ky * t[0])
-        ex = torch.exp(1j * kx * t[1])
-        value = (ey @ weighted @ ex).real
-        gy = (ey * 1j * ky) @ weighted @ ex
-        gx = ey @ weighted @ (ex * 1j * kx)
-        hyy = (ey * -ky ** 2) @ weighted @ ex
-        hxx = ey @ weighted @ (ex * -kx ** 2)
-        hxy = (ey * 1j * ky) @ weighted @ (ex * 1j * kx)
-        if iteration == iterations:
+    origin = torch.tensor(start, dtype=sf.real.dtype)
+    t = origin
+    value, grad, hess = _value_gradient_hessian(weighted, ky, kx, t)
+    for _ in range(iterations):
+        if torch.linalg.det(hess) <= 0 or hess[0, 0] >= 0:      # not near a maximum
             break
-        grad = torch.stack([gy.real, gx.real])
-        hess = torch.stack([torch.stack([hyy.real, hxy.real]), torch.stack([hxy.real, hxx.real])])
-        if torch.linalg.det(hess) <= 0 or hess[0, 0] >= 0:   # not at a maximum: stay
+        candidate = t - torch.linalg.solve(hess, grad)
+        if float((candidate - origin).abs().max()) > max_offset:
             break
-        t = t - torch.linalg.solve(hess, grad)
-    return (float(t[0]), float(t[1])), float(value)
+        new_value, new_grad, new_hess = _value_gradient_hessian(weighted, ky, kx, candidate)
+        if new_value < value:
+            break
+        t, value, grad, hess = candidate, new_value, new_grad, new_hess
+    return (float(t[0]), float(t[1])), value
 
 
 def regularization_filter(period: int, target_size: tuple[float, float], window_min: float,

@@ -209,7 +209,7 @@ class ECO:
         start = tuple(((m + self.output_sz // 2) % self.output_sz - self.output_sz // 2) * step
                       for m in (my, mx))
         t, value = fourier.newton_maximum(scores[s], start, self.sample_sz,
-                                          self.params.newton_iterations)
+                                          self.params.newton_iterations, max_offset=step)
         response = torch.fft.fftshift(grid[s]).numpy()
         return s, t, value, response
 
