@@ -1,4 +1,4 @@
-"""Smoke benchmark: ECO-HC against OpenCV's CSRT on the two real sequences in
+"""Smoke benchmark: ECO-HC against OpenCV's CSRT (``opencv_csrt``) on the two real sequences in
 /work/shared/data/tracking (Crossing, OTB format; bag, VOT format).
 
 Prints, per tracker and sequence, the success AUC (OTB definition: success rate over IoU
@@ -9,7 +9,7 @@ both see the same machine load); then the mean AUC over the sequences and each t
 speed relative to CSRT.
 
     PYTHONPATH=src python benchmarks/eco_smoke.py [--threads 2] [--torch-threads N] [--repeats 3]
-        [--trackers eco_hc eco_hc:use_scale_filter=False csrt]
+        [--trackers eco_hc eco_hc:use_scale_filter=False opencv_csrt]
 
 ``--threads`` is OpenCV's thread count and, unless ``--torch-threads`` says otherwise, torch's.
 On a machine shared with other work, torch's intra-op threads wait on each other (ECO's
@@ -30,32 +30,15 @@ import torch
 from deepvideo.track.boxes import iou
 from deepvideo.track.datasets import load_sequence
 from deepvideo.track.registry import create_tracker
+from track_cf_smoke import success_auc
 
 SEQUENCES = ("Crossing", "bag")
 
 
-def success_auc(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """OTB success AUC: mean over thresholds linspace(0, 1, 21) of the fraction of frames with
-    IoU strictly above the threshold."""
+def sequence_auc(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """OTB success AUC over the annotated frames."""
     known = np.isfinite(truth).all(1)
-    overlaps = iou(predicted[known], truth[known])
-    thresholds = np.linspace(0, 1, 21)
-    return float(np.mean([(overlaps > t).mean() for t in thresholds]))
-
-
-class CSRT:
-    """OpenCV's CSRT behind the project's tracker interface (frames converted to BGR)."""
-
-    def initialize(self, frame, box):
-        self.tracker = cv2.TrackerCSRT_create()
-        self.tracker.init(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), tuple(int(round(v)) for v in box))
-        self.box = tuple(box)
-
-    def track(self, frame):
-        ok, box = self.tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        if ok:
-            self.box = tuple(float(v) for v in box)
-        return self.box
+    return success_auc(iou(predicted[known], truth[known]))
 
 
 def run(tracker, frames: list[np.ndarray], first_box) -> tuple[np.ndarray, float, float]:
@@ -66,17 +49,14 @@ def run(tracker, frames: list[np.ndarray], first_box) -> tuple[np.ndarray, float
     boxes = [tuple(first_box)]
     start = time.perf_counter()
     for frame in frames[1:]:
-        result = tracker.track(frame)
-        boxes.append(getattr(result, "box", result))
+        boxes.append(tracker.track(frame).box)
     end = time.perf_counter()
     return (np.array(boxes, dtype=np.float64), (len(frames) - 1) / (end - start),
             len(frames) / (end - begin))
 
 
 def make(spec: str):
-    """A tracker from ``name`` or ``name:key=value,...`` (values as Python literals), or CSRT."""
-    if spec == "csrt":
-        return CSRT()
+    """A registered tracker from ``name`` or ``name:key=value,...`` (values as literals)."""
     name, _, options = spec.partition(":")
     overrides = {}
     for option in filter(None, options.split(",")):
@@ -91,7 +71,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--torch-threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--trackers", nargs="+", default=["eco_hc", "csrt"])
+    parser.add_argument("--trackers", nargs="+", default=["eco_hc", "opencv_csrt"])
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads or args.threads)
     cv2.setNumThreads(args.threads)
@@ -105,19 +85,19 @@ def main() -> None:
             for tracker_name in args.trackers:
                 runs[tracker_name].append(run(make(tracker_name), frames, sequence.boxes[0]))
         for tracker_name, results in runs.items():
-            auc = success_auc(results[0][0], sequence.boxes)
+            auc = sequence_auc(results[0][0], sequence.boxes)
             fps = float(np.median([r[1] for r in results]))
             overall = float(np.median([r[2] for r in results]))
             aucs[tracker_name].append(auc)
             speeds[tracker_name].append(fps)
-            print(f"{name:10s} {tracker_name:8s} AUC {auc:.3f}  {fps:6.1f} fps "
+            print(f"{name:10s} {tracker_name:12s} AUC {auc:.3f}  {fps:6.1f} fps "
                   f"({overall:6.1f} fps with initialize)", flush=True)
     for tracker_name in args.trackers:
         relative = ""
-        if "csrt" in speeds and tracker_name != "csrt":
-            ratios = np.array(speeds[tracker_name]) / np.array(speeds["csrt"])
+        if "opencv_csrt" in speeds and tracker_name != "opencv_csrt":
+            ratios = np.array(speeds[tracker_name]) / np.array(speeds["opencv_csrt"])
             relative = "  speed / CSRT: " + ", ".join(f"{r:.2f}" for r in ratios)
-        print(f"mean       {tracker_name:8s} AUC {np.mean(aucs[tracker_name]):.3f}{relative}")
+        print(f"mean       {tracker_name:12s} AUC {np.mean(aucs[tracker_name]):.3f}{relative}")
 
 
 if __name__ == "__main__":
