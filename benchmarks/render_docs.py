@@ -129,8 +129,9 @@ def demo_section(record: dict) -> dict:
             "machine": {**runs[-1].get("machine", {}), "date": runs[-1].get("date", "?")[:10]}}
 
 
-def add_demo_run(results_json: Path, results_dir: Path = RESULTS) -> Path:
-    """Append the run of ``results_json`` (written by ``deepvideo demo``) to the demo record."""
+def add_demo_run(results_json: Path, results_dir: Path = RESULTS, restart: bool = False) -> Path:
+    """Append the run of ``results_json`` (written by ``deepvideo demo``) to the demo record;
+    ``restart`` drops the runs recorded before (after a change to what the demo trains)."""
     from deepvideo.io.atomic import atomic_write_json
 
     run = json.loads(Path(results_json).read_text())
@@ -139,7 +140,7 @@ def add_demo_run(results_json: Path, results_dir: Path = RESULTS) -> Path:
         raise SystemExit(f"{results_json}: not a demo results.json (missing {', '.join(missing)}); "
                          "pass the results.json that `deepvideo demo` wrote")
     path = results_dir / DEMO_RESULTS
-    record = json.loads(path.read_text()) if path.is_file() else {
+    record = json.loads(path.read_text()) if path.is_file() and not restart else {
         "title": "The demo (`make demo`): two-stream networks on synthetic motion",
         "command": "make demo && python benchmarks/render_docs.py --add-demo runs/demo/results.json",
         "description": "Video hit@1 of the demo's models on split 1 (`deepvideo demo`, recipes in "
@@ -225,10 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--add-demo", type=Path, metavar="RESULTS_JSON",
                         help="record a demo run (runs/demo/results.json) before rendering")
+    parser.add_argument("--restart-demo", action="store_true",
+                        help="with --add-demo: drop the demo runs recorded before this one")
     parser.add_argument("--skip-zoo", action="store_true", help="do not re-profile docs/model_zoo.md")
     args = parser.parse_args(argv)
     if args.add_demo:
-        print(f"recorded {args.add_demo} in {add_demo_run(args.add_demo)}")
+        print(f"recorded {args.add_demo} in {add_demo_run(args.add_demo, restart=args.restart_demo)}")
     print(f"wrote {atomic_write_text(ROOT / 'docs' / 'benchmarks.md', render())}")
     readme = ROOT / "README.md"
     print(f"wrote {atomic_write_text(readme, readme_with_demo_block(readme.read_text()))}")

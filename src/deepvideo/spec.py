@@ -10,10 +10,12 @@ from dataclasses import asdict, dataclass, replace
 
 MODALITIES = ("rgb", "flow", "rgbdiff")
 
-# Flow enters every model in units of 20 px (the +-20 px bound of stored flow): models taking rgb
-# and flow divide it by this (data.transforms.Normalize), and flow-only specs state it as their
-# std, so a temporal stream's weights carry over unchanged into the fusion models built on it.
-FLOW_SCALE = 20.0
+# Flow enters every model in the same units, pixels of displacement (as in the two-stream
+# paper): models taking rgb and flow divide it by this (data.transforms.Normalize) and flow-only
+# specs state it as their std, so a temporal stream's weights carry over unchanged into the
+# fusion models built on it. (I3D's flow preset states its own: its published weights take
+# flow / 20 px.)
+FLOW_SCALE = 1.0
 
 
 @dataclass(frozen=True)

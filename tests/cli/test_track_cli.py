@@ -4,6 +4,7 @@ folder with its ground truth, bench + convert end to end, and errors as one line
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,25 @@ def test_errors_are_one_line(leaving_video, tmp_path, args, code, text):
     proc = deepvideo("track", *argv, cwd=tmp_path)
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr and text in proc.stderr, proc.stderr
+
+
+def test_bench_under_torchrun_shares_the_sequences(shared_data, tmp_path):
+    """Two torchrun processes each run one of the two sequences; the results equal a single
+    process's (the trackers are deterministic) and a report is written."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--standalone", "-m", "deepvideo", "track", "bench", shared_data / "tracking",
+                          "--trackers", "dcf", "--report", "ddp"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert two.returncode == 0, two.stderr
+    assert two.stderr.count("dcf [1/1]") == 2  # one sequence per rank
+    one = deepvideo("track", "bench", shared_data / "tracking", "--trackers", "dcf", "--report", "one",
+                    cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    for name in ("Crossing", "bag"):
+        np.testing.assert_array_equal(np.loadtxt(tmp_path / "ddp" / "results" / "dcf" / f"{name}.txt",
+                                                 delimiter=","),
+                                      np.loadtxt(tmp_path / "one" / "results" / "dcf" / f"{name}.txt",
+                                                 delimiter=","))
+    # each rank checks for every result after writing its own: the later one writes the report
+    assert (tmp_path / "ddp" / "report.md").is_file()

@@ -30,11 +30,11 @@ Flow conventions. A horizontal flip mirrors the image and negates u (motion to t
 motion to the left). Resizing flow by factors (sx, sy) scales u by sx and v by sy so the vectors
 stay in pixels of the output image (``scale_flow=False`` keeps the stored values, for models
 trained that way). Normalisation: rgb ``(x / 255 - mean) / std`` with the spec's 3-entry
-mean/std; flow ``flow / flow_scale`` with ``flow_scale = 20`` by default, the +-20 px
-quantisation bound of TSN/two-stream JPEG flow, which maps the stored range onto [-1, 1]
-(Simonyan's ``[0, 255]`` with the 128 mean subtracted, up to a constant factor). A flow-only
-spec whose mean/std have 2 entries states its own flow statistics in pixels (e.g. ``std=(20, 20)``
-for I3D flow, ``std=(1, 1)`` for raw pixels): then flow is ``(flow - mean) / std``.
+mean/std; flow ``flow / flow_scale`` with ``flow_scale = deepvideo.spec.FLOW_SCALE`` (1: pixels,
+the units every flow-only preset states too, so a temporal stream trained alone and the rgb+flow
+model built on it see the same values). A flow-only spec whose mean/std have 2 entries states
+its own flow statistics in pixels (e.g. ``std=(20, 20)`` for I3D flow, whose published weights
+take flow / 20 px): then flow is ``(flow - mean) / std``.
 """
 
 from __future__ import annotations
