@@ -28,3 +28,17 @@ def test_mp4(shared_data) -> Path:
     if not path.exists():
         pytest.skip(f"{path} missing")
     return path
+
+
+@pytest.fixture(scope="session")
+def leaving_video(tmp_path_factory, shared_data) -> Path:
+    """60 frames of a real frame (Big Buck Bunny) seen through a window panning right by
+    8 px/frame: the rock at box (100, 90, 110, 120) in frame 0 leaves the frame on the left by
+    frame ~27 (a target trackers cannot follow)."""
+    import numpy as np
+
+    from deepvideo.io import VideoReader, write_video
+
+    frame = VideoReader(shared_data / "video" / "bigbuckbunny.mp4").get_frames([60]).numpy()[0]
+    frames = np.stack([frame[200:440, 40 + 8 * t: 360 + 8 * t] for t in range(60)])
+    return write_video(tmp_path_factory.mktemp("leave") / "leave.mp4", frames, fps=25)

@@ -12,19 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepvideo.io import VideoReader, write_video
+from deepvideo.io import VideoReader
 
-INIT = "100,90,110,120"  # a rock in the first frame of the pan below
-
-
-@pytest.fixture(scope="module")
-def leaving_video(tmp_path_factory, request) -> Path:
-    """60 frames of a real frame (Big Buck Bunny) seen through a window panning right by
-    8 px/frame: the rock at INIT leaves the frame on the left by frame ~27."""
-    shared = request.getfixturevalue("shared_data")
-    frame = VideoReader(shared / "video" / "bigbuckbunny.mp4").get_frames([60]).numpy()[0]
-    frames = np.stack([frame[200:440, 40 + 8 * t: 360 + 8 * t] for t in range(60)])
-    return write_video(tmp_path_factory.mktemp("leave") / "leave.mp4", frames, fps=25)
+INIT = "100,90,110,120"  # the rock in the first frame of the `leaving_video` pan (conftest)
 
 
 def deepvideo(*args, cwd: Path) -> subprocess.CompletedProcess:
