@@ -62,3 +62,26 @@ def test_skipped_line_while_a_progress_display_runs(tmp_path):
     logger.advance(4, 0.5, 0.1)
     logger.end_epoch()
     assert tty.getvalue() == "skipped unreadable video v.mp4: VideoError: v.mp4: empty file (0 bytes)\n"
+
+
+def test_a_resumed_run_does_not_report_its_old_skips_as_new(tmp_path, capsys):
+    index = make_videos(tmp_path / "videos", per_class=2)
+    broken = tmp_path / "videos" / "class0" / "broken.mp4"
+    broken.write_bytes(b"\x00" * 300)
+    records = [VideoRecord(str(broken), 0, source="train.txt:7"), *index.records]
+
+    def dataset():
+        return ClipDataset(DatasetIndex(records, index.classes), TINY_SPEC, train=True,
+                           sampler=simple_sampler(), transform=simple_transform())
+
+    base = ["model.name=engine_test_tiny3d", f"output_dir={tmp_path / 'run'}", "data.num_workers=0",
+            "train.amp=none", "train.batch_size=5", "train.schedule=constant", "seed=1"]
+    train(load_config(overrides=[*base, "train.epochs=1"]), model=TinyNet(2), train_dataset=dataset(),
+          progress=False)
+    capsys.readouterr()
+    result = train(load_config(overrides=[*base, "train.epochs=2", "resume=true"]), model=TinyNet(2),
+                   train_dataset=dataset(), progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert not [ln for ln in lines if ln.startswith("skipped unreadable video")]
+    assert [b["path"] for b in result.bad_items] == [str(broken)]
+    assert [ln for ln in lines if ln.startswith("epoch ")][-1].endswith("skipped 1")

@@ -259,6 +259,8 @@ class _Run:
         if isinstance(sums, (list, tuple)):  # written before Engine II: [loss*n, top-1 hits, n]
             sums = {"loss": sums[0], "top1": 100.0 * sums[1], "n": sums[2]}
         self.resumed_sums = dict(sums) if sums else None
+        known = {b["path"] for b in self.bad_items}  # skipped before the resume: not "new" again
+        self.bad_items += [dict(b) for b in state.get("bad_items", []) if b["path"] not in known]
         if hasattr(self.train_dataset, "record_bad"):
             self.train_dataset.record_bad(state.get("bad_items", []))
         self.logger.restore(state["history"]["epochs"], state["history"]["steps"])
