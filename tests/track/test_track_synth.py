@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepvideo.track.datasets import load_dataset
-from deepvideo.track.synth import mask_box, render_sequence, render_tracking_set
+from deepvideo.track.synth import mask_box, motion_blur, render_sequence, render_tracking_set
 
 SIZE, FRAMES = (64, 48), 14
 
@@ -92,3 +92,14 @@ def test_bad_input_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="frames must be at least 2"):
         render_tracking_set(tmp_path / "bad", num_sequences=1, frames=1, size=SIZE, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_motion_blur_spreads_along_the_motion():
+    image = np.zeros((21, 21, 3), np.float32)
+    image[10, 10] = 1.0
+    blurred = motion_blur(image, (6.0, 0.0))
+    row = blurred[10, :, 0]
+    assert row.sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_array_equal(np.flatnonzero(row > 1e-6), np.arange(7, 14))  # centred, odd
+    assert np.count_nonzero(blurred[:, 10, 0] > 1e-6) == 1
+    np.testing.assert_array_equal(motion_blur(image, (1.0, 0.0)), image)  # under 2 px: unchanged

@@ -63,8 +63,9 @@ class PairDataset(torch.utils.data.Dataset):
         if not sequences:
             raise ValueError("PairDataset needs at least one sequence")
         if max_gap < 1 or pairs_per_epoch < 1 or not 0 <= gray_share <= 1 or not 0 <= scale < 1:
-            raise ValueError(f"bad PairDataset arguments: max_gap={max_gap} (>= 1), pairs_per_epoch="
-                             f"{pairs_per_epoch} (>= 1), gray_share={gray_share} (0..1), scale={scale} (0..1)")
+            raise ValueError(f"bad PairDataset arguments: max_gap={max_gap} (>= 1), "
+                             f"pairs_per_epoch={pairs_per_epoch} (>= 1), gray_share={gray_share} "
+                             f"(0..1), scale={scale} (0..1)")
         self.sequences = list(sequences)
         self.visible = [visible_frames(s) for s in self.sequences]
         for sequence, frames in zip(self.sequences, self.visible, strict=True):

@@ -86,13 +86,10 @@ def camera_views(rng: np.random.Generator, world: np.ndarray, view: tuple[int, i
                  frames: int) -> list[np.ndarray]:
     """The background of each frame: the world panned and zoomed by a smooth camera."""
     height, width = world.shape[:2]
-    zoom = smooth_path(rng, frames, 0.75, 1.0)           # view side / largest view side
-    out = []
-    for k, cx, cy in zip(range(frames), smooth_path(rng, frames, 0.4, 0.6), smooth_path(rng, frames, 0.4, 0.6),
-                         strict=True):
-        size = (width / WORLD * zoom[k] * 1.3, height / WORLD * zoom[k] * 1.3)
-        out.append(extract_patch(world, (cx * width, cy * height), size, view).astype(np.float32))
-    return out
+    zoom = smooth_path(rng, frames, 0.75, 1.0) * 1.2 / WORLD  # seen side / world side
+    cx, cy = smooth_path(rng, frames, 0.4, 0.6), smooth_path(rng, frames, 0.4, 0.6)
+    return [extract_patch(world, (cx[k] * width, cy[k] * height), (width * zoom[k], height * zoom[k]),
+                          view).astype(np.float32) for k in range(frames)]
 
 
 def object_track(rng: np.random.Generator, frames: int, view: tuple[int, int], diameter: float
@@ -126,16 +123,16 @@ def place(canvas: np.ndarray, rgba: np.ndarray, state: np.ndarray) -> np.ndarray
 
 
 def motion_blur(image: np.ndarray, velocity: tuple[float, float]) -> np.ndarray:
-    """``image`` blurred along ``velocity`` (pixels per frame) by a line kernel of that length."""
+    """``image`` blurred along ``velocity`` (pixels per frame) by a centred line kernel of that
+    length rounded up to odd (no blur under 2 pixels)."""
     length = int(round(math.hypot(*velocity)))
     if length < 2:
         return image
-    kernel = np.zeros((length, length), np.float32)
+    half = length // 2
+    kernel = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
     a = math.atan2(velocity[1], velocity[0])
-    c = (length - 1) / 2
-    p0 = (round(c - c * math.cos(a)), round(c - c * math.sin(a)))
-    p1 = (round(c + c * math.cos(a)), round(c + c * math.sin(a)))
-    cv2.line(kernel, p0, p1, 1.0, 1)
+    dx, dy = round(half * math.cos(a)), round(half * math.sin(a))
+    cv2.line(kernel, (half - dx, half - dy), (half + dx, half + dy), 1.0, 1)
     return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
 
 
