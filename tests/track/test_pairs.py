@@ -104,3 +104,23 @@ def test_sequence_without_two_visible_frames_is_named(tmp_path):
     bad = rectangle_sequence(tmp_path, [(60, 50, 30, 30)] * 3, absent=[True, False, True], name="lonely")
     with pytest.raises(ValueError, match="lonely.*visible in 1 of 3"):
         PairDataset([good, bad])
+
+
+def test_pairs_from_the_synthetic_set_through_a_loader(tmp_path):
+    import torch
+
+    from deepvideo.data.samplers import EpochSampler
+    from deepvideo.track.datasets import load_dataset
+    from deepvideo.track.synth import render_tracking_set
+
+    render_tracking_set(tmp_path / "set", num_sequences=2, frames=8, size=(64, 48), seed=0,
+                        progress=False)
+    data = PairDataset(load_dataset(tmp_path / "set"), pairs_per_epoch=4, shift=8, scale=0.05)
+    sampler = EpochSampler(data, seed=0)
+    sampler.set_epoch(3)
+    batch = next(iter(torch.utils.data.DataLoader(data, batch_size=4, sampler=sampler)))
+    assert batch["exemplar"].shape == (4, 3, 127, 127) and batch["search"].shape == (4, 3, 255, 255)
+    assert batch["exemplar"].dtype == torch.float32
+    assert 0 <= batch["search"].min() <= batch["search"].max() <= 255
+    centers = batch["target"][:, :2] + batch["target"][:, 2:] / 2
+    assert (centers - 127.5).abs().max() <= 8 + 1e-3  # shifted by at most `shift` output pixels

@@ -97,7 +97,7 @@ def object_track(rng: np.random.Generator, frames: int, view: tuple[int, int], d
     """``[frames, 4]`` centre x, y, scale, angle of an object of ``diameter`` pixels at scale 1."""
     width, height = view
     scale = smooth_path(rng, frames, rng.uniform(0.6, 0.9), rng.uniform(1.0, 1.4))
-    margin = 0.3 * diameter
+    margin = 0.45 * diameter
     x = smooth_path(rng, frames, margin, width - margin)
     y = smooth_path(rng, frames, margin, height - margin)
     angle = smooth_path(rng, frames, 0, rng.uniform(0.5, 2.0) * math.pi)
