@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepvideo.track.datasets import load_dataset
-from deepvideo.track.synth import mask_box, motion_blur, render_sequence, render_tracking_set
+from deepvideo.track.synth import SHAPES, mask_box, motion_blur, render_sequence, render_tracking_set
 
 SIZE, FRAMES = (64, 48), 14
 
@@ -26,6 +26,7 @@ def test_round_trip_through_load_dataset(written):
     for index, sequence in enumerate(sequences):
         truth = render_sequence(5, index, FRAMES, SIZE)
         assert sequence.format == "got10k" and len(sequence) == FRAMES
+        assert sequence.meta["object_class"] == truth.shape and truth.shape in SHAPES
         np.testing.assert_allclose(sequence.boxes, truth.boxes, atol=1e-3)
         np.testing.assert_array_equal(sequence.absent, truth.absent)
         np.testing.assert_array_equal(sequence.values["cover"], truth.cover)
@@ -103,3 +104,10 @@ def test_motion_blur_spreads_along_the_motion():
     np.testing.assert_array_equal(np.flatnonzero(row > 1e-6), np.arange(7, 14))  # centred, odd
     assert np.count_nonzero(blurred[:, 10, 0] > 1e-6) == 1
     np.testing.assert_array_equal(motion_blur(image, (1.0, 0.0)), image)  # under 2 px: unchanged
+
+
+def test_existing_set_is_replaced_whole(tmp_path):
+    render_tracking_set(tmp_path / "set", num_sequences=2, frames=3, size=SIZE, progress=False)
+    render_tracking_set(tmp_path / "set", num_sequences=1, frames=3, size=SIZE, seed=1, progress=False)
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["list.txt", "synth_0001"]
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]

@@ -16,8 +16,9 @@ share in eighths (GOT-10k's 0..8), ``absence`` is 1 where nothing is visible,
 
 :func:`render_sequence` renders one sequence in memory; :func:`render_tracking_set` writes a
 dataset ``out_dir/<seq>/00000001.jpg...`` with ``groundtruth.txt`` (1-based, as
-:func:`deepvideo.track.datasets.read_got10k` reads it), the three label files, per-frame masks
-``<seq>/masks/00000001.png`` (0/255) and a ``list.txt``, atomically.
+:func:`deepvideo.track.datasets.read_got10k` reads it), the three label files,
+``meta_info.ini`` (the shape as ``object_class``), per-frame masks
+``<seq>/masks/00000001.png`` (0/255, for SiamMask / D3S) and a ``list.txt``, atomically.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class SynthSequence:
     cover: np.ndarray
     absent: np.ndarray
     cut: np.ndarray
+    shape: str = ""
 
 
 def sequence_name(index: int) -> str:
@@ -165,7 +167,7 @@ def render_sequence(seed: int, index: int, frames: int = 40, size: tuple[int, in
     blur_at = rng.random(frames) < 0.3
     out = SynthSequence(np.zeros((frames, view[1], view[0], 3), np.uint8), np.zeros((frames, 4)),
                         np.zeros((frames, view[1], view[0]), bool), np.zeros(frames, np.int64),
-                        np.zeros(frames, bool), np.zeros(frames, bool))
+                        np.zeros(frames, bool), np.zeros(frames, bool), kind)
     for k in range(frames):
         canvas = backgrounds_[k].copy()
         place(canvas, target_sprite, distractor[k])
@@ -202,6 +204,8 @@ def write_sequence(folder: Path, sequence: SynthSequence) -> None:
     write_labels(folder / "absence.label", sequence.absent)
     write_labels(folder / "cover.label", sequence.cover)
     write_labels(folder / "cut_by_image.label", sequence.cut)
+    (folder / "meta_info.ini").write_text(f"[METAINFO]\nobject_class: {sequence.shape}\n"
+                                          "root_class: synthetic\n")
 
 
 def render_tracking_set(out_dir: str | Path, num_sequences: int = 8, frames: int = 40,
