@@ -160,7 +160,7 @@ def render_sequence(seed: int, index: int, frames: int = 40, size: tuple[int, in
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
     target_sprite = make_sprite(rng, kind, sprite_side).rgba
     occluder_sprite = make_sprite(rng, "circle", round(sprite_side * 1.7)).rgba
-    backgrounds_ = camera_views(rng, background_world(rng, view, backgrounds), view, frames)
+    scenery = camera_views(rng, background_world(rng, view, backgrounds), view, frames)
     target = object_track(rng, frames, view, sprite_side)
     distractor = object_track(rng, frames, view, sprite_side)
     occluder = occluder_track(rng, target, view)
@@ -169,7 +169,7 @@ def render_sequence(seed: int, index: int, frames: int = 40, size: tuple[int, in
                         np.zeros((frames, view[1], view[0]), bool), np.zeros(frames, np.int64),
                         np.zeros(frames, bool), np.zeros(frames, bool), kind)
     for k in range(frames):
-        canvas = backgrounds_[k].copy()
+        canvas = scenery[k].copy()
         place(canvas, target_sprite, distractor[k])
         full = place(canvas, target_sprite, target[k]) >= 0.5
         visible = full & (place(canvas, occluder_sprite, occluder[k]) < 0.5)
