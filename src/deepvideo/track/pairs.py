@@ -1,0 +1,128 @@
+"""SiamFC training pairs: an exemplar and a search crop of one target in two nearby frames.
+
+Bertinetto et al., "Fully-Convolutional Siamese Networks for Object Tracking" (ECCV-W 2016),
+section 2.4: pairs are two frames of one video at most ``T = 100`` frames apart, both
+containing the target; each is cropped around the target with a context margin
+``p = (w + h) / 4`` on each side, the exemplar a square of the padded box's area,
+side ``s = sqrt((w + 2p)(h + 2p))``, resized to ``127 x 127``, the search region
+``s * 255 / 127`` around the same centre resized to ``255 x 255``. Here
+``p = (w + h) / 2 * context`` (``context = 0.5`` is the paper's margin). Outside the frame the
+border is replicated (the paper pads with the mean colour;
+:func:`deepvideo.track.dcf.extract_patch` replicates).
+
+Augmentation (not a number from the paper): the search crop's centre is shifted by up to
+``shift`` output pixels and its side scaled by ``1 +- scale``, so the target is not always
+centred; ``target`` says where it landed. A share ``gray_share`` of pairs is made grayscale
+(both crops, the luminance repeated over the three channels).
+
+Items are keyed ``(index, epoch)`` (:class:`deepvideo.data.samplers.EpochSampler`) or a plain
+index (epoch 0); each is a pure function of its key and ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as Seq
+
+import cv2
+import numpy as np
+import torch
+
+from deepvideo.track.dcf import extract_patch
+
+__all__ = ["PairDataset", "context_side", "visible_frames"]
+
+
+def visible_frames(sequence) -> np.ndarray:
+    """Indices of the frames where ``sequence``'s target is annotated, non-empty and not absent."""
+    boxes = np.asarray(sequence.boxes, dtype=np.float64)
+    ok = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    if sequence.absent is not None:
+        ok &= ~np.asarray(sequence.absent, dtype=bool)
+    return np.flatnonzero(ok)
+
+
+def context_side(width: float, height: float, context: float = 0.5) -> float:
+    """The exemplar's square side ``sqrt((w + 2p)(h + 2p))`` with ``p = (w + h) / 2 * context``
+    (SiamFC's context margin on each side of the box)."""
+    p = (width + height) / 2 * context
+    return math.sqrt((width + 2 * p) * (height + 2 * p))
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """SiamFC training pairs from tracking ``sequences`` (:class:`deepvideo.track.datasets.Sequence`).
+
+    Item -> ``{"exemplar": float32 [3, 127, 127], "search": float32 [3, 255, 255]`` (RGB,
+    0..255), ``"target": float32 [4]`` (the target's ``x, y, w, h`` in search-crop pixels)``}``.
+    A sequence with fewer than two frames where the target is visible is a ``ValueError``.
+    """
+
+    def __init__(self, sequences: Seq, exemplar_size: int = 127, search_size: int = 255,
+                 context: float = 0.5, max_gap: int = 100, pairs_per_epoch: int = 10000,
+                 shift: float = 8.0, scale: float = 0.05, gray_share: float = 0.25, seed: int = 0):
+        if not sequences:
+            raise ValueError("PairDataset needs at least one sequence")
+        if max_gap < 1 or pairs_per_epoch < 1 or not 0 <= gray_share <= 1 or not 0 <= scale < 1:
+            raise ValueError(f"bad PairDataset arguments: max_gap={max_gap} (>= 1), "
+                             f"pairs_per_epoch={pairs_per_epoch} (>= 1), gray_share={gray_share} "
+                             f"(0..1), scale={scale} (0..1)")
+        self.sequences = list(sequences)
+        self.visible = [visible_frames(s) for s in self.sequences]
+        for sequence, frames in zip(self.sequences, self.visible, strict=True):
+            if len(frames) < 2:
+                raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} of "
+                                 f"{len(sequence)} frames; a training pair needs two")
+        self.exemplar_size, self.search_size = int(exemplar_size), int(search_size)
+        self.context, self.max_gap, self.pairs_per_epoch = context, int(max_gap), int(pairs_per_epoch)
+        self.shift, self.scale, self.gray_share, self.seed = shift, scale, gray_share, seed
+
+    def __len__(self) -> int:
+        return self.pairs_per_epoch
+
+    def frame_pair(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """``(sequence, exemplar frame, search frame)``: both visible, at most ``max_gap`` apart."""
+        which = int(rng.integers(len(self.sequences)))
+        frames = self.visible[which]
+        while True:
+            first = int(frames[rng.integers(len(frames))])
+            near = frames[(np.abs(frames - first) <= self.max_gap) & (frames != first)]
+            if len(near):
+                return which, first, int(near[rng.integers(len(near))])
+            # an isolated visible frame: draw another (every sequence has >= 2 visible frames)
+
+    def choice(self, key) -> tuple[np.random.Generator, int, int, int]:
+        """The random generator of item ``key`` (``(index, epoch)`` or ``index``) after it drew
+        the item's ``(sequence, exemplar frame, search frame)``, and those three."""
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        return (rng, *self.frame_pair(rng))
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        rng, which, first, second = self.choice(key)
+        sequence = self.sequences[which]
+        x, y, w, h = sequence.boxes[first]
+        side = context_side(w, h, self.context)
+        exemplar = extract_patch(sequence.frame(first), (x + w / 2, y + h / 2), (side, side),
+                                 (self.exemplar_size, self.exemplar_size))
+        x, y, w, h = sequence.boxes[second]
+        search_side = context_side(w, h, self.context) * self.search_size / self.exemplar_size
+        search_side *= 1 + rng.uniform(-self.scale, self.scale)
+        ratio = self.search_size / search_side                  # output pixels per frame pixel
+        dx, dy = rng.uniform(-self.shift, self.shift, size=2) / ratio
+        center = (x + w / 2 + dx, y + h / 2 + dy)
+        search = extract_patch(sequence.frame(second), center, (search_side, search_side),
+                               (self.search_size, self.search_size))
+        left, top = center[0] - search_side / 2, center[1] - search_side / 2
+        target = np.array([(x - left) * ratio, (y - top) * ratio, w * ratio, h * ratio], np.float32)
+        if rng.random() < self.gray_share:
+            exemplar, search = gray(exemplar), gray(search)
+        return {"exemplar": to_chw(exemplar), "search": to_chw(search), "target": torch.from_numpy(target)}
+
+
+def gray(image: np.ndarray) -> np.ndarray:
+    """An RGB image's luminance repeated over three channels."""
+    return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+
+
+def to_chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.astype(np.float32).transpose(2, 0, 1)))
