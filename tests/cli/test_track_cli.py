@@ -99,3 +99,15 @@ def test_bench_under_torchrun_shares_the_sequences(shared_data, tmp_path):
                                                  delimiter=","))
     # each rank checks for every result after writing its own: the later one writes the report
     assert (tmp_path / "ddp" / "report.md").is_file()
+
+
+def test_synth_set_benchmarks_under_the_got10k_protocol(tmp_path):
+    proc = deepvideo("track", "synth", "set", "-n", "2", "--frames", "12", "--size", "96x72", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "set").iterdir() if p.is_dir()) == ["synth_0001", "synth_0002"]
+    bench = deepvideo("track", "bench", "set", "--trackers", "kcf", "--protocol", "got10k", "--report", "rep",
+                      cwd=tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    got = json.loads((tmp_path / "rep" / "scores.json").read_text())["trackers"][0]
+    assert got["protocol"] == "got10k" and 0 < got["overall"]["ao"] <= 1
+    assert (tmp_path / "rep" / "results" / "kcf" / "synth_0001" / "synth_0001_003.txt").is_file()

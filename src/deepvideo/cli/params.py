@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 
 
@@ -21,3 +23,11 @@ def parse_params(items: list[str]) -> dict:
         else:
             params[key] = value
     return params
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"112x112"`` -> (width, height)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 112x112, got {text!r}")
+    return int(match.group(1)), int(match.group(2))

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import typer
 
-
-def _parse_size(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 112x112, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
+from deepvideo.cli.params import parse_size
 
 
 def synth(
@@ -43,7 +37,7 @@ def synth(
 
     if name not in SETS:
         raise typer.BadParameter(f"unknown set {name!r}; choose one of: {', '.join(SETS)}", param_hint="NAME")
-    width, height = _parse_size(size)
+    width, height = parse_size(size)
     try:
         params = RenderParams(width=width, height=height, frames=frames, fps=fps, moving_camera=moving_camera,
                               mixed_camera=mixed_camera)

@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from typer.core import TyperGroup
 
-from deepvideo.cli.params import parse_params
+from deepvideo.cli.params import parse_params, parse_size
 
 
 class _RunByDefault(TyperGroup):
@@ -188,6 +188,27 @@ def convert(
     except (ResultFileError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(f"converted {len(names)} sequences -> {dst} ({dst_layout})")
+
+
+@app.command("synth")
+def synth(
+    out: Path = typer.Argument(..., help="Output folder (GOT-10k layout, with masks/)."),
+    sequences: int = typer.Option(8, "--sequences", "-n", help="Number of sequences."),
+    frames: int = typer.Option(40, "--frames", help="Frames per sequence."),
+    size: str = typer.Option("160x120", "--size", help="Frame size WIDTHxHEIGHT."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives identical sequences."),
+) -> None:
+    """Render a synthetic tracking set (moving, scaling, rotating, occluded textured objects with
+    a look-alike distractor, motion blur and camera motion) in GOT-10k format with masks."""
+    from deepvideo.track.synth import render_tracking_set
+
+    width, height = parse_size(size)
+    try:
+        names = render_tracking_set(out, num_sequences=sequences, frames=frames, size=(width, height),
+                                    seed=seed)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"{len(names)} sequences of {frames} frames -> {out} (GOT-10k layout, masks/)")
 
 
 @app.command("list")
