@@ -111,3 +111,28 @@ def test_task_wants_a_siamfc_model_and_pair_data():
         task.check_model(torch.nn.Linear(2, 2))
     with pytest.raises(ConfigError, match=r"data.train: a SiamFC dataset needs 'root'"):
         task.datasets(None)
+
+
+def test_cpu_recipe_builds_pair_datasets_from_sequence_folders(monkeypatch):
+    """configs/track/siamfc.yaml: data.train/val {root, pairs} -> PairDataset(load_dataset(root), **pairs)."""
+    import sys
+    import types
+    from pathlib import Path
+
+    import deepvideo.track.datasets as track_datasets
+
+    recipe = Path(__file__).resolve().parents[2] / "configs" / "track" / "siamfc.yaml"
+    cfg = load_config(recipe)
+    task = create_task(cfg)
+    model = task.build_model()
+    assert isinstance(model, SiamFC) and model.channels == (24, 64, 96, 96, 64)
+    read = []
+    monkeypatch.setattr(track_datasets, "load_dataset", lambda root, fmt=None: read.append(root) or [root])
+    fake = types.ModuleType("deepvideo.track.pairs")
+    fake.PairDataset = lambda sequences, **kw: ("pairs", sequences, kw)
+    monkeypatch.setitem(sys.modules, "deepvideo.track.pairs", fake)
+    train_set, val_sets = task.datasets(None)
+    assert read == ["data/tracking/train", "data/tracking/val"]
+    pairs = {"max_gap": 100, "pairs_per_epoch": 2048, "seed": 0}
+    assert train_set == ("pairs", ["data/tracking/train"], pairs)
+    assert val_sets[""][2]["pairs_per_epoch"] == 256
