@@ -12,7 +12,8 @@ Siamese Networks for Object Tracking", ECCV Workshops 2016 (Table 1, Sec. 2.2).
 - Loss (Sec. 2.2): ``l(y, v) = log(1 + exp(-y v))`` per score position, ``y = +1`` when the
   position lies within ``R = 16`` search-image pixels of the target centre (2 cells of stride 8),
   else -1; positives and negatives each carry half of the weight (class balance, as in the
-  authors' training code).
+  authors' training code; the response scale 1e-3 and the radius 16 are also those of the
+  released training parameters).
 
 ``width`` scales every channel count (rounded to an even number for the 2-group convolutions),
 e.g. ``width=0.25`` for CPU-sized experiments. Inputs are RGB in 0..255 (no normalisation:

@@ -2,7 +2,9 @@
 
 L. Bertinetto, J. Valmadre, J. F. Henriques, A. Vedaldi, P. H. S. Torr, "Fully-Convolutional
 Siamese Networks for Object Tracking", ECCV Workshops 2016 (Sec. 2.4, 3), with the parameter
-values of the authors' released SiamFC-3s tracker:
+values of the authors' released SiamFC-3s tracker (github.com/bertinetto/siamese-fc,
+``tracking/run_tracker.m``: scaleStep 1.0375, numScale 3, scalePenalty 0.9745, scaleLR 0.59,
+responseUp 16, wInfluence 0.176, contextAmount 0.5, exemplar 127, instance 255, stride 8):
 
 - exemplar: the box with context ``p = (w + h) / 2 * 0.5`` (context amount 0.5), a square of side
   ``s_z = sqrt((w + p)(h + p))`` resampled to 127 pixels, embedded once (never updated);
