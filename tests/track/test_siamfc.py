@@ -134,3 +134,34 @@ def test_tracker_needs_weights(monkeypatch):
     assert not get_tracker_info("siamfc").is_available()
     with pytest.raises(ValueError, match="give weights="):
         trk.SiamFCTracker()
+
+
+def test_outside_the_frame_is_the_mean_colour():
+    frame = np.zeros((40, 60, 3), np.uint8)
+    frame[:, :, 0] = 200
+    patch = trk.mean_filled_patch(frame, (0.0, 20.0), 40.0, 40, fill=(10.0, 20.0, 30.0))
+    assert patch.shape == (40, 40, 3)
+    assert (patch[:, :18] == (10, 20, 30)).all() and (patch[:, 22:] == (200, 0, 0)).all()
+    inside = trk.mean_filled_patch(frame, (30.0, 20.0), 20.0, 20, fill=(10.0, 20.0, 30.0))
+    assert (inside == (200, 0, 0)).all()
+
+
+def test_weights_from_the_environment_and_a_fixed_template(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from deepvideo.track.registry import create_tracker, get_tracker_info
+
+    torch.manual_seed(0)
+    model = SiamFC(width=0.05)
+    path = tmp_path / "siamfc.safetensors"
+    save_file(model.state_dict(), str(path))
+    monkeypatch.setenv(trk.WEIGHTS_ENV, str(path))
+    assert get_tracker_info("siamfc").is_available()
+    tracker = create_tracker("siamfc")
+    assert tracker.model.channels == model.channels
+    frame = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    tracker.initialize(frame, (40, 30, 20, 16))
+    template = tracker.z.clone()
+    result = tracker.track(frame[:, ::-1].copy())
+    assert torch.equal(tracker.z, template) and result.extras["response"].shape == (17, 17)
+    assert math.isclose(result.score, float(result.extras["response"].max()))

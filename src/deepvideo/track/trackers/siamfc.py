@@ -18,7 +18,7 @@ responseUp 16, wInfluence 0.176, contextAmount 0.5, exemplar 127, instance 255, 
 ``score`` is the highest raw response of the chosen scale. Weights: ``weights=`` a
 ``.safetensors`` file (or a training checkpoint folder holding ``model.safetensors``), else the
 environment variable ``DEEPVIDEO_SIAMFC_WEIGHTS``; channel counts are read from the weights.
-Not as in the paper: outside the frame the crops replicate the border (not the mean colour).
+Outside the frame the crops are filled with the frame's mean colour (as in the authors' code).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -68,6 +69,20 @@ def context_sizes(size: tuple[float, float]) -> tuple[float, float]:
     p = (w + h) / 2 * CONTEXT
     s_z = float(np.sqrt((w + p) * (h + p)))
     return s_z, s_z * SEARCH_SIZE / EXEMPLAR_SIZE
+
+
+def mean_filled_patch(frame: np.ndarray, center: tuple[float, float], side: float, out: int,
+                      fill: tuple[float, ...]) -> np.ndarray:
+    """The square window of ``side`` pixels centred on ``center``, resampled to ``out`` pixels;
+    the parts outside the frame are ``fill``."""
+    height, width = frame.shape[:2]
+    half = side / 2 + 2
+    pad = int(np.ceil(max(0.0, half - center[0], half - center[1], center[0] + half - width,
+                          center[1] + half - height)))
+    if pad:
+        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+        center = (center[0] + pad, center[1] + pad)
+    return extract_patch(frame, center, (side, side), (out, out))
 
 
 def locate(responses: np.ndarray, s_x: float) -> tuple[float, float, int, float]:
@@ -121,13 +136,14 @@ class SiamFCTracker:
         frame = check_frame(frame)
         self.center, self.size = box_to_center(as_box(box, "siamfc initial box"))
         s_z, self.s_x = context_sizes(self.size)
-        z = extract_patch(frame, self.center, (s_z, s_z), (EXEMPLAR_SIZE, EXEMPLAR_SIZE))
+        self.fill = tuple(float(v) for v in frame.reshape(-1, 3).mean(axis=0))
+        z = mean_filled_patch(frame, self.center, s_z, EXEMPLAR_SIZE, self.fill)
         self.z = self.model.embed(self._tensor([z]))
 
     @torch.no_grad()
     def track(self, frame: np.ndarray) -> TrackResult:
         frame = check_frame(frame)
-        patches = [extract_patch(frame, self.center, (self.s_x * s, self.s_x * s), (SEARCH_SIZE, SEARCH_SIZE))
+        patches = [mean_filled_patch(frame, self.center, self.s_x * s, SEARCH_SIZE, self.fill)
                    for s in self.scales]
         scores = self.model.score(self.z, self.model.embed(self._tensor(patches)))
         responses = scores[:, 0].float().cpu().numpy()
