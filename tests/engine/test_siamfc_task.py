@@ -13,6 +13,7 @@ from deepvideo.engine.config import ConfigError, load_config
 from deepvideo.engine.loop import train
 from deepvideo.engine.task import create_task
 from deepvideo.engine.tasks.siamfc import SiamFCTask
+from deepvideo.track.base import Tracker
 from deepvideo.track.boxes import iou
 from deepvideo.track.registry import create_tracker
 from deepvideo.track.siamfc import SiamFC
@@ -92,6 +93,7 @@ def moving_square_video(frames: int = 8, size: int = 192, side: int = 32):
 
 def test_tracker_loads_the_checkpoint_and_follows_the_square(trained):
     tracker = create_tracker("siamfc", weights=str(trained.last_checkpoint))
+    assert isinstance(tracker, Tracker)
     assert tracker.model.channels == SiamFC(width=0.125).channels
     images, boxes = moving_square_video()
     tracker.initialize(images[0], tuple(boxes[0]))

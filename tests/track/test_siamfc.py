@@ -38,6 +38,10 @@ def test_width_scales_channels_and_several_searches_per_exemplar():
     with torch.no_grad():
         out = model(torch.rand(2, 3, 127, 127) * 255, torch.rand(6, 3, 255, 255) * 255)
     assert out.shape == (6, 1, 17, 17)
+    with pytest.raises(ValueError, match="width must be positive, got 0"):
+        SiamFC(width=0)
+    with pytest.raises(ValueError, match="do not fit"):
+        net.cross_correlate(torch.zeros(2, 4, 3, 3), torch.zeros(3, 4, 5, 5))
 
 
 def test_cross_correlation_is_a_sliding_dot_product_scaled_by_0001():
