@@ -71,7 +71,6 @@ def trained(tmp_path_factory):
 
 def test_training_reduces_loss_and_centre_error(trained):
     first, last = trained.history[0], trained.history[-1]
-    print([(round(r["val_loss"], 3), round(r["val_center_error"], 1)) for r in trained.history])
     assert set(last) >= {"train_loss", "train_center_error", "val_loss", "val_center_error"}
     assert last["val_loss"] < first["val_loss"]
     assert last["val_center_error"] < first["val_center_error"] and last["val_center_error"] < 16
@@ -99,7 +98,6 @@ def test_tracker_loads_the_checkpoint_and_follows_the_square(trained):
     tracker.initialize(images[0], tuple(boxes[0]))
     found = [tracker.track(image).box for image in images[1:]]
     overlaps = iou(np.array(found), boxes[1:])
-    print(overlaps)
     assert overlaps.mean() > 0.5
 
 
