@@ -126,3 +126,4 @@ def create_task(cfg: Config) -> Task:
 
 def _load_builtin() -> None:
     import deepvideo.engine.tasks.recognition  # noqa: F401  (registers "recognition")
+    import deepvideo.engine.tasks.siamfc  # noqa: F401  (registers "siamfc")

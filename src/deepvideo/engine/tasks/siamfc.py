@@ -1,0 +1,91 @@
+"""SiamFC training (Bertinetto et al., ECCVW 2016): exemplar/search pairs -> the logistic loss.
+
+A batch holds ``exemplar [N,3,127,127]`` and ``search [N,3,255,255]`` (RGB 0..255) and
+``target [N,4]`` (the target box x, y, w, h in search-image pixels); the step's loss is
+:func:`deepvideo.track.siamfc.logistic_loss` (labels +1 within 16 pixels of the target centre,
+class-balanced). Validation reports ``val_loss`` and ``val_center_error`` (mean distance in
+search pixels from the score map's peak to the target centre). The running training metric is
+``center_error`` too.
+
+The model is :class:`deepvideo.track.siamfc.SiamFC` (``model.name: siamfc``, ``model.kwargs``
+such as ``width``). Data: the caller may give the datasets; otherwise ``data.train`` (and
+``data.val``) are ``{root: <folder of tracking sequences>, format: ..., pairs: {...}}`` and
+become ``deepvideo.track.pairs.PairDataset(load_dataset(root, format), **pairs)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deepvideo.engine import distributed as dist_utils
+from deepvideo.engine.config import ConfigError
+from deepvideo.engine.task import StepOutput, Task, register_task
+from deepvideo.track.siamfc import SiamFC, logistic_loss, peak_centre_error
+
+MODEL_NAME = "siamfc"
+
+
+def pair_dataset(section: dict, where: str):
+    """The pair dataset a ``data.train`` / ``data.val`` section describes."""
+    if "root" not in section or "pairs" not in section:
+        raise ConfigError(f"{where}: a SiamFC dataset needs 'root' (tracking sequences) and 'pairs' "
+                          f"(PairDataset options), got keys {sorted(section)}")
+    from deepvideo.track.datasets import load_dataset
+    from deepvideo.track.pairs import PairDataset  # written alongside; imported only when used
+
+    sequences = load_dataset(section["root"], section.get("format"))
+    return PairDataset(sequences, **dict(section["pairs"] or {}))
+
+
+@register_task("siamfc")
+class SiamFCTask(Task):
+    """Exemplar/search pairs -> SiamFC score maps -> class-balanced logistic loss."""
+
+    train_metrics = ("center_error",)
+
+    def build_model(self) -> nn.Module:
+        if self.cfg.model.name != MODEL_NAME:
+            raise ConfigError(f"task 'siamfc' builds model.name: {MODEL_NAME}, got {self.cfg.model.name!r}")
+        return SiamFC(**self.cfg.model.kwargs)
+
+    def datasets(self, spec, train_dataset=None, val_dataset=None):
+        d = self.cfg.data
+        if train_dataset is None:
+            train_dataset = pair_dataset(dict(d.train or {}), "data.train")
+        if val_dataset is None and d.val:
+            val_dataset = pair_dataset(dict(d.val), "data.val")
+        return train_dataset, ({"": val_dataset} if val_dataset is not None else {})
+
+    def check_model(self, model: nn.Module) -> None:
+        if not isinstance(model, SiamFC):
+            raise ConfigError(f"task 'siamfc' trains a SiamFC model, got {type(model).__name__}")
+
+    def step(self, model, batch, device, autocast) -> StepOutput:
+        z, x = batch["exemplar"].to(device), batch["search"].to(device)
+        target = batch["target"].to(device).float()
+        with autocast():
+            scores = model(z, x)
+        loss = logistic_loss(scores, target)
+        error = float(peak_centre_error(scores.detach().float(), target).sum())
+        return StepOutput({"loss": loss}, int(target.shape[0]), {"center_error": error})
+
+    @torch.no_grad()
+    def evaluate(self, model, loaders, device, amp_dtype, spec) -> dict:
+        model.eval()
+        sums = [0.0, 0.0, 0.0]  # loss*n, centre error sum, n
+        for loader in loaders.values():
+            for batch in loader:
+                target = batch["target"].to(device).float()
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    scores = model(batch["exemplar"].to(device), batch["search"].to(device)).float()
+                n = int(target.shape[0])
+                sums[0] += float(logistic_loss(scores, target)) * n
+                sums[1] += float(peak_centre_error(scores, target).sum())
+                sums[2] += n
+        total = dist_utils.all_reduce_sum(sums, device).tolist()
+        n = max(total[2], 1.0)
+        return {"val_loss": total[0] / n, "val_center_error": total[1] / n}
+
+    def checkpoint_meta(self) -> dict:
+        return {"class_names": [], "target_format": "x,y,w,h in search-image pixels"}
