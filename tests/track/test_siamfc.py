@@ -93,8 +93,9 @@ def test_tracker_parameters_are_the_papers():
 
 
 def test_context_formula():
+    # the authors' run_tracker.m: wc_z = w + 0.5 (w + h), hc_z = h + 0.5 (w + h), s_z = sqrt(wc_z hc_z)
     s_z, s_x = trk.context_sizes((40.0, 20.0))
-    assert math.isclose(s_z, math.sqrt(55 * 35)) and math.isclose(s_x, s_z * 255 / 127)
+    assert math.isclose(s_z, math.sqrt(70 * 50)) and math.isclose(s_x, s_z * 255 / 127)
 
 
 @pytest.mark.parametrize("cell", [(8, 11), (5, 8), (10, 6)])

@@ -6,8 +6,10 @@ values of the authors' released SiamFC-3s tracker (github.com/bertinetto/siamese
 ``tracking/run_tracker.m``: scaleStep 1.0375, numScale 3, scalePenalty 0.9745, scaleLR 0.59,
 responseUp 16, wInfluence 0.176, contextAmount 0.5, exemplar 127, instance 255, stride 8):
 
-- exemplar: the box with context ``p = (w + h) / 2 * 0.5`` (context amount 0.5), a square of side
-  ``s_z = sqrt((w + p)(h + p))`` resampled to 127 pixels, embedded once (never updated);
+- exemplar: the box with a context margin ``p = (w + h) / 4`` on each side (context amount 0.5:
+  ``w + 0.5 (w + h)``), a square of side ``s_z = sqrt((w + 2p)(h + 2p))``
+  (:func:`deepvideo.track.pairs.context_side`, as the training pairs) resampled to 127 pixels,
+  embedded once (never updated);
 - search: side ``s_x = s_z * 255 / 127`` at scales ``1.0375^{-1, 0, 1}``, resampled to 255;
 - the 17×17 responses are upsampled ×16 (bicubic, 272×272), the off-unit scales are multiplied
   by the scale penalty 0.9745, the best scale is the one with the highest peak; its response is
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 from deepvideo.models.convert.files import read_safetensors
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, cosine_window, extract_patch
+from deepvideo.track.pairs import context_side
 from deepvideo.track.registry import register_tracker
 from deepvideo.track.siamfc import EXEMPLAR_SIZE, SEARCH_SIZE, STRIDE, SiamFC
 
@@ -65,9 +68,7 @@ def load_siamfc(path: str | os.PathLike) -> SiamFC:
 
 def context_sizes(size: tuple[float, float]) -> tuple[float, float]:
     """``(s_z, s_x)`` for a target of ``size = (w, h)``: exemplar and search window sides."""
-    w, h = size
-    p = (w + h) / 2 * CONTEXT
-    s_z = float(np.sqrt((w + p) * (h + p)))
+    s_z = context_side(*size, CONTEXT)  # the authors' w + 0.5 (w + h), as the training pairs
     return s_z, s_z * SEARCH_SIZE / EXEMPLAR_SIZE
 
 
