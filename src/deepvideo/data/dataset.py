@@ -282,7 +282,12 @@ def _open(rec: VideoRecord, short_side: int | None):
     if short_side:
         kw["short_side"] = short_side
     if not Path(rec.path).is_dir():
+        # FFmpeg's decoder reports are captured through a process-global log callback that
+        # takes the GIL: with FFmpeg's own decoder threads logging into it while Python waits
+        # on the decoder, the process can deadlock (PyAV leaves logging off for this reason).
+        # One decoder thread per reader (DataLoader workers decode in parallel) keeps it safe.
         kw["report_damage"] = True
+        kw["threads"] = 1
     else:
         # VideoRecord.start_index is the first frame number; 0 is also the "unset" default,
         # so a folder without img_00000.jpg is read from 1 (the MMAction2/TSN convention).
