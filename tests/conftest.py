@@ -42,3 +42,13 @@ def leaving_video(tmp_path_factory, shared_data) -> Path:
     frame = VideoReader(shared_data / "video" / "bigbuckbunny.mp4").get_frames([60]).numpy()[0]
     frames = np.stack([frame[200:440, 40 + 8 * t: 360 + 8 * t] for t in range(60)])
     return write_video(tmp_path_factory.mktemp("leave") / "leave.mp4", frames, fps=25)
+
+
+@pytest.fixture(scope="session")
+def damaged_videos(tmp_path_factory) -> tuple[Path, Path]:
+    """An intact H.264 file and a copy with garbage over some middle packets that still decodes
+    (FFmpeg conceals the damage and logs it): see ``tests/damaged_video.py``."""
+    from damaged_video import write_damaged_video, write_intact_video
+
+    root = tmp_path_factory.mktemp("damage")
+    return write_intact_video(root / "intact.mp4"), write_damaged_video(root / "damaged.mp4")

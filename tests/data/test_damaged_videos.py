@@ -5,23 +5,16 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pytest
 
-from damaged_video import DAMAGED, NUM_FRAMES, write_damaged_video, write_intact_video
+from damaged_video import DAMAGED, NUM_FRAMES
 from deepvideo.data.check import check_video
 from deepvideo.data.dataset import ClipDataset
 from deepvideo.data.record import DatasetIndex, VideoRecord
 from deepvideo.spec import InputSpec
 
 
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("damage")
-    return write_intact_video(root / "intact.mp4"), write_damaged_video(root / "damaged.mp4")
-
-
-def test_full_check_reports_the_damaged_frames(videos):
-    intact, damaged = videos
+def test_full_check_reports_the_damaged_frames(damaged_videos):
+    intact, damaged = damaged_videos
     result = check_video(str(damaged), full=True)
     assert not result.ok and result.num_frames == NUM_FRAMES
     assert result.decoder_errors >= 1 and set(result.damaged_frames) <= set(DAMAGED)
@@ -32,13 +25,13 @@ def test_full_check_reports_the_damaged_frames(videos):
     assert good.ok and good.decoder_errors == 0 and good.damaged_frames is None
 
 
-def test_quick_check_only_sees_the_first_and_last_groups(videos):
-    _, damaged = videos  # the damage is in the middle: only --full finds it
+def test_quick_check_only_sees_the_first_and_last_groups(damaged_videos):
+    _, damaged = damaged_videos  # the damage is in the middle: only --full finds it
     assert check_video(str(damaged), full=False).ok
 
 
-def test_training_keeps_a_damaged_clip_and_warns_once(videos, caplog):
-    intact, damaged = videos
+def test_training_keeps_a_damaged_clip_and_warns_once(damaged_videos, caplog):
+    intact, damaged = damaged_videos
     index = DatasetIndex([VideoRecord(str(damaged), 0), VideoRecord(str(intact), 1)], ["a", "b"])
     spec = InputSpec(modalities=("rgb",), num_frames=5, crop_size=8)
 

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import av
 import numpy as np
-import pytest
 
-from damaged_video import DAMAGED, NUM_FRAMES, write_damaged_video, write_intact_video
+from damaged_video import DAMAGED, NUM_FRAMES
 from deepvideo.io import VideoReader
 from deepvideo.io.decodelog import DecodeDamage, frame_ranges
 
 
-@pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("damage")
-    return write_intact_video(root / "intact.mp4"), write_damaged_video(root / "damaged.mp4")
-
-
-def test_damaged_video_decodes_and_its_errors_are_counted_by_frame(videos):
-    intact, damaged = videos
+def test_damaged_video_decodes_and_its_errors_are_counted_by_frame(damaged_videos):
+    intact, damaged = damaged_videos
     reader = VideoReader(damaged, threads=1, report_damage=True)
     frames = np.stack([f.numpy() for f in reader])  # no exception: FFmpeg conceals
     assert len(frames) == NUM_FRAMES
@@ -32,8 +25,8 @@ def test_damaged_video_decodes_and_its_errors_are_counted_by_frame(videos):
     assert not np.array_equal(frames[DAMAGED.start:DAMAGED.stop], clean[DAMAGED.start:DAMAGED.stop])
 
 
-def test_random_access_reports_the_same_frames_and_intact_video_none(videos):
-    intact, damaged = videos
+def test_random_access_reports_the_same_frames_and_intact_video_none(damaged_videos):
+    intact, damaged = damaged_videos
     whole = VideoReader(damaged, threads=1, report_damage=True)
     list(whole)
     reader = VideoReader(damaged, threads=1, report_damage=True)
@@ -50,8 +43,8 @@ def test_random_access_reports_the_same_frames_and_intact_video_none(videos):
     assert not good.damage
 
 
-def test_off_by_default_and_pyav_logging_left_as_found(videos):
-    _, damaged = videos
+def test_off_by_default_and_pyav_logging_left_as_found(damaged_videos):
+    _, damaged = damaged_videos
     reader = VideoReader(damaged, threads=1)
     list(reader)
     assert not reader.damage
