@@ -208,3 +208,23 @@ def test_box_task_under_torchrun_matches_one_process(tmp_path, helpers):
     for x, y in zip(s1, s2, strict=True):  # train and validation figures all-reduced over both ranks
         assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
         assert x["val_iou"] == pytest.approx(y["val_iou"], rel=1e-4)
+
+
+def test_monitor_any_task_metric_with_its_direction(tmp_path):
+    """``train.monitor`` names any metric the task reports: val_iou is maximised; a run without
+    validation follows train_iou; a name the run never reports is an error naming those it does."""
+    from deepvideo.engine.config import ConfigError
+    from deepvideo.engine.loop import fallback_monitor, monitor_mode
+
+    assert monitor_mode("val_center_error") == "min" and monitor_mode("val_iou") == "max"
+    assert monitor_mode("val_iou", "min") == "min"
+    assert fallback_monitor("val_iou", ("iou",)) == "train_iou"
+    assert fallback_monitor("val_top5", ("top1",)) == "train_loss"
+    cfg = load_config(overrides=_overrides(tmp_path / "a", "train.epochs=2", "train.monitor=val_iou"))
+    result = train(cfg, progress=False)
+    assert result.best_metric == max(r["val_iou"] for r in result.history)
+    with pytest.raises(ConfigError, match=r"train.monitor='val_top1' is not a metric of task .*val_iou"):
+        train(load_config(overrides=_overrides(tmp_path / "b", "train.epochs=1", "train.monitor=val_top1")),
+              progress=False)
+    with pytest.raises(ConfigError, match="name a metric val_<name> or train_<name>"):
+        load_config(overrides=_overrides(tmp_path / "c", "train.monitor=iou"))

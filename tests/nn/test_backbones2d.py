@@ -132,3 +132,22 @@ def test_resnet_as_layered_same_outputs_keys_and_channels():
     assert set(layered.state_dict()) == set(net.state_dict())
     assert [layered.channels_at(f"relu{i}") for i in (2, 3, 4, 5)] == [16, 32, 64, 128]
     assert layered.layer_names()[layered.index("relu5") + 1] == "pool5"  # the 3D fusion's pooling slot
+
+
+@pytest.mark.parametrize("dilate", [(False, True, True), (False, False, True)])
+def test_resnet_dilation_equals_torchvision(dilate):
+    """``dilate`` is torchvision's ``replace_stride_with_dilation``: same keys, same outputs."""
+    import torchvision
+
+    ours = resnet(50, width=1.0, dilate=dilate).eval()
+    theirs = torchvision.models.resnet50(replace_stride_with_dilation=list(dilate)).eval()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    stride = 8 if dilate[1] else 16
+    assert ours.features(x).shape[-1] == 64 // stride
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_resnet_dilation_needs_bottlenecks():
+    with pytest.raises(ValueError, match="Bottleneck"):
+        resnet(18, dilate=(False, True, True))

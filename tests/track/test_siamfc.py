@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepvideo.track import dcf
 from deepvideo.track import siamfc as net
 from deepvideo.track.siamfc import SiamFC, balanced_weights, labels, logistic_loss, peak_centre_error
 from deepvideo.track.trackers import siamfc as trk
@@ -144,10 +145,10 @@ def test_tracker_needs_weights(monkeypatch):
 def test_outside_the_frame_is_the_mean_colour():
     frame = np.zeros((40, 60, 3), np.uint8)
     frame[:, :, 0] = 200
-    patch = trk.mean_filled_patch(frame, (0.0, 20.0), 40.0, 40, fill=(10.0, 20.0, 30.0))
+    patch = dcf.mean_filled_patch(frame, (0.0, 20.0), 40.0, 40, fill=(10.0, 20.0, 30.0))
     assert patch.shape == (40, 40, 3)
     assert (patch[:, :18] == (10, 20, 30)).all() and (patch[:, 22:] == (200, 0, 0)).all()
-    inside = trk.mean_filled_patch(frame, (30.0, 20.0), 20.0, 20, fill=(10.0, 20.0, 30.0))
+    inside = dcf.mean_filled_patch(frame, (30.0, 20.0), 20.0, 20, fill=(10.0, 20.0, 30.0))
     assert (inside == (200, 0, 0)).all()
 
 

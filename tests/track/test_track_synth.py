@@ -39,6 +39,24 @@ def test_round_trip_through_load_dataset(written):
                               cv2.IMREAD_GRAYSCALE)
             assert set(np.unique(mask)) <= {0, 255}
             np.testing.assert_array_equal(mask == 255, truth.masks[k])
+            np.testing.assert_array_equal(sequence.mask(k), truth.masks[k])
+
+
+def test_missing_mask_is_named(written, tmp_path):
+    import shutil
+
+    from deepvideo.track.datasets import SequenceError
+
+    copy = tmp_path / "set"
+    shutil.copytree(written / "synth_0001", copy / "synth_0001")
+    (copy / "synth_0001" / "masks" / "00000004.png").unlink()
+    with pytest.raises(SequenceError, match=r"masks: no mask for 1 of 14 frames \(first: 00000004.png\)"):
+        load_dataset(copy)
+    shutil.rmtree(copy / "synth_0001" / "masks")
+    sequence = load_dataset(copy)[0]
+    assert not sequence.has_masks
+    with pytest.raises(SequenceError, match="has no masks"):
+        sequence.mask(0)
 
 
 def test_masks_boxes_and_absence_agree():

@@ -48,12 +48,16 @@ def models(
 
 def convert(
     src: Path = typer.Argument(
-        ..., help="Checkpoint of torchvision / PyTorchVideo / PySlowFast (.pth, .pyth, .safetensors)."
+        ..., help="Checkpoint of torchvision / PyTorchVideo / PySlowFast / a tracker (.pth, .safetensors)."
     ),
     dst: Path = typer.Argument(..., help="Output file (.safetensors recommended, or .pth)."),
-    model: str = typer.Option(..., "--model", "-m", help="deepvideo model name (see `deepvideo models`)."),
+    model: str = typer.Option(None, "--model", "-m", help="deepvideo model name (see `deepvideo models`)."),
+    tracker: str = typer.Option(
+        None, "--tracker", help="deepvideo tracker network (siamfc, siamrpnpp, ...; see docs/tracking.md)."
+    ),
     source: str = typer.Option(
-        None, "--source", help="torchvision | pytorchvideo | pyslowfast | deepvideo (default: detect)."
+        None, "--source", help="torchvision | pytorchvideo | pyslowfast | deepvideo, or a tracker "
+        "layout (pysot, pytracking, ...) (default: detect)."
     ),
     strict: bool = typer.Option(
         True,
@@ -61,22 +65,30 @@ def convert(
         help="Weights must fit the model tensor for tensor (default); --no-strict keeps what fits and warns.",
     ),
 ) -> None:
-    """Convert another library's weights into a deepvideo checkpoint for MODEL."""
+    """Convert another library's weights into a deepvideo checkpoint for MODEL (or TRACKER)."""
     import warnings
 
     from deepvideo.models.convert import ConversionError, convert_file
 
+    if (model is None) == (tracker is None):
+        typer.echo("error: give exactly one of --model and --tracker", err=True)
+        raise typer.Exit(2)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            detected = convert_file(src, dst, model, source, strict=strict)
+            if tracker is not None:
+                from deepvideo.track.convert import convert_tracker_file
+
+                detected = convert_tracker_file(src, dst, tracker, source)
+            else:
+                detected = convert_file(src, dst, model, source, strict=strict)
     except (ConversionError, FileNotFoundError, KeyError) as exc:  # damaged or unsafe files included
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(1) from None
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
-    typer.echo(f"{src} ({detected}) -> {dst} [{model}]")
+    typer.echo(f"{src} ({detected}) -> {dst} [{model or tracker}]")
 
 
 def register_top_level(root: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,8 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)  # fnmatch patterns on parameter names
     finetune_top_k: int = 0  # >0: train only the last k top-level children having parameters
     frozen_bn_eval: bool = True  # BN layers whose parameters are all frozen keep their statistics
-    monitor: str = "val_top1"  # metric choosing checkpoints/best: val_top1 | val_top5 | val_loss | train_*
+    monitor: str = "val_top1"  # metric choosing checkpoints/best: val_<metric> or train_<metric> of the task
+    monitor_mode: str = "auto"  # auto (min for *loss / *error metrics, else max) | min | max
     val_every: int = 1  # epochs between validations
     log_every: int = 10  # iterations between steps.csv / TensorBoard rows
     checkpoint_every_iters: int = 0  # >0: also save checkpoints/last every N iterations
@@ -159,7 +161,7 @@ _CHOICES = {
     ("train", "optimizer"): ("sgd", "adamw"),
     ("train", "schedule"): ("constant", "step", "cosine", "plateau"),
     ("train", "amp"): ("auto", "none", "bf16", "fp16"),
-    ("train", "monitor"): ("val_top1", "val_top5", "val_loss", "train_loss", "train_top1"),
+    ("train", "monitor_mode"): ("auto", "min", "max"),
     ("eval", "aggregation"): ("mean", "max", "softmax", "softmax_mean"),
     ("data", "short_policy"): ("loop", "repeat_last", "pad"),
 }
@@ -172,6 +174,9 @@ def _check(cfg: Config) -> None:
         if value not in choices:
             raise ConfigError(f"{section}.{key}={value!r} is not one of {', '.join(choices)}")
     t = cfg.train
+    if not re.fullmatch(r"(val|train)_[a-z0-9_]+", t.monitor):
+        raise ConfigError(f"train.monitor={t.monitor!r}: name a metric val_<name> or train_<name> "
+                          "(e.g. val_top1, val_loss, val_center_error)")
     positive = {
         "train.epochs": t.epochs,
         "train.batch_size": t.batch_size,

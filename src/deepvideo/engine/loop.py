@@ -187,6 +187,20 @@ def _version() -> str:
     return __version__
 
 
+def monitor_mode(monitor: str, mode: str = "auto") -> str:
+    """``"min"`` or ``"max"``: ``mode`` unless ``"auto"``, which minimises losses and errors."""
+    if mode != "auto":
+        return mode
+    return "min" if monitor.endswith(("loss", "error")) else "max"
+
+
+def fallback_monitor(monitor: str, train_metrics: tuple[str, ...]) -> str:
+    """What a run without validation monitors instead of ``val_<m>``: ``train_<m>`` when the
+    task reports that running metric, else ``train_loss``."""
+    name = monitor.removeprefix("val_")
+    return f"train_{name}" if name in train_metrics else "train_loss"
+
+
 class _Run:
     """The state of one run and the steps of the loop (built by :func:`train`)."""
 
@@ -232,10 +246,10 @@ class _Run:
             )
         self.monitor = t.monitor
         if self.monitor.startswith("val_") and not self.val_loaders:
-            self.monitor = "train_loss" if t.monitor == "val_loss" else "train_top1"
+            self.monitor = fallback_monitor(t.monitor, self.task.train_metrics)
             log.info("no validation set (data.val): checkpoints/best follows %s instead of %s",
                      self.monitor, t.monitor)
-        self.monitor_mode = "min" if self.monitor.endswith("loss") else "max"
+        self.monitor_mode = monitor_mode(self.monitor, t.monitor_mode)
         self.optimizer = build_optimizer(self.model, t)
         self.schedule = build_schedule(self.optimizer, t, self.iters_per_epoch,
                                        monitor_mode=self.monitor_mode)
@@ -437,6 +451,10 @@ class _Run:
         self.note_bad([it for part in _gather_objects(self.bad_items) for it in (part or [])])
         row["bad_items"] = len(self.bad_items)
         value = row.get(self.monitor)
+        if value is None and (self.monitor.startswith("train_") or any(k.startswith("val_") for k in row)):
+            known = ", ".join(k for k in row if k.startswith(("val_", "train_")))
+            raise ConfigError(f"train.monitor={self.monitor!r} is not a metric of task {self.task.name!r}; "
+                              f"this run reports: {known}")
         self.schedule.step_metric(value)
         self.logger.log_epoch(row)
         improved = value is not None and (self.best_metric is None or (

@@ -125,5 +125,12 @@ def create_task(cfg: Config) -> Task:
 
 
 def _load_builtin() -> None:
-    import deepvideo.engine.tasks.recognition  # noqa: F401  (registers "recognition")
-    import deepvideo.engine.tasks.siamfc  # noqa: F401  (registers "siamfc")
+    """Import every module of :mod:`deepvideo.engine.tasks` (each registers its tasks)."""
+    import importlib
+    import pkgutil
+
+    from deepvideo.engine import tasks
+
+    for module in pkgutil.iter_modules(tasks.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{tasks.__name__}.{module.name}")

@@ -305,17 +305,21 @@ class ResNet2d(nn.Module):
         stem_width: int | None = None,
         dropout: float = 0.0,
         zero_init_residual: bool = False,
+        dilate: Sequence[bool] = (False, False, False),
     ):
         super().__init__()
         stem_width = widths[0] if stem_width is None else stem_width
-        self.inplanes = stem_width
+        if len(dilate) != 3 or (any(dilate) and block is BasicBlock):
+            raise ValueError(f"dilate: three flags for layer2..layer4 (Bottleneck blocks only), got {dilate}")
+        self.inplanes, self.dilation = stem_width, 1
         self.conv1 = nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.block = block
         for i, (w, n) in enumerate(zip(widths, layers, strict=True), start=1):
-            setattr(self, f"layer{i}", self._make_layer(block, w, n, stride=1 if i == 1 else 2))
+            dilated = i > 1 and bool(dilate[i - 2])
+            setattr(self, f"layer{i}", self._make_layer(block, w, n, 1 if i == 1 else 2, dilated))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.num_features = widths[-1] * block.expansion
@@ -333,16 +337,25 @@ class ResNet2d(nn.Module):
                 elif isinstance(m, BasicBlock):
                     nn.init.zeros_(m.bn2.weight)
 
-    def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
+    def _make_layer(self, block, planes: int, blocks: int, stride: int,
+                    dilated: bool = False) -> nn.Sequential:
+        """A stage; ``dilated`` replaces its stride by dilation (torchvision's
+        ``replace_stride_with_dilation``: the first block keeps the previous dilation)."""
+        previous = self.dilation
+        if dilated:
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        units = [block(self.inplanes, planes, stride, downsample)]
+        extra = {} if block is BasicBlock else {"dilation": previous}
+        units = [block(self.inplanes, planes, stride, downsample, **extra)]
         self.inplanes = planes * block.expansion
-        units += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        extra = {} if block is BasicBlock else {"dilation": self.dilation}
+        units += [block(self.inplanes, planes, **extra) for _ in range(1, blocks)]
         return nn.Sequential(*units)
 
     @property
@@ -394,8 +407,11 @@ def resnet(
     width: float = 1.0,
     dropout: float = 0.0,
     zero_init_residual: bool = False,
+    dilate: Sequence[bool] = (False, False, False),
 ) -> ResNet2d:
-    """ResNet-``depth`` (18, 34, 50, 101, 152); ``width`` scales every stage (1.0 = paper)."""
+    """ResNet-``depth`` (18, 34, 50, 101, 152); ``width`` scales every stage (1.0 = paper);
+    ``dilate`` flags layer2..layer4 whose stride becomes dilation (e.g. ``(False, True, True)``:
+    output stride 8, as SiamRPN++ and DeepLab; ``(False, False, True)``: 16, as R-FCN)."""
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"unknown ResNet depth {depth}; choose one of {sorted(RESNET_DEPTHS)}")
     block, layers = RESNET_DEPTHS[depth]
@@ -408,6 +424,7 @@ def resnet(
         widths,
         dropout=dropout,
         zero_init_residual=zero_init_residual,
+        dilate=dilate,
     )
 
 

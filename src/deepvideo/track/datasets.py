@@ -96,6 +96,7 @@ class Sequence:
     meta: dict[str, str] = field(default_factory=dict)
     origin: int = 0                        # index of the first pixel in the source file
     video_path: Path | None = None
+    mask_paths: list[Path] = field(default_factory=list)  # one 0/255 PNG per frame, or none at all
     _reader: VideoReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -115,6 +116,20 @@ class Sequence:
         if image is None:
             raise SequenceError(f"{path}: not a readable image (frame {index} of {self.name})")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self.mask_paths)
+
+    def mask(self, index: int) -> np.ndarray:
+        """The target's mask in frame ``index`` as ``bool [H, W]`` (pixels > 127 of its PNG)."""
+        if not self.mask_paths:
+            raise SequenceError(f"sequence {self.name!r} ({self.root}) has no masks")
+        path = self.mask_paths[index]
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise SequenceError(f"{path}: not a readable mask image (frame {index} of {self.name})")
+        return image > 127
 
     def frames(self, start: int = 0) -> Iterator[np.ndarray]:
         """Frames ``start..N-1`` in order, one at a time (a video is decoded a few frames at a
@@ -263,7 +278,22 @@ def read_got10k(folder: Path) -> list[Sequence]:
                      {k: v.astype(bool) for k, v in labels.items() if k != "cover"},
                      format="got10k", root=folder, origin=1,
                      values={"cover": labels["cover"]} if "cover" in labels else {},
-                     meta=read_properties(meta_file, ":") if meta_file.is_file() else {})]
+                     meta=read_properties(meta_file, ":") if meta_file.is_file() else {},
+                     mask_paths=frame_masks(folder, files))]
+
+
+def frame_masks(folder: Path, files: list[Path]) -> list[Path]:
+    """``folder/masks/<frame name>.png`` of every frame when ``folder/masks`` exists (as
+    :mod:`deepvideo.track.synth` writes them), else ``[]``; a missing one is a SequenceError."""
+    masks = folder / "masks"
+    if not masks.is_dir():
+        return []
+    paths = [masks / f"{f.stem}.png" for f in files]
+    lacking = [p.name for p in paths if not p.is_file()]
+    if lacking:
+        raise SequenceError(f"{masks}: no mask for {len(lacking)} of {len(files)} frames "
+                            f"(first: {lacking[0]})")
+    return paths
 
 
 def read_lasot(folder: Path) -> list[Sequence]:

@@ -132,6 +132,20 @@ def extract_patch(frame: np.ndarray, center: tuple[float, float], size: tuple[fl
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def mean_filled_patch(frame: np.ndarray, center: tuple[float, float], side: float, out: int,
+                      fill: tuple[float, ...]) -> np.ndarray:
+    """The square window of ``side`` pixels centred on ``center``, resampled to ``out`` pixels;
+    the parts outside the frame are ``fill``."""
+    height, width = frame.shape[:2]
+    half = side / 2 + 2
+    pad = int(np.ceil(max(0.0, half - center[0], half - center[1], center[0] + half - width,
+                          center[1] + half - height)))
+    if pad:
+        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+        center = (center[0] + pad, center[1] + pad)
+    return extract_patch(frame, center, (side, side), (out, out))
+
+
 def window_size(target_size: tuple[float, float], padding: float) -> tuple[float, float]:
     """The search window around a target: ``(w, h) * (1 + padding)``."""
     return target_size[0] * (1 + padding), target_size[1] * (1 + padding)

@@ -28,14 +28,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from deepvideo.models.convert.files import read_safetensors
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
-from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, cosine_window, extract_patch
+from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, cosine_window, mean_filled_patch
 from deepvideo.track.pairs import context_side
 from deepvideo.track.registry import register_tracker
 from deepvideo.track.siamfc import EXEMPLAR_SIZE, SEARCH_SIZE, STRIDE, SiamFC
@@ -70,20 +69,6 @@ def context_sizes(size: tuple[float, float]) -> tuple[float, float]:
     """``(s_z, s_x)`` for a target of ``size = (w, h)``: exemplar and search window sides."""
     s_z = context_side(*size, CONTEXT)  # the authors' w + 0.5 (w + h), as the training pairs
     return s_z, s_z * SEARCH_SIZE / EXEMPLAR_SIZE
-
-
-def mean_filled_patch(frame: np.ndarray, center: tuple[float, float], side: float, out: int,
-                      fill: tuple[float, ...]) -> np.ndarray:
-    """The square window of ``side`` pixels centred on ``center``, resampled to ``out`` pixels;
-    the parts outside the frame are ``fill``."""
-    height, width = frame.shape[:2]
-    half = side / 2 + 2
-    pad = int(np.ceil(max(0.0, half - center[0], half - center[1], center[0] + half - width,
-                          center[1] + half - height)))
-    if pad:
-        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
-        center = (center[0] + pad, center[1] + pad)
-    return extract_patch(frame, center, (side, side), (out, out))
 
 
 def locate(responses: np.ndarray, s_x: float) -> tuple[float, float, int, float]:
