@@ -9,13 +9,17 @@ search pixels from the score map's peak to the target centre). The running train
 
 The model is :class:`deepvideo.track.siamfc.SiamFC` (``model.name: siamfc``, ``model.kwargs``
 such as ``width``). Data: the caller may give the datasets; otherwise ``data.train`` (and
-``data.val``) are ``{root: <folder of tracking sequences>, format: ..., pairs: {...}}`` and
-become ``deepvideo.track.pairs.PairDataset(load_dataset(root, format), **pairs)``.
+``data.val``) are either ``{root: <folder of tracking sequences>, format: ..., pairs: {...}}``,
+which becomes ``deepvideo.track.pairs.PairDataset(load_dataset(root, format), **pairs)``, or
+``{videos: <video file, frame folder, folder of them, or a list>, selfsup: {...}}``, which
+becomes self-supervised pairs from those unlabelled videos,
+``deepvideo.track.selfsup.SelfSupPairs(videos, **selfsup)`` (same item format).
 """
 
 from __future__ import annotations
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from deepvideo.engine import distributed as dist_utils
@@ -28,9 +32,16 @@ MODEL_NAME = "siamfc"
 
 def pair_dataset(section: dict, where: str):
     """The pair dataset a ``data.train`` / ``data.val`` section describes."""
+    if "videos" in section and "selfsup" in section and "root" not in section:
+        from deepvideo.track.selfsup import SelfSupPairs
+
+        plain = OmegaConf.to_container(OmegaConf.create({"videos": section["videos"],
+                                                         "selfsup": section["selfsup"] or {}}))
+        return SelfSupPairs(plain["videos"], **plain["selfsup"])
     if "root" not in section or "pairs" not in section:
         raise ConfigError(f"{where}: a SiamFC dataset needs 'root' (tracking sequences) and 'pairs' "
-                          f"(PairDataset options), got keys {sorted(section)}")
+                          f"(PairDataset options), or 'videos' (unlabelled videos) and 'selfsup' "
+                          f"(SelfSupPairs options), got keys {sorted(section)}")
     from deepvideo.track.datasets import load_dataset
     from deepvideo.track.pairs import PairDataset  # written alongside; imported only when used
 
