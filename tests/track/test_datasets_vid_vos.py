@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_datasets import make_frames, write
 
 from deepvideo.track.datasets import SequenceError, detect_format, load_dataset, load_sequence
-from test_datasets import make_frames, write
 
 NAN = math.nan
 
@@ -21,11 +21,12 @@ def vid_xml(objects: list[tuple]) -> str:
     """A VID annotation: objects ``(trackid, synset, xmin, ymin, xmax, ymax, occluded)``."""
     body = "".join(
         f"  <object>\n    <trackid>{t}</trackid>\n    <name>{n}</name>\n    <bndbox>\n"
-        f"      <xmax>{x1}</xmax>\n      <xmin>{x0}</xmin>\n      <ymax>{y1}</ymax>\n      <ymin>{y0}</ymin>\n"
+        f"      <xmax>{x1}</xmax>\n      <xmin>{x0}</xmin>\n"
+        f"      <ymax>{y1}</ymax>\n      <ymin>{y0}</ymin>\n"
         f"    </bndbox>\n    <occluded>{o}</occluded>\n    <generated>0</generated>\n  </object>\n"
         for t, n, x0, y0, x1, y1, o in objects)
-    return ("<annotation>\n  <folder>v</folder>\n  <filename>000000</filename>\n  <size>\n    <width>8</width>\n"
-            f"    <height>6</height>\n  </size>\n{body}</annotation>\n")
+    return ("<annotation>\n  <folder>v</folder>\n  <filename>000000</filename>\n  <size>\n"
+            f"    <width>8</width>\n    <height>6</height>\n  </size>\n{body}</annotation>\n")
 
 
 def vid_snippet(root: Path, rel: str, per_frame: list[list[tuple]]) -> Path:
