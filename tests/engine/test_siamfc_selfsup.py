@@ -59,3 +59,18 @@ def test_a_tiny_run_trains_on_selfsup_pairs(data, tmp_path):
     assert np.isfinite([last["train_loss"], last["val_loss"], last["val_center_error"]]).all()
     meta = json.loads((result.last_checkpoint / "checkpoint.json").read_text())
     assert meta["config"]["data"]["train"]["selfsup"]["mode"] == "cycle"
+
+
+def test_sequences_without_two_visible_frames_are_left_out_loudly(tmp_path, caplog):
+    from deepvideo.engine.tasks.siamfc import pairable
+    from deepvideo.track.datasets import Sequence
+
+    nan = [np.nan] * 4
+    two = Sequence("two", [], np.array([[1, 1, 4, 4], [2, 1, 4, 4]], float))
+    one = Sequence("one", [], np.array([[1, 1, 4, 4], nan], float))
+    with caplog.at_level("WARNING", logger="deepvideo.engine"):
+        assert pairable([one, two], "VID") == [two]
+    assert "VID: 1 of 2 sequences have fewer than two frames with the target visible" in caplog.text
+    assert "(first: one); left out" in caplog.text
+    with pytest.raises(ConfigError, match="VID: none of its 1 sequences has two frames"):
+        pairable([one], "VID")

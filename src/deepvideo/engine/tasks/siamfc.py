@@ -18,6 +18,8 @@ becomes self-supervised pairs from those unlabelled videos,
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -28,6 +30,7 @@ from deepvideo.engine.task import StepOutput, Task, register_task
 from deepvideo.track.siamfc import SiamFC, logistic_loss, peak_centre_error
 
 MODEL_NAME = "siamfc"
+log = logging.getLogger("deepvideo.engine")
 
 
 def pair_dataset(section: dict, where: str):
@@ -46,7 +49,25 @@ def pair_dataset(section: dict, where: str):
     from deepvideo.track.pairs import PairDataset  # written alongside; imported only when used
 
     sequences = load_dataset(section["root"], section.get("format"))
-    return PairDataset(sequences, **dict(section["pairs"] or {}))
+    return PairDataset(pairable(sequences, section["root"]), **dict(section["pairs"] or {}))
+
+
+def pairable(sequences: list, root) -> list:
+    """The sequences with at least two frames where the target is visible (a pair needs two).
+    Real sets have shorter tracks (an ImageNet VID object boxed in one frame): those are left
+    out with a logged warning naming how many and the first; none left is a ConfigError."""
+    from deepvideo.track.pairs import visible_frames
+
+    kept = [s for s in sequences if len(visible_frames(s)) >= 2]
+    if not kept:
+        raise ConfigError(f"{root}: none of its {len(sequences)} sequences has two frames with the "
+                          "target visible")
+    if len(kept) < len(sequences):
+        first = next(s.name for s in sequences if len(visible_frames(s)) < 2)
+        log.warning("%s: %d of %d sequences have fewer than two frames with the target visible and "
+                    "give no training pair (first: %s); left out", root, len(sequences) - len(kept),
+                    len(sequences), first)
+    return kept
 
 
 @register_task("siamfc")
