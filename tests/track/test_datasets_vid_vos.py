@@ -110,6 +110,9 @@ def test_vid_missing_annotation_file_is_named(tmp_path):
     (tmp_path / "Annotations" / "VID" / "val" / "v" / "000001.xml").unlink()
     with pytest.raises(SequenceError, match=r"v/000001.xml: file not found"):
         load_sequence(folder)
+    empty = vid_snippet(tmp_path, "val/empty", [[], []])  # a snippet without objects
+    with pytest.raises(SequenceError, match="empty: no target is annotated in any frame"):
+        load_sequence(empty)
     with pytest.raises(SequenceError, match="no annotation folder"):
         load_sequence(make_frames(tmp_path / "plain", ["000000.JPEG"]), "imagenet_vid")
 

@@ -542,6 +542,8 @@ def load_sequence(path: str | Path, format: str | None = None, target: int | Non
     """The sequence at ``path`` (a sequence folder; for TrackingNet also ``anno/<seq>.txt``),
     its format detected unless given. ``target`` picks one of an OTB folder's targets."""
     sequences = read_sequences(Path(path), format)
+    if not sequences:
+        raise SequenceError(f"{path}: no target is annotated in any frame")
     names = ", ".join(s.name for s in sequences)
     if target is not None:
         sequences = [s for s in sequences if s.name.endswith(f".{target}")]
