@@ -74,3 +74,14 @@ def test_sequences_without_two_visible_frames_are_left_out_loudly(tmp_path, capl
     assert "(first: one); left out" in caplog.text
     with pytest.raises(ConfigError, match="VID: none of its 1 sequences has two frames"):
         pairable([one], "VID")
+
+
+def test_unreadable_data_and_unknown_options_name_the_section(data, tmp_path):
+    with pytest.raises(ConfigError, match=r"data.train: .*nope: not a video file, an image or a folder"):
+        pair_dataset({"videos": str(tmp_path / "nope"), "selfsup": {}}, "data.train")
+    with pytest.raises(ConfigError, match=r"data.val: .*unexpected keyword argument 'bogus'"):
+        pair_dataset({"videos": str(data / "videos"), "selfsup": {"bogus": 1}}, "data.val")
+    with pytest.raises(ConfigError, match=r"data.val: .*nope: dataset folder not found"):
+        pair_dataset({"root": str(tmp_path / "nope"), "pairs": {}}, "data.val")
+    with pytest.raises(ConfigError, match=r"data.train: bad SelfSupPairs arguments: max_gap=0"):
+        pair_dataset({"videos": str(data / "videos"), "selfsup": {"max_gap": 0}}, "data.train")

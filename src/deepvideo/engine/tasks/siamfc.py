@@ -34,7 +34,21 @@ log = logging.getLogger("deepvideo.engine")
 
 
 def pair_dataset(section: dict, where: str):
-    """The pair dataset a ``data.train`` / ``data.val`` section describes."""
+    """The pair dataset a ``data.train`` / ``data.val`` section describes; unreadable data or
+    bad options are a ConfigError naming the section."""
+    from deepvideo.io import VideoError
+
+    try:
+        return build_pairs(section, where)
+    except ConfigError:
+        raise
+    except (ValueError, VideoError) as exc:  # SequenceError, SelfSupPairs/PairDataset arguments
+        raise ConfigError(f"{where}: {exc}") from None
+    except TypeError as exc:  # an unknown option
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def build_pairs(section: dict, where: str):
     if "videos" in section and "selfsup" in section and "root" not in section:
         from deepvideo.track.selfsup import SelfSupPairs
 
