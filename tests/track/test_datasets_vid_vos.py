@@ -171,9 +171,17 @@ def test_vos_frames_without_png_and_empty_masks(vos_split):
     penguin = load_sequence(vos_split / "JPEGImages" / "abc123", target=1)
     np.testing.assert_array_equal(penguin.boxes, [[2, 1, 3, 2], [NAN] * 4, [NAN] * 4])
     np.testing.assert_array_equal(penguin.absent, [False, True, True])
-    assert penguin.mask_paths[2] is None and not penguin.mask(1).any()
+    # listed in 00005 by meta.json but not drawn in its PNG: not annotated there, like 00010
+    assert penguin.mask_paths[1] is None and penguin.mask_paths[2] is None
     with pytest.raises(SequenceError, match="frame 2 has no mask"):
         penguin.mask(2)
+    # not listed in 00005: the empty mask says it is not there
+    meta = json.loads((vos_split / "meta.json").read_text())
+    meta["videos"]["abc123"]["objects"]["1"]["frames"] = ["00000"]
+    write(vos_split / "meta.json", json.dumps(meta))
+    penguin = load_sequence(vos_split / "JPEGImages" / "abc123", target=1)
+    assert penguin.mask_paths[1] is not None and not penguin.mask(1).any()
+    np.testing.assert_array_equal(penguin.absent, [False, True, True])
 
 
 @pytest.mark.parametrize("meta, message", [

@@ -420,23 +420,28 @@ def youtube_vos_parts(folder: Path) -> tuple[Path, Path] | None:
 def read_youtube_vos(folder: Path) -> list[Sequence]:
     """One sequence per object of a YouTube-VOS video (``meta.json`` lists them): from the first
     frame its mask is non-empty; the box is its mask's box, NaN (absent) where the mask is empty
-    or the frame has no annotation PNG; ``mask(i)`` selects its id (``mask_value``)."""
+    or the frame has no annotation PNG; ``mask(i)`` selects its id (``mask_value``). A PNG where
+    the object's mask is empty although ``meta.json`` lists it in that frame does not annotate it
+    (the valid split draws only the objects that start in a frame): its mask path is ``None``."""
     parts = youtube_vos_parts(folder)
     if parts is None:
         raise SequenceError(f"{folder}: not a YouTube-VOS video folder (<split>/JPEGImages/<video>)")
     split, annotations = parts
     files, _ = numbered_frames(folder, gaps=True)
     objects = vos_objects(split / "meta.json", folder.name, {f.stem for f in files})
-    pngs = [annotations / f"{f.stem}.png" for f in files]
-    masks: list[Path | None] = [p if p.is_file() else None for p in pngs]
+    pngs: list[Path | None] = [annotations / f"{f.stem}.png" for f in files]
+    pngs = [p if p.is_file() else None for p in pngs]
     boxes = {obj: np.full((len(files), 4), np.nan) for obj in objects}
-    for k, path in enumerate(masks):
-        if path is not None:
-            ids = read_index_mask(path)
-            for obj in objects:
+    masks = {obj: list(pngs) for obj in objects}
+    for k, path in enumerate(pngs):
+        ids = read_index_mask(path) if path is not None else None
+        for obj, (_, listed) in objects.items():
+            if ids is not None:
                 boxes[obj][k] = mask_box(ids == obj)
+                if np.isnan(boxes[obj][k, 0]) and files[k].stem in listed:
+                    masks[obj][k] = None
     sequences = []
-    for obj, category in objects.items():
+    for obj, (category, _) in objects.items():
         seen = np.flatnonzero(valid_rows(boxes[obj]))
         if not len(seen):
             raise SequenceError(f"{annotations}: object {obj} of {split / 'meta.json'} is in no mask")
@@ -444,14 +449,14 @@ def read_youtube_vos(folder: Path) -> list[Sequence]:
         sequences.append(Sequence(f"{folder.name}.{obj}", files[first:], boxes[obj][first:],
                                   ~valid_rows(boxes[obj][first:]), format="youtube_vos", root=folder,
                                   meta={"category": category, "first_frame": files[first].stem},
-                                  mask_paths=masks[first:], mask_value=obj))
+                                  mask_paths=masks[obj][first:], mask_value=obj))
     return sequences
 
 
-def vos_objects(meta_path: Path, video: str, frames: set[str]) -> dict[int, str]:
-    """Object id -> category of ``video`` in a YouTube-VOS ``meta.json``
-    (``{"videos": {video: {"objects": {"1": {"category": ..., "frames": [...]}}}}}``); every
-    frame an object lists must exist."""
+def vos_objects(meta_path: Path, video: str, frames: set[str]) -> dict[int, tuple[str, set[str]]]:
+    """Object id -> (category, the frames it is listed in) of ``video`` in a YouTube-VOS
+    ``meta.json`` (``{"videos": {video: {"objects": {"1": {"category": ..., "frames": [...]}}}}}``);
+    every frame an object lists must exist."""
     meta = read_json(meta_path)
     entry = meta.get("videos", {}).get(video) if isinstance(meta, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("objects"), dict) or not entry["objects"]:
@@ -462,11 +467,12 @@ def vos_objects(meta_path: Path, video: str, frames: set[str]) -> dict[int, str]
         if not key.isdigit() or not 0 < int(key) < 256 or not isinstance(obj, dict):
             raise SequenceError(f"{meta_path}: video {video!r}: object {key!r} is not an id 1..255 with "
                                 "its category and frames")
-        lacking = [f for f in obj.get("frames", []) if f not in frames]
+        listed = [str(f) for f in obj.get("frames", [])]
+        lacking = [f for f in listed if f not in frames]
         if lacking:
             raise SequenceError(f"{meta_path}: video {video!r} object {key} lists frame {lacking[0]!r}, "
                                 f"which JPEGImages/{video} lacks")
-        objects[int(key)] = str(obj.get("category", ""))
+        objects[int(key)] = (str(obj.get("category", "")), set(listed))
     return objects
 
 
