@@ -56,7 +56,8 @@ Formats (frame 0 = the first image everywhere here):
   frames``). Each object is a sequence ``<video>.<id>`` from the first frame its mask is
   non-empty; the box is its mask's box, NaN where the mask is empty or the frame has no PNG;
   ``mask(i)`` is its mask (``mask_value`` = its id; ``mask_paths`` has ``None`` for frames
-  without a PNG). A dataset root is a split folder.
+  without a PNG, or whose PNG does not draw it although ``meta.json`` lists it there). A
+  dataset root is a split folder (or a folder of split folders).
 
 A groundtruth file with one line for a sequence of several frames is the first box only
 (GOT-10k and TrackingNet test splits); any other count that is not one box per frame is a
