@@ -156,8 +156,10 @@ def test_sources_and_their_errors(tmp_path, pan_folder):
         SelfSupPairs(one)
     with pytest.raises(ValueError, match="mode: expected one of region, cycle"):
         SelfSupPairs(pan_folder, mode="flow")
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match="tracker 'no_such_tracker': .*kcf"):
         SelfSupPairs(pan_folder, tracker="no_such_tracker")
+    with pytest.raises(ValueError, match="tracker 'kcf': .*unexpected keyword argument 'speed'"):
+        SelfSupPairs(pan_folder, tracker_params={"speed": 2})
 
 
 def test_real_video_gives_a_cycle_checked_pair(test_mp4):

@@ -173,7 +173,10 @@ class SelfSupPairs(torch.utils.data.Dataset):
         self.min_texture, self.min_cycle_iou, self.tries = min_texture, min_cycle_iou, int(tries)
         self.tracker, self.tracker_params = tracker, dict(tracker_params or {})
         if mode == "cycle":
-            self.new_tracker()  # an unknown tracker name fails here, not in a worker
+            try:
+                self.new_tracker()  # an unknown tracker or parameter fails here, not in a worker
+            except (KeyError, TypeError) as exc:
+                raise ValueError(f"tracker {tracker!r}: {exc.args[0]}") from None
         self.exemplar_size, self.search_size = int(exemplar_size), int(search_size)
         self.context, self.pairs_per_epoch = context, int(pairs_per_epoch)
         self.shift, self.scale, self.gray_share, self.seed = shift, scale, gray_share, seed
