@@ -165,3 +165,17 @@ def test_sources_and_their_errors(tmp_path, pan_folder):
 def test_real_video_gives_a_cycle_checked_pair(test_mp4):
     item = SelfSupPairs(test_mp4, pairs_per_epoch=1)[0]
     assert item["search"].shape == (3, 255, 255) and torch.isfinite(item["target"]).all()
+
+
+def test_rawframes_folders_give_their_rgb_frames(shared_data, tmp_path):
+    rawframes = shared_data / "video" / "rawframes"  # img_00001..10.jpg beside x_/y_ flow images
+    source = FrameSource(rawframes)
+    assert len(source) == 10 and [p.name for p in source.files[:2]] == ["img_00001.jpg", "img_00002.jpg"]
+    assert source.frames([9])[0].shape == (240, 320, 3)
+    assert rawframes in video_sources(shared_data / "video")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("cam_00001.png", "other_00001.png"):
+        cv2.imwrite(str(mixed / name), np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(SequenceError, match="two frames with the same number"):
+        FrameSource(mixed)  # not a rawframes folder: every image is a frame, and they clash

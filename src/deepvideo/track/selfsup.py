@@ -33,6 +33,7 @@ pure function of its key and ``seed``.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from deepvideo.track.pairs import context_side, gray, to_chw
 from deepvideo.track.sequence_files import IMAGE_SUFFIXES, SequenceError, numbered_frames
 
 __all__ = ["MODES", "VIDEO_SUFFIXES", "FrameSource", "SelfSupError", "SelfSupPairs", "cycle_error",
-           "gradient_energy", "video_sources"]
+           "gradient_energy", "rgb_prefix", "video_sources"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 MODES = ("region", "cycle")
@@ -82,15 +83,16 @@ def video_sources(paths) -> list[Path]:
 
 
 class FrameSource:
-    """Frames of one video file, frame folder (images numbered in their names) or image (one
-    frame): ``len(source)`` frames, :meth:`frames` decodes some as RGB ``uint8 [H, W, 3]``."""
+    """Frames of one video file, frame folder (images numbered in their names; of a rawframes
+    folder the ``img_`` ones, :func:`rgb_prefix`) or image (one frame): ``len(source)`` frames,
+    :meth:`frames` decodes some as RGB ``uint8 [H, W, 3]``."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.files: list[Path] = []
         self._reader = None
         if self.path.is_dir():
-            self.files, _ = numbered_frames(self.path, gaps=True)
+            self.files, _ = numbered_frames(self.path, gaps=True, prefix=rgb_prefix(self.path))
             self.count = len(self.files)
         elif self.path.suffix.lower() in IMAGE_SUFFIXES:
             self.files, self.count = [self.path], 1
@@ -121,6 +123,13 @@ class FrameSource:
                 raise SequenceError(f"{self.files[i]}: not a readable image")
             out.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
         return out
+
+
+def rgb_prefix(folder: Path) -> str:
+    """``"img_"`` for a TSN / MMAction2 "rawframes" folder, whose ``img_00001.jpg...`` RGB frames
+    lie beside ``x_00001.jpg`` / ``y_00001.jpg`` flow images; else ``""`` (every image)."""
+    stems = {re.sub(r"\d+$", "", p.stem) for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    return "img_" if len(stems) > 1 and "img_" in stems else ""
 
 
 def gradient_energy(image: np.ndarray) -> float:

@@ -29,14 +29,14 @@ class SequenceError(ValueError):
     """A tracking sequence that cannot be read; the message names the file (and line)."""
 
 
-def numbered_frames(folder: Path, gaps: bool = False) -> tuple[list[Path], np.ndarray]:
-    """The images of ``folder`` sorted by the number that ends their name (``0001.jpg``,
-    ``img00001.png``, ``7.jpg``: numeric order, so ``10.jpg`` follows ``9.jpg``), and those
-    numbers. The numbering must have no repeat, and no gap unless ``gaps`` (YouTube-VOS keeps
-    every fifth frame: ``00000.jpg, 00005.jpg...``)."""
+def numbered_frames(folder: Path, gaps: bool = False, prefix: str = "") -> tuple[list[Path], np.ndarray]:
+    """The images of ``folder`` (those whose name starts with ``prefix``) sorted by the number
+    that ends their name (``0001.jpg``, ``img00001.png``, ``7.jpg``: numeric order, so ``10.jpg``
+    follows ``9.jpg``), and those numbers. The numbering must have no repeat, and no gap unless
+    ``gaps`` (YouTube-VOS keeps every fifth frame: ``00000.jpg, 00005.jpg...``)."""
     if not folder.is_dir():
         raise SequenceError(f"{folder}: frame folder not found")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name.startswith(prefix)]
     if not files:
         raise SequenceError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     numbers = []
