@@ -3,6 +3,8 @@ bad options are one-line errors."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -27,6 +29,11 @@ def test_split_with_real_targets_and_backgrounds(tmp_path, test_mp4):
                             split="test")
     assert sequences[1].meta["object_class"] == truth.shape and truth.shape.startswith("real_")
     np.testing.assert_allclose(sequences[1].boxes, truth.boxes, atol=1e-3)
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest == {"seed": 3, "split": "test", "num_sequences": 2, "frames": 4, "size": [64, 48],
+                        "target_share": 1.0, "backgrounds": 2, "targets": 2,
+                        "sources": {"backgrounds": [str(test_mp4)], "targets": [str(test_mp4)],
+                                    "per_video": 2}}
 
 
 def test_bad_split_and_missing_images_are_errors(tmp_path):

@@ -127,7 +127,7 @@ def test_motion_blur_spreads_along_the_motion():
 def test_existing_set_is_replaced_whole(tmp_path):
     render_tracking_set(tmp_path / "set", num_sequences=2, frames=3, size=SIZE, progress=False)
     render_tracking_set(tmp_path / "set", num_sequences=1, frames=3, size=SIZE, seed=1, progress=False)
-    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["list.txt", "synth_0001"]
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["list.txt", "synth.json", "synth_0001"]
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
 
 

@@ -221,7 +221,9 @@ def synth(
         pools = [load_images(paths, per_video, split) if paths else None for paths in (backgrounds, targets)]
         names = render_tracking_set(out, num_sequences=sequences, frames=frames, size=(width, height),
                                     seed=seed, backgrounds=pools[0], targets=pools[1],
-                                    target_share=target_share, split=split)
+                                    target_share=target_share, split=split,
+                                    sources={"backgrounds": [str(p) for p in backgrounds],
+                                             "targets": [str(p) for p in targets], "per_video": per_video})
     except (SequenceError, VideoError) as exc:
         _fail(str(exc))
     except ValueError as exc:

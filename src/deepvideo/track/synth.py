@@ -20,7 +20,8 @@ share in eighths (GOT-10k's 0..8), ``absence`` is 1 where nothing is visible,
 dataset ``out_dir/<seq>/00000001.jpg...`` with ``groundtruth.txt`` (1-based, as
 :func:`deepvideo.track.datasets.read_got10k` reads it), the three label files,
 ``meta_info.ini`` (the shape as ``object_class``), per-frame masks
-``<seq>/masks/00000001.png`` (0/255, for SiamMask / D3S) and a ``list.txt``, atomically.
+``<seq>/masks/00000001.png`` (0/255, for SiamMask / D3S), a ``list.txt`` and a ``synth.json``
+(the parameters), atomically.
 
 Splits: with ``split="train" | "val" | "test"`` sequence ``i`` of seed ``s`` draws from the
 generator seeded ``[s, i, SPLITS[split]]`` (without a split: ``[s, i]``), so a held-out test
@@ -33,6 +34,7 @@ split's part of it (:data:`SPLIT_SPANS`: train the first 70 %, val the next 10 %
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,12 +271,13 @@ def render_tracking_set(out_dir: str | Path, num_sequences: int = 8, frames: int
                         size: tuple[int, int] = (160, 120), seed: int = 0,
                         backgrounds: list[np.ndarray] | None = None, progress: bool | None = None,
                         targets: list[np.ndarray] | None = None, target_share: float = 0.5,
-                        split: str | None = None) -> list[str]:
+                        split: str | None = None, sources: dict | None = None) -> list[str]:
     """Write ``num_sequences`` sequences (:func:`render_sequence`) to ``out_dir`` in GOT-10k
-    format with a ``list.txt``; ``out_dir`` appears only when complete (an existing one is
-    replaced). ``backgrounds``: RGB uint8 images to crop backgrounds from (default: textures);
-    ``targets``: RGB uint8 images whose patches become targets (:func:`real_sprite`); ``split``:
-    see the module docstring. Returns the sequence names."""
+    format with a ``list.txt`` and a ``synth.json`` (the arguments that remake it, with
+    ``sources``: where the images came from); ``out_dir`` appears only when complete (an
+    existing one is replaced). ``backgrounds``: RGB uint8 images to crop backgrounds from
+    (default: textures); ``targets``: RGB uint8 images whose patches become targets
+    (:func:`real_sprite`); ``split``: see the module docstring. Returns the sequence names."""
     if num_sequences < 1:
         raise ValueError(f"num_sequences must be at least 1, got {num_sequences}")
     if not 0 <= target_share <= 1:
@@ -292,4 +295,9 @@ def render_tracking_set(out_dir: str | Path, num_sequences: int = 8, frames: int
             write_sequence(tmp / names[i], render_sequence(seed, i, frames, size, backgrounds, targets,
                                                            target_share, split))
         (tmp / "list.txt").write_text("".join(f"{name}\n" for name in names))
+        manifest = {"seed": seed, "split": split, "num_sequences": num_sequences, "frames": frames,
+                    "size": list(size), "target_share": target_share,
+                    "backgrounds": len(backgrounds or []), "targets": len(targets or []),
+                    "sources": sources or {}}
+        (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return names
