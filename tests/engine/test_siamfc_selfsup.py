@@ -40,7 +40,7 @@ def test_recipe_builds_selfsup_training_pairs(data):
     train_set, val_sets = create_task(cfg).datasets(None)
     assert isinstance(train_set, SelfSupPairs) and isinstance(val_sets[""], PairDataset)
     assert (train_set.mode, train_set.max_gap, train_set.tracker) == ("cycle", 10, "kcf")
-    assert train_set.min_cycle_iou == 0.6 and train_set.min_texture == 6.0
+    assert train_set.min_cycle_iou == 0.7 and train_set.min_texture == 6.0
     assert len(train_set) == 2048 and [s.path.name for s in train_set.sources] == ["pan.mp4"]
     with pytest.raises(ConfigError, match=r"or 'videos' \(unlabelled videos\) and 'selfsup'"):
         pair_dataset({"videos": "x"}, "data.train")

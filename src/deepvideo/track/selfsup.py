@@ -162,7 +162,7 @@ class SelfSupPairs(torch.utils.data.Dataset):
 
     def __init__(self, videos, mode: str = "cycle", max_gap: int = 10, region: tuple = (0.15, 0.4),
                  aspect: tuple = (0.5, 2.0), min_texture: float = 6.0, tracker: str = "kcf",
-                 tracker_params: dict | None = None, min_cycle_iou: float = 0.6, tries: int = 20,
+                 tracker_params: dict | None = None, min_cycle_iou: float = 0.7, tries: int = 20,
                  exemplar_size: int = 127, search_size: int = 255, context: float = 0.5,
                  pairs_per_epoch: int = 10000, shift: float = 8.0, scale: float = 0.05,
                  gray_share: float = 0.25, seed: int = 0):
