@@ -218,13 +218,14 @@ class SelfSupPairs(torch.utils.data.Dataset):
         failed: Counter = Counter()
         for _ in range(self.tries):
             source, first, second = self.draw(rng)
-            frames = source.frames([first, second] if self.mode == "region" else range(first, second + 1))
+            frames = source.frames([first])  # the rest only once the region is not flat
             box = self.region_box(rng, *frames[0].shape[:2])
             x, y, w, h = box
             if gradient_energy(frames[0][int(y):int(math.ceil(y + h)), int(x):int(math.ceil(x + w))]) \
                     < self.min_texture:
                 failed["flat region"] += 1
                 continue
+            frames += source.frames([second] if self.mode == "region" else range(first + 1, second + 1))
             if self.mode == "region":
                 return frames[0], box, frames[1], box
             end, overlap = cycle_error(self.new_tracker, frames, box)
