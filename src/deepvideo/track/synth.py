@@ -87,7 +87,7 @@ def load_images(paths, per_video: int = 8, split: str | None = None) -> list[np.
     """RGB ``uint8`` images for backgrounds or targets from ``paths`` (video files, frame
     folders, images, or folders of them: :func:`deepvideo.track.selfsup.video_sources`):
     ``per_video`` frames evenly spread over each video (with ``split``: over its part
-    :data:`SPLIT_SPANS`), every image file given."""
+    :data:`SPLIT_SPANS`); an image file given alone is one frame, used by every split."""
     from deepvideo.track.selfsup import FrameSource, video_sources
 
     check_split(split)
