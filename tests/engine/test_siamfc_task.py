@@ -130,6 +130,7 @@ def test_cpu_recipe_builds_pair_datasets_from_sequence_folders(monkeypatch):
     monkeypatch.setattr(track_datasets, "load_dataset", lambda root, fmt=None: read.append(root) or [root])
     fake = types.ModuleType("deepvideo.track.pairs")
     fake.PairDataset = lambda sequences, **kw: ("pairs", sequences, kw)
+    fake.visible_frames = lambda sequence: [0, 1]
     monkeypatch.setitem(sys.modules, "deepvideo.track.pairs", fake)
     train_set, val_sets = task.datasets(None)
     assert read == ["data/tracking/train", "data/tracking/val"]

@@ -127,5 +127,56 @@ def test_motion_blur_spreads_along_the_motion():
 def test_existing_set_is_replaced_whole(tmp_path):
     render_tracking_set(tmp_path / "set", num_sequences=2, frames=3, size=SIZE, progress=False)
     render_tracking_set(tmp_path / "set", num_sequences=1, frames=3, size=SIZE, seed=1, progress=False)
-    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["list.txt", "synth_0001"]
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["list.txt", "synth.json", "synth_0001"]
     assert [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+# -- splits, real-image targets, image pools -------------------------------------------------------
+
+def test_splits_draw_from_separate_streams(tmp_path):
+    from deepvideo.track.synth import SPLITS
+
+    plain = render_sequence(0, 0, 4, SIZE)
+    by_split = {split: render_sequence(0, 0, 4, SIZE, split=split) for split in SPLITS}
+    frames = [plain.frames] + [s.frames for s in by_split.values()]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(frames) for b in frames[i + 1:])
+    # the test split of seed 0 is not any training sequence of seed 0 or 1
+    train = [render_sequence(seed, i, 4, SIZE, split="train").frames for seed in (0, 1) for i in range(3)]
+    assert not any(np.array_equal(t, by_split["test"].frames) for t in train)
+    assert render_tracking_set(tmp_path / "test", num_sequences=2, frames=3, size=SIZE, split="test",
+                               progress=False) == ["synth_test_0001", "synth_test_0002"]
+    np.testing.assert_allclose(load_dataset(tmp_path / "test")[0].boxes,
+                               render_sequence(0, 0, 3, SIZE, split="test").boxes, atol=1e-3)
+    with pytest.raises(ValueError, match="split: expected one of train, val, test"):
+        render_sequence(0, 0, 4, SIZE, split="holdout")
+
+
+def test_real_target_patches_fill_the_shape():
+    from deepvideo.data.synth.common import make_sprite
+    from deepvideo.track.synth import real_sprite
+
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 200, 100, 50
+    sprite = real_sprite(np.random.default_rng(4), [image], "star", 24)
+    alpha = make_sprite(np.random.default_rng(4), "star", 24).rgba[..., 3]
+    np.testing.assert_array_equal(sprite[..., 3], alpha)  # the shape's silhouette
+    np.testing.assert_allclose(sprite[..., :3], np.array([200, 100, 50]) / 255 * alpha[..., None], atol=1e-5)
+    textured = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    truth = render_sequence(3, 0, 5, SIZE, targets=[textured], target_share=1.0)
+    assert truth.shape.startswith("real_") and truth.shape[5:] in SHAPES
+    assert render_sequence(3, 0, 5, SIZE, targets=[textured], target_share=0.0).shape in SHAPES
+    with pytest.raises(ValueError, match=r"targets\[0\]: expected an RGB image"):
+        render_tracking_set("unused", num_sequences=1, targets=[np.zeros((9, 9))], progress=False)
+
+
+def test_load_images_takes_each_split_from_its_part_of_a_video(tmp_path):
+    from deepvideo.track.synth import load_images
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for k in range(20):  # frame k is grey level 10 k: which frames were taken is readable
+        cv2.imwrite(str(folder / f"img_{k + 1:05d}.png"), np.full((8, 8, 3), 10 * k, np.uint8))
+    picked = {split: [int(im[0, 0, 0]) // 10 for im in load_images(folder, per_video=2, split=split)]
+              for split in ("train", "val", "test")}
+    assert picked == {"train": [0, 13], "val": [14, 15], "test": [16, 19]}
+    assert [int(im[0, 0, 0]) // 10 for im in load_images([folder], per_video=3)] == [0, 10, 19]

@@ -197,18 +197,39 @@ def synth(
     frames: int = typer.Option(40, "--frames", help="Frames per sequence."),
     size: str = typer.Option("160x120", "--size", help="Frame size WIDTHxHEIGHT."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives identical sequences."),
+    split: str = typer.Option(None, "--split", help="train | val | test: a split's sequences never share "
+                              "a random stream with another split's, and take frames of --backgrounds / "
+                              "--targets videos only from their part (train 0-70 %, val 70-80 %, "
+                              "test 80-100 % of each video)."),
+    backgrounds: list[Path] = typer.Option([], "--backgrounds", help="Videos, frame folders, images or "
+                                           "folders of them to crop backgrounds from (repeatable; "
+                                           "default: procedural textures)."),
+    targets: list[Path] = typer.Option([], "--targets", help="Videos, frame folders, images or folders "
+                                       "of them whose patches become targets (repeatable)."),
+    target_share: float = typer.Option(0.5, "--target-share", help="Share of sequences whose target is "
+                                       "a real patch (with --targets)."),
+    per_video: int = typer.Option(8, "--per-video", help="Frames taken from each background/target video."),
 ) -> None:
     """Render a synthetic tracking set (moving, scaling, rotating, occluded textured objects with
     a look-alike distractor, motion blur and camera motion) in GOT-10k format with masks."""
-    from deepvideo.track.synth import render_tracking_set
+    from deepvideo.io import VideoError
+    from deepvideo.track.sequence_files import SequenceError
+    from deepvideo.track.synth import load_images, render_tracking_set
 
     width, height = parse_size(size)
     try:
+        pools = [load_images(paths, per_video, split) if paths else None for paths in (backgrounds, targets)]
         names = render_tracking_set(out, num_sequences=sequences, frames=frames, size=(width, height),
-                                    seed=seed)
+                                    seed=seed, backgrounds=pools[0], targets=pools[1],
+                                    target_share=target_share, split=split,
+                                    sources={"backgrounds": [str(p) for p in backgrounds],
+                                             "targets": [str(p) for p in targets], "per_video": per_video})
+    except (SequenceError, VideoError) as exc:
+        _fail(str(exc))
     except ValueError as exc:
         _fail(str(exc), 2)
-    typer.echo(f"{len(names)} sequences of {frames} frames -> {out} (GOT-10k layout, masks/)")
+    typer.echo(f"{len(names)} sequences of {frames} frames -> {out} (GOT-10k layout, masks/"
+               f"{', split ' + split if split else ''})")
 
 
 @app.command("list")

@@ -40,6 +40,24 @@ Formats (frame 0 = the first image everywhere here):
 - ``trackingnet``: ``TRAIN_k|TEST/frames/<seq>/0.jpg, 1.jpg...`` + ``TRAIN_k|TEST/anno/<seq>.txt``
   (comma separated, 0-based: the boxes come from YouTube-BB's normalized coordinates, which
   have no 1-based convention; the test split has only the first box).
+- ``imagenet_vid`` (ILSVRC2015 VID): ``Data/VID/<split>/[<batch>/]<video>/000000.JPEG...`` and
+  per frame ``Annotations/VID/<split>/.../<video>/000000.xml`` (PASCAL-VOC XML, every frame has
+  one): each ``<object>`` has ``<trackid>``, ``<name>`` (a WordNet synset), ``<bndbox>`` with
+  ``xmin, ymin, xmax, ymax`` and the ``<occluded>`` / ``<generated>`` flags. Each track id is a
+  sequence ``<video>.<trackid>`` (frames from its first box to its last, absent between where it
+  has none; ``meta["synset"]``, attributes ``occluded`` / ``generated``). The box is
+  ``(xmin, ymin, xmax - xmin + 1, ymax - ymin + 1)``, inclusive corners, 0-based: as the GOT-10k
+  toolkit reads VID (``got10k/datasets/vid.py``). A dataset root is the ILSVRC2015 folder (every
+  split that has annotations), ``Data/VID`` or one split.
+- ``youtube_vos``: ``<split>/JPEGImages/<video>/00000.jpg...`` (train keeps every fifth frame, so
+  the numbering has gaps), ``<split>/Annotations/<video>/00000.png`` (palette PNGs whose pixel
+  value is the object id; train annotates every frame it keeps, valid/test only an object's
+  first frame) and ``<split>/meta.json`` (``videos -> <video> -> objects -> <id> -> category,
+  frames``). Each object is a sequence ``<video>.<id>`` from the first frame its mask is
+  non-empty; the box is its mask's box, NaN where the mask is empty or the frame has no PNG;
+  ``mask(i)`` is its mask (``mask_value`` = its id; ``mask_paths`` has ``None`` for frames
+  without a PNG, or whose PNG does not draw it although ``meta.json`` lists it there). A
+  dataset root is a split folder (or a folder of split folders).
 
 A groundtruth file with one line for a sequence of several frames is the first box only
 (GOT-10k and TrackingNet test splits); any other count that is not one box per frame is a
@@ -60,13 +78,18 @@ from deepvideo.io import VideoReader
 from deepvideo.track.base import Box, as_box
 from deepvideo.track.boxes import polygon_to_box
 from deepvideo.track.sequence_files import (
+    IMAGE_SUFFIXES,
     SequenceError,
     check_box_count,
+    mask_box,
     numbered_frames,
     parse_numbers,
     read_boxes,
+    read_index_mask,
+    read_json,
     read_labels,
     read_properties,
+    read_xml_objects,
     text_lines,
     valid_rows,
 )
@@ -96,7 +119,9 @@ class Sequence:
     meta: dict[str, str] = field(default_factory=dict)
     origin: int = 0                        # index of the first pixel in the source file
     video_path: Path | None = None
-    mask_paths: list[Path] = field(default_factory=list)  # one 0/255 PNG per frame, or none at all
+    mask_paths: list[Path | None] = field(default_factory=list)  # one PNG per frame (None: not
+    # annotated in that frame), or none at all
+    mask_value: int | None = None          # the object's id in index PNGs; None: 0/255 masks
     _reader: VideoReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -122,10 +147,16 @@ class Sequence:
         return bool(self.mask_paths)
 
     def mask(self, index: int) -> np.ndarray:
-        """The target's mask in frame ``index`` as ``bool [H, W]`` (pixels > 127 of its PNG)."""
+        """The target's mask in frame ``index`` as ``bool [H, W]``: pixels > 127 of its 0/255 PNG,
+        or, with ``mask_value``, the pixels of an index PNG equal to it (one object of several)."""
         if not self.mask_paths:
             raise SequenceError(f"sequence {self.name!r} ({self.root}) has no masks")
         path = self.mask_paths[index]
+        if path is None:
+            raise SequenceError(f"sequence {self.name!r} ({self.root}): frame {index} has no mask (the "
+                                "format annotates only some frames)")
+        if self.mask_value is not None:
+            return read_index_mask(path) == self.mask_value
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise SequenceError(f"{path}: not a readable mask image (frame {index} of {self.name})")
@@ -222,7 +253,7 @@ def vot_frames_folder(folder: Path, properties: dict[str, str]) -> Path:
 def vot_region(path: Path, number: int, text: str) -> list[float]:
     """One VOT groundtruth line as ``[x, y, w, h]``: rectangle, polygon, mask or special."""
     if text.startswith("m"):
-        return mask_box(path, number, parse_numbers(path, number, text[1:]))
+        return rle_mask_box(path, number, parse_numbers(path, number, text[1:]))
     values = parse_numbers(path, number, text)
     if len(values) == 1:
         return [np.nan] * 4
@@ -234,7 +265,7 @@ def vot_region(path: Path, number: int, text: str) -> list[float]:
                         f"nor a polygon (an even count >= 6): {text!r}")
 
 
-def mask_box(path: Path, number: int, values: list[float]) -> list[float]:
+def rle_mask_box(path: Path, number: int, values: list[float]) -> list[float]:
     """The box of a VOT mask ``x0, y0, w, h, run lengths...`` (runs alternate 0s and 1s,
     starting with 0s, row by row over the ``w x h`` patch at ``(x0, y0)``)."""
     if len(values) < 4:
@@ -247,10 +278,8 @@ def mask_box(path: Path, number: int, values: list[float]) -> list[float]:
     starts = np.concatenate([[0], np.cumsum(runs)])
     for begin, end in zip(starts[1::2], starts[2::2], strict=False):
         patch[begin:end] = True
-    rows, cols = np.nonzero(patch.reshape(height, width))
-    if rows.size == 0:
-        return [np.nan] * 4
-    return [x0 + cols.min(), y0 + rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1]
+    box = mask_box(patch.reshape(height, width))
+    return [box[0] + x0, box[1] + y0, box[2], box[3]]
 
 
 def first_box_only(path: Path, boxes: np.ndarray, num_frames: int, frames_from: Path) -> np.ndarray:
@@ -335,6 +364,119 @@ def read_trackingnet(path: Path) -> list[Sequence]:
     return [Sequence(name, files, boxes, absent, format="trackingnet", root=split)]
 
 
+def vid_annotation_folder(folder: Path) -> Path | None:
+    """``.../Annotations/VID/<split>/.../<video>`` for ``.../Data/VID/<split>/.../<video>``
+    (ILSVRC2015 keeps the annotations in a tree mirroring the frames), else ``None``."""
+    parts = folder.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "Data" and parts[i + 1] == "VID":
+            return Path(*parts[:i], "Annotations", *parts[i + 1:])
+    return None
+
+
+def read_imagenet_vid(folder: Path) -> list[Sequence]:
+    """One sequence per track id of an ImageNet VID snippet, from the frame its object first
+    has a box to the last; frames between without its box are absent (NaN)."""
+    files, _ = numbered_frames(folder)
+    annotations = vid_annotation_folder(folder)
+    if annotations is None or not annotations.is_dir():
+        raise SequenceError(f"{folder}: no annotation folder {annotations} (ImageNet VID keeps "
+                            "Annotations/VID/<split>/<video>/<frame>.xml beside Data/VID)")
+    tracks: dict[int, dict] = {}  # track id -> frame index -> XmlObject
+    for k, frame in enumerate(files):
+        path = annotations / f"{frame.stem}.xml"
+        for obj in read_xml_objects(path):
+            track = tracks.setdefault(obj.trackid, {})
+            if k in track:
+                raise SequenceError(f"{path}: track id {obj.trackid} has two <object> elements")
+            track[k] = obj
+    return [vid_track(folder, files, trackid, frames) for trackid, frames in sorted(tracks.items())]
+
+
+def vid_track(folder: Path, files: list[Path], trackid: int, frames: dict) -> Sequence:
+    """The sequence of one VID track: box ``x = xmin, w = xmax - xmin + 1`` (inclusive pixel
+    corners, as the GOT-10k toolkit reads VID), flags ``occluded`` / ``generated``."""
+    first, last = min(frames), max(frames)
+    count = last - first + 1
+    boxes = np.full((count, 4), np.nan)
+    flags = {"occluded": np.zeros(count, bool), "generated": np.zeros(count, bool)}
+    for k, obj in frames.items():
+        xmin, ymin, xmax, ymax = obj.box
+        boxes[k - first] = (xmin, ymin, xmax - xmin + 1, ymax - ymin + 1)
+        flags["occluded"][k - first], flags["generated"][k - first] = obj.occluded, obj.generated
+    names = sorted({obj.name for obj in frames.values()})
+    return Sequence(f"{folder.name}.{trackid}", files[first:last + 1], boxes, ~valid_rows(boxes), flags,
+                    format="imagenet_vid", root=folder, meta={"synset": ",".join(names),
+                                                              "first_frame": str(first)})
+
+
+def youtube_vos_parts(folder: Path) -> tuple[Path, Path] | None:
+    """``(split folder, annotation folder)`` of ``<split>/JPEGImages/<video>``, else ``None``."""
+    if folder.parent.name != "JPEGImages":
+        return None
+    split = folder.parent.parent
+    return split, split / "Annotations" / folder.name
+
+
+def read_youtube_vos(folder: Path) -> list[Sequence]:
+    """One sequence per object of a YouTube-VOS video (``meta.json`` lists them): from the first
+    frame its mask is non-empty; the box is its mask's box, NaN (absent) where the mask is empty
+    or the frame has no annotation PNG; ``mask(i)`` selects its id (``mask_value``). A PNG where
+    the object's mask is empty although ``meta.json`` lists it in that frame does not annotate it
+    (the valid split draws only the objects that start in a frame): its mask path is ``None``."""
+    parts = youtube_vos_parts(folder)
+    if parts is None:
+        raise SequenceError(f"{folder}: not a YouTube-VOS video folder (<split>/JPEGImages/<video>)")
+    split, annotations = parts
+    files, _ = numbered_frames(folder, gaps=True)
+    objects = vos_objects(split / "meta.json", folder.name, {f.stem for f in files})
+    pngs: list[Path | None] = [annotations / f"{f.stem}.png" for f in files]
+    pngs = [p if p.is_file() else None for p in pngs]
+    boxes = {obj: np.full((len(files), 4), np.nan) for obj in objects}
+    masks = {obj: list(pngs) for obj in objects}
+    for k, path in enumerate(pngs):
+        ids = read_index_mask(path) if path is not None else None
+        for obj, (_, listed) in objects.items():
+            if ids is not None:
+                boxes[obj][k] = mask_box(ids == obj)
+                if np.isnan(boxes[obj][k, 0]) and files[k].stem in listed:
+                    masks[obj][k] = None
+    sequences = []
+    for obj, (category, _) in objects.items():
+        seen = np.flatnonzero(valid_rows(boxes[obj]))
+        if not len(seen):
+            raise SequenceError(f"{annotations}: object {obj} of {split / 'meta.json'} is in no mask")
+        first = int(seen[0])
+        sequences.append(Sequence(f"{folder.name}.{obj}", files[first:], boxes[obj][first:],
+                                  ~valid_rows(boxes[obj][first:]), format="youtube_vos", root=folder,
+                                  meta={"category": category, "first_frame": files[first].stem},
+                                  mask_paths=masks[obj][first:], mask_value=obj))
+    return sequences
+
+
+def vos_objects(meta_path: Path, video: str, frames: set[str]) -> dict[int, tuple[str, set[str]]]:
+    """Object id -> (category, the frames it is listed in) of ``video`` in a YouTube-VOS
+    ``meta.json`` (``{"videos": {video: {"objects": {"1": {"category": ..., "frames": [...]}}}}}``);
+    every frame an object lists must exist."""
+    meta = read_json(meta_path)
+    entry = meta.get("videos", {}).get(video) if isinstance(meta, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("objects"), dict) or not entry["objects"]:
+        raise SequenceError(f"{meta_path}: no objects for video {video!r} (expected "
+                            f'"videos" -> "{video}" -> "objects")')
+    objects = {}
+    for key, obj in entry["objects"].items():
+        if not key.isdigit() or not 0 < int(key) < 256 or not isinstance(obj, dict):
+            raise SequenceError(f"{meta_path}: video {video!r}: object {key!r} is not an id 1..255 with "
+                                "its category and frames")
+        listed = [str(f) for f in obj.get("frames", [])]
+        lacking = [f for f in listed if f not in frames]
+        if lacking:
+            raise SequenceError(f"{meta_path}: video {video!r} object {key} lists frame {lacking[0]!r}, "
+                                f"which JPEGImages/{video} lacks")
+        objects[int(key)] = (str(obj.get("category", "")), set(listed))
+    return objects
+
+
 # -- format detection ----------------------------------------------------------------------------
 
 def is_otb(path: Path) -> bool:
@@ -360,9 +502,23 @@ def is_trackingnet(path: Path) -> bool:
     return trackingnet_parts(path) is not None
 
 
+def is_imagenet_vid(path: Path) -> bool:
+    """A snippet folder (it holds frames) with its mirrored annotation folder."""
+    annotations = vid_annotation_folder(path) if path.is_dir() else None
+    return annotations is not None and annotations.is_dir() and any(
+        p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+
+
+def is_youtube_vos(path: Path) -> bool:
+    parts = youtube_vos_parts(path) if path.is_dir() else None
+    return parts is not None and parts[1].is_dir()
+
+
 #: format name -> (detector, reader), tried in this order.
 FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[[Path], list[Sequence]]]] = {
     "trackingnet": (is_trackingnet, read_trackingnet),
+    "imagenet_vid": (is_imagenet_vid, read_imagenet_vid),
+    "youtube_vos": (is_youtube_vos, read_youtube_vos),
     "otb": (is_otb, read_otb),
     "lasot": (is_lasot, read_lasot),
     "got10k": (is_got10k, read_got10k),
@@ -393,6 +549,8 @@ def load_sequence(path: str | Path, format: str | None = None, target: int | Non
     """The sequence at ``path`` (a sequence folder; for TrackingNet also ``anno/<seq>.txt``),
     its format detected unless given. ``target`` picks one of an OTB folder's targets."""
     sequences = read_sequences(Path(path), format)
+    if not sequences:
+        raise SequenceError(f"{path}: no target is annotated in any frame")
     names = ", ".join(s.name for s in sequences)
     if target is not None:
         sequences = [s for s in sequences if s.name.endswith(f".{target}")]
@@ -406,6 +564,7 @@ def load_sequence(path: str | Path, format: str | None = None, target: int | Non
 def load_dataset(root: str | Path, format: str | None = None) -> list[Sequence]:
     """Every sequence under ``root``, sorted by name: the folders a ``list.txt`` names (VOT,
     a GOT-10k split; ``root`` may be the list file itself), a TrackingNet split's ``anno/*.txt``,
+    the snippets of an ILSVRC2015 root's annotated VID splits, a YouTube-VOS split's videos,
     or else every sequence folder below ``root`` (LaSOT's class folders, a TrackingNet root's
     ``TRAIN_k``/``TEST``, GOT-10k's splits). A folder that is neither a sequence nor holds
     any is an error."""
@@ -422,6 +581,14 @@ def sequence_paths(root: Path) -> list[Path]:
         return listed_paths(root / "list.txt")
     if (root / "anno").is_dir() and (root / "frames").is_dir():
         return sorted((root / "anno").glob("*.txt"))
+    if (root / "Data" / "VID").is_dir():  # an ILSVRC2015 root: the splits that have annotations
+        splits = root / "Annotations" / "VID"
+        if not splits.is_dir():
+            raise SequenceError(f"{root}: Data/VID without Annotations/VID")
+        return [path for split in sorted(p for p in splits.iterdir() if p.is_dir())
+                for path in sequence_paths(root / "Data" / "VID" / split.name)]
+    if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir():  # a YouTube-VOS split
+        return sorted(p for p in (root / "JPEGImages").iterdir() if p.is_dir())
     if detect_format(root):
         return [root]
     subfolders = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]

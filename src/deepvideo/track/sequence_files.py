@@ -2,15 +2,22 @@
 line) and per-frame label files. Every problem is a :class:`SequenceError` naming the file,
 and the line where there is one.
 
+Also the annotation files of the detection / segmentation sets: PASCAL-VOC-style XML with
+one ``<object>`` per box (:func:`read_xml_objects`), index ("palette") PNG masks
+(:func:`read_index_mask`) and JSON (:func:`read_json`); :func:`mask_box` is a mask's box.
+
 Used by :mod:`deepvideo.track.datasets`, which knows the formats; this module knows none.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from xml.parsers import expat
 
 import numpy as np
 
@@ -22,13 +29,14 @@ class SequenceError(ValueError):
     """A tracking sequence that cannot be read; the message names the file (and line)."""
 
 
-def numbered_frames(folder: Path) -> tuple[list[Path], np.ndarray]:
-    """The images of ``folder`` sorted by the number that ends their name (``0001.jpg``,
-    ``img00001.png``, ``7.jpg``: numeric order, so ``10.jpg`` follows ``9.jpg``), and those
-    numbers. The numbering must have no gap and no repeat."""
+def numbered_frames(folder: Path, gaps: bool = False, prefix: str = "") -> tuple[list[Path], np.ndarray]:
+    """The images of ``folder`` (those whose name starts with ``prefix``) sorted by the number
+    that ends their name (``0001.jpg``, ``img00001.png``, ``7.jpg``: numeric order, so ``10.jpg``
+    follows ``9.jpg``), and those numbers. The numbering must have no repeat, and no gap unless
+    ``gaps`` (YouTube-VOS keeps every fifth frame: ``00000.jpg, 00005.jpg...``)."""
     if not folder.is_dir():
         raise SequenceError(f"{folder}: frame folder not found")
-    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name.startswith(prefix)]
     if not files:
         raise SequenceError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
     numbers = []
@@ -39,7 +47,7 @@ def numbered_frames(folder: Path) -> tuple[list[Path], np.ndarray]:
         numbers.append(int(match.group(1)))
     order = np.argsort(numbers, kind="stable")
     files, numbers = [files[i] for i in order], np.asarray(numbers, dtype=np.int64)[order]
-    for i in np.flatnonzero(np.diff(numbers) != 1)[:1]:
+    for i in np.flatnonzero((np.diff(numbers) < 1) if gaps else (np.diff(numbers) != 1))[:1]:
         what = "two frames with the same number" if numbers[i + 1] == numbers[i] else \
             f"frames missing in the numbering ({numbers[i + 1] - numbers[i] - 1} missing)"
         raise SequenceError(f"{folder}: {what}: {files[i].name} is followed by {files[i + 1].name}")
@@ -145,3 +153,126 @@ def read_properties(path: Path, separator: str) -> dict[str, str]:
             raise SequenceError(f"{path}, line {number}: expected key{separator}value: {text!r}")
         properties[key.strip()] = value.strip()
     return properties
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray:
+    """The 0-based ``x, y, w, h`` whole-pixel bounding box of a bool mask (NaN when empty)."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return np.full(4, np.nan)
+    return np.array([cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1],
+                    dtype=np.float64)
+
+
+def read_index_mask(path: Path) -> np.ndarray:
+    """An index mask as ``uint8 [H, W]``: the palette indices of a palette PNG (``P`` mode, as
+    DAVIS and YouTube-VOS store object ids), or the values of a grayscale one."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L"):
+                raise SequenceError(f"{path}: a {image.mode} image, expected a palette (P) or grayscale (L) "
+                                    "PNG whose pixel values are object ids")
+            return np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise SequenceError(f"{path}: mask file not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SequenceError(f"{path}: not a readable mask image ({exc})") from None
+
+
+def read_json(path: Path):
+    """A JSON file's content; a missing or malformed file is a SequenceError naming the line."""
+    if not path.is_file():
+        raise SequenceError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SequenceError(f"{path}, line {exc.lineno}: not valid JSON: {exc.msg}") from None
+
+
+@dataclass
+class XmlElement:
+    """One XML element: its tag, the line it starts on, its text and its child elements."""
+
+    tag: str
+    line: int
+    text: str = ""
+    children: list[XmlElement] = field(default_factory=list)
+
+    def find(self, tag: str) -> XmlElement | None:
+        return next((child for child in self.children if child.tag == tag), None)
+
+
+def parse_xml(path: Path) -> XmlElement:
+    """The root element of an XML file, every element with its line number (for the errors)."""
+    if not path.is_file():
+        raise SequenceError(f"{path}: file not found")
+    parser = expat.ParserCreate()
+    stack: list[XmlElement] = [XmlElement("", 0)]
+
+    def start(tag, _attributes):
+        element = XmlElement(tag, parser.CurrentLineNumber)
+        stack[-1].children.append(element)
+        stack.append(element)
+
+    def end(_tag):
+        stack[-1].text = stack[-1].text.strip()
+        stack.pop()
+
+    def text(data):
+        stack[-1].text += data
+
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    try:
+        parser.Parse(path.read_bytes(), True)
+    except expat.ExpatError as exc:
+        raise SequenceError(f"{path}, line {exc.lineno}: not well-formed XML: "
+                            f"{expat.ErrorString(exc.code)}") from None
+    return stack[0].children[0]
+
+
+@dataclass
+class XmlObject:
+    """One ``<object>`` of a PASCAL-VOC-style annotation (ImageNet VID): its track id, class
+    name, box ``xmin, ymin, xmax, ymax`` (pixels, inclusive) and flags."""
+
+    trackid: int
+    name: str
+    box: tuple[int, int, int, int]
+    occluded: bool
+    generated: bool
+
+
+def read_xml_objects(path: Path) -> list[XmlObject]:
+    """The ``<object>`` elements of an ImageNet VID annotation file (``<trackid>``, ``<name>``,
+    ``<bndbox>`` with ``xmin/ymin/xmax/ymax``, optional ``<occluded>`` / ``<generated>``)."""
+    objects = []
+    for element in parse_xml(path).children:
+        if element.tag != "object":
+            continue
+        box = element.find("bndbox")
+        if box is None:
+            raise SequenceError(f"{path}, line {element.line}: <object> has no <bndbox>")
+        xmin, ymin, xmax, ymax = (xml_int(path, box, tag) for tag in ("xmin", "ymin", "xmax", "ymax"))
+        if xmax < xmin or ymax < ymin:
+            raise SequenceError(f"{path}, line {box.line}: <bndbox> xmax/ymax ({xmax}, {ymax}) below "
+                                f"xmin/ymin ({xmin}, {ymin})")
+        name = element.find("name")
+        if name is None or not name.text:
+            raise SequenceError(f"{path}, line {element.line}: <object> has no <name>")
+        flags = [element.find(tag) for tag in ("occluded", "generated")]
+        objects.append(XmlObject(xml_int(path, element, "trackid"), name.text, (xmin, ymin, xmax, ymax),
+                                 *(f is not None and xml_int(path, element, f.tag) != 0 for f in flags)))
+    return objects
+
+
+def xml_int(path: Path, parent: XmlElement, tag: str) -> int:
+    """The integer in ``parent``'s child ``<tag>``, or a SequenceError naming the line."""
+    child = parent.find(tag)
+    if child is None:
+        raise SequenceError(f"{path}, line {parent.line}: <{parent.tag}> has no <{tag}>")
+    try:
+        return int(child.text)
+    except ValueError:
+        raise SequenceError(f"{path}, line {child.line}: <{tag}> is not an integer: {child.text!r}") from None

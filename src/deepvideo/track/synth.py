@@ -1,7 +1,9 @@
 """A synthetic tracking set the library makes: GOT-10k-format sequences with exact boxes and masks.
 
 Each sequence shows one textured object (a procedural pattern on an ellipse or a polygon,
-:func:`deepvideo.data.synth.common.make_sprite`) moving smoothly (a sum of slow random
+:func:`deepvideo.data.synth.common.make_sprite`, or, when ``targets`` images are given, for a
+share ``target_share`` of the sequences a patch cut from one of them in that shape:
+:func:`real_sprite`) moving smoothly (a sum of slow random
 sinusoids) with scale change and in-plane rotation, over a background panned and zoomed by a
 moving camera (a procedural texture, or a crop of a user-given RGB image). A distractor of the
 same appearance moves behind it; an occluder (another object, larger than the target) passes
@@ -18,11 +20,21 @@ share in eighths (GOT-10k's 0..8), ``absence`` is 1 where nothing is visible,
 dataset ``out_dir/<seq>/00000001.jpg...`` with ``groundtruth.txt`` (1-based, as
 :func:`deepvideo.track.datasets.read_got10k` reads it), the three label files,
 ``meta_info.ini`` (the shape as ``object_class``), per-frame masks
-``<seq>/masks/00000001.png`` (0/255, for SiamMask / D3S) and a ``list.txt``, atomically.
+``<seq>/masks/00000001.png`` (0/255, for SiamMask / D3S), a ``list.txt`` and a ``synth.json``
+(the parameters), atomically.
+
+Splits: with ``split="train" | "val" | "test"`` sequence ``i`` of seed ``s`` draws from the
+generator seeded ``[s, i, SPLITS[split]]`` (without a split: ``[s, i]``), so a held-out test
+split never shares a random stream with a training split, whatever seeds both use; its sequences
+are named ``synth_test_0001...``. :func:`load_images` reads the background / target images from
+videos, frame folders and images; with a split it takes each video's frames only from that
+split's part of it (:data:`SPLIT_SPANS`: train the first 70 %, val the next 10 %, test the last
+20 %), so test targets and backgrounds are not the training ones either.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +46,16 @@ from deepvideo.data.synth.common import affine_matrix, composite, make_sprite, t
 from deepvideo.io.atomic import replaced_when_done
 from deepvideo.progress import track
 from deepvideo.track.dcf import extract_patch
+from deepvideo.track.sequence_files import mask_box
 
-__all__ = ["SHAPES", "SynthSequence", "render_sequence", "render_tracking_set", "sequence_name"]
+__all__ = ["SHAPES", "SPLITS", "SPLIT_SPANS", "SynthSequence", "load_images", "real_sprite",
+           "render_sequence", "render_tracking_set", "sequence_name"]
 
 SHAPES = ("ellipse", "square", "triangle", "star", "cross")  # ellipse + polygons
 WORLD = 1.5  # background texture side / view side (room for the camera to pan and zoom)
+SPLITS = {"train": 1, "val": 2, "test": 3}  # the third word of a split's sequence seeds
+SPLIT_SPANS = {"train": (0.0, 0.7), "val": (0.7, 0.8), "test": (0.8, 1.0)}  # share of each video
+PATCH_CANDIDATES = 4  # real patches drawn per target; the most textured one is used
 
 
 @dataclass
@@ -55,9 +72,53 @@ class SynthSequence:
     shape: str = ""
 
 
-def sequence_name(index: int) -> str:
-    """The folder name of sequence ``index`` (0-based): ``synth_0001`` for index 0."""
-    return f"synth_{index + 1:04d}"
+def sequence_name(index: int, split: str | None = None) -> str:
+    """The folder name of sequence ``index`` (0-based): ``synth_0001`` for index 0,
+    ``synth_test_0001`` in the test split."""
+    return f"synth_{index + 1:04d}" if split is None else f"synth_{split}_{index + 1:04d}"
+
+
+def check_split(split: str | None) -> None:
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)} (or none), got {split!r}")
+
+
+def load_images(paths, per_video: int = 8, split: str | None = None) -> list[np.ndarray]:
+    """RGB ``uint8`` images for backgrounds or targets from ``paths`` (video files, frame
+    folders, images, or folders of them: :func:`deepvideo.track.selfsup.video_sources`):
+    ``per_video`` frames evenly spread over each video (with ``split``: over its part
+    :data:`SPLIT_SPANS`); an image file given alone is one frame, used by every split."""
+    from deepvideo.track.selfsup import FrameSource, video_sources
+
+    check_split(split)
+    low, high = SPLIT_SPANS[split] if split else (0.0, 1.0)
+    images = []
+    for path in video_sources(paths):
+        source = FrameSource(path)
+        first, last = int(low * len(source)), max(int(high * len(source)) - 1, int(low * len(source)))
+        if len(source) == 1:
+            first = last = 0
+        picks = np.unique(np.linspace(first, min(last, len(source) - 1), per_video).round().astype(int))
+        images += source.frames(picks)
+    return images
+
+
+def real_sprite(rng: np.random.Generator, images: list[np.ndarray], kind: str, side: int) -> np.ndarray:
+    """A ``side x side`` premultiplied RGBA sprite: the silhouette of shape ``kind`` filled with
+    a patch of one of ``images`` (side 10-40 % of its shorter side, at a random place; of
+    :data:`PATCH_CANDIDATES` draws the one of highest gradient energy)."""
+    from deepvideo.track.selfsup import gradient_energy
+
+    alpha = make_sprite(rng, kind, side).rgba[..., 3]
+    image = images[int(rng.integers(len(images)))]
+    height, width = image.shape[:2]
+    patches = []
+    for _ in range(PATCH_CANDIDATES):
+        cut = rng.uniform(0.1, 0.4) * min(height, width)
+        center = (rng.uniform(cut / 2, width - cut / 2), rng.uniform(cut / 2, height - cut / 2))
+        patches.append(extract_patch(image, center, (cut, cut), (side, side)))
+    patch = max(patches, key=gradient_energy).astype(np.float32) / 255
+    return np.concatenate([patch * alpha[..., None], alpha[..., None]], axis=2).astype(np.float32)
 
 
 def smooth_path(rng: np.random.Generator, frames: int, low: float, high: float) -> np.ndarray:
@@ -138,27 +199,25 @@ def motion_blur(image: np.ndarray, velocity: tuple[float, float]) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
 
 
-def mask_box(mask: np.ndarray) -> np.ndarray:
-    """The 0-based ``x, y, w, h`` whole-pixel bounding box of a bool mask (NaN when empty)."""
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return np.full(4, np.nan)
-    return np.array([cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1],
-                    dtype=np.float64)
-
-
 def render_sequence(seed: int, index: int, frames: int = 40, size: tuple[int, int] = (160, 120),
-                    backgrounds: list[np.ndarray] | None = None) -> SynthSequence:
-    """Sequence ``index`` of the set made with ``seed`` (a pure function of its arguments)."""
+                    backgrounds: list[np.ndarray] | None = None, targets: list[np.ndarray] | None = None,
+                    target_share: float = 0.5, split: str | None = None) -> SynthSequence:
+    """Sequence ``index`` of the set made with ``seed`` (and ``split``): a pure function of its
+    arguments. ``targets``: images whose patches texture the target in a share ``target_share``
+    of the sequences (``shape`` is then ``real_<shape>``)."""
     if frames < 2:
         raise ValueError(f"frames must be at least 2, got {frames}")
     if min(size) < 32:
         raise ValueError(f"size must be at least 32x32 pixels, got {size[0]}x{size[1]}")
-    rng = np.random.default_rng([seed, index])
+    check_split(split)
+    rng = np.random.default_rng([seed, index] if split is None else [seed, index, SPLITS[split]])
     view = (int(size[0]), int(size[1]))
     sprite_side = max(12, round(min(view) * rng.uniform(0.25, 0.4)))
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    target_sprite = make_sprite(rng, kind, sprite_side).rgba
+    if targets and rng.random() < target_share:
+        target_sprite, kind = real_sprite(rng, targets, kind, sprite_side), f"real_{kind}"
+    else:
+        target_sprite = make_sprite(rng, kind, sprite_side).rgba
     occluder_sprite = make_sprite(rng, "circle", round(sprite_side * 1.7)).rgba
     scenery = camera_views(rng, background_world(rng, view, backgrounds), view, frames)
     target = object_track(rng, frames, view, sprite_side)
@@ -210,22 +269,35 @@ def write_sequence(folder: Path, sequence: SynthSequence) -> None:
 
 def render_tracking_set(out_dir: str | Path, num_sequences: int = 8, frames: int = 40,
                         size: tuple[int, int] = (160, 120), seed: int = 0,
-                        backgrounds: list[np.ndarray] | None = None, progress: bool | None = None
-                        ) -> list[str]:
+                        backgrounds: list[np.ndarray] | None = None, progress: bool | None = None,
+                        targets: list[np.ndarray] | None = None, target_share: float = 0.5,
+                        split: str | None = None, sources: dict | None = None) -> list[str]:
     """Write ``num_sequences`` sequences (:func:`render_sequence`) to ``out_dir`` in GOT-10k
-    format with a ``list.txt``; ``out_dir`` appears only when complete (an existing one is
-    replaced). ``backgrounds``: RGB uint8 images to crop backgrounds from (default: textures).
-    Returns the sequence names."""
+    format with a ``list.txt`` and a ``synth.json`` (the arguments that remake it, with
+    ``sources``: where the images came from); ``out_dir`` appears only when complete (an
+    existing one is replaced). ``backgrounds``: RGB uint8 images to crop backgrounds from
+    (default: textures); ``targets``: RGB uint8 images whose patches become targets
+    (:func:`real_sprite`); ``split``: see the module docstring. Returns the sequence names."""
     if num_sequences < 1:
         raise ValueError(f"num_sequences must be at least 1, got {num_sequences}")
-    for i, image in enumerate(backgrounds or []):
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 8:
-            raise ValueError(f"backgrounds[{i}]: expected an RGB image [H, W, 3], got shape {image.shape}")
-    names = [sequence_name(i) for i in range(num_sequences)]
+    if not 0 <= target_share <= 1:
+        raise ValueError(f"target_share must be in 0..1, got {target_share}")
+    check_split(split)
+    for what, images in (("backgrounds", backgrounds), ("targets", targets)):
+        for i, image in enumerate(images or []):
+            if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 8:
+                raise ValueError(f"{what}[{i}]: expected an RGB image [H, W, 3], got shape {image.shape}")
+    names = [sequence_name(i, split) for i in range(num_sequences)]
     with replaced_when_done(out_dir) as tmp:
         tmp.mkdir(parents=True)
         disable = None if progress is None else not progress
         for i in track(range(num_sequences), "rendering tracking sequences", disable=disable):
-            write_sequence(tmp / names[i], render_sequence(seed, i, frames, size, backgrounds))
+            write_sequence(tmp / names[i], render_sequence(seed, i, frames, size, backgrounds, targets,
+                                                           target_share, split))
         (tmp / "list.txt").write_text("".join(f"{name}\n" for name in names))
+        manifest = {"seed": seed, "split": split, "num_sequences": num_sequences, "frames": frames,
+                    "size": list(size), "target_share": target_share,
+                    "backgrounds": len(backgrounds or []), "targets": len(targets or []),
+                    "sources": sources or {}}
+        (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return names

@@ -9,13 +9,19 @@ search pixels from the score map's peak to the target centre). The running train
 
 The model is :class:`deepvideo.track.siamfc.SiamFC` (``model.name: siamfc``, ``model.kwargs``
 such as ``width``). Data: the caller may give the datasets; otherwise ``data.train`` (and
-``data.val``) are ``{root: <folder of tracking sequences>, format: ..., pairs: {...}}`` and
-become ``deepvideo.track.pairs.PairDataset(load_dataset(root, format), **pairs)``.
+``data.val``) are either ``{root: <folder of tracking sequences>, format: ..., pairs: {...}}``,
+which becomes ``deepvideo.track.pairs.PairDataset(load_dataset(root, format), **pairs)``, or
+``{videos: <video file, frame folder, folder of them, or a list>, selfsup: {...}}``, which
+becomes self-supervised pairs from those unlabelled videos,
+``deepvideo.track.selfsup.SelfSupPairs(videos, **selfsup)`` (same item format).
 """
 
 from __future__ import annotations
 
+import logging
+
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from deepvideo.engine import distributed as dist_utils
@@ -24,18 +30,58 @@ from deepvideo.engine.task import StepOutput, Task, register_task
 from deepvideo.track.siamfc import SiamFC, logistic_loss, peak_centre_error
 
 MODEL_NAME = "siamfc"
+log = logging.getLogger("deepvideo.engine")
 
 
 def pair_dataset(section: dict, where: str):
-    """The pair dataset a ``data.train`` / ``data.val`` section describes."""
+    """The pair dataset a ``data.train`` / ``data.val`` section describes; unreadable data or
+    bad options are a ConfigError naming the section."""
+    from deepvideo.io import VideoError
+
+    try:
+        return build_pairs(section, where)
+    except ConfigError:
+        raise
+    except (ValueError, VideoError) as exc:  # SequenceError, SelfSupPairs/PairDataset arguments
+        raise ConfigError(f"{where}: {exc}") from None
+    except TypeError as exc:  # an unknown option
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def build_pairs(section: dict, where: str):
+    if "videos" in section and "selfsup" in section and "root" not in section:
+        from deepvideo.track.selfsup import SelfSupPairs
+
+        plain = OmegaConf.to_container(OmegaConf.create({"videos": section["videos"],
+                                                         "selfsup": section["selfsup"] or {}}))
+        return SelfSupPairs(plain["videos"], **plain["selfsup"])
     if "root" not in section or "pairs" not in section:
         raise ConfigError(f"{where}: a SiamFC dataset needs 'root' (tracking sequences) and 'pairs' "
-                          f"(PairDataset options), got keys {sorted(section)}")
+                          f"(PairDataset options), or 'videos' (unlabelled videos) and 'selfsup' "
+                          f"(SelfSupPairs options), got keys {sorted(section)}")
     from deepvideo.track.datasets import load_dataset
     from deepvideo.track.pairs import PairDataset  # written alongside; imported only when used
 
     sequences = load_dataset(section["root"], section.get("format"))
-    return PairDataset(sequences, **dict(section["pairs"] or {}))
+    return PairDataset(pairable(sequences, section["root"]), **dict(section["pairs"] or {}))
+
+
+def pairable(sequences: list, root) -> list:
+    """The sequences with at least two frames where the target is visible (a pair needs two).
+    Real sets have shorter tracks (an ImageNet VID object boxed in one frame): those are left
+    out with a logged warning naming how many and the first; none left is a ConfigError."""
+    from deepvideo.track.pairs import visible_frames
+
+    kept = [s for s in sequences if len(visible_frames(s)) >= 2]
+    if not kept:
+        raise ConfigError(f"{root}: none of its {len(sequences)} sequences has two frames with the "
+                          "target visible")
+    if len(kept) < len(sequences):
+        first = next(s.name for s in sequences if len(visible_frames(s)) < 2)
+        log.warning("%s: %d of %d sequences have fewer than two frames with the target visible and "
+                    "give no training pair (first: %s); left out", root, len(sequences) - len(kept),
+                    len(sequences), first)
+    return kept
 
 
 @register_task("siamfc")
