@@ -143,15 +143,15 @@ def layers(
 
     model, _, class_names = _load(run, allow_imports)
     shapes: dict[str, tuple] = {}
-    hooks = [
-        m.register_forward_hook(
-            lambda mod, i, o, n=n: (
-                shapes.setdefault(n, tuple(o.shape)) if isinstance(o, torch.Tensor) else None
-            )
-        )
-        for n, m in model.named_modules()
-        if n
-    ]
+
+    def record(name):
+        def hook(_module, _inputs, output):  # returns None: the output is left as it is
+            if isinstance(output, torch.Tensor):
+                shapes.setdefault(name, tuple(output.shape))
+
+        return hook
+
+    hooks = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
     with frozen(model), torch.no_grad():
         model(
             to_model_units(
