@@ -467,17 +467,9 @@ def topk_cmd(
     try:
         with progress_task(f"topk {layer}[{unit}]", total, unit="clips") as advance:
             clips = top_clips(model, layer, unit, loader, k, on_batch=lambda n: advance(n))
-        stream = _stream_of(
-            model, cam_layer or layer if layer != "logits" else _default_cam_layer(model), clips[0].batch
-        )
-        add_heat(
-            model,
-            layer,
-            unit,
-            clips,
-            stream,
-            cam_layer or (_default_cam_layer(model) if layer == "logits" else None),
-        )
+        heat_layer = layer if layer != "logits" else (cam_layer or _default_cam_layer(model))
+        stream = _stream_of(model, heat_layer, clips[0].batch)
+        add_heat(model, layer, unit, clips, stream, heat_layer if layer == "logits" else None)
     except (ValueError, KeyError, IndexError) as err:
         _fail(str(err).strip("'\""))
     folder = out or Path(run) / "visualize" / "topk"

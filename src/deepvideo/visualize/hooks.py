@@ -47,10 +47,6 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
 
 
-def channel_count(activation: torch.Tensor) -> int:
-    return int(activation.shape[1])
-
-
 class Capture:
     """The output of one module during the last forward pass (``.value``)."""
 
