@@ -199,7 +199,9 @@ def test_topk_maximize_with_measured_a_hat_and_layers(run_with_data, tmp_path):
     assert r.exit_code == 0, r.output
     report = (tmp_path / "t" / "report.md").read_text()
     assert report.count("dataset clip") == 2 and len(list((tmp_path / "t").glob("top0*_clip*.png"))) == 2
-    r = _run("topk", ck, "test", "--channel", "MoveUp", "-k", "1", "--formats", "png", "--out", tmp_path / "c")
+    r = _run(
+        "topk", ck, "test", "--channel", "MoveUp", "-k", "1", "--formats", "png", "--out", tmp_path / "c"
+    )
     assert r.exit_code == 0, r.output  # a class unit: Grad-CAM at the last convolution
     assert len(list((tmp_path / "c").glob("top01_clip*.png"))) == 1
     cache = tmp_path / "amax.json"
