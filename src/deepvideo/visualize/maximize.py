@@ -132,10 +132,10 @@ def to_model_units(inputs: dict[str, torch.Tensor], spec) -> dict[str, torch.Ten
     batch = {}
     for key, x in inputs.items():
         if key == "rgb":
-            std = torch.tensor(spec.std[:3], dtype=x.dtype).view(3, 1, 1, 1)
+            std = torch.tensor(spec.std[:3], dtype=x.dtype, device=x.device).view(3, 1, 1, 1)
             batch[key] = (x / 255.0 / std)[None]
         else:
-            mean, std = flow_normalization(spec)
+            mean, std = (t.to(x) for t in flow_normalization(spec))
             batch[key] = ((x / FLOW_UNITS_PER_PX - mean) / std)[None]
     return batch
 
@@ -174,7 +174,11 @@ def maximize(
     opts = options or MaximizeOptions()
     spec = model.input_spec
     g = torch.Generator().manual_seed(opts.seed)
-    inputs = {k: torch.randn(s, generator=g) * opts.noise for k, s in input_shapes(spec, opts.size).items()}
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    inputs = {
+        k: (torch.randn(s, generator=g) * opts.noise).to(device)
+        for k, s in input_shapes(spec, opts.size).items()
+    }
     scale = 1.0 if a_hat is None else float(a_hat)
     if not scale > 0:
         raise ValueError(
@@ -205,4 +209,5 @@ def maximize(
             history.append(record)
             if on_step is not None:
                 on_step(k, record)
+    inputs = {k: v.detach().cpu() for k, v in inputs.items()}
     return MaximizeResult(inputs, layer, channel, rho, scale, opts, history)
