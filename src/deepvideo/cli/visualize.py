@@ -228,7 +228,7 @@ def maximize_cmd(
     allow_imports: bool = ALLOW,
 ) -> None:
     """Activation maximisation (thesis ch. 6): inputs of every stream that excite a unit."""
-    from deepvideo.progress import progress_task
+    from deepvideo.progress import progress_task, track
     from deepvideo.visualize.maximize import MaximizeOptions, maximize
     from deepvideo.visualize.save import save_maximization
     from deepvideo.visualize.stats import cached_max_activations
@@ -246,6 +246,7 @@ def maximize_cmd(
     if stats != "none":
         cache = cache or Path(run) / "visualize" / "activation_max.json"
         batches, _ = _dataset_batches(cfg, model, class_names, stats, stats_batches)
+        batches = track(batches, f"a_hat of {layer} on {stats}", total=stats_batches, unit="batches")
         try:
             a_hat = cached_max_activations(cache, model, layer, batches)
         except (ValueError, KeyError) as err:
