@@ -25,9 +25,11 @@ Maximization", CVPR 2019 (Sec. 3.3, 3.4), with the values of the authors' parame
   the total weight (``init_samples_minimum_weight``);
 - localisation (``advanced_localization``): no target when the peak is below 0.25
   (``target_not_found_threshold``); a second peak outside 2.2 target sizes of the first
-  (``target_neighborhood_scale``) above 0.8 of it (``distractor_threshold``) picks the peak
-  nearer the previous position when clearly nearer (``dispalcement_scale = 0.8``) and is a hard
-  negative; one above 0.5 of it (``hard_negative_threshold``) is a hard negative.
+  (``target_neighborhood_scale``) above 0.8 of it (``distractor_threshold``): when only one of
+  the two peaks lies within ``0.8 · √(H W) / 2`` cells of the previous position
+  (``dispalcement_scale``) that one is chosen and the frame is a hard negative, else the frame is
+  uncertain (the highest peak, not learnt); a second peak above 0.5 of the first
+  (``hard_negative_threshold``) and above 0.25 makes a hard negative.
 
 Departure: the paper applies an activation (PELU/MLU, ``response_activation = ('mlu', 0.05)``)
 to the scores; here the score is linear in each layer, so Gauss-Newton linearises a bilinear
@@ -179,13 +181,14 @@ def localize(scores: np.ndarray, target_cells: tuple[float, float], previous: tu
     peak2 = np.unravel_index(int(np.argmax(rest)), scores.shape)
     max2 = float(rest[peak2])
     p1, p2 = (int(peak1[0]), int(peak1[1])), (int(peak2[0]), int(peak2[1]))
-    if max2 > DISTRACTOR * max1 and max2 > NOT_FOUND:
-        d1 = math.dist(p1, previous)
-        d2 = math.dist(p2, previous)
-        if d1 > d2 / DISPLACEMENT_SCALE:
-            return p2, "hard_negative", max2
-        if d2 > d1 / DISPLACEMENT_SCALE:
+    if max2 > DISTRACTOR * max1:
+        threshold = DISPLACEMENT_SCALE * math.sqrt(scores.shape[0] * scores.shape[1]) / 2
+        near1 = math.dist(p1, previous) < threshold
+        near2 = math.dist(p2, previous) < threshold
+        if near1 and not near2:
             return p1, "hard_negative", max1
+        if near2 and not near1:
+            return p2, "hard_negative", max2
         return p1, "uncertain", max1
     if max2 > HARD_NEGATIVE * max1 and max2 > NOT_FOUND:
         return p1, "hard_negative", max1
