@@ -108,7 +108,7 @@ def test_optimize_folds_batch_norm_with_equal_outputs(name):
     assert folded > 10
     a = create_tracker(name, model=net, image_size=96, optimize=True)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in a.net.backbone.modules())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.backbone.modules())     # the given net is kept
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.backbone.modules())   # the given net kept
     images = torch.rand(2, 3, 96, 96) * 255
     with torch.no_grad():
         for x, y in zip(net.backbone(images), a.net.backbone(images), strict=True):
@@ -119,4 +119,4 @@ def test_optimize_folds_batch_norm_with_equal_outputs(name):
     b.initialize(frames[0], boxes[0])
     ra, rb = a.track(frames[1]), b.track(frames[1])
     assert np.allclose(ra.extras["response"], rb.extras["response"], atol=2e-3)   # via the online fit
-    assert ra.box == pytest.approx(rb.box, abs=1.0)     # 5 ascent steps of an untrained IoU-Net amplify rounding
+    assert ra.box == pytest.approx(rb.box, abs=1.0)   # an untrained IoU-Net's ascent amplifies rounding

@@ -28,7 +28,8 @@ def test_pool_boxes_is_roi_align_and_differentiable_in_the_boxes():
     mine = pool_boxes(f, boxes, 5, 8)
     assert mine.shape == (4, 3, 5, 5)
     flat = boxes.detach().reshape(-1, 4)
-    rois = torch.cat([torch.tensor([[0.0], [0], [1], [1]], dtype=torch.float64), flat[:, :2], flat[:, :2] + flat[:, 2:]], 1)
+    index = torch.tensor([[0.0], [0], [1], [1]], dtype=torch.float64)
+    rois = torch.cat([index, flat[:, :2], flat[:, :2] + flat[:, 2:]], 1)
     reference = roi_align(f, rois, (5, 5), spatial_scale=1 / 8, sampling_ratio=4, aligned=False)
     assert torch.allclose(mine, reference, atol=1e-10)
     mine.sum().backward()
@@ -54,8 +55,8 @@ def test_iounet_shapes(head):
     assert net.ref3[0].out_channels == 8                 # the reference block3 branch: dim / 2
     proposals = torch.tensor([[[60.0, 50, 40, 40], [70, 60, 50, 60], [10, 10, 30, 30]]])
     assert net.predict_iou(modulation, test, proposals).shape == (1, 3)
-    assert net(((torch.randn(2, 8, 24, 24)), torch.randn(2, 16, 12, 12)), torch.rand(2, 4) * 50 + 20,
-               (torch.randn(2, 8, 24, 24), torch.randn(2, 16, 12, 12)), torch.rand(2, 7, 4) * 50 + 20).shape == (2, 7)
+    maps = (torch.randn(2, 8, 24, 24), torch.randn(2, 16, 12, 12))
+    assert net(maps, torch.rand(2, 4) * 50 + 20, maps, torch.rand(2, 7, 4) * 50 + 20).shape == (2, 7)
 
 
 def test_refinement_step_follows_the_scaled_gradient_and_raises_the_predicted_iou(head):

@@ -46,7 +46,8 @@ def test_atom_round_trip_and_names():
     layout = find_layout("atom", source="pytracking")
     foreign = layout.from_deepvideo(net.state_dict())
     for key in ("feature_extractor.layer3.1.bn2.running_var", "bb_regressor.conv3_1r.0.weight",
-                "bb_regressor.conv3_2t.1.running_mean", "bb_regressor.fc3_1r.0.bias", "bb_regressor.fc34_4r.1.weight",
+                "bb_regressor.conv3_2t.1.running_mean", "bb_regressor.fc3_1r.0.bias",
+                "bb_regressor.fc34_4r.1.weight",
                 "bb_regressor.fc3_rt.linear.weight", "bb_regressor.fc4_rt.bn.running_var",
                 "bb_regressor.iou_predictor.weight"):
         assert key in foreign
@@ -62,12 +63,13 @@ def test_atom_round_trip_and_names():
 def test_dimp_round_trip_and_names(depth):
     net = randomized(DiMPNet(depth, width=0.0625 if depth == 50 else 0.125, iou_dim=16, num_iter=2))
     foreign = find_layout("dimp", source="pytracking").from_deepvideo(net.state_dict())
-    final_conv = "classifier.feature_extractor.0.weight" if depth == 50 else "classifier.feature_extractor.1.weight"
+    final_conv = f"classifier.feature_extractor.{0 if depth == 50 else 1}.weight"
     for key in (final_conv, "classifier.filter_initializer.filter_conv.bias",
                 "classifier.filter_optimizer.log_step_length", "classifier.filter_optimizer.filter_reg",
                 "classifier.filter_optimizer.label_map_predictor.weight",
                 "classifier.filter_optimizer.target_mask_predictor.0.weight",
-                "classifier.filter_optimizer.spatial_weight_predictor.weight", "bb_regressor.conv4_1t.0.weight"):
+                "classifier.filter_optimizer.spatial_weight_predictor.weight",
+                "bb_regressor.conv4_1t.0.weight"):
         assert key in foreign
     if depth == 18:
         assert "classifier.feature_extractor.0.conv1.weight" in foreign   # the residual basic block

@@ -82,7 +82,8 @@ class SequenceSamples(torch.utils.data.Dataset):
             raise ValueError("SequenceSamples needs at least one sequence")
         if num_train < 1 or num_test < 1 or max_gap < 1 or proposals < 1 or samples_per_epoch < 1:
             raise ValueError(f"bad SequenceSamples arguments: num_train={num_train}, num_test={num_test}, "
-                             f"max_gap={max_gap}, proposals={proposals}, samples_per_epoch={samples_per_epoch} "
+                             f"max_gap={max_gap}, proposals={proposals}, "
+                             f"samples_per_epoch={samples_per_epoch} "
                              "(all >= 1)")
         self.sequences = list(sequences)
         self.visible = [visible_frames(s) for s in self.sequences]

@@ -69,7 +69,8 @@ class _TrackerTask(Task):
 
     def build_model(self) -> nn.Module:
         if self.cfg.model.name != self.name:
-            raise ConfigError(f"task {self.name!r} builds model.name: {self.name}, got {self.cfg.model.name!r}")
+            raise ConfigError(f"task {self.name!r} builds model.name: {self.name}, "
+                              f"got {self.cfg.model.name!r}")
         return self.model_class(**self.cfg.model.kwargs)
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
@@ -82,7 +83,8 @@ class _TrackerTask(Task):
 
     def check_model(self, model: nn.Module) -> None:
         if not isinstance(model, self.model_class):
-            raise ConfigError(f"task {self.name!r} trains a {self.model_class.__name__}, got {type(model).__name__}")
+            raise ConfigError(f"task {self.name!r} trains a {self.model_class.__name__}, "
+                              f"got {type(model).__name__}")
 
     def losses(self, model, batch, device) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         raise NotImplementedError
