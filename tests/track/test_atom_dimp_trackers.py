@@ -106,7 +106,9 @@ def test_optimize_folds_batch_norm_with_equal_outputs(name):
     net = nets()[name]
     folded = fold_batchnorm(__import__("copy").deepcopy(net))
     assert folded > 10
-    a = create_tracker(name, model=net, image_size=96, optimize=True)
+    a = create_tracker(name, model=net, image_size=96, optimize="true")        # as --param optimize=true
+    with pytest.raises(ValueError, match="optimize: expected true or false, got 'maybe'"):
+        create_tracker(name, model=net, optimize="maybe")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in a.net.backbone.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.backbone.modules())   # the given net kept
     images = torch.rand(2, 3, 96, 96) * 255

@@ -79,6 +79,18 @@ def load_network(weights, env: str, build, name: str) -> torch.nn.Module:
     return net.eval()
 
 
+def as_flag(value, what: str) -> bool:
+    """``value`` as a bool: a bool, 0/1, or the text true/false/yes/no/1/0 (``--param k=v``)."""
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(f"{what}: expected true or false, got {value!r}")
+
+
 class IoUNetTracker:
     """What ATOM and DiMP share: search-region crops, backbone maps, IoU-Net box refinement."""
 
@@ -86,6 +98,7 @@ class IoUNetTracker:
 
     def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
                  seed: int = 0):
+        optimize = as_flag(optimize, "optimize")
         self.net = copy.deepcopy(net).eval() if optimize else net.eval()
         if optimize:
             fold_batchnorm(self.net)
