@@ -74,6 +74,24 @@ def test_not_found_keeps_the_box_and_learns_nothing():
     assert len(tracker.classifier.memory.features) == memory
 
 
+@pytest.mark.parametrize("name", ["atom", "dimp"])
+def test_without_the_iou_net_the_size_stays_and_the_box_centres_on_the_peak(name):
+    tracker = create_tracker(name, model=nets()[name], image_size=96, use_iou_net="false")
+    images, boxes = video()
+    tracker.initialize(images[0], boxes[0])
+    side = tracker.side
+    result = tracker.track(images[0])
+    if result.extras["flag"] != "not_found":
+        row, col = np.unravel_index(np.argmax(result.extras["response"]), (7, 7))
+        x, y, w, h = result.box
+        assert (w, h) == pytest.approx(boxes[0][2:])
+        scale = side / 96                                # frame pixels per crop pixel
+        centre = (boxes[0][0] + 10 + (col * 16 - 48) * scale, boxes[0][1] + 12 + (row * 16 - 48) * scale)
+        assert (x + w / 2, y + h / 2) == pytest.approx(centre, abs=1e-3)
+    else:
+        assert result.box == pytest.approx(boxes[0])
+
+
 def test_parameters_are_the_papers():
     assert (atom_module.NUM_RANDOM_BOXES, atom_module.JITTER_POS, atom_module.JITTER_SIZE) == (9, 0.1, 0.5)
     assert atom_module.IMAGE_SIZE == 288 and atom_module.SEARCH_AREA_SCALE == 5

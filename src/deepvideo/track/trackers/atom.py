@@ -19,7 +19,8 @@ Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter f
 - not found (peak < 0.25): the box stays and the frame is not learnt; a hard negative
   (distractor) is learnt at once with rate 0.02; an uncertain frame is not learnt.
 
-``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
+``use_iou_net=False`` (pytracking's ``use_iou_net``) keeps the size and takes the classifier's
+peak as the position. ``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
 training checkpoint folder holding ``model.safetensors``), else ``DEEPVIDEO_ATOM_WEIGHTS``;
 the network's sizes are read from the weights. ``optimize=True`` folds batch norms into the
 preceding convolutions (:func:`deepvideo.models.inference.fold_batchnorm`, same outputs).
@@ -97,13 +98,14 @@ class IoUNetTracker:
     name = "iounet"
 
     def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
-                 seed: int = 0):
+                 seed: int = 0, use_iou_net: bool = True):
         optimize = as_flag(optimize, "optimize")
         self.net = copy.deepcopy(net).eval() if optimize else net.eval()
         if optimize:
             fold_batchnorm(self.net)
         self.image_size = int(image_size)
         self.rng = np.random.default_rng(seed)
+        self.use_iou_net = as_flag(use_iou_net, "use_iou_net")
 
     # geometry: crop pixel q of a crop centred at c with side s is frame pixel c - s/2 + q s / S
     def crop(self, frame: np.ndarray, center, side: float, shift=(0.0, 0.0), flip: bool = False,
@@ -176,7 +178,11 @@ class IoUNetTracker:
         if flag == "not_found":
             return flag, score, None
         peak_crop = ((peak[1] + offset) * STRIDE, (peak[0] + offset) * STRIDE)
-        box = self.refine(maps, peak_crop, (self.size[0] * r, self.size[1] * r))
+        size_crop = (self.size[0] * r, self.size[1] * r)
+        if self.use_iou_net:
+            box = self.refine(maps, peak_crop, size_crop)
+        else:
+            box = torch.tensor([peak_crop[0] - size_crop[0] / 2, peak_crop[1] - size_crop[1] / 2, *size_crop])
         half = self.image_size / 2
         cx = self.center[0] + (float(box[0] + box[2] / 2) - half) / r
         cy = self.center[1] + (float(box[1] + box[3] / 2) - half) / r
@@ -201,9 +207,10 @@ class ATOMTracker(IoUNetTracker):
     name = "atom"
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
-                 optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0, **classifier):
+                 optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
+                 use_iou_net: bool = True, **classifier):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, atom_from_state, "atom")
-        super().__init__(net, image_size, optimize, seed)
+        super().__init__(net, image_size, optimize, seed, use_iou_net)
         self.classifier_options = classifier
 
     def features(self, images: torch.Tensor):

@@ -19,7 +19,8 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
   (9 random boxes, 5 steps, top 3) as ATOM.
 
 Weights: ``weights=`` a ``.safetensors`` file (or a checkpoint folder holding
-``model.safetensors``), else ``DEEPVIDEO_DIMP_WEIGHTS``; ``optimize=True`` folds batch norms.
+``model.safetensors``), else ``DEEPVIDEO_DIMP_WEIGHTS``; ``optimize=True`` folds batch norms;
+``use_iou_net=False`` keeps the size and takes the classifier's peak as the position.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ class DiMPTracker(IoUNetTracker):
     name = "dimp"
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
-                 optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0):
+                 optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
+                 use_iou_net: bool = True):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, dimp_from_state, "dimp")
-        super().__init__(net, image_size, optimize, seed)
+        super().__init__(net, image_size, optimize, seed, use_iou_net)
         self.kernel = int(self.net.initializer.filter_size)
 
     def features(self, images: torch.Tensor):
