@@ -92,6 +92,15 @@ def test_without_the_iou_net_the_size_stays_and_the_box_centres_on_the_peak(name
         assert result.box == pytest.approx(boxes[0])
 
 
+def test_classifier_options_pass_through_and_unknown_ones_fail_at_once():
+    tracker = create_tracker("atom", model=nets()["atom"], image_size=96, dim=8, filter_reg=0.5)
+    images, boxes = video(2)
+    tracker.initialize(images[0], boxes[0])
+    assert tracker.classifier.dim == 8 and tracker.classifier.regs == (1e-4, 0.5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        create_tracker("atom", model=nets()["atom"], bogus=1)
+
+
 def test_parameters_are_the_papers():
     assert (atom_module.NUM_RANDOM_BOXES, atom_module.JITTER_POS, atom_module.JITTER_SIZE) == (9, 0.1, 0.5)
     assert atom_module.IMAGE_SIZE == 288 and atom_module.SEARCH_AREA_SCALE == 5

@@ -7,7 +7,8 @@ Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter f
 - search region: a square of side ``5 √(w h)`` around the last position (``search_area_scale
   = 5``), resampled to 288 × 288 (border replicated); block4 of ResNet-18 is 18 × 18;
 - first frame: the crop and augmented copies (horizontal flip, four shifts by ±0.6 of half the
-  crop, two blurs; the paper also rotates, left out here) train
+  crop, two blurs; the authors' code also rotates and applies dropout to features, left out
+  here) train
   :class:`~deepvideo.track.online_classifier.ATOMClassifier`; the IoU-Net's modulation vector
   comes from the (unaugmented) first frame;
 - each frame: the classifier's peak (advanced localisation, see
@@ -212,6 +213,7 @@ class ATOMTracker(IoUNetTracker):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, atom_from_state, "atom")
         super().__init__(net, image_size, optimize, seed, use_iou_net)
         self.classifier_options = classifier
+        ATOMClassifier(**classifier)                       # unknown options fail here, not at initialize
 
     def features(self, images: torch.Tensor):
         """``(layer2, layer3)`` maps and the classifier's features (layer3, instance L2-normalised)."""
