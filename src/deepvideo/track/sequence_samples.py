@@ -1,0 +1,134 @@
+"""Training samples for ATOM and DiMP: train and test frames of one sequence, cropped around a
+jittered target, with jittered proposal boxes and their IoU.
+
+Following the authors' training code (github.com/visionml/pytracking: ``ltr/data/processing.py``
+``ATOMProcessing`` / ``DiMPProcessing``, ``ltr/data/sampler.py``, ``ltr/train_settings/bbreg/
+atom.py`` and ``dimp/dimp18.py``):
+
+- frames: ``num_train`` training and ``num_test`` test frames of one sequence, all with the
+  target visible, within ``max_gap = 30`` frames of each other (ATOM: 1 + 1, DiMP: 3 + 3); the
+  earliest ``num_train`` are the training frames;
+- crops: the target size is jittered ``size · exp(N(0, σ_s))`` (``σ_s = 0.25`` train, ``0.5``
+  test frames) and its centre moved by ``√(w h) · f · U(−0.5, 0.5)`` (``f = 3`` train, ``4.5``
+  test); a square of side ``5 √(w h)`` (``search_area_factor = 5``) around it is resampled to
+  ``image_size`` (288), the border replicated;
+- proposals: per test frame ``proposals`` boxes (DiMP 8, ATOM 16): ``σ`` drawn from
+  ``(0.01, 0.05, 0.1, 0.2, 0.3)`` and centre, width and height perturbed by Gaussian noise of
+  deviation ``σ √(w h)``, redrawn until the IoU is at least 0.1 (``min_iou``); the target is
+  ``2 · IoU − 1`` (the authors' mapping to ``[−1, 1]``);
+- a share ``gray_share`` of samples (0.05) is made grayscale.
+
+Item: ``train_images [I, 3, S, S]``, ``train_boxes [I, 4]``, ``test_images [J, 3, S, S]``,
+``test_boxes [J, 4]``, ``proposals [J, P, 4]``, ``proposal_iou [J, P]`` (float32; images RGB
+0..255, boxes ``x, y, w, h`` crop pixels). Items are keyed ``(index, epoch)`` or ``index``;
+each is a pure function of its key and ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence as Seq
+
+import numpy as np
+import torch
+
+from deepvideo.track.boxes import iou
+from deepvideo.track.dcf import extract_patch
+from deepvideo.track.pairs import gray, to_chw, visible_frames
+
+SIGMAS = (0.01, 0.05, 0.1, 0.2, 0.3)
+MIN_IOU = 0.1
+SEARCH_AREA = 5.0
+
+
+def jittered_crop(frame: np.ndarray, box: np.ndarray, rng: np.random.Generator, size: int,
+                  center_jitter: float, scale_jitter: float) -> tuple[np.ndarray, np.ndarray]:
+    """The crop ``[size, size, 3]`` around a jittered ``box`` and the box in crop pixels."""
+    x, y, w, h = box
+    jw, jh = np.array([w, h]) * np.exp(rng.standard_normal(2) * scale_jitter)
+    offset = math.sqrt(jw * jh) * center_jitter
+    cx, cy = np.array([x + w / 2, y + h / 2]) + offset * (rng.random(2) - 0.5)
+    side = math.sqrt(jw * jh) * SEARCH_AREA
+    crop = extract_patch(frame, (cx, cy), (side, side), (size, size))
+    r = size / side
+    inside = np.array([(x - cx + side / 2) * r, (y - cy + side / 2) * r, w * r, h * r], np.float32)
+    return crop, inside
+
+
+def proposals_for(box: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` Gaussian-perturbed boxes around ``box`` (IoU ≥ 0.1) and their IoU."""
+    x, y, w, h = (float(v) for v in box)
+    out = np.empty((count, 4), np.float32)
+    for n in range(count):
+        sigma = SIGMAS[rng.integers(len(SIGMAS))] * math.sqrt(w * h)
+        out[n] = box
+        for _ in range(100):
+            cx, cy, pw, ph = np.array([x + w / 2, y + h / 2, w, h]) + sigma * rng.standard_normal(4)
+            candidate = np.array([cx - pw / 2, cy - ph / 2, pw, ph], np.float32)
+            if pw > 1 and ph > 1 and float(iou(candidate, box)[0]) >= MIN_IOU:
+                out[n] = candidate
+                break
+    return out, iou(out, np.broadcast_to(box, out.shape)).astype(np.float32)
+
+
+class SequenceSamples(torch.utils.data.Dataset):
+    """ATOM/DiMP training samples from tracking ``sequences`` (see the module docstring)."""
+
+    def __init__(self, sequences: Seq, num_train: int = 3, num_test: int = 3, max_gap: int = 30,
+                 image_size: int = 288, proposals: int = 8, center_jitter: tuple[float, float] = (3.0, 4.5),
+                 scale_jitter: tuple[float, float] = (0.25, 0.5), gray_share: float = 0.05,
+                 samples_per_epoch: int = 1000, seed: int = 0):
+        if not sequences:
+            raise ValueError("SequenceSamples needs at least one sequence")
+        if num_train < 1 or num_test < 1 or max_gap < 1 or proposals < 1 or samples_per_epoch < 1:
+            raise ValueError(f"bad SequenceSamples arguments: num_train={num_train}, num_test={num_test}, "
+                             f"max_gap={max_gap}, proposals={proposals}, "
+                             f"samples_per_epoch={samples_per_epoch} "
+                             "(all >= 1)")
+        self.sequences = list(sequences)
+        self.visible = [visible_frames(s) for s in self.sequences]
+        for sequence, frames in zip(self.sequences, self.visible, strict=True):
+            if len(frames) < 2:
+                raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} of "
+                                 f"{len(sequence)} frames; a training sample needs two")
+        self.num_train, self.num_test, self.max_gap = int(num_train), int(num_test), int(max_gap)
+        self.image_size, self.proposals = int(image_size), int(proposals)
+        self.center_jitter, self.scale_jitter = tuple(center_jitter), tuple(scale_jitter)
+        self.gray_share, self.samples_per_epoch, self.seed = float(gray_share), int(samples_per_epoch), seed
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def frames(self, rng: np.random.Generator) -> tuple[int, list[int]]:
+        """``(sequence, sorted frame indices)``: ``num_train + num_test`` visible frames within
+        ``max_gap`` of a base frame (repeated when the window has too few)."""
+        which = int(rng.integers(len(self.sequences)))
+        visible = self.visible[which]
+        base = int(visible[rng.integers(len(visible))])
+        window = visible[np.abs(visible - base) <= self.max_gap]
+        count = self.num_train + self.num_test
+        chosen = rng.choice(window, size=count, replace=len(window) < count)
+        return which, sorted(int(f) for f in chosen)
+
+    def __getitem__(self, key) -> dict[str, torch.Tensor]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        which, frames = self.frames(rng)
+        sequence = self.sequences[which]
+        grayscale = rng.random() < self.gray_share
+        images, boxes = [], []
+        for n, f in enumerate(frames):
+            test = n >= self.num_train
+            crop, box = jittered_crop(sequence.frame(f), np.asarray(sequence.boxes[f], np.float64), rng,
+                                      self.image_size, self.center_jitter[test], self.scale_jitter[test])
+            images.append(to_chw(gray(crop) if grayscale else crop))
+            boxes.append(box)
+        drawn = [proposals_for(b, self.proposals, rng) for b in boxes[self.num_train:]]
+        i = self.num_train
+        return {"train_images": torch.stack(images[:i]), "train_boxes": torch.from_numpy(np.stack(boxes[:i])),
+                "test_images": torch.stack(images[i:]), "test_boxes": torch.from_numpy(np.stack(boxes[i:])),
+                "proposals": torch.from_numpy(np.stack([d[0] for d in drawn])),
+                "proposal_iou": torch.from_numpy(2 * np.stack([d[1] for d in drawn]) - 1)}
+
+
+__all__ = ["SequenceSamples", "jittered_crop", "proposals_for"]

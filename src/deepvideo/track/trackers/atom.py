@@ -1,0 +1,242 @@
+"""ATOM tracker: an online classifier finds the target, the IoU-Net fits its box.
+
+M. Danelljan, G. Bhat, F. S. Khan, M. Felsberg, "ATOM: Accurate Tracking by Overlap
+Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter file
+(github.com/visionml/pytracking, ``pytracking/parameter/atom/default.py``):
+
+- search region: a square of side ``5 √(w h)`` around the last position (``search_area_scale
+  = 5``), resampled to 288 × 288 (border replicated); block4 of ResNet-18 is 18 × 18;
+- first frame: the crop and augmented copies (horizontal flip, four shifts by ±0.6 of half the
+  crop, two blurs; the authors' code also rotates and applies dropout to features, left out
+  here) train
+  :class:`~deepvideo.track.online_classifier.ATOMClassifier`; the IoU-Net's modulation vector
+  comes from the (unaugmented) first frame;
+- each frame: the classifier's peak (advanced localisation, see
+  :func:`~deepvideo.track.online_classifier.localize`) gives the position; the box there with
+  the last size and 9 random boxes around it (``num_init_random_boxes = 9``, position jitter
+  ``0.1`` and size jitter ``0.5`` of the box's smaller side / size) are refined by 5
+  gradient-ascent steps on the predicted IoU and the mean of the best 3 is the new box
+  (:func:`~deepvideo.track.iounet.refine_boxes`, :func:`~deepvideo.track.iounet.top_k_box`);
+- not found (peak < 0.25): the box stays and the frame is not learnt; a hard negative
+  (distractor) is learnt at once with rate 0.02; an uncertain frame is not learnt.
+
+``use_iou_net=False`` (pytracking's ``use_iou_net``) keeps the size and takes the classifier's
+peak as the position. ``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
+training checkpoint folder holding ``model.safetensors``), else ``DEEPVIDEO_ATOM_WEIGHTS``;
+the network's sizes are read from the weights. ``optimize=True`` folds batch norms into the
+preceding convolutions (:func:`deepvideo.models.inference.fold_batchnorm`, same outputs).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from deepvideo.models.convert.files import read_safetensors
+from deepvideo.models.inference import fold_batchnorm
+from deepvideo.track.atom import IMAGE_SIZE, SEARCH_AREA_SCALE, atom_from_state
+from deepvideo.track.base import Box, TrackResult, as_box, check_frame
+from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, extract_patch
+from deepvideo.track.iounet import refine_boxes, top_k_box
+from deepvideo.track.online_classifier import ATOMClassifier, instance_l2_norm, localize
+from deepvideo.track.registry import register_tracker
+
+WEIGHTS_ENV = "DEEPVIDEO_ATOM_WEIGHTS"
+STRIDE = 16
+RELATIVE_SHIFTS = ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))
+BLURS = ((3.0, 1.0), (1.0, 3.0))
+NUM_RANDOM_BOXES = 9
+JITTER_POS = 0.1
+JITTER_SIZE = 0.5
+MIN_SIZE = 10.0
+
+
+def weights_file(weights, env: str) -> Path | None:
+    """The weights file given (a checkpoint folder means its ``model.safetensors``) or from
+    the environment variable ``env``; None when neither."""
+    value = weights if weights is not None else os.environ.get(env)
+    if not value:
+        return None
+    path = Path(value)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
+def load_network(weights, env: str, build, name: str) -> torch.nn.Module:
+    """The network ``build(state)`` with the weights of ``weights`` / ``$env`` (eval mode)."""
+    path = weights_file(weights, env)
+    if path is None:
+        raise ValueError(f"{name}: give weights= (a .safetensors file) or set {env}")
+    state = read_safetensors(path)
+    try:
+        net = build(state)
+        net.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path}: not {name} weights: {exc}") from None
+    return net.eval()
+
+
+def as_flag(value, what: str) -> bool:
+    """``value`` as a bool: a bool, 0/1, or the text true/false/yes/no/1/0 (``--param k=v``)."""
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(f"{what}: expected true or false, got {value!r}")
+
+
+class IoUNetTracker:
+    """What ATOM and DiMP share: search-region crops, backbone maps, IoU-Net box refinement."""
+
+    name = "iounet"
+
+    def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
+                 seed: int = 0, use_iou_net: bool = True):
+        optimize = as_flag(optimize, "optimize")
+        self.net = copy.deepcopy(net).eval() if optimize else net.eval()
+        if optimize:
+            fold_batchnorm(self.net)
+        self.image_size = int(image_size)
+        self.rng = np.random.default_rng(seed)
+        self.use_iou_net = as_flag(use_iou_net, "use_iou_net")
+
+    # geometry: crop pixel q of a crop centred at c with side s is frame pixel c - s/2 + q s / S
+    def crop(self, frame: np.ndarray, center, side: float, shift=(0.0, 0.0), flip: bool = False,
+             blur=None) -> torch.Tensor:
+        """The square crop ``[3, S, S]`` (float RGB) of ``side`` frame pixels, its content moved by
+        ``shift`` crop pixels, optionally flipped or blurred (sigma ``(x, y)``)."""
+        scale = side / self.image_size
+        c = (center[0] - shift[0] * scale, center[1] - shift[1] * scale)
+        patch = extract_patch(frame, c, (side, side), (self.image_size, self.image_size))
+        if flip:
+            patch = patch[:, ::-1]
+        if blur is not None:
+            patch = cv2.GaussianBlur(patch, (0, 0), sigmaX=blur[0], sigmaY=blur[1])
+        return torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1), np.float32))
+
+    def crop_box(self, box_center, size, center, side: float) -> torch.Tensor:
+        """A frame box (centre, size) in the pixels of the crop at ``center`` with ``side``."""
+        r = self.image_size / side
+        half = self.image_size / 2
+        w, h = size[0] * r, size[1] * r
+        return torch.tensor([half + (box_center[0] - center[0]) * r - w / 2,
+                             half + (box_center[1] - center[1]) * r - h / 2, w, h])
+
+    def augmented(self, frame: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """First-frame crops ``[N, 3, S, S]`` (identity, flip, shifts, blurs) and their target
+        boxes ``[N, 4]`` (crop pixels)."""
+        box = self.crop_box(self.center, self.size, self.center, self.side)
+        images, boxes = [self.crop(frame, self.center, self.side)], [box]
+        images.append(self.crop(frame, self.center, self.side, flip=True))
+        boxes.append(torch.tensor([self.image_size - box[0] - box[2], box[1], box[2], box[3]]))
+        for sx, sy in RELATIVE_SHIFTS:
+            shift = (sx * self.image_size / 2, sy * self.image_size / 2)
+            images.append(self.crop(frame, self.center, self.side, shift=shift))
+            boxes.append(box + torch.tensor([shift[0], shift[1], 0.0, 0.0]))
+        for blur in BLURS:
+            images.append(self.crop(frame, self.center, self.side, blur=blur))
+            boxes.append(box)
+        return torch.stack(images), torch.stack(boxes)
+
+    def start(self, frame: np.ndarray, box: Box) -> None:
+        frame = check_frame(frame)
+        self.center, self.size = box_to_center(as_box(box, f"{self.name} initial box"))
+        self.side = math.sqrt(self.size[0] * self.size[1]) * SEARCH_AREA_SCALE
+        self.frame_shape = frame.shape[:2]
+
+    def refine(self, maps, center_crop, size_crop) -> torch.Tensor:
+        """The IoU-Net's box (crop pixels) from a start at ``center_crop`` with ``size_crop``."""
+        w, h = size_crop
+        edge = min(w, h)
+        u = 2 * self.rng.random((NUM_RANDOM_BOXES, 4)) - 1
+        boxes = [[center_crop[0] - w / 2, center_crop[1] - h / 2, w, h]]
+        for du in u:
+            bw, bh = w * (1 + JITTER_SIZE * du[2]), h * (1 + JITTER_SIZE * du[3])
+            cx, cy = center_crop[0] + JITTER_POS * edge * du[0], center_crop[1] + JITTER_POS * edge * du[1]
+            boxes.append([cx - bw / 2, cy - bh / 2, bw, bh])
+        test = self.net.iou_net.test_features(*maps)
+        start = torch.tensor(boxes, dtype=torch.float32)
+        refined, ious = refine_boxes(self.net.iou_net, self.modulation, test, start)
+        return top_k_box(refined, ious)
+
+    def locate(self, frame: np.ndarray, scores: torch.Tensor, maps, kernel: int
+               ) -> tuple[str, float, torch.Tensor | None]:
+        """Advanced localisation on ``scores`` and IoU-Net refinement; moves the target (unless
+        not found) and returns ``(flag, score, new box in crop pixels or None)``."""
+        r = self.image_size / self.side
+        cells = (self.size[0] * r / STRIDE, self.size[1] * r / STRIDE)
+        offset = (kernel % 2) / 2
+        middle = self.image_size / 2 / STRIDE - offset
+        peak, flag, score = localize(scores.numpy(), cells, (middle, middle))
+        if flag == "not_found":
+            return flag, score, None
+        peak_crop = ((peak[1] + offset) * STRIDE, (peak[0] + offset) * STRIDE)
+        size_crop = (self.size[0] * r, self.size[1] * r)
+        if self.use_iou_net:
+            box = self.refine(maps, peak_crop, size_crop)
+        else:
+            box = torch.tensor([peak_crop[0] - size_crop[0] / 2, peak_crop[1] - size_crop[1] / 2, *size_crop])
+        half = self.image_size / 2
+        cx = self.center[0] + (float(box[0] + box[2] / 2) - half) / r
+        cy = self.center[1] + (float(box[1] + box[3] / 2) - half) / r
+        height, width = self.frame_shape
+        w = min(max(float(box[2]) / r, MIN_SIZE), width)
+        h = min(max(float(box[3]) / r, MIN_SIZE), height)
+        self.center = clamp_center((cx, cy), frame)
+        self.size = (w, h)
+        self.side = math.sqrt(w * h) * SEARCH_AREA_SCALE
+        return flag, score, box
+
+
+def _available() -> bool:
+    path = weights_file(None, WEIGHTS_ENV)
+    return path is not None and path.is_file()
+
+
+@register_tracker("atom", paper="Danelljan et al., CVPR 2019", available=_available)
+class ATOMTracker(IoUNetTracker):
+    """ATOM: online 2-layer classifier (Gauss-Newton + CG) and IoU-Net box refinement."""
+
+    name = "atom"
+
+    def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
+                 optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
+                 use_iou_net: bool = True, **classifier):
+        net = model if model is not None else load_network(weights, WEIGHTS_ENV, atom_from_state, "atom")
+        super().__init__(net, image_size, optimize, seed, use_iou_net)
+        self.classifier_options = classifier
+        ATOMClassifier(**classifier)                       # unknown options fail here, not at initialize
+
+    def features(self, images: torch.Tensor):
+        """``(layer2, layer3)`` maps and the classifier's features (layer3, instance L2-normalised)."""
+        maps = self.net.backbone(images)
+        return maps, instance_l2_norm(maps[1])
+
+    @torch.no_grad()
+    def initialize(self, frame: np.ndarray, box: Box) -> None:
+        self.start(frame, box)
+        images, boxes = self.augmented(frame)
+        maps, feats = self.features(images)
+        self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
+        self.classifier = ATOMClassifier(**self.classifier_options)
+        self.classifier.initialize(feats, boxes / STRIDE)
+
+    @torch.no_grad()
+    def track(self, frame: np.ndarray) -> TrackResult:
+        frame = check_frame(frame)
+        center, side = self.center, self.side
+        maps, feats = self.features(self.crop(frame, center, side)[None])
+        scores = self.classifier.raw_scores(feats)
+        flag, score, box = self.locate(frame, scores, maps, self.classifier.kernel)
+        if box is not None and flag != "uncertain":
+            self.classifier.update(feats, box / STRIDE, hard_negative=flag == "hard_negative")
+        return TrackResult(center_to_box(self.center, self.size), score,
+                           {"response": scores.numpy(), "flag": flag})
