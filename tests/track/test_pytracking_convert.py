@@ -91,3 +91,43 @@ def test_unknown_keys_are_errors_and_the_file_conversion_writes_safetensors(tmp_
     save_file({k: v.contiguous() for k, v in foreign.items()}, str(src))
     assert convert_tracker_file(src, dst, "atom") == "pytracking"
     assert set(load_file(str(dst))) == set(net.state_dict())
+
+
+def test_pytracking_pickle_with_its_objects_converts_without_running_them(tmp_path, monkeypatch):
+    """A checkpoint as pytracking's trainer saves it ({'net': ..., 'constructor': <ltr object>})
+    converts as it is; the ltr object is read as an inert stand-in (its class is not importable
+    here, and its __setstate__ would fail loudly if it ran); other foreign objects stay refused."""
+    import sys
+    import types
+
+    from deepvideo.models.convert.files import WeightsFileError, read_torch_file
+
+    class NetConstructor:
+        def __setstate__(self, state):  # pragma: no cover - must never run
+            raise AssertionError("pytracking code ran while reading")
+
+    class Other:
+        pass
+
+    for package in ("ltr", "ltr.admin"):
+        monkeypatch.setitem(sys.modules, package, types.ModuleType(package))
+    for name, cls in (("ltr.admin.model_constructor", NetConstructor), ("elsewhere", Other)):
+        module = types.ModuleType(name)
+        cls.__module__, cls.__qualname__ = name, cls.__name__
+        setattr(module, cls.__name__, cls)
+        monkeypatch.setitem(sys.modules, name, module)
+    net = randomized(ATOMNet(18, width=0.125, iou_dim=16))
+    foreign = find_layout("atom", source="pytracking").from_deepvideo(net.state_dict())
+    ckpt, other = tmp_path / "atom_default.pth", tmp_path / "other.pth"
+    torch.save({"net": foreign, "constructor": NetConstructor(), "net_type": "ATOMnet"}, ckpt)
+    torch.save({"net": foreign, "constructor": Other()}, other)
+    for name in ("ltr", "ltr.admin", "ltr.admin.model_constructor", "elsewhere"):
+        monkeypatch.delitem(sys.modules, name)
+    dst = tmp_path / "atom.safetensors"
+    assert convert_tracker_file(ckpt, dst, "atom") == "pytracking"
+    state = load_file(str(dst))
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    with pytest.raises(WeightsFileError, match="elsewhere.Other.*refused unread"):
+        read_torch_file(other, inert_modules=("ltr.",))
+    with pytest.raises(WeightsFileError, match="ltr.admin.model_constructor.NetConstructor"):
+        read_torch_file(ckpt)  # without the allowance, refused as before

@@ -47,19 +47,20 @@ from deepvideo.models.convert.files import (
 SOURCES = ("deepvideo", "torchvision", "pytorchvideo", "pyslowfast")
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike, inert_modules: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
     """Tensors of a ``.pth``/``.pt``/``.pyth``/``.ckpt`` (weights_only) or ``.safetensors`` file.
 
     A damaged file, or one holding Python objects other than tensors, is a :class:`WeightsFileError`.
 
-    Unwraps ``{"model_state": ...}``, ``{"state_dict": ...}``, ``{"model": ...}`` and a
-    ``module.`` prefix left by DataParallel.
+    Unwraps ``{"model_state": ...}``, ``{"state_dict": ...}``, ``{"model": ...}``,
+    ``{"net": ...}`` (pytracking) and a ``module.`` prefix left by DataParallel.
+    ``inert_modules``: see :func:`~deepvideo.models.convert.files.read_torch_file`.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
-    obj = read_safetensors(path) if path.suffix == ".safetensors" else read_torch_file(path)
-    for key in ("model_state", "state_dict", "model", "model_state_dict"):
+    obj = read_safetensors(path) if path.suffix == ".safetensors" else read_torch_file(path, inert_modules)
+    for key in ("model_state", "state_dict", "model", "model_state_dict", "net"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
             break

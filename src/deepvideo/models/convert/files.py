@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -75,11 +76,31 @@ def _refusal(path: Path, err: pickle.UnpicklingError) -> str:
     return f"{path}: damaged PyTorch file (truncated?): {_first_line(err)}"
 
 
-def read_torch_file(path: str | os.PathLike):
+INERT_LIMIT = 64  # distinct inert classes one file may name
+
+
+def _refused_global(err: pickle.UnpicklingError) -> str | None:
+    """The ``module.Class`` a weights-only load refused, if that is what ``err`` says."""
+    match = re.search(r"GLOBAL ([\w.]+) was not an allowed global", str(err))
+    return match.group(1) if match else None
+
+
+def _inert_class(qualified: str) -> type:
+    """A stand-in for class ``module.Class`` that keeps no state and runs no code when unpickled
+    (its ``__setstate__`` ignores what the file stores)."""
+    module, _, name = qualified.rpartition(".")
+    return type(name, (), {"__module__": module, "__setstate__": lambda self, state: None,
+                           "__repr__": lambda self: f"<inert {qualified}>"})
+
+
+def read_torch_file(path: str | os.PathLike, inert_modules: tuple[str, ...] = ()):
     """``torch.load(path, weights_only=True)`` on the CPU, with damaged files named in one line.
 
     Raises :class:`WeightsFileError` for an empty, truncated or damaged file and for a file
     holding Python objects other than tensors and plain containers (refused unread).
+    ``inert_modules``: module prefixes (e.g. ``("ltr.",)``, pytracking's training package) whose
+    objects are read as inert stand-ins that keep nothing, so a checkpoint pickling its training
+    bookkeeping next to the weights can still be read without running any of its code.
     """
     path = _existing(path)
     with open(path, "rb") as fh:
@@ -88,10 +109,17 @@ def read_torch_file(path: str | os.PathLike):
         raise WeightsFileError(f"{path}: damaged PyTorch file (truncated? its zip directory is missing)")
     if head != ZIP_MAGIC and head[0] != PICKLE_PROTO and not tarfile.is_tarfile(path):  # tar: torch < 0.4
         raise WeightsFileError(f"{path}: not a PyTorch file (neither a torch.save zip archive nor a pickle)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise WeightsFileError(_refusal(path, err)) from None
-    except (EOFError, RuntimeError, OSError) as err:  # cut short, or a damaged zip member
-        raise WeightsFileError(f"{path}: damaged PyTorch file (truncated?): "
-                               f"{type(err).__name__}: {_first_line(err)}") from None
+    inert: list[type] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(inert):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            name = _refused_global(err)
+            if inert_modules and name and name.startswith(inert_modules) and len(inert) < INERT_LIMIT:
+                inert.append(_inert_class(name))
+                continue
+            raise WeightsFileError(_refusal(path, err)) from None
+        except (EOFError, RuntimeError, OSError) as err:  # cut short, or a damaged zip member
+            raise WeightsFileError(f"{path}: damaged PyTorch file (truncated?): "
+                                   f"{type(err).__name__}: {_first_line(err)}") from None

@@ -43,6 +43,7 @@ class WeightLayout:
     to_deepvideo: Callable[[State], State]        # foreign -> deepvideo names (and shapes)
     from_deepvideo: Callable[[State], State]      # deepvideo -> foreign (the inverse)
     build: Callable[[State], nn.Module]           # a network fitting a deepvideo state dict
+    inert_modules: tuple[str, ...] = ()           # pickled bookkeeping read as inert (e.g. "ltr.")
 
 
 _LAYOUTS: dict[tuple[str, str], WeightLayout] = {}
@@ -113,8 +114,11 @@ def convert_tracker_file(src: str | os.PathLike, dst: str | os.PathLike, model: 
     returns the source layout's name."""
     from safetensors.torch import save_file
 
+    _load_all()
+    inert = tuple(sorted({m for (name, _), layout in _LAYOUTS.items() if name == model
+                          for m in layout.inert_modules}))
     try:
-        network, layout = convert_tracker_state(read_state_dict(src), model, source)
+        network, layout = convert_tracker_state(read_state_dict(src, inert), model, source)
     except ConversionError as exc:
         raise ConversionError(f"{src}: {exc}") from None
     state = {k: v.contiguous() for k, v in network.state_dict().items()}

@@ -15,8 +15,9 @@ ATOM's checkpoint holds ``feature_extractor.*`` and ``bb_regressor.*``; DiMP's a
 ``classifier.*``. The backbone's ``layer4`` and ImageNet classifier ``fc`` (present in the
 checkpoints, unused by both trackers) are left out: deepvideo's networks stop at ``layer3``.
 
-pytracking saves ``{'net': state_dict, 'constructor': ..., ...}`` pickles; give
-``deepvideo convert`` the ``'net'`` state dict (``torch.save(torch.load(f)['net'], g)``).
+pytracking saves ``{'net': state_dict, 'constructor': ..., ...}`` pickles: ``deepvideo convert``
+takes them as they are (``'net'`` unwrapped; the pickled ``ltr.*`` objects read as inert stand-ins
+by :func:`deepvideo.models.convert.files.read_torch_file`, never imported or run).
 """
 
 from __future__ import annotations
@@ -108,9 +109,15 @@ def _looks_like_dimp(keys: set[str]) -> bool:
     return any(k.startswith("classifier.filter_optimizer.") for k in keys)
 
 
+# pytracking's checkpoints pickle its training package's objects (the network constructor,
+# settings, statistics) beside ``net``: read as inert stand-ins, never imported or run
+PICKLED_BOOKKEEPING = ("ltr.",)
+
 register_layout(WeightLayout(source="pytracking", model="atom", reference=REFERENCE_ATOM,
                              looks_like=_looks_like_atom, to_deepvideo=to_deepvideo,
-                             from_deepvideo=from_deepvideo, build=atom_from_state))
+                             from_deepvideo=from_deepvideo, build=atom_from_state,
+                             inert_modules=PICKLED_BOOKKEEPING))
 register_layout(WeightLayout(source="pytracking", model="dimp", reference=REFERENCE_DIMP,
                              looks_like=_looks_like_dimp, to_deepvideo=to_deepvideo,
-                             from_deepvideo=from_deepvideo, build=dimp_from_state))
+                             from_deepvideo=from_deepvideo, build=dimp_from_state,
+                             inert_modules=PICKLED_BOOKKEEPING))
