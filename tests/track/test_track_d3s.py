@@ -47,12 +47,13 @@ def randomise_bn(model: torch.nn.Module, seed: int = 1) -> None:
 
 def test_paper_numbers():
     assert (d3s.CROP_SIZE, d3s.SEARCH_AREA_FACTOR, d3s.STRIDE, d3s.TOP_K) == (384, 4.0, 16, 3)
-    assert (d3s.SEGM_DIM, d3s.INTER_DIMS, d3s.MIXER_CHANNELS, d3s.MASK_THRESHOLD) == (64, (4, 16, 32, 64), 3, 0.5)
+    assert (d3s.SEGM_DIM, d3s.INTER_DIMS, d3s.MIXER_CHANNELS) == (64, (4, 16, 32, 64), 3)
+    assert d3s.MASK_THRESHOLD == 0.5
     assert (d3s_pairs.MAX_GAP, d3s_pairs.CENTER_JITTER, d3s_pairs.SCALE_JITTER) == \
         (50, {"train": 0.0, "test": 1.5}, {"train": 0.0, "test": 0.25})
     assert (d3s_gem.OUTPUT_SIGMA_FACTOR, d3s_gem.LEARNING_RATE) == (0.25, 0.0075)
-    assert (mask_fit.MIN_REGION_AREA, mask_fit.BACKGROUND_WEIGHT, mask_fit.MIN_KEPT, mask_fit.ELLIPSE_LIMIT) == \
-        (50, 0.25, 0.9, 0.6)
+    assert (mask_fit.MIN_REGION_AREA, mask_fit.BACKGROUND_WEIGHT) == (50, 0.25)
+    assert (mask_fit.MIN_KEPT, mask_fit.ELLIPSE_LIMIT) == (0.9, 0.6)
     assert (trk.TRACKING_UNCERTAINTY, trk.SEGMENT_UNCERTAINTY, trk.SCALE_UNCERTAINTY) == (3.0, 10.0, 3.5)
     assert (trk.RESPONSE_BUDGET, trk.SCALE_CHANGE, trk.MAX_SCALE_CHANGE) == (25, (0.95, 1.05), 0.75)
 
@@ -264,7 +265,8 @@ def test_tracker_returns_finite_boxes_and_a_full_frame_mask():
         assert (mask & masks[k]).sum() / (mask | masks[k]).sum() > 0.8
         assert result.box == pytest.approx(tuple(mask_box(masks[k])), abs=2.5)
         assert result.extras["polygon"].shape == (4, 2)
-        assert tracker.center == pytest.approx(tuple(mask_box(masks[k])[:2] + mask_box(masks[k])[2:] / 2), abs=2)
+        truth = mask_box(masks[k])
+        assert tracker.center == pytest.approx(tuple(truth[:2] + truth[2:] / 2), abs=2)
     assert tracker.template.features.shape[-1] > tracker.template.base     # background vectors added
 
 
@@ -323,13 +325,15 @@ def test_pytracking_round_trip_and_unused_layers_dropped():
     randomise_bn(net)
     layout = tc.find_layout("d3s", source="pytracking")
     foreign = layout.from_deepvideo(net.state_dict())
-    assert "segm_predictor.segment0.0.weight" in foreign and "feature_extractor.layer3.0.conv1.weight" in foreign
+    assert "segm_predictor.segment0.0.weight" in foreign
+    assert "feature_extractor.layer3.0.conv1.weight" in foreign
     assert "feature_extractor.bn1.running_var" in foreign and "segm_predictor.post0.1.bias" in foreign
     foreign["feature_extractor.layer4.0.conv1.weight"] = torch.zeros(1)
     foreign["feature_extractor.fc.weight"] = torch.zeros(1)
     converted, found = tc.convert_tracker_state(foreign, "d3s")
     assert found.source == "pytracking"
-    x, masks, c = torch.rand(1, 3, CROP, CROP) * 255, torch.ones(1, 1, CROP, CROP), torch.tensor([[32.0, 30.0]])
+    x, masks = torch.rand(1, 3, CROP, CROP) * 255, torch.ones(1, 1, CROP, CROP)
+    c = torch.tensor([[32.0, 30.0]])
     with torch.no_grad():
         torch.testing.assert_close(converted(x, x, masks, c), net(x, x, masks, c))
     del foreign["segm_predictor.mixer.0.weight"]

@@ -93,7 +93,8 @@ def top_k_similarity(test: torch.Tensor, template: torch.Tensor, weights: torch.
     if k > template.shape[-2] * template.shape[-1]:
         raise ValueError(f"top-{k} similarity needs at least {k} template vectors, got "
                          f"{template.shape[-2]}x{template.shape[-1]}")
-    sim = torch.einsum("nchw,ncm->nhwm", F.normalize(test, dim=1), F.normalize(template, dim=1).flatten(2))
+    unit_template = F.normalize(template, dim=1).flatten(2)
+    sim = torch.einsum("nchw,ncm->nhwm", F.normalize(test, dim=1), unit_template)
     sim = sim * weights.flatten(1)[:, None, None, :]
     return sim.topk(k, dim=-1).values.mean(dim=-1)
 
@@ -129,7 +130,8 @@ class Template:
         step = features.shape[-2] * features.shape[-1]
         extra = feats.shape[-1] - base
         if extra > keep * step:
-            index = torch.cat([torch.arange(base), torch.arange(base + extra - keep * step, feats.shape[-1])])
+            first_kept = base + extra - keep * step
+            index = torch.cat([torch.arange(base), torch.arange(first_kept, feats.shape[-1])])
             feats, bg, fg = feats[..., index], bg[..., index], fg[..., index]
         self.features, self.background, self.foreground = feats, bg, fg
 
@@ -163,7 +165,8 @@ class D3SNet(nn.Module):
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Backbone maps of RGB 0..255 crops ``[N, 3, H, W]`` (H, W multiples of 16)."""
         if images.shape[-1] % STRIDE or images.shape[-2] % STRIDE:
-            raise ValueError(f"D3S crops must be multiples of {STRIDE} pixels, got {tuple(images.shape[-2:])}")
+            raise ValueError(f"D3S crops must be multiples of {STRIDE} pixels, "
+                             f"got {tuple(images.shape[-2:])}")
         return self.backbone((images - self.mean) / self.std)
 
     def gim_features(self, layer3: torch.Tensor) -> torch.Tensor:

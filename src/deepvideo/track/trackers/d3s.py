@@ -47,8 +47,14 @@ import torch.nn.functional as F
 from deepvideo.models.convert.files import read_safetensors
 from deepvideo.models.inference import fold_batchnorm
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
-from deepvideo.track.d3s import CROP_SIZE, MASK_THRESHOLD, STRIDE, D3SNet, d3s_from_state_dict
-from deepvideo.track.d3s import foreground_probability
+from deepvideo.track.d3s import (
+    CROP_SIZE,
+    MASK_THRESHOLD,
+    STRIDE,
+    D3SNet,
+    d3s_from_state_dict,
+    foreground_probability,
+)
 from deepvideo.track.d3s_gem import DeepDCF, GeometricModel, response_peak
 from deepvideo.track.d3s_pairs import crop_side
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, mean_filled_patch
@@ -143,26 +149,36 @@ class D3STracker:
 
     @torch.no_grad()
     def initialize(self, frame: np.ndarray, box: Box, mask: np.ndarray | None = None) -> None:
+        """Start on ``box``; ``mask`` (bool ``[H, W]``, optional) is the target's first mask."""
         frame = check_frame(frame)
         self.center, self.size = box_to_center(as_box(box, "d3s initial box"))
         self.fill = tuple(float(v) for v in frame.reshape(-1, 3).mean(axis=0))
         feats, side = self._crop(frame)
-        ratio, half = self.crop / side, self.crop / 2
         if mask is not None:
             template_mask = mean_filled_patch(np.asarray(mask, np.float32), self.center, side, self.crop,
                                               (0.0,)) > 0.5
         else:
-            box_mask = np.zeros((self.crop, self.crop), bool)
-            w, h = self.size[0] * ratio, self.size[1] * ratio
-            box_mask[max(0, round(half - h / 2)):round(half + h / 2), max(0, round(half - w / 2)):round(half + w / 2)] = True
-            self.template = self.model.template(feats, torch.from_numpy(box_mask)[None, None].to(self.device))
-            refined = (self._probability(feats, (half, half)) > MASK_THRESHOLD) & box_mask
-            template_mask = refined if refined.sum() > 0 else box_mask
-        self.template = self.model.template(feats, torch.from_numpy(template_mask)[None, None].to(self.device))
+            template_mask = self._refined_box_mask(feats, side)
+        self.template = self.model.template(feats, self._tensor_mask(template_mask))
         self.gem = self.make_gem()
         self.gem.initialize(feats[3][0], self._grid_box(self.center, side))
         self.mask_pixels = [float(template_mask.sum())]
         self.scores, self.frame_num = [response_peak(self.gem.score(feats[3][0]))[2]], 1
+
+    def _tensor_mask(self, mask: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(mask, np.float32))[None, None].to(self.device)
+
+    def _refined_box_mask(self, feats, side: float) -> np.ndarray:
+        """The box as a crop mask, refined by the network with the box as its template: the
+        foreground (probability > 0.5) inside the box, or the box when that is empty."""
+        half, ratio = self.crop / 2, self.crop / side
+        w, h = self.size[0] * ratio, self.size[1] * ratio
+        box_mask = np.zeros((self.crop, self.crop), bool)
+        box_mask[max(0, round(half - h / 2)):round(half + h / 2),
+                 max(0, round(half - w / 2)):round(half + w / 2)] = True
+        self.template = self.model.template(feats, self._tensor_mask(box_mask))
+        refined = (self._probability(feats, (half, half)) > MASK_THRESHOLD) & box_mask
+        return refined if refined.any() else box_mask
 
     def _uncertainty(self, peak: float) -> float:
         if self.frame_num <= FIRST_UNCERTAIN_FRAME:
@@ -236,6 +252,5 @@ class D3STracker:
 
     def _add_background(self, feats, crop_mask: np.ndarray) -> None:
         gim = self.model.gim_features(feats[3])
-        mask = torch.from_numpy(crop_mask.astype(np.float32))[None, None].to(self.device)
-        background = 1 - F.interpolate(mask, size=gim.shape[-2:], mode="nearest")
+        background = 1 - F.interpolate(self._tensor_mask(crop_mask), size=gim.shape[-2:], mode="nearest")
         self.template.add_background(gim, background, self.background_frames)
