@@ -356,8 +356,8 @@ def test_engine_training_reduces_the_loss(synth_root, tmp_path):
     first, last = result.history[0], result.history[-1]
     assert set(last) >= {"train_loss", "train_mask_iou", "val_loss", "val_mask_iou"}
     assert last["train_loss"] < first["train_loss"] and last["val_loss"] < first["val_loss"]
-    tracker = trk.D3STracker(weights=result.last_checkpoint, crop=CROP)
-    assert isinstance(tracker.model, d3s.D3SNet)
+    tracker = trk.D3STracker(weights=result.last_checkpoint)    # the crop size comes with the weights
+    assert isinstance(tracker.model, d3s.D3SNet) and tracker.crop == CROP
 
 
 def test_recipe_loads_and_builds_the_cpu_model():

@@ -25,7 +25,7 @@ from torch import nn
 from deepvideo.engine import distributed as dist_utils
 from deepvideo.engine.config import ConfigError
 from deepvideo.engine.task import StepOutput, Task, register_task
-from deepvideo.track.d3s import D3SNet, mask_iou, segmentation_loss
+from deepvideo.track.d3s import CROP_SIZE, D3SNet, mask_iou, segmentation_loss
 
 MODEL_NAME = "d3s"
 
@@ -117,4 +117,6 @@ class D3STask(Task):
         return {"val_loss": total[0] / n, "val_mask_iou": total[1] / n}
 
     def checkpoint_meta(self) -> dict:
-        return {"class_names": [], "target_format": "foreground masks of test crops"}
+        pairs = dict((self.cfg.data.train or {}).get("pairs") or {})
+        return {"class_names": [], "target_format": "foreground masks of test crops",
+                "crop": int(pairs.get("crop", CROP_SIZE))}

@@ -29,12 +29,15 @@ frames (the last ``background_frames``). ``score`` is the GEM's response peak.
 
 Weights: ``weights=`` a ``.safetensors`` file (or a training checkpoint folder holding
 ``model.safetensors``), else the environment variable ``DEEPVIDEO_D3S_WEIGHTS``; the network's
-shape is read from the weights. ``optimize=True`` folds the batch norms into the convolutions.
+shape is read from the weights, the crop size (default 384) from the training run's
+``checkpoint.json`` beside them when there is one. ``optimize=True`` folds the batch norms into
+the convolutions.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +92,22 @@ def load_d3s(path: str | os.PathLike) -> D3SNet:
     return d3s_from_state_dict(read_safetensors(path), source=str(path)).eval()
 
 
+def trained_crop(path: Path) -> int | None:
+    """The crop size a ``d3s`` training run used, from the ``checkpoint.json`` beside the weights
+    file (``crop``, or the config's ``data.train.pairs.crop``); None when there is none."""
+    meta_file = path.parent / "checkpoint.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta_file}: not JSON ({exc})") from None
+    if "crop" in meta:
+        return int(meta["crop"])
+    pairs = (((meta.get("config") or {}).get("data") or {}).get("train") or {}).get("pairs") or {}
+    return int(pairs["crop"]) if "crop" in pairs else None
+
+
 def paste_mask(crop_mask: np.ndarray, center, side: float, shape: tuple[int, int]) -> np.ndarray:
     """A crop-resolution map put back into a frame of ``shape (H, W)`` (the inverse of the square
     crop of ``side`` pixels around ``center``), bilinear, 0 outside the crop."""
@@ -109,7 +128,7 @@ class D3STracker:
     """D3S: discriminative single-shot segmentation tracker (needs trained weights)."""
 
     def __init__(self, weights: str | os.PathLike | None = None, model: D3SNet | None = None,
-                 crop: int = CROP_SIZE, optimize: bool = False, update_background: bool = False,
+                 crop: int | None = None, optimize: bool = False, update_background: bool = False,
                  background_frames: int = 5, gem: Callable[[], GeometricModel] = DeepDCF,
                  device: str = "cpu"):
         if model is None:
@@ -117,6 +136,8 @@ class D3STracker:
             if path is None:
                 raise ValueError(f"d3s: give weights= (a .safetensors file) or set {WEIGHTS_ENV}")
             model = load_d3s(path)
+            crop = crop or trained_crop(path)
+        crop = crop or CROP_SIZE
         if int(crop) % STRIDE:
             raise ValueError(f"d3s: crop must be a multiple of {STRIDE} pixels, got {crop}")
         model = copy.deepcopy(model).eval() if optimize else model.eval()
