@@ -270,6 +270,19 @@ def test_tracker_returns_finite_boxes_and_a_full_frame_mask():
     assert tracker.template.features.shape[-1] > tracker.template.base     # background vectors added
 
 
+def test_scale_stays_between_ten_pixels_and_the_frame():
+    frames, masks, box = moving_ellipse(2)
+    tracker = trk.D3STracker(model=tiny_net(), crop=CROP)
+    tracker.initialize(frames[0], box, mask=masks[0])
+    for _ in range(100):
+        tracker._rescale(1.05, frames[0])   # noqa: SLF001
+    bound = min(128 / box[2], 96 / box[3])
+    assert tracker.size == pytest.approx((box[2] * bound, box[3] * bound))
+    for _ in range(200):
+        tracker._rescale(0.95, frames[0])   # noqa: SLF001
+    assert min(tracker.size) == pytest.approx(10.0)
+
+
 def test_tracker_runs_its_network_end_to_end():
     seq = render_sequence(0, 1, frames=4)
     tracker = trk.D3STracker(model=tiny_net(), crop=CROP)

@@ -18,9 +18,10 @@ CVPR 2020 (Sec. 3.4), with the parameters of the authors' tracker (github.com/al
 - from the mask (foreground probability > 0.5, largest region over 50 crop pixels): the
   minimum-area rectangle gives the new centre (when the region's area is within 100 % of the
   mean of the last 25 accepted areas) and the scale (area-preserving box, a change of at most
-  ±5 % per frame, ignored beyond 75 %); the reported box is the region's enclosing box (within
-  200 % of that mean area), else the GEM's box. ``extras["mask"]``: the full-frame bool mask,
-  ``extras["polygon"]``: the rotated rectangle's corners in the frame.
+  ±5 % per frame, ignored beyond 75 %; the target's shorter first side stays at least 10 pixels
+  and the box no larger than the frame); the reported box is the region's enclosing box (within
+  200 % of that mean area; its part inside the frame), else the GEM's box. ``extras["mask"]``:
+  the full-frame bool mask, ``extras["polygon"]``: the rotated rectangle's corners in the frame.
 
 The authors re-crop around the GEM's new position before segmenting (two backbone passes);
 here the crop the GEM scored is segmented. The GIM keeps the first frame's vectors, as the
@@ -75,6 +76,7 @@ CONSIDER_PIXELS_RATIO = 1.0    # consider_segm_pixels_ratio
 MAX_SCALE_CHANGE = 0.75        # max_rel_scale_ch_thr
 SCALE_CHANGE = (0.95, 1.05)    # min/max_scale_change_factor
 FIRST_UNCERTAIN_FRAME = 5      # uncertainty is measured after frame 5
+MIN_TARGET_SIDE = 10.0         # the target is at least 10 pixels (min_scale_factor)
 
 
 def weights_file(weights: str | os.PathLike | None) -> Path | None:
@@ -173,6 +175,7 @@ class D3STracker:
         """Start on ``box``; ``mask`` (bool ``[H, W]``, optional) is the target's first mask."""
         frame = check_frame(frame)
         self.center, self.size = box_to_center(as_box(box, "d3s initial box"))
+        self.first_size = self.size
         self.fill = tuple(float(v) for v in frame.reshape(-1, 3).mean(axis=0))
         feats, side = self._crop(frame)
         if mask is not None:
@@ -257,8 +260,7 @@ class D3STracker:
             _, _, w, h = area_preserving_box(corners)
             change = np.sqrt(w * h / (self.size[0] * self.size[1]))
             if abs(change - 1) < MAX_SCALE_CHANGE:
-                factor = float(np.clip(change, *SCALE_CHANGE))
-                self.size = (self.size[0] * factor, self.size[1] * factor)
+                self._rescale(float(np.clip(change, *SCALE_CHANGE)), frame)
         if pixels_ratio < CONSIDER_PIXELS_RATIO:
             self.center = clamp_center(tuple(corners.mean(axis=0)), frame)
         if pixels_ratio >= SEGM_PIXELS_RATIO:
@@ -269,7 +271,18 @@ class D3STracker:
         extras["polygon"], extras["crop_mask"] = corners, crop_mask
         x, y, w, h = axis_aligned_box(contour)
         (fx, fy), = to_frame(np.array([[x, y]], np.float64)) - 0.5 / ratio
-        return float(fx), float(fy), w / ratio, h / ratio
+        height, width = frame.shape[:2]                       # the part inside the frame
+        x0, y0 = max(float(fx), 0.0), max(float(fy), 0.0)
+        x1, y1 = min(float(fx) + w / ratio, width), min(float(fy) + h / ratio, height)
+        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 1 and y1 - y0 >= 1 else None
+
+    def _rescale(self, factor: float, frame: np.ndarray) -> None:
+        """Multiply the size by ``factor``, keeping the scale (relative to the first box) between
+        ``10 / min(first size)`` and ``min(frame size / first size)`` (the authors' bounds)."""
+        (w0, h0), (height, width) = self.first_size, frame.shape[:2]
+        scale = self.size[0] / w0 * factor
+        scale = min(max(scale, MIN_TARGET_SIDE / min(w0, h0)), min(width / w0, height / h0))
+        self.size = (w0 * scale, h0 * scale)
 
     def _add_background(self, feats, crop_mask: np.ndarray) -> None:
         gim = self.model.gim_features(feats[3])
