@@ -283,6 +283,41 @@ def test_scale_stays_between_ten_pixels_and_the_frame():
     assert min(tracker.size) == pytest.approx(10.0)
 
 
+class FixedPeakGEM:
+    """A GEM stand-in whose response always peaks at one grid cell (the plug-in seam)."""
+
+    def __init__(self, cell=(1, 2)):
+        self.cell, self.calls = cell, []
+
+    def initialize(self, features, box):
+        self.calls.append(("initialize", tuple(box)))
+
+    def score(self, features):
+        response = np.zeros(features.shape[-2:], np.float32)
+        response[self.cell[1], self.cell[0]] = 1.0
+        return response
+
+    def update(self, features, box):
+        self.calls.append(("update", tuple(box)))
+
+
+def test_any_geometric_model_plugs_in_and_moves_the_target():
+    frames, masks, box = moving_ellipse(2)
+    gem = FixedPeakGEM()
+    assert isinstance(gem, d3s_gem.GeometricModel)
+    tracker = trk.D3STracker(model=tiny_net(), crop=CROP, gem=lambda: gem)
+    tracker.initialize(frames[0], box, mask=masks[0])
+    (cx, cy), side = tracker.center, d3s_pairs.crop_side(*tracker.size)
+    assert gem.calls[0][1] == pytest.approx((2 - box[2] / side * 2, 2 - box[3] / side * 2,
+                                             box[2] / side * 4, box[3] / side * 4))
+    with torch.no_grad():
+        tracker.model.post0[1].bias.copy_(torch.tensor([-50.0, 50.0]))      # no mask: the GEM decides
+    tracker.track(frames[1])
+    # the peak at cell (1, 2) = grid point (1.5, 2.5) of a 4x4 grid whose centre is (2, 2)
+    assert tracker.center == pytest.approx((cx - 0.5 * side / 4, cy + 0.5 * side / 4))
+    assert gem.calls[-1][0] == "update"
+
+
 def test_tracker_runs_its_network_end_to_end():
     seq = render_sequence(0, 1, frames=4)
     tracker = trk.D3STracker(model=tiny_net(), crop=CROP)
