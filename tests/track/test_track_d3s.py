@@ -249,16 +249,15 @@ def test_tracker_returns_finite_boxes_and_a_full_frame_mask():
     frames, masks, box = moving_ellipse()
     tracker = trk.D3STracker(model=tiny_net(), crop=CROP, update_background=True)
     tracker.initialize(frames[0], box, mask=masks[0])
-    frame_index = [0]
+    state = {}
 
     def true_probability(feats, centre_px):   # the segmentation a perfect network would give
-        k = frame_index[0]
-        side = d3s_pairs.crop_side(*tracker.size)
-        return d3s_pairs.crop_pair(frames[k], masks[k], tracker.center, side, CROP)[1]
+        k, center = state["frame"], state["crop_center"]
+        return d3s_pairs.crop_pair(frames[k], masks[k], center, d3s_pairs.crop_side(*tracker.size), CROP)[1]
 
     tracker._probability = true_probability   # noqa: SLF001  (the geometry, not the network)
     for k in range(1, len(frames)):
-        frame_index[0] = k
+        state.update(frame=k, crop_center=tracker.center)     # the crop is centred on the last position
         result = tracker.track(frames[k])
         mask = result.extras["mask"]
         assert mask.dtype == bool and mask.shape == masks[k].shape

@@ -15,8 +15,9 @@ CVPR 2020 (Sec. 3.4), with the parameters of the authors' tracker (github.com/al
   confident peaks, starting from the GEM's peak on the first crop where the authors start from
   ATOM's label peak 1) gates everything: the segmentation runs when ``u < 10``, the GEM (and the
   optional GIM background update) learns when ``u < 3``, the size may change when ``u < 3.5``;
-- from the mask (foreground probability > 0.5, largest region over 50 crop pixels): the
-  minimum-area rectangle gives the new centre (when the region's area is within 100 % of the
+- the GEM's peak is the new centre unless the mask gives one: from the mask (foreground
+  probability > 0.5, largest region over 50 crop pixels) the minimum-area rectangle gives the
+  new centre (when the region's area is within 100 % of the
   mean of the last 25 accepted areas) and the scale (area-preserving box, a change of at most
   ±5 % per frame, ignored beyond 75 %; the target's shorter first side stays at least 10 pixels
   and the box no larger than the frame); the reported box is the region's enclosing box (within
@@ -225,13 +226,11 @@ class D3STracker:
                               crop_center[1] + (gy * STRIDE - self.crop / 2) / ratio), frame)
         uncertainty = self._uncertainty(peak)
         extras = {"response": response, "uncertainty": uncertainty}
-        result_box = None
+        self.center, result_box = found, None          # the mask's centre may replace the GEM's
         if uncertainty < SEGMENT_UNCERTAINTY:
             probability = self._probability(feats, (gx * STRIDE, gy * STRIDE))
             result_box = self._from_mask(probability, frame, crop_center, side, uncertainty, extras)
         if result_box is None:
-            if uncertainty < TRACKING_UNCERTAINTY:
-                self.center = found
             result_box = center_to_box(self.center, self.size)
         if uncertainty < TRACKING_UNCERTAINTY:
             self.gem.update(feats[3][0], self._grid_box(crop_center, side))
