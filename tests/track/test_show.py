@@ -78,3 +78,26 @@ def test_lengths_must_match_and_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="6 frames for 7 boxes"):
         write_tracking_video(tmp_path / "out.mp4", gray_frames(6), np.tile(BOX, (7, 1)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_masks_are_packed_and_shaded():
+    """A tracker's mask round-trips through PackedMask and is shaded (alpha blend towards the
+    tracker colour) only inside; an empty mask packs to None; a wrong size is an error."""
+    from deepvideo.track.show import MASK_ALPHA, PackedMask
+
+    mask = np.zeros((48, 64), bool)
+    mask[30:40, 5:9] = True
+    mask[35, 20] = True
+    packed = PackedMask.of(mask)
+    np.testing.assert_array_equal(packed.unpack(), mask)
+    assert packed.crop_shape == (10, 16) and packed.bits.nbytes == 10 * 16 // 8
+    assert PackedMask.of(np.zeros((4, 4), bool)) is None
+    frames = list(gray_frames(2))
+    image = next(annotate_frames(frames[:1], [BOX], masks=[packed]))
+    expected = (1 - MASK_ALPHA) * 128 + MASK_ALPHA * np.array(TRACKER_COLOR)
+    np.testing.assert_allclose(image[32, 6], expected, atol=1)
+    assert (image[45, 60] == 128).all()
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 4\) for a frame of \(48, 64\)"):
+        annotate_frame(frames[0], 0, BOX, mask=np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match="1 masks for 2 boxes"):
+        list(annotate_frames(frames, [BOX, BOX], masks=[packed]))

@@ -60,17 +60,23 @@ def _sequence(video: Path, init):
     return seq
 
 
-def _follow(seq, tracker, progress: bool):
+def _follow(seq, tracker, progress: bool, masks: list | None = None):
+    """Track ``seq``; a tracker's masks (``extras["mask"]``) are packed into ``masks`` when given."""
     from deepvideo.progress import make_progress
     from deepvideo.track.evaluate import track_ope
+    from deepvideo.track.show import PackedMask
+
+    def keep_mask(index, result):
+        masks[index] = PackedMask.of(result.extras.get("mask"))
 
     with make_progress("frames", disable=not progress) as bar:
         task = bar.add_task(f"track {seq.name}", total=len(seq))
-        return track_ope(tracker, seq, on_frame=lambda index: bar.advance(task))
+        return track_ope(tracker, seq, on_frame=lambda index: bar.advance(task),
+                         on_result=keep_mask if masks is not None else None)
 
 
 def _write_outputs(seq, run, out: Path | None, scores_out: Path | None, show: Path | None,
-                   fps: float) -> None:
+                   fps: float, masks: list | None = None) -> None:
     from deepvideo.io.atomic import atomic_write_text
     from deepvideo.track.show import write_tracking_video
 
@@ -80,7 +86,8 @@ def _write_outputs(seq, run, out: Path | None, scores_out: Path | None, show: Pa
         atomic_write_text(scores_out, "".join(f"{s:.6f}\n" for s in run.scores))
     if show is not None:
         gt = seq.boxes if seq.format != "video" else None
-        write_tracking_video(show, seq.frames(), run.boxes, run.scores, gt=gt, fps=fps)
+        shown = masks if masks and any(m is not None for m in masks) else None
+        write_tracking_video(show, seq.frames(), run.boxes, run.scores, gt=gt, fps=fps, masks=shown)
 
 
 @app.command("run")
@@ -117,9 +124,10 @@ def run(
         _fail(f"--tracker {tracker}: {exc}", 2)
     try:
         seq = _sequence(video, box)
-        run = _follow(seq, follower, progress)
+        masks = [None] * len(seq) if show is not None else None
+        run = _follow(seq, follower, progress, masks)
         fps = (probe(video).fps or 25.0) if seq.video_path is not None else 25.0
-        _write_outputs(seq, run, out, scores_out, show, fps)
+        _write_outputs(seq, run, out, scores_out, show, fps, masks)
     except (SequenceError, VideoError, ValueError) as exc:
         _fail(str(exc))
     _summary(tracker, run, [p for p in (out, scores_out, show) if p])

@@ -54,7 +54,7 @@ import numpy as np
 from deepvideo.flow.extract import shard_from_env
 from deepvideo.progress import stage_line
 from deepvideo.track import metrics
-from deepvideo.track.base import Tracker
+from deepvideo.track.base import Tracker, TrackResult
 from deepvideo.track.datasets import Sequence
 from deepvideo.track.layouts import Run, detect_layout, has_run, read_runs, write_run
 from deepvideo.track.registry import create_tracker
@@ -113,10 +113,11 @@ def frame_size(seq: Sequence) -> tuple[int, int]:
     return width, height
 
 
-def track_ope(tracker: Tracker, seq: Sequence, on_frame: Callable[[int], None] | None = None
-              ) -> Run:
+def track_ope(tracker: Tracker, seq: Sequence, on_frame: Callable[[int], None] | None = None,
+              on_result: Callable[[int, TrackResult], None] | None = None) -> Run:
     """One pass over ``seq``: boxes (frame 0 the initial box), times and the tracker's scores
-    (frames read in order, so a video is decoded once); ``on_frame(index)`` after each frame."""
+    (frames read in order, so a video is decoded once); ``on_frame(index)`` after each frame,
+    ``on_result(index, result)`` with each tracked frame's whole result (masks, extras)."""
     n = len(seq)
     boxes, times, scores = np.full((n, 4), np.nan), np.full(n, np.nan), np.full(n, np.nan)
     boxes[0] = init = initial_box(seq)
@@ -128,6 +129,8 @@ def track_ope(tracker: Tracker, seq: Sequence, on_frame: Callable[[int], None] |
             result = tracker.track(frame)
             boxes[index] = tracked_box(result, seq, index)
             scores[index] = float(result.score)
+            if on_result is not None:
+                on_result(index, result)
         times[index] = time.perf_counter() - start
         if on_frame is not None:
             on_frame(index)
