@@ -413,3 +413,33 @@ def test_recipe_loads_and_builds_the_cpu_model():
     model = create_task(cfg).build_model()
     assert isinstance(model, d3s.D3SNet) and model.backbone.channels == (32, 32, 64, 128)
 
+
+
+def test_atom_gem_follows_a_feature_pattern_and_drives_the_tracker():
+    """gem="atom": ATOM's classifier as the GEM (the paper's choice). On features with a
+    distinctive pattern at the target, its peak sits on the target and follows the pattern when
+    it moves; the tracker runs with it end to end; an unknown GEM name is an error."""
+    g = torch.Generator().manual_seed(0)
+    base = 0.3 * torch.randn(16, 12, 12, generator=g)
+    pattern = torch.randn(16, 3, 3, generator=g)
+
+    def features(x0, y0):
+        f = base.clone()
+        f[:, y0:y0 + 3, x0:x0 + 3] += 3 * pattern
+        return f
+
+    gem = d3s_gem.ATOMGem(dim=8)
+    gem.initialize(features(4, 4), (4.0, 4.0, 3.0, 3.0))
+    x, y, _ = d3s_gem.response_peak(gem.score(features(4, 4)))
+    assert (x, y) == pytest.approx((5.5, 5.5), abs=0.75)
+    x, y, _ = d3s_gem.response_peak(gem.score(features(7, 5)))
+    assert (x, y) == pytest.approx((8.5, 6.5), abs=0.75)
+    gem.update(features(7, 5), (7.0, 5.0, 3.0, 3.0))
+    seq = render_sequence(0, 1, frames=3)
+    tracker = trk.D3STracker(model=tiny_net(), crop=CROP, gem="atom")
+    tracker.initialize(seq.frames[0], tuple(seq.boxes[0]))
+    for k in (1, 2):
+        result = tracker.track(seq.frames[k])
+        assert all(math.isfinite(v) for v in result.box) and math.isfinite(result.score)
+    with pytest.raises(ValueError, match="gem must be one of dcf, atom"):
+        trk.D3STracker(model=tiny_net(), crop=CROP, gem="mosse")

@@ -4,12 +4,13 @@ features whose response peak gives the target position (the position channel P o
 
 In the paper (Lukežič et al., CVPR 2020, Sec. 3.2) the GEM is ATOM's online classifier
 (Danelljan et al., CVPR 2019: ResNet-50 ``layer3`` features, a 64-channel projection, a 4×4
-filter optimised by Gauss-Newton and conjugate gradient). That classifier is written elsewhere
-in this library (issue 14, part 4); until it is plugged in, :class:`DeepDCF` implements the
-:class:`GeometricModel` protocol below with a closed-form Fourier ridge regression
+filter optimised by Gauss-Newton and conjugate gradient): :class:`ATOMGem` wraps
+:class:`deepvideo.track.online_classifier.ATOMClassifier` for it (the tracker's ``gem="atom"``).
+:class:`DeepDCF` (``gem="dcf"``, the lighter default) implements the same
+:class:`GeometricModel` protocol with a closed-form Fourier ridge regression
 (:class:`deepvideo.track.dcf.ClosedFormFilter`, the MOSSE/DSST multi-channel filter) on the
-backbone's ``layer3`` features of the D3S crop, so the tracker runs end to end. Anything with
-``initialize`` / ``score`` / ``update`` can replace it.
+backbone's ``layer3`` features of the D3S crop. Anything with ``initialize`` / ``score`` /
+``update`` can replace either.
 
 :class:`DeepDCF` follows the authors' parameters where they carry over
 (``pytracking/parameter/segm/default_params.py`` of github.com/alanlukezic/d3s): a Gaussian
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from deepvideo.track.dcf import ClosedFormFilter, cosine_window, fft2, parabola_offset
+from deepvideo.track.online_classifier import ATOMClassifier, instance_l2_norm
 
 OUTPUT_SIGMA_FACTOR = 1 / 4
 LEARNING_RATE = 0.0075
@@ -103,3 +105,25 @@ class DeepDCF:
         spectrum = self.spectrum(features)
         self.filter.label_f = fft2(self.label(box))
         self.filter.update(spectrum)
+
+
+class ATOMGem:
+    """The paper's GEM: ATOM's online classifier (Gauss-Newton + conjugate gradient, sample
+    memory) on the D3S crop's features, each map scaled to unit mean square
+    (:func:`~deepvideo.track.online_classifier.instance_l2_norm`, as ATOM feeds its classifier).
+    Same grid convention as :class:`DeepDCF`; ``kwargs`` go to the classifier."""
+
+    def __init__(self, **kwargs):
+        self.classifier = ATOMClassifier(**kwargs)
+
+    def initialize(self, features: torch.Tensor, box) -> None:
+        self.classifier.initialize(instance_l2_norm(features[None].float()), box)
+
+    def score(self, features: torch.Tensor) -> np.ndarray:
+        return self.classifier.score(instance_l2_norm(features[None].float())).numpy()
+
+    def update(self, features: torch.Tensor, box) -> None:
+        self.classifier.update(instance_l2_norm(features[None].float()), box)
+
+
+GEMS = {"dcf": DeepDCF, "atom": ATOMGem}

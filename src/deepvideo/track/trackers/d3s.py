@@ -60,7 +60,7 @@ from deepvideo.track.d3s import (
     d3s_from_state_dict,
     foreground_probability,
 )
-from deepvideo.track.d3s_gem import DeepDCF, GeometricModel, response_peak
+from deepvideo.track.d3s_gem import GEMS, GeometricModel, response_peak
 from deepvideo.track.d3s_pairs import crop_side
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, mean_filled_patch
 from deepvideo.track.mask_fit import area_preserving_box, axis_aligned_box, largest_region, min_area_box
@@ -132,7 +132,7 @@ class D3STracker:
 
     def __init__(self, weights: str | os.PathLike | None = None, model: D3SNet | None = None,
                  crop: int | None = None, optimize: bool = False, update_background: bool = False,
-                 background_frames: int = 5, gem: Callable[[], GeometricModel] = DeepDCF,
+                 background_frames: int = 5, gem: str | Callable[[], GeometricModel] = "dcf",
                  device: str = "cpu"):
         if model is None:
             path = weights_file(weights)
@@ -148,7 +148,9 @@ class D3STracker:
             fold_batchnorm(model)
         self.device = torch.device(device)
         self.model = model.to(self.device)
-        self.crop, self.make_gem = int(crop), gem
+        if isinstance(gem, str) and gem not in GEMS:
+            raise ValueError(f"d3s: gem must be one of {', '.join(GEMS)} or a factory, got {gem!r}")
+        self.crop, self.make_gem = int(crop), GEMS[gem] if isinstance(gem, str) else gem
         self.update_background, self.background_frames = bool(update_background), int(background_frames)
 
     def _crop(self, frame: np.ndarray) -> tuple[list[torch.Tensor], float]:
