@@ -89,7 +89,8 @@ def mask_loss(mask: torch.Tensor, masks: torch.Tensor, iou: torch.Tensor) -> tor
     rows = positive_rows(iou)
     if len(rows) == 0:
         return mask.sum().float() * 0.0
-    labels = mask_labels(masks, rows, mask.shape[-1])
+    side = round(mask.shape[1] ** 0.5)
+    labels = mask_labels(masks, rows, mask.shape[-1], size=side)
     logits = mask.float()[rows[:, 0], :, rows[:, 1], rows[:, 2]]
     return F.softplus(-labels.reshape(len(rows), -1) * logits).mean()
 

@@ -24,7 +24,8 @@ siammask    0.10       0.41              0.32  255
   window, ``(1 - window_influence) · pscore + window_influence · window``, and the best proposal
   moves the centre; the size is smoothed with ``lr = penalty · score · lr_base``:
   ``w ← (1 - lr) w + lr w_proposal``; the centre stays in the frame and the size in
-  ``[10, frame size]``.
+  ``[10, frame size]``; the size deltas are clamped to ``±ln 1000`` (an untrained head would
+  overflow ``exp``).
 - SiamMask: the chosen RoW's mask (63×63, or 127×127 with the refinement module) is pasted back
   into the frame under its 127-pixel search window, thresholded at 0.15, and the rotated box is
   ``cv2.minAreaRect`` of its largest contour (when over 100 pixels, else the axis-aligned box).
@@ -41,6 +42,7 @@ weights. ``optimize=True`` folds every batch norm into its convolution (same out
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 
@@ -63,6 +65,7 @@ CONTEXT = 0.5
 MIN_SIZE = 10.0
 MASK_THRESHOLD = 0.15
 MIN_MASK_AREA = 100.0
+MAX_LOG_CHANGE = math.log(1000.0)   # size deltas clamped (no overflow from an untrained head)
 PARAMETERS = {  # pysot experiments/<config>/config.yaml: PENALTY_K, WINDOW_INFLUENCE, LR, INSTANCE_SIZE
     "siamrpn": {"penalty_k": 0.16, "window_influence": 0.40, "lr": 0.30, "search_size": 287},
     "siamrpnpp": {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38, "search_size": 255},
@@ -167,6 +170,7 @@ class SiameseRPNTracker:
             self.window = np.tile(cosine_window((size, size)).reshape(-1), k)
         score = F.softmax(cls.reshape(2, -1), dim=0)[1].cpu().numpy()
         deltas = loc.reshape(4, -1).T.cpu()
+        deltas[:, 2:] = deltas[:, 2:].clamp(-MAX_LOG_CHANGE, MAX_LOG_CHANGE)
         return score, decode(self.anchors.reshape(-1, 4), deltas).numpy().astype(np.float64)
 
     @torch.no_grad()
