@@ -40,7 +40,8 @@ def test_mask_is_cut_like_the_search_crop(tmp_path):
         assert 0 <= mask.min() and mask.max() <= 1
         red = item["search"][0].numpy() / 255
         x, y, w, h = item["target"].numpy()
-        inner = (slice(math.ceil(y) + 1, math.floor(y + h) - 1), slice(math.ceil(x) + 1, math.floor(x + w) - 1))
+        inner = (slice(math.ceil(y) + 1, math.floor(y + h) - 1),
+                 slice(math.ceil(x) + 1, math.floor(x + w) - 1))
         assert mask[inner].min() > 0.99
         # the mask follows the red rectangle, not the replicated border outside the frame
         assert np.abs(mask - red).mean() < 0.02

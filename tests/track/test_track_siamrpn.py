@@ -69,7 +69,8 @@ def test_siamrpnpp_geometry_and_layerwise_aggregation():
     w = torch.exp(torch.tensor([0.0, 1.0, 2.0]))
     w = w / w.sum()
     torch.testing.assert_close(out["cls"], sum(wi * h[0] for wi, h in zip(w, heads, strict=True)))
-    torch.testing.assert_close(out["loc"], sum(h[1] for h in heads) / 3, rtol=1e-4, atol=1e-4)  # equal at init
+    # equal weights at initialisation
+    torch.testing.assert_close(out["loc"], sum(h[1] for h in heads) / 3, rtol=1e-4, atol=1e-4)
     assert out["cls"].shape == (1, 10, 25, 25)
 
 

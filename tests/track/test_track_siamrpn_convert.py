@@ -54,9 +54,11 @@ def test_pysot_key_names():
                 "mask_head.head.3.weight", "refine_head.v2.0.weight", "refine_head.h0.2.bias",
                 "refine_head.deconv.weight", "refine_head.post2.weight"):
         assert key in mask, key
-    alex = tc.find_layout("siamrpn", source="pysot").from_deepvideo(NETS["siamrpn-upchannel"][1]().state_dict())
+    alex_net = NETS["siamrpn-upchannel"][1]()
+    alex = tc.find_layout("siamrpn", source="pysot").from_deepvideo(alex_net.state_dict())
     for key in ("backbone.features.0.weight", "backbone.features.15.running_mean",
-                "rpn_head.template_cls_conv.weight", "rpn_head.search_loc_conv.bias", "rpn_head.loc_adjust.weight"):
+                "rpn_head.template_cls_conv.weight", "rpn_head.search_loc_conv.bias",
+                "rpn_head.loc_adjust.weight"):
         assert key in alex, key
 
 

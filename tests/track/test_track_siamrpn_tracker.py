@@ -34,9 +34,10 @@ def video(frames=4, size=(160, 120)):
 
 
 def test_published_parameters():
-    assert T.PARAMETERS["siamrpn"] == {"penalty_k": 0.16, "window_influence": 0.40, "lr": 0.30, "search_size": 287}
-    assert T.PARAMETERS["siamrpnpp"] == {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38, "search_size": 255}
-    assert T.PARAMETERS["siammask"] == {"penalty_k": 0.10, "window_influence": 0.41, "lr": 0.32, "search_size": 255}
+    keys = ("penalty_k", "window_influence", "lr", "search_size")
+    assert T.PARAMETERS["siamrpn"] == dict(zip(keys, (0.16, 0.40, 0.30, 287), strict=True))
+    assert T.PARAMETERS["siamrpnpp"] == dict(zip(keys, (0.05, 0.42, 0.38, 255), strict=True))
+    assert T.PARAMETERS["siammask"] == dict(zip(keys, (0.10, 0.41, 0.32, 255), strict=True))
     assert T.MASK_THRESHOLD == 0.15 and T.CONTEXT == 0.5
 
 
@@ -64,7 +65,8 @@ def test_rotated_box_of_a_drawn_rotated_rectangle():
 def test_paste_mask_puts_the_square_where_it_belongs():
     pasted = T.paste_mask(np.ones((5, 5)), (50.0, 40.0), 20.0, (100, 120))
     assert pasted.shape == (100, 120)
-    assert pasted[33:47, 43:57].min() == pytest.approx(1.0) and pasted[:28].max() == 0 and pasted[:, 62:].max() == 0
+    assert pasted[33:47, 43:57].min() == pytest.approx(1.0)
+    assert pasted[:28].max() == 0 and pasted[:, 62:].max() == 0
 
 
 @pytest.mark.parametrize("name", ["siamrpn", "siamrpnpp", "siammask"])

@@ -361,7 +361,8 @@ def network_kwargs(name: str, state: dict) -> dict:
         return {"channels": tuple(state[k].shape[0] for k in convs),
                 "xcorr": "upchannel" if "rpn.template_cls.weight" in state else "depthwise"}
     stages = 4 if name == "siamrpnpp" else 3
-    kwargs = {"widths": tuple(state[f"backbone.layer{i}.0.conv1.weight"].shape[0] for i in range(1, stages + 1)),
+    widths = tuple(state[f"backbone.layer{i}.0.conv1.weight"].shape[0] for i in range(1, stages + 1))
+    kwargs = {"widths": widths,
               "blocks": stage_blocks(state, stages), "channels": state["adjust.0.conv.weight"].shape[0]}
     if name == "siammask":
         kwargs["refine"] = any(k.startswith("refine.") for k in state)

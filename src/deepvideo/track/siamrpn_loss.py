@@ -95,7 +95,8 @@ def mask_loss(mask: torch.Tensor, masks: torch.Tensor, iou: torch.Tensor) -> tor
     return F.softplus(-labels.reshape(len(rows), -1) * logits).mean()
 
 
-def rpn_losses(out: dict, targets: AnchorTargets, masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def rpn_losses(out: dict, targets: AnchorTargets,
+               masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``{"loss", "cls_loss", "loc_loss"[, "mask_loss"]}`` with the weights above; ``masks`` (the
     search masks) is needed when ``out`` has a ``mask`` entry."""
     cls = classification_loss(out["cls"], targets.labels)

@@ -81,7 +81,8 @@ class SiamRPNTask(Task):
 
     def check_model(self, model: nn.Module) -> None:
         if not isinstance(model, tuple(NETWORKS.values())):
-            raise ConfigError(f"task 'siamrpn' trains SiamRPN, SiamRPNpp or SiamMask, got {type(model).__name__}")
+            raise ConfigError(f"task 'siamrpn' trains SiamRPN, SiamRPNpp or SiamMask, "
+                              f"got {type(model).__name__}")
 
     def anchors(self, score_size: int, search_size: int, device) -> torch.Tensor:
         key = (score_size, search_size)
