@@ -91,7 +91,8 @@ def test_optimize_folds_batchnorm_with_equal_outputs():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
-        fast = create_tracker(name, model=model, optimize=True)
+        fast = create_tracker(name, model=model, optimize="true")   # as --param optimize=true gives it
+        assert create_tracker(name, model=model, optimize="false").model is model
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.model.modules())
         assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
         z, x = torch.rand(1, 3, 127, 127) * 255, torch.rand(1, 3, 255, 255) * 255

@@ -130,7 +130,7 @@ class SiameseRPNTracker:
     network = ""
 
     def __init__(self, weights: str | os.PathLike | None = None, model: nn.Module | None = None,
-                 device: str = "cpu", optimize: bool = False, **params):
+                 device: str = "cpu", optimize: bool | str = False, **params):
         unknown = set(params) - set(PARAMETERS[self.network])
         if unknown:
             raise TypeError(f"{self.network}: unknown parameters {sorted(unknown)}")
@@ -141,6 +141,8 @@ class SiameseRPNTracker:
                 raise ValueError(f"{self.network}: give weights= (a .safetensors file) or set "
                                  f"{WEIGHTS_ENV[self.network]}")
             model = network_from_state(self.network, read_safetensors(path), source=str(path))
+        if isinstance(optimize, str):   # from the command line: --param optimize=true
+            optimize = optimize.strip().lower() in ("1", "true", "yes", "on")
         if optimize:
             model = copy.deepcopy(model).eval()
             fold_batchnorm(model)
