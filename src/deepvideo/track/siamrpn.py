@@ -7,7 +7,10 @@
   3×3 conv to ``2k·C`` and ``4k·C`` channels and used as the kernels of a correlation with the
   3×3-conv'd search features, giving ``2k`` classification and ``4k`` regression maps (a 1×1
   ``loc_adjust`` conv follows the regression, as in the released code). ``xcorr="depthwise"``
-  gives pysot's ``siamrpn_alex_dwxcorr`` head instead.
+  gives pysot's ``siamrpn_alex_dwxcorr`` head instead. The two template-lifting convs start from
+  N(0, 0.001) weights (not from the paper, which starts from ImageNet features: with PyTorch's
+  default initialisation a correlation of ``C × 4 × 4`` products starts so large that the first
+  deltas overflow ``exp`` and training from scratch diverges).
 - **SiamRPN++** (B. Li, W. Wu, Q. Wang, F. Zhang, J. Xing, J. Yan, CVPR 2019, Sec. 3.3-3.5):
   ResNet-50 with the strides of conv4 and conv5 turned into dilation 2 and 4 (output stride 8);
   conv3, conv4 and conv5 (``layer2..layer4``) each go through a 1×1 **adjust** layer to 256
@@ -59,6 +62,7 @@ ADJUST_CHANNELS = 256
 TEMPLATE_CROP = 7
 MASK_SIZE = 63
 REFINED_MASK_SIZE = 127
+UPCHANNEL_INIT_STD = 0.001
 
 __all__ = ["SiamMask", "SiamRPN", "SiamRPNpp", "build_network", "depthwise_xcorr", "network_from_state",
            "upchannel_xcorr"]
@@ -116,6 +120,9 @@ class UpChannelRPN(nn.Module):
         self.search_cls = nn.Conv2d(channels, channels, 3)
         self.search_loc = nn.Conv2d(channels, channels, 3)
         self.loc_adjust = nn.Conv2d(4 * anchors, 4 * anchors, 1)
+        for conv in (self.template_cls, self.template_loc):   # correlation outputs start O(1)
+            nn.init.normal_(conv.weight, std=UPCHANNEL_INIT_STD)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cls = upchannel_xcorr(self.search_cls(x), self.template_cls(z))
