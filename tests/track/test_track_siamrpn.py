@@ -53,7 +53,7 @@ def test_up_channel_head_lifts_the_template_to_2k_and_4k_channel_kernels():
     out = net(torch.rand(1, 3, 127, 127) * 255, torch.rand(1, 3, 255, 255) * 255)
     assert out["cls"].shape == (1, 10, 17, 17) and out["loc"].shape == (1, 20, 17, 17)
     # the lifting convs start small: the first correlations (BN in training mode) are O(1)
-    assert net.rpn.template_cls.weight.std() == pytest.approx(S.UPCHANNEL_INIT_STD, rel=0.05)
+    assert net.rpn.template_cls.weight.std().item() == pytest.approx(S.UPCHANNEL_INIT_STD, rel=0.05)
     out = net.train()(torch.rand(2, 3, 127, 127) * 255, torch.rand(2, 3, 255, 255) * 255)
     assert out["cls"].abs().max() < 10 and out["loc"].abs().max() < 10
 
