@@ -62,7 +62,8 @@ class PairDataset(torch.utils.data.Dataset):
     """SiamFC training pairs from tracking ``sequences`` (:class:`deepvideo.track.datasets.Sequence`).
 
     Item -> ``{"exemplar": float32 [3, 127, 127], "search": float32 [3, 255, 255]`` (RGB,
-    0..255), ``"target": float32 [4]`` (the target's ``x, y, w, h`` in search-crop pixels)``}``.
+    0..255), ``"target": float32 [4]`` (the target's ``x, y, w, h`` in search-crop pixels)``}``,
+    and ``"mask": float32 [255, 255]`` when ``with_mask``.
     A sequence with fewer than two frames where the target is visible is a ``ValueError``.
     """
 
