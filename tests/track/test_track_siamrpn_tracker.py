@@ -120,3 +120,36 @@ def test_weights_from_file_or_environment(tmp_path, monkeypatch):
         assert torch.equal(tracker.model.state_dict()[key], value)
     with pytest.raises(TypeError, match="unknown parameters"):
         create_tracker("siamrpnpp", model=model, scale_step=1.1)
+
+
+class FixedOutputs(torch.nn.Module):
+    """A stand-in network: foreground only at anchor 2 (64x64) of RoW (12, 16) of a 25x25 map, zero
+    deltas, and that RoW's 63x63 mask all foreground."""
+
+    def embed_template(self, z):
+        return z.mean()
+
+    def match(self, zf, x):
+        cls = torch.full((1, 10, 25, 25), -10.0)
+        cls[0, 5 + 2, 12, 16] = 10.0
+        mask = torch.full((1, 63 * 63, 25, 25), -10.0)
+        mask[0, :, 12, 16] = 10.0
+        return {"cls": cls, "loc": torch.zeros(1, 20, 25, 25), "mask": mask}
+
+
+def test_siammask_puts_the_rows_proposal_and_mask_where_they_belong():
+    tracker = T.SiamMaskTracker(model=FixedOutputs())
+    frame = np.full((200, 200, 3), 100, np.uint8)
+    tracker.initialize(frame, (80, 80, 40, 40))     # s_z = 80: search pixels per frame pixel 127/80
+    result = tracker.track(frame)
+    scale = 127 / 80
+    shift = (16 - 12) * 8 / scale                   # RoW (12, 16): 4 cells right of the centre
+    penalty = T.size_penalty(np.array([[0, 0, 64.0, 64.0]]), (40 * scale, 40 * scale), 0.10)[0]
+    lr = penalty * result.score * 0.32
+    x, y, w, h = result.box
+    assert (x + w / 2, y + h / 2) == pytest.approx((100 + shift, 100), abs=1e-3)
+    assert w == pytest.approx(40 * (1 - lr) + 64 / scale * lr, abs=1e-3)
+    # the mask covers the RoW's 127-search-pixel (80-frame-pixel) window
+    mx, my, mw, mh = result.extras["mask_box"]
+    assert (mx, my) == pytest.approx((60 + shift, 60), abs=1.5) and (mw, mh) == pytest.approx((80, 80), abs=2)
+    assert result.extras["mask"][100, int(100 + shift)] and not result.extras["mask"][100, 50]
