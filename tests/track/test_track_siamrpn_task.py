@@ -99,3 +99,11 @@ def test_cpu_recipes(monkeypatch, recipe, network, with_mask):
     assert train_set[1] == ["data/tracking/train"]
     assert train_set[2]["shift"] == 64 and train_set[2]["scale"] == 0.18   # spatial-aware sampling
     assert train_set[2]["with_mask"] is with_mask and val_sets[""][2]["with_mask"] is with_mask
+
+
+def test_anchor_samples_depend_on_seed_and_batch_only():
+    task = create_task(load_config(overrides=["task=siamrpn", "model.name=siamrpn", "seed=3"]))
+    a = torch.tensor([[90.0, 100.0, 100.0, 40.0]])
+    first = torch.randperm(1000, generator=task.sampler(a))
+    assert torch.equal(first, torch.randperm(1000, generator=task.sampler(a.clone())))
+    assert not torch.equal(first, torch.randperm(1000, generator=task.sampler(a + 1)))

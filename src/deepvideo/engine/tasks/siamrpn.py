@@ -6,7 +6,9 @@ One task, ``siamrpn``, for the three networks of :mod:`deepvideo.track.siamrpn`,
 0..255), ``target [N,4]`` (x, y, w, h in search pixels) and, for SiamMask, ``mask [N,W,W]``.
 The anchors of the network's score map get their targets by
 :func:`deepvideo.track.anchors.assign_targets` (IoU > 0.6 / < 0.3, 16 of 64 sampled) and the
-loss is :func:`deepvideo.track.siamrpn_loss.rpn_losses` (cls 1.0, loc 1.2, mask 36).
+loss is :func:`deepvideo.track.siamrpn_loss.rpn_losses` (cls 1.0, loc 1.2, mask 36). The anchor
+samples are drawn from the run's seed and the batch's target boxes (exact resume, the same
+samples at every validation).
 
 Metrics: ``train_center_error`` and validation ``val_loss``, ``val_center_error`` (search
 pixels from the top proposal's centre to the target's) and ``val_iou`` (the top proposal's IoU
@@ -15,6 +17,8 @@ pairs: {PairDataset options}}`` (``with_mask`` is set for SiamMask).
 """
 
 from __future__ import annotations
+
+import zlib
 
 import torch
 from torch import nn
@@ -57,7 +61,6 @@ class SiamRPNTask(Task):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.generator = torch.Generator().manual_seed(int(cfg.seed or 0))
         self._anchors: dict[tuple[int, int], torch.Tensor] = {}
 
     def build_model(self) -> nn.Module:
@@ -90,11 +93,17 @@ class SiamRPNTask(Task):
             self._anchors[key] = anchor_grid(score_size, search_size)
         return self._anchors[key].to(device)
 
-    def losses(self, out: dict, batch: dict, device, generator) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    def sampler(self, target: torch.Tensor) -> torch.Generator:
+        """The generator drawing a batch's anchor samples: seeded by ``seed`` and the batch's
+        target boxes, so a resumed run draws what the uninterrupted one drew."""
+        digest = zlib.crc32(target.detach().cpu().double().numpy().tobytes())
+        return torch.Generator().manual_seed(int(self.cfg.seed or 0) * 2**32 + digest)
+
+    def losses(self, out: dict, batch: dict, device) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """The loss dict, the top proposals ``[N, 4]`` and the targets ``[N, 4]``."""
         target = batch["target"].to(device).float()
         anchors = self.anchors(out["cls"].shape[-1], batch["search"].shape[-1], device)
-        targets = assign_targets(anchors, target, generator)
+        targets = assign_targets(anchors, target, self.sampler(target))
         masks = batch["mask"].to(device) if "mask" in batch else None
         boxes, _ = top_proposal({k: v.detach() for k, v in out.items() if k in ("cls", "loc")}, anchors)
         return rpn_losses(out, targets, masks), boxes, target
@@ -102,19 +111,18 @@ class SiamRPNTask(Task):
     def step(self, model, batch, device, autocast) -> StepOutput:
         with autocast():
             out = model(batch["exemplar"].to(device), batch["search"].to(device))
-        losses, boxes, target = self.losses(out, batch, device, self.generator)
+        losses, boxes, target = self.losses(out, batch, device)
         return StepOutput(losses, int(target.shape[0]), {"center_error": errors(boxes, target)[0]})
 
     @torch.no_grad()
     def evaluate(self, model, loaders, device, amp_dtype, spec) -> dict:
         model.eval()
-        generator = torch.Generator().manual_seed(0)   # the same anchor samples every evaluation
         sums = [0.0, 0.0, 0.0, 0.0]  # loss*n, centre error sum, IoU sum, n
         for loader in loaders.values():
             for batch in loader:
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     out = model(batch["exemplar"].to(device), batch["search"].to(device))
-                losses, boxes, target = self.losses(out, batch, device, generator)
+                losses, boxes, target = self.losses(out, batch, device)
                 n = int(target.shape[0])
                 sums[0] += float(losses["loss"]) * n
                 error, overlap = errors(boxes, target)
