@@ -15,6 +15,15 @@ Augmentation (not a number from the paper): the search crop's centre is shifted 
 centred; ``target`` says where it landed. A share ``gray_share`` of pairs is made grayscale
 (both crops, the luminance repeated over the three channels).
 
+SiamRPN++'s spatial-aware sampling (Li et al., CVPR 2019, Sec. 3.1) is the same uniform shift with
+a larger range: ``shift=64`` search pixels and ``scale=0.18`` (pysot ``DATASET.SEARCH.SHIFT`` and
+``SCALE``), so a network with padding cannot learn that the target sits in the middle.
+
+``with_mask=True`` (SiamMask) adds ``"mask"``: the target's segmentation in the search frame
+(:meth:`deepvideo.track.datasets.Sequence.mask`) cut with the search crop's geometry, float32
+``[255, 255]`` in 0..1 (bilinear), background outside the frame; a sequence without masks is a
+``ValueError``.
+
 Items are keyed ``(index, epoch)`` (:class:`deepvideo.data.samplers.EpochSampler`) or a plain
 index (epoch 0); each is a pure function of its key and ``seed``.
 """
@@ -53,13 +62,15 @@ class PairDataset(torch.utils.data.Dataset):
     """SiamFC training pairs from tracking ``sequences`` (:class:`deepvideo.track.datasets.Sequence`).
 
     Item -> ``{"exemplar": float32 [3, 127, 127], "search": float32 [3, 255, 255]`` (RGB,
-    0..255), ``"target": float32 [4]`` (the target's ``x, y, w, h`` in search-crop pixels)``}``.
+    0..255), ``"target": float32 [4]`` (the target's ``x, y, w, h`` in search-crop pixels)``}``,
+    and ``"mask": float32 [255, 255]`` when ``with_mask``.
     A sequence with fewer than two frames where the target is visible is a ``ValueError``.
     """
 
     def __init__(self, sequences: Seq, exemplar_size: int = 127, search_size: int = 255,
                  context: float = 0.5, max_gap: int = 100, pairs_per_epoch: int = 10000,
-                 shift: float = 8.0, scale: float = 0.05, gray_share: float = 0.25, seed: int = 0):
+                 shift: float = 8.0, scale: float = 0.05, gray_share: float = 0.25, seed: int = 0,
+                 with_mask: bool = False):
         if not sequences:
             raise ValueError("PairDataset needs at least one sequence")
         if max_gap < 1 or pairs_per_epoch < 1 or not 0 <= gray_share <= 1 or not 0 <= scale < 1:
@@ -75,6 +86,11 @@ class PairDataset(torch.utils.data.Dataset):
         self.exemplar_size, self.search_size = int(exemplar_size), int(search_size)
         self.context, self.max_gap, self.pairs_per_epoch = context, int(max_gap), int(pairs_per_epoch)
         self.shift, self.scale, self.gray_share, self.seed = shift, scale, gray_share, seed
+        self.with_mask = bool(with_mask)
+        if self.with_mask:
+            bare = [s.name for s in self.sequences if not getattr(s, "has_masks", False)]
+            if bare:
+                raise ValueError(f"PairDataset(with_mask=True): sequences without masks: {bare[:5]}")
 
     def __len__(self) -> int:
         return self.pairs_per_epoch
@@ -114,9 +130,20 @@ class PairDataset(torch.utils.data.Dataset):
                                (self.search_size, self.search_size))
         left, top = center[0] - search_side / 2, center[1] - search_side / 2
         target = np.array([(x - left) * ratio, (y - top) * ratio, w * ratio, h * ratio], np.float32)
+        item = {"target": torch.from_numpy(target)}
+        if self.with_mask:
+            item["mask"] = search_mask(sequence.mask(second), center, search_side, self.search_size)
         if rng.random() < self.gray_share:
             exemplar, search = gray(exemplar), gray(search)
-        return {"exemplar": to_chw(exemplar), "search": to_chw(search), "target": torch.from_numpy(target)}
+        return {"exemplar": to_chw(exemplar), "search": to_chw(search), **item}
+
+
+def search_mask(mask: np.ndarray, center: tuple[float, float], side: float, out: int) -> torch.Tensor:
+    """The bool ``mask [H, W]`` cut like the search crop (square ``side`` around ``center``,
+    resampled to ``out``), float32 0..1, zero outside the frame (a zero border is replicated)."""
+    framed = np.pad(mask.astype(np.float32), 1)
+    crop = extract_patch(framed, (center[0] + 1, center[1] + 1), (side, side), (out, out))
+    return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))
 
 
 def gray(image: np.ndarray) -> np.ndarray:
