@@ -89,11 +89,13 @@ class MDNet(nn.Module):
     """
 
     def __init__(self, num_domains: int = 1, width: float = 1.0, roi_align: bool = False,
-                 lrn: tuple = VGG_M_LRN):
+                 lrn: tuple = VGG_M_LRN, widths: tuple[int, int, int, int] | None = None):
         super().__init__()
         if num_domains < 1:
             raise ValueError(f"MDNet needs at least one domain (fc6 branch), got {num_domains}")
-        self.widths = channels(width)
+        self.widths = tuple(int(w) for w in widths) if widths else channels(width)
+        if len(self.widths) != 4:
+            raise ValueError(f"MDNet widths are (conv1, conv2, conv3, fc), got {self.widths}")
         self.roi_align = bool(roi_align)
         self.lrn = tuple(lrn)
         c3, fc = self.widths[2], self.widths[3]
@@ -102,6 +104,9 @@ class MDNet(nn.Module):
         self.fc5 = nn.Linear(fc, fc)
         self.fc6 = nn.ModuleList(nn.Linear(fc, 2) for _ in range(num_domains))
         self.dropout = nn.Dropout(DROPOUT)
+        # (roi_align, LRN size, alpha, beta, k): saved with the weights so a file rebuilds its net
+        self.register_buffer("architecture", torch.tensor([float(self.roi_align), *map(float, self.lrn)],
+                                                          dtype=torch.float64))
         self.reset_parameters()
 
     @property
@@ -188,26 +193,30 @@ def candidate_rois(boxes: torch.Tensor, padding: float = RT_PADDING) -> torch.Te
     return torch.cat([centre - half, centre + half], dim=1)
 
 
-def from_state_dict(state: dict[str, torch.Tensor], roi_align: bool = False, lrn: tuple = VGG_M_LRN,
-                    source: str = "state dict") -> MDNet:
-    """An MDNet whose widths (and number of fc6 branches) are read from ``state``, loaded; a
-    ValueError naming ``source`` when keys are missing or unknown."""
-    needed = ("convs.conv1.weight", "fc4.weight")
+def architecture_of(state: dict[str, torch.Tensor], source: str = "state dict") -> tuple[bool, tuple]:
+    """``(roi_align, lrn)`` recorded in a state dict's ``architecture`` buffer."""
+    if "architecture" not in state or state["architecture"].numel() != 5:
+        raise ValueError(f"{source}: no MDNet 'architecture' entry (roi_align, LRN size, alpha, beta, k); "
+                         "foreign checkpoints go through 'deepvideo convert --tracker mdnet'")
+    flag, size, alpha, beta, k = state["architecture"].double().tolist()
+    return bool(flag), (int(size), alpha, beta, k)
+
+
+def from_state_dict(state: dict[str, torch.Tensor], source: str = "state dict") -> MDNet:
+    """The MDNet of a deepvideo state dict (widths, number of fc6 branches, variant and LRN read
+    from it), loaded; a ValueError naming ``source`` when keys are missing or unknown."""
+    needed = ("convs.conv1.weight", "convs.conv2.weight", "convs.conv3.weight", "fc4.weight")
     if not all(k in state for k in needed):
-        raise ValueError(f"{source}: not MDNet weights (no {' / '.join(needed)}; keys: "
+        raise ValueError(f"{source}: not MDNet weights (needs {', '.join(needed)}; keys: "
                          f"{', '.join(sorted(state)[:8])}...)")
-    width = state["convs.conv1.weight"].shape[0] / 96
-    domains = max(1, sum(1 for k in state if k.startswith("fc6.") and k.endswith(".weight")))
-    model = MDNet(domains, width, roi_align, lrn)
-    if model.widths != (state["convs.conv1.weight"].shape[0], state["convs.conv2.weight"].shape[0],
-                        state["convs.conv3.weight"].shape[0], state["fc4.weight"].shape[0]):
-        raise ValueError(f"{source}: layer widths {state['convs.conv1.weight'].shape[0]}, "
-                         f"{state['convs.conv2.weight'].shape[0]}, {state['convs.conv3.weight'].shape[0]}, "
-                         f"{state['fc4.weight'].shape[0]} are not one MDNet width")
+    roi_align, lrn = architecture_of(state, source)
+    widths = tuple(int(state[k].shape[0]) for k in needed)
+    domains = sum(1 for k in state if k.startswith("fc6.") and k.endswith(".weight"))
+    model = MDNet(max(1, domains), roi_align=roi_align, lrn=lrn, widths=widths)
     own = model.state_dict()
     unknown, missing = sorted(set(state) - set(own)), sorted(set(own) - set(state))
-    if not any(k.startswith("fc6.") for k in state):
-        missing = [k for k in missing if not k.startswith("fc6.")]   # shared layers only: fine
+    if domains == 0:
+        missing = [k for k in missing if not k.startswith("fc6.")]   # shared layers only
     if unknown or missing:
         raise ValueError(f"{source}: keys matching nothing in MDNet: {unknown}; missing: {missing}")
     model.load_state_dict(state, strict=False)

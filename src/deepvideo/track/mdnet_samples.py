@@ -15,8 +15,9 @@ generators follow py-MDNet (``modules/sample_generator.py``): each box is
   ``[10, frame − 10]`` and centres to the frame.
 
 :func:`draw_samples` keeps only boxes whose IoU with the target (and area ratio) lie in given
-ranges, drawing ``2×, 4×, 8×`` the missing number until it has enough (as py-MDNet); it can
-return fewer boxes when the ranges cannot be met (callers check).
+ranges, drawing ``2×, 4×, 8×, ...`` the missing number until it has enough (py-MDNet stops at
+8×, which often leaves the 1000 box-regression samples short; here up to 256×); it can return
+fewer boxes when the ranges cannot be met (callers check).
 
 :func:`crop_regions`: each box with ``16`` pixels of context on each side of the 107-pixel
 patch (the box fills the central 75 pixels: the paper's R-CNN-style crop padding), resampled
@@ -35,6 +36,8 @@ from deepvideo.track.boxes import as_boxes, iou
 KINDS = ("gaussian", "uniform", "whole")
 MIN_SIDE = 10.0            # py-MDNet clips sample sides to [10, frame - 10]
 FILL = 128
+MAX_FACTOR = 256           # draw_samples redraws 2x, 4x, ... up to 256x the missing number
+MAX_DRAW = 200_000         # boxes drawn at once at most
 
 
 def _centred(box: np.ndarray, n: int) -> np.ndarray:
@@ -90,16 +93,16 @@ def draw_samples(kind: str, rng: np.random.Generator, box, n: int, frame_size: t
                  trans: float = 1.0, scale: float = 1.0, aspect: float | None = None,
                  iou_range=None, area_range=None) -> np.ndarray:
     """Up to ``n`` boxes of ``kind`` around ``box`` whose IoU with it (and area ratio) lie in the
-    ranges; redraws ``2×, 4×, 8×`` the missing number while short (fewer only when the ranges
-    are out of reach)."""
+    ranges; redraws ``2×, 4×, ..., 256×`` the missing number while short (fewer only when the
+    ranges are out of reach)."""
     if n <= 0:
         return np.zeros((0, 4))
     if iou_range is None and area_range is None:
         return generate(kind, rng, box, n, frame_size, trans, scale, aspect)
     found: list[np.ndarray] = []
     remain, factor = n, 2
-    while remain > 0 and factor < 16:
-        drawn = generate(kind, rng, box, remain * factor, frame_size, trans, scale, aspect)
+    while remain > 0 and factor <= MAX_FACTOR:
+        drawn = generate(kind, rng, box, min(remain * factor, MAX_DRAW), frame_size, trans, scale, aspect)
         drawn = drawn[in_ranges(drawn, box, iou_range, area_range)][:remain]
         found.append(drawn)
         remain -= len(drawn)

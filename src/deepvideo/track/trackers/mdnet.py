@@ -68,9 +68,9 @@ def weights_file(weights, env: str) -> Path | None:
     return path / "model.safetensors" if path.is_dir() else path
 
 
-def load_mdnet(path, roi_align: bool = False) -> MDNet:
+def load_mdnet(path) -> MDNet:
     """The MDNet of a ``.safetensors`` file (eval mode); loud on foreign keys."""
-    return from_state_dict(read_safetensors(path), roi_align=roi_align, source=str(path)).eval()
+    return from_state_dict(read_safetensors(path), source=str(path)).eval()
 
 
 class Features:
@@ -134,9 +134,10 @@ class MDNetTracker:
             path = weights_file(weights, self.env)
             if path is None:
                 raise ValueError(f"{type(self).__name__}: give weights= (a .safetensors file) or set {self.env}")
-            model = load_mdnet(path, self.roi_align)
+            model = load_mdnet(path)
         if model.roi_align != self.roi_align:
-            raise ValueError(f"{type(self).__name__} needs MDNet(roi_align={self.roi_align})")
+            raise ValueError(f"{type(self).__name__} needs MDNet(roi_align={self.roi_align}) weights; "
+                             f"these are {'RT-MDNet' if model.roi_align else 'MDNet'} weights")
         self.base, self.device = model.eval(), torch.device(device)
         self.p = {**PARAMS, **params}
         self.seed, self.optimize = seed, optimize
