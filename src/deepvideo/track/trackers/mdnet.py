@@ -40,8 +40,15 @@ import torch
 
 from deepvideo.models.convert.files import read_safetensors
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
-from deepvideo.track.mdnet import (CONTEXT_PADDING, INPUT_OFFSET, INPUT_SIZE, RT_RECEPTIVE_FIELD, MDNet,
-                                   candidate_rois, from_state_dict)
+from deepvideo.track.mdnet import (
+    CONTEXT_PADDING,
+    INPUT_OFFSET,
+    INPUT_SIZE,
+    RT_RECEPTIVE_FIELD,
+    MDNet,
+    candidate_rois,
+    from_state_dict,
+)
 from deepvideo.track.mdnet_online import BoxRegressor, SampleMemory, fine_tune, optimizer_for
 from deepvideo.track.mdnet_samples import crop_regions, draw_samples, to_tensor_layout, warp
 from deepvideo.track.registry import register_tracker
@@ -133,7 +140,8 @@ class MDNetTracker:
         if model is None:
             path = weights_file(weights, self.env)
             if path is None:
-                raise ValueError(f"{type(self).__name__}: give weights= (a .safetensors file) or set {self.env}")
+                raise ValueError(f"{type(self).__name__}: give weights= (a .safetensors file) "
+                                 f"or set {self.env}")
             model = load_mdnet(path)
         if model.roi_align != self.roi_align:
             raise ValueError(f"{type(self).__name__} needs MDNet(roi_align={self.roi_align}) weights; "
@@ -146,6 +154,21 @@ class MDNetTracker:
         return draw_samples(kind, self.rng, box, n, self.frame_size, trans, scale, aspect, iou_range,
                             area_range)
 
+    def first_samples(self, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First-frame positives and negatives (half uniform, half whole-frame)."""
+        p = self.p
+        pos = self.draw("gaussian", box, p["n_pos_init"], p["pos_trans"], p["pos_scale"],
+                        iou_range=p["pos_iou"])
+        half = p["n_neg_init"] // 2
+        neg = np.concatenate([
+            self.draw("uniform", box, half, p["neg_init_trans"], p["neg_init_scale"],
+                      iou_range=p["neg_iou_init"]),
+            self.draw("whole", box, p["n_neg_init"] - half, iou_range=p["neg_iou_init"])])
+        if len(pos) == 0 or len(neg) == 0:
+            raise ValueError(f"{type(self).__name__}: no training samples around {tuple(box)} in a "
+                             f"{self.frame_size} frame ({len(pos)} positives, {len(neg)} negatives)")
+        return pos, self.rng.permutation(neg)
+
     def initialize(self, frame: np.ndarray, box: Box) -> None:
         frame, p = check_frame(frame), self.p
         box = np.asarray(as_box(box, f"{type(self).__name__} initial box"), dtype=np.float64)
@@ -155,14 +178,7 @@ class MDNetTracker:
         self.net = copy.deepcopy(self.base).to(self.device)
         self.net.new_domains(1)
         self.features = Features(self.net, self.device, p["batch"], self.optimize)
-        pos = self.draw("gaussian", box, p["n_pos_init"], p["pos_trans"], p["pos_scale"], iou_range=p["pos_iou"])
-        half = p["n_neg_init"] // 2
-        neg = np.concatenate([
-            self.draw("uniform", box, half, p["neg_init_trans"], p["neg_init_scale"], iou_range=p["neg_iou_init"]),
-            self.draw("whole", box, p["n_neg_init"] - half, iou_range=p["neg_iou_init"])])
-        if len(pos) == 0 or len(neg) == 0:
-            raise ValueError(f"{type(self).__name__}: no training samples around {tuple(box)} in a "
-                             f"{self.frame_size} frame ({len(pos)} positives, {len(neg)} negatives)")
+        pos, neg = self.first_samples(box)
         size = box[2:]
         pos_f, neg_f = self.features(frame, pos, size), self.features(frame, neg, size)
         self.update_optimizer = optimizer_for(self.net, p["lr_update"])
