@@ -122,3 +122,20 @@ def test_state_dict_rebuilds_the_same_network():
 def test_patch_box_is_16_pixels_in():
     assert m.patch_box() == (16.0, 16.0, 75.0, 75.0)
     assert isinstance(m.MDNet(width=0.1).fc6, nn.ModuleList)
+
+
+def test_forward_is_the_papers_composition():
+    """Eval mode: fc6_k(relu(fc5(relu(fc4(flatten(conv3)))))) written out with the weights."""
+    torch.manual_seed(1)
+    net = m.MDNet(num_domains=2, width=0.1).eval()
+    x = torch.rand(2, 3, 107, 107) * 255
+    c = net.convs
+    h = torch.relu(c.conv1(x - 128))
+    h = torch.nn.functional.max_pool2d(torch.nn.functional.local_response_norm(h, 5, 5e-4, 0.75, 2.0), 3, 2)
+    h = torch.relu(c.conv2(h))
+    h = torch.nn.functional.max_pool2d(torch.nn.functional.local_response_norm(h, 5, 5e-4, 0.75, 2.0), 3, 2)
+    h = torch.relu(c.conv3(h)).flatten(1)
+    h = torch.relu(h @ net.fc4.weight.T + net.fc4.bias)
+    h = torch.relu(h @ net.fc5.weight.T + net.fc5.bias)
+    expected = h @ net.fc6[1].weight.T + net.fc6[1].bias
+    torch.testing.assert_close(net(x, domain=1), expected)

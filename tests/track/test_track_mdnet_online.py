@@ -155,3 +155,15 @@ def test_weights_from_a_file_or_the_environment(tmp_path, monkeypatch):
     assert create_tracker("mdnet").base.num_domains == 3
     with pytest.raises(TypeError, match="unknown MDNet parameters \\['n_neg'\\]"):
         tracker_module.MDNetTracker(weights=str(path), n_neg=3)
+
+
+@pytest.mark.parametrize("roi_align", [False, True])
+def test_optimized_conv_trunk_gives_the_same_features(roi_align):
+    torch.manual_seed(0)
+    net = MDNet(width=0.05, roi_align=roi_align).eval()
+    frame = square_frames(1)[0]
+    boxes = np.array([[30.0, 30.0, 24.0, 24.0], [20.0, 35.0, 30.0, 20.0]])
+    plain = tracker_module.Features(net, torch.device("cpu"))(frame, boxes, (24.0, 24.0))
+    fast = tracker_module.Features(net, torch.device("cpu"), optimize=True)(frame, boxes, (24.0, 24.0))
+    assert plain.shape == (2, net.fc4.in_features)
+    torch.testing.assert_close(fast, plain)
