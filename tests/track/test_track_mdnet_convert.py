@@ -52,3 +52,20 @@ def test_foreign_keys_that_fit_nothing_are_named():
         convert_tracker_state({**foreign, "layers.fc7.0.weight": torch.zeros(1)}, "mdnet")
     with pytest.raises(ConversionError, match="fit no 'mdnet' layout"):
         convert_tracker_state({"features.0.weight": torch.zeros(1)}, "mdnet")
+
+
+def test_cli_converts_a_py_mdnet_model_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
+    from deepvideo.track.trackers.mdnet import load_mdnet
+
+    ours = MDNet(num_domains=1, width=0.1, lrn=PYMDNET_LRN).eval()
+    src, dst = tmp_path / "mdnet.pth", tmp_path / "mdnet.safetensors"
+    torch.save(find_layout("mdnet", source="py-mdnet").from_deepvideo(ours.state_dict()), src)
+    result = CliRunner().invoke(app, ["convert", str(src), str(dst), "--tracker", "mdnet"])
+    assert result.exit_code == 0, result.output
+    loaded = load_mdnet(dst)
+    x = torch.rand(2, 3, 107, 107) * 255
+    assert loaded.lrn == PYMDNET_LRN
+    torch.testing.assert_close(loaded(x), ours(x))
