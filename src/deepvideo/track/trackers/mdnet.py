@@ -12,7 +12,8 @@ paper's own figures where they differ are noted) and the paper's:
 - each frame: 256 candidates from the Gaussian around the last estimate (trans 0.6 → σ = 0.3 r,
   scale 1.05^{0.5 N(0,1)}); the estimate is the mean of the 5 best-scoring candidates and its
   score ``f+`` their mean score (raw fc6 logit); success when the score is > 0;
-- on success the box is refined by the regressor and 50 positives (IoU ≥ 0.7) and 200
+- on success the box shown is refined by the regressor (clipped to the frame; the next search
+  centres on the unrefined estimate, as py-MDNet) and 50 positives (IoU ≥ 0.7) and 200
   negatives (uniform trans 2, scale 1.3, IoU ≤ 0.3) are stored (positives of the last 100
   frames, negatives of the last 20: the paper's τ_l = 100, τ_s = 20; py-MDNet keeps 30);
   on failure nothing is stored (no update from an unreliable estimate), the candidate spread
@@ -40,6 +41,7 @@ import torch
 
 from deepvideo.models.convert.files import read_safetensors
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
+from deepvideo.track.boxes import clip_box
 from deepvideo.track.mdnet import (
     CONTEXT_PADDING,
     INPUT_OFFSET,
@@ -213,7 +215,7 @@ class MDNetTracker:
         shown = target
         if success:
             feats = self.features(frame, best, target[2:]).cpu().numpy()
-            shown = self.regressor.predict(feats, best).mean(axis=0)
+            shown = clip_box(self.regressor.predict(feats, best).mean(axis=0), *frame.shape[:2])
             self.collect(frame, target)
         self.box = target
         self.update(success)
@@ -221,7 +223,8 @@ class MDNetTracker:
                            {"success": success, "update": self.updates[-1] if self.updates else ""})
 
     def collect(self, frame: np.ndarray, target: np.ndarray) -> None:
-        """Store positives and negatives around a reliable estimate."""
+        """Store positives and negatives around a reliable estimate (nothing when no box meets
+        the IoU ranges, e.g. a target filling the frame)."""
         p = self.p
         pos = self.draw("gaussian", target, p["n_pos_update"], p["pos_trans"], p["pos_scale"],
                         iou_range=p["pos_iou"])
