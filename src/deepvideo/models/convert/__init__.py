@@ -53,14 +53,15 @@ def read_state_dict(path: str | os.PathLike, inert_modules: tuple[str, ...] = ()
     A damaged file, or one holding Python objects other than tensors, is a :class:`WeightsFileError`.
 
     Unwraps ``{"model_state": ...}``, ``{"state_dict": ...}``, ``{"model": ...}``,
-    ``{"net": ...}`` (pytracking) and a ``module.`` prefix left by DataParallel.
+    ``{"net": ...}`` (pytracking), ``{"shared_layers": ...}`` (py-MDNet, RT-MDNet) and a
+    ``module.`` prefix left by DataParallel.
     ``inert_modules``: see :func:`~deepvideo.models.convert.files.read_torch_file`.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     obj = read_safetensors(path) if path.suffix == ".safetensors" else read_torch_file(path, inert_modules)
-    for key in ("model_state", "state_dict", "model", "model_state_dict", "net"):
+    for key in ("model_state", "state_dict", "model", "model_state_dict", "net", "shared_layers"):
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
             break
