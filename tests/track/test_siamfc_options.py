@@ -71,6 +71,13 @@ def test_five_scale_tracker_runs_and_damps_with_034():
     assert tracker.size == pytest.approx((size[0] * change, size[1] * change))
 
 
+def test_upsampling_is_torchs_bicubic_resize():
+    responses = np.random.default_rng(0).standard_normal((3, 17, 17)).astype(np.float32)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(responses)[:, None], size=(272, 272),
+                                          mode="bicubic", align_corners=False)[:, 0].numpy()
+    assert np.allclose(trk.upsample(responses), ref, atol=1e-5)
+
+
 def test_linear_update_is_cfnets_running_average():
     assert un.LINEAR_RATE == 0.0102
     tracker = trk.SiamFCTracker(model=random_siamfc(), update="linear")

@@ -41,6 +41,7 @@ Outside the frame the crops are filled with the frame's mean colour (as in the a
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,23 +140,43 @@ def context_sizes(size: tuple[float, float]) -> tuple[float, float]:
     return s_z, s_z * SEARCH_SIZE / EXEMPLAR_SIZE
 
 
+@functools.lru_cache(maxsize=4)
+def bicubic_matrix(size: int, up: int) -> np.ndarray:
+    """``U [up, size]`` with ``U @ R @ U.T`` = ``R [size, size]`` resized to ``up × up`` by
+    bicubic interpolation (torch's, ``align_corners=False``): the resize is separable, and each
+    column of ``U`` is the 1-D interpolation of a unit vector."""
+    basis = torch.eye(size, dtype=torch.float64).reshape(size, 1, size, 1)
+    columns = F.interpolate(basis, size=(up, 1), mode="bicubic", align_corners=False)
+    return columns[:, 0, :, 0].T.numpy().astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def normalised_window(up: int) -> np.ndarray:
+    window = cosine_window((up, up))
+    return window / window.sum()
+
+
+def upsample(responses: np.ndarray) -> np.ndarray:
+    """Score maps ``[k, n, n]`` upsampled ×16 (bicubic) to ``[k, 16 n, 16 n]``."""
+    u = bicubic_matrix(responses.shape[-1], RESPONSE_UP * responses.shape[-1])
+    return u @ np.asarray(responses, np.float32) @ u.T
+
+
 def locate(responses: np.ndarray, s_x: float, params: ScaleParams | None = None
            ) -> tuple[float, float, int, float]:
     """From raw score maps ``[k, 17, 17]`` (scales ``step^{-k//2 .. k//2}``) of a search window
     of side ``s_x``: the displacement ``(dx, dy)`` in frame pixels, the chosen scale index and
     the score (its highest raw response). ``params``: those of ``k`` scales by default."""
     params = params or scale_params(len(responses))
-    up = RESPONSE_UP * responses.shape[-1]
-    maps = F.interpolate(torch.from_numpy(np.ascontiguousarray(responses, np.float32))[:, None],
-                         size=(up, up), mode="bicubic", align_corners=False)[:, 0].numpy()
+    maps = upsample(responses)
+    up = maps.shape[-1]
     penalty = np.full(len(maps), params.penalty, np.float32)
     penalty[len(maps) // 2] = 1.0
     best = int(np.argmax(maps.reshape(len(maps), -1).max(axis=1) * penalty))
     score = float(responses[best].max())
     r = maps[best] - maps[best].min()
     r = r / max(float(r.sum()), 1e-12)
-    window = cosine_window((up, up))
-    r = (1 - params.window) * r + params.window * window / window.sum()
+    r = (1 - params.window) * r + params.window * normalised_window(up)
     row, col = np.unravel_index(int(np.argmax(r)), r.shape)
     centre = (up - 1) / 2
     scale = params.step ** (best - len(maps) // 2)
