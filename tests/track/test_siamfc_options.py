@@ -207,6 +207,8 @@ def test_optimized_fp32_embedding_equals_the_original():
     model = random_siamfc(width=0.1)
     fast, bf16 = trk.optimize_siamfc(model, bf16=False)
     assert not bf16 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    kinds = [type(m).__name__ for m in fast.features]
+    assert kinds[:6] == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU"]
     x = torch.rand(3, 3, 255, 255) * 255
     z = torch.rand(1, 3, 127, 127) * 255
     with torch.no_grad():
