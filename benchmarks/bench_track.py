@@ -23,6 +23,7 @@ tracker's synthetic-test AUC above CSRT's.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,7 @@ def write_deep_result(args, sizes, results: dict) -> None:
                      entry.config if entry else get_tracker_info(name).paper, options])
     write_result(
         "track_deep", title="Deep trackers trained on the library's synthetic set (OPE)",
-        command="nice python benchmarks/bench_track.py --deep " + " ".join(args.deep) + " --train",
+        command="nice python benchmarks/bench_track.py " + " ".join(sys.argv[1:]),
         description=(
             f"Each deep tracker trained on the CPU from its recipe on a synthetic set of "
             f"`deepvideo.track.synth` ({sizes.train} training and {sizes.val} validation sequences of "
