@@ -56,6 +56,14 @@ DEEP: dict[str, DeepEntry] = {
         "configs/track/siamfc_updatenet.yaml", "siamfc", "DEEPVIDEO_UPDATENET_WEIGHTS", "updatenet",
         needs="siamfc", overrides=(*DATA_OVERRIDES, "model.kwargs.embedding={needs}"),
         tracker_kwargs={"weights": "{needs}", "update": "updatenet", "optimize": True}),
+    **{name: DeepEntry(f"configs/track/{name}.yaml", name, f"DEEPVIDEO_{name.upper()}_WEIGHTS",
+                       overrides=DATA_OVERRIDES)
+       for name in ("siamrpn", "siamrpnpp", "siammask", "atom", "dimp", "d3s")},
+    # MDNet validates on held-out frames of its training domains: no val split
+    "mdnet": DeepEntry("configs/track/mdnet.yaml", "mdnet", "DEEPVIDEO_MDNET_WEIGHTS",
+                       overrides=("data.train.root={train}",)),
+    "rtmdnet": DeepEntry("configs/track/mdnet.yaml", "rtmdnet", "DEEPVIDEO_RTMDNET_WEIGHTS",
+                         overrides=("data.train.root={train}", "model.kwargs.roi_align=true")),
 }
 
 
