@@ -51,4 +51,5 @@ def damaged_videos(tmp_path_factory) -> tuple[Path, Path]:
     from damaged_video import write_damaged_video, write_intact_video
 
     root = tmp_path_factory.mktemp("damage")
-    return write_intact_video(root / "intact.mp4"), write_damaged_video(root / "damaged.mp4")
+    intact = write_intact_video(root / "intact.mp4")
+    return intact, write_damaged_video(root / "damaged.mp4", intact)

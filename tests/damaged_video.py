@@ -36,7 +36,8 @@ def write_intact_video(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        stream.options = {"g": "5", "keyint_min": "5", "sc_threshold": "0", "bf": "0"}
+        # one encoder thread: the same bytes on every call, however busy the machine
+        stream.options = {"g": "5", "keyint_min": "5", "sc_threshold": "0", "bf": "0", "threads": "1"}
         for frame in _frames():
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
@@ -45,9 +46,13 @@ def write_intact_video(path: Path) -> Path:
     return path
 
 
-def write_damaged_video(path: Path) -> Path:
-    """:func:`write_intact_video`, then garbage over the coded data of frames ``DAMAGED``."""
-    write_intact_video(path)
+def write_damaged_video(path: Path, intact: Path | None = None) -> Path:
+    """A copy of ``intact`` (default: :func:`write_intact_video`), then garbage over the coded
+    data of frames ``DAMAGED``."""
+    if intact is None:
+        write_intact_video(path)
+    else:
+        path.write_bytes(intact.read_bytes())
     with av.open(str(path)) as container:
         packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
     data = bytearray(path.read_bytes())
