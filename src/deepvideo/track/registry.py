@@ -11,9 +11,11 @@ Tracker modules under :mod:`deepvideo.track.trackers` register themselves at imp
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from deepvideo.track.base import Tracker
 
@@ -85,3 +87,23 @@ def create_tracker(name: str, **overrides) -> Tracker:
     if not overrides and not info.is_available():  # overrides may give what it lacks (model files)
         raise TrackerUnavailableError(f"tracker {name!r} is not available here: {info.summary}")
     return info.factory(**overrides)
+
+
+def weights_file(weights: str | os.PathLike | None, env: str) -> Path | None:
+    """A deep tracker's weights: the file given (a checkpoint folder means its
+    ``model.safetensors``), else the one the environment variable ``env`` names; None when neither."""
+    value = weights if weights is not None else os.environ.get(env)
+    if not value:
+        return None
+    path = Path(value)
+    return path / "model.safetensors" if path.is_dir() else path
+
+
+def weights_available(env: str) -> Callable[[], bool]:
+    """An ``available`` check for :func:`register_tracker`: ``env`` names an existing weights file."""
+
+    def available() -> bool:
+        path = weights_file(None, env)
+        return path is not None and path.is_file()
+
+    return available

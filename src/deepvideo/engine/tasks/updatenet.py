@@ -70,9 +70,10 @@ class UpdateNetTask(Task):
     def embedding(self, device: torch.device) -> nn.Module:
         """The frozen SiamFC (eval mode, no gradient) on ``device``."""
         if self._embedding is None:
-            from deepvideo.track.trackers.siamfc import load_siamfc, weights_file
+            from deepvideo.track.registry import weights_file
+            from deepvideo.track.trackers.siamfc import WEIGHTS_ENV, load_siamfc
 
-            model = load_siamfc(weights_file(self.options()["embedding"]))
+            model = load_siamfc(weights_file(self.options()["embedding"], WEIGHTS_ENV))
             for p in model.parameters():
                 p.requires_grad_(False)
             self._embedding = model

@@ -32,7 +32,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -45,7 +44,7 @@ from deepvideo.track.base import Box, TrackResult, as_box, check_frame
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, extract_patch
 from deepvideo.track.iounet import refine_boxes, top_k_box
 from deepvideo.track.online_classifier import ATOMClassifier, instance_l2_norm, localize
-from deepvideo.track.registry import register_tracker
+from deepvideo.track.registry import register_tracker, weights_available, weights_file
 
 WEIGHTS_ENV = "DEEPVIDEO_ATOM_WEIGHTS"
 STRIDE = 16
@@ -56,15 +55,6 @@ JITTER_POS = 0.1
 JITTER_SIZE = 0.5
 MIN_SIZE = 10.0
 
-
-def weights_file(weights, env: str) -> Path | None:
-    """The weights file given (a checkpoint folder means its ``model.safetensors``) or from
-    the environment variable ``env``; None when neither."""
-    value = weights if weights is not None else os.environ.get(env)
-    if not value:
-        return None
-    path = Path(value)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def load_network(weights, env: str, build, name: str) -> torch.nn.Module:
@@ -196,12 +186,8 @@ class IoUNetTracker:
         return flag, score, box
 
 
-def _available() -> bool:
-    path = weights_file(None, WEIGHTS_ENV)
-    return path is not None and path.is_file()
 
-
-@register_tracker("atom", paper="Danelljan et al., CVPR 2019", available=_available)
+@register_tracker("atom", paper="Danelljan et al., CVPR 2019", available=weights_available(WEIGHTS_ENV))
 class ATOMTracker(IoUNetTracker):
     """ATOM: online 2-layer classifier (Gauss-Newton + CG) and IoU-Net box refinement."""
 

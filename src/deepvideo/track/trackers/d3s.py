@@ -64,7 +64,7 @@ from deepvideo.track.d3s_gem import GEMS, GeometricModel, response_peak
 from deepvideo.track.d3s_pairs import crop_side
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, mean_filled_patch
 from deepvideo.track.mask_fit import area_preserving_box, axis_aligned_box, largest_region, min_area_box
-from deepvideo.track.registry import register_tracker
+from deepvideo.track.registry import register_tracker, weights_available, weights_file
 
 WEIGHTS_ENV = "DEEPVIDEO_D3S_WEIGHTS"
 TRACKING_UNCERTAINTY = 3.0     # tracking_uncertainty_thr
@@ -79,15 +79,6 @@ SCALE_CHANGE = (0.95, 1.05)    # min/max_scale_change_factor
 FIRST_UNCERTAIN_FRAME = 5      # uncertainty is measured after frame 5
 MIN_TARGET_SIDE = 10.0         # the target is at least 10 pixels (min_scale_factor)
 
-
-def weights_file(weights: str | os.PathLike | None) -> Path | None:
-    """The weights file given (a checkpoint folder means its ``model.safetensors``) or from the
-    environment; None when neither."""
-    value = weights if weights is not None else os.environ.get(WEIGHTS_ENV)
-    if not value:
-        return None
-    path = Path(value)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def load_d3s(path: str | os.PathLike) -> D3SNet:
@@ -121,12 +112,8 @@ def paste_mask(crop_mask: np.ndarray, center, side: float, shape: tuple[int, int
                           flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def _available() -> bool:
-    path = weights_file(None)
-    return path is not None and path.is_file()
 
-
-@register_tracker("d3s", paper="Lukežič et al., CVPR 2020", available=_available)
+@register_tracker("d3s", paper="Lukežič et al., CVPR 2020", available=weights_available(WEIGHTS_ENV))
 class D3STracker:
     """D3S: discriminative single-shot segmentation tracker (needs trained weights)."""
 
@@ -135,7 +122,7 @@ class D3STracker:
                  background_frames: int = 5, gem: str | Callable[[], GeometricModel] = "dcf",
                  device: str = "cpu"):
         if model is None:
-            path = weights_file(weights)
+            path = weights_file(weights, WEIGHTS_ENV)
             if path is None:
                 raise ValueError(f"d3s: give weights= (a .safetensors file) or set {WEIGHTS_ENV}")
             model = load_d3s(path)

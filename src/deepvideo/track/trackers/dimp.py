@@ -35,8 +35,8 @@ from deepvideo.track.base import Box, TrackResult, check_frame
 from deepvideo.track.dcf import center_to_box
 from deepvideo.track.dimp import apply_filter, dimp_from_state
 from deepvideo.track.online_classifier import HARD_NEGATIVE_LR, LEARNING_RATE, SampleMemory
-from deepvideo.track.registry import register_tracker
-from deepvideo.track.trackers.atom import IoUNetTracker, load_network, weights_file
+from deepvideo.track.registry import register_tracker, weights_available
+from deepvideo.track.trackers.atom import IoUNetTracker, load_network
 
 WEIGHTS_ENV = "DEEPVIDEO_DIMP_WEIGHTS"
 MEMORY = 50
@@ -46,12 +46,8 @@ UPDATE_ITER = 2
 HARD_NEGATIVE_ITER = 1
 
 
-def _available() -> bool:
-    path = weights_file(None, WEIGHTS_ENV)
-    return path is not None and path.is_file()
 
-
-@register_tracker("dimp", paper="Bhat et al., ICCV 2019", available=_available)
+@register_tracker("dimp", paper="Bhat et al., ICCV 2019", available=weights_available(WEIGHTS_ENV))
 class DiMPTracker(IoUNetTracker):
     """DiMP: learned model predictor (steepest descent) and IoU-Net box refinement."""
 

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,7 +51,7 @@ from deepvideo.track.mdnet import (
 )
 from deepvideo.track.mdnet_online import BoxRegressor, SampleMemory, fine_tune, optimizer_for
 from deepvideo.track.mdnet_samples import crop_regions, draw_samples, to_tensor_layout, warp
-from deepvideo.track.registry import register_tracker
+from deepvideo.track.registry import register_tracker, weights_available, weights_file
 
 WEIGHTS_ENV = "DEEPVIDEO_MDNET_WEIGHTS"
 RT_WEIGHTS_ENV = "DEEPVIDEO_RTMDNET_WEIGHTS"
@@ -68,13 +66,6 @@ PARAMS = {
     "long_interval": 10, "long_frames": 100, "short_frames": 20, "batch": 256,
 }
 
-
-def weights_file(weights, env: str) -> Path | None:
-    value = weights if weights is not None else os.environ.get(env)
-    if not value:
-        return None
-    path = Path(value)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def load_mdnet(path) -> MDNet:
@@ -119,13 +110,6 @@ class Features:
         indexed = np.concatenate([np.zeros((len(scaled), 1)), scaled], axis=1)
         return self.model.roi_features(fmap, torch.from_numpy(indexed).float().to(self.device))
 
-
-def _available(env: str):
-    def available() -> bool:
-        path = weights_file(None, env)
-        return path is not None and path.is_file()
-
-    return available
 
 
 class MDNetTracker:
@@ -247,10 +231,11 @@ class MDNetTracker:
         self.updates.append(kind)
 
 
-register_tracker("mdnet", paper="Nam & Han, CVPR 2016", available=_available(WEIGHTS_ENV))(MDNetTracker)
+register_tracker("mdnet", paper="Nam & Han, CVPR 2016",
+                 available=weights_available(WEIGHTS_ENV))(MDNetTracker)
 
 
-@register_tracker("rtmdnet", paper="Jung et al., ECCV 2018", available=_available(RT_WEIGHTS_ENV))
+@register_tracker("rtmdnet", paper="Jung et al., ECCV 2018", available=weights_available(RT_WEIGHTS_ENV))
 class RTMDNetTracker(MDNetTracker):
     """RT-MDNet: MDNet with one feature map per frame and RoIAlign of the candidates."""
 

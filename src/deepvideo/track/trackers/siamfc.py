@@ -44,7 +44,6 @@ import copy
 import functools
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,7 +54,7 @@ from deepvideo.models.inference import bf16_supported, fold_batchnorm
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, cosine_window, mean_filled_patch
 from deepvideo.track.pairs import context_side
-from deepvideo.track.registry import register_tracker
+from deepvideo.track.registry import register_tracker, weights_available, weights_file
 from deepvideo.track.siamfc import EXEMPLAR_SIZE, SEARCH_SIZE, STRIDE, SiamFC
 from deepvideo.track.updatenet import LINEAR_RATE, UpdateNet, linear_update
 
@@ -94,15 +93,6 @@ def scale_params(num_scales: int) -> ScaleParams:
                          f"SiamFC-3s and -5s), got {num_scales!r}")
     return SCALE_PARAMS[num_scales]
 
-
-def weights_file(weights: str | os.PathLike | None, env: str = WEIGHTS_ENV) -> Path | None:
-    """The weights file given (a checkpoint folder means its ``model.safetensors``) or from the
-    environment variable ``env``; None when neither."""
-    value = weights if weights is not None else os.environ.get(env)
-    if not value:
-        return None
-    path = Path(value)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def load_siamfc(path: str | os.PathLike) -> SiamFC:
@@ -209,12 +199,8 @@ def as_flag(value, name: str) -> bool:
     raise ValueError(f"siamfc: {name} must be true or false, got {value!r}")
 
 
-def _available() -> bool:
-    path = weights_file(None)
-    return path is not None and path.is_file()
 
-
-@register_tracker("siamfc", paper="Bertinetto et al., ECCVW 2016", available=_available)
+@register_tracker("siamfc", paper="Bertinetto et al., ECCVW 2016", available=weights_available(WEIGHTS_ENV))
 class SiamFCTracker:
     """SiamFC-3s/5s: fully-convolutional Siamese tracker (needs trained weights)."""
 
@@ -223,7 +209,7 @@ class SiamFCTracker:
                  update_rate: float = LINEAR_RATE, updatenet: str | os.PathLike | UpdateNet | None = None,
                  optimize=False):
         if model is None:
-            path = weights_file(weights)
+            path = weights_file(weights, WEIGHTS_ENV)
             if path is None:
                 raise ValueError(f"siamfc: give weights= (a .safetensors file) or set {WEIGHTS_ENV}")
             model = load_siamfc(path)

@@ -44,7 +44,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -58,7 +57,7 @@ from deepvideo.track.anchors import STRIDE, anchor_grid, decode
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, cosine_window, mean_filled_patch
 from deepvideo.track.pairs import context_side
-from deepvideo.track.registry import register_tracker
+from deepvideo.track.registry import register_tracker, weights_file
 from deepvideo.track.siamrpn import EXEMPLAR_SIZE, network_from_state
 
 CONTEXT = 0.5
@@ -73,15 +72,6 @@ PARAMETERS = {  # pysot experiments/<config>/config.yaml: PENALTY_K, WINDOW_INFL
 }
 WEIGHTS_ENV = {name: f"DEEPVIDEO_{name.upper()}_WEIGHTS" for name in PARAMETERS}
 
-
-def weights_path(weights, env: str) -> Path | None:
-    """The weights file given (a checkpoint folder means its ``model.safetensors``) or named by
-    the environment variable ``env``; None when neither."""
-    value = weights if weights is not None else os.environ.get(env)
-    if not value:
-        return None
-    path = Path(value)
-    return path / "model.safetensors" if path.is_dir() else path
 
 
 def padded_size(w, h):
@@ -136,7 +126,7 @@ class SiameseRPNTracker:
             raise TypeError(f"{self.network}: unknown parameters {sorted(unknown)}")
         self.params = {**PARAMETERS[self.network], **params}
         if model is None:
-            path = weights_path(weights, WEIGHTS_ENV[self.network])
+            path = weights_file(weights, WEIGHTS_ENV[self.network])
             if path is None:
                 raise ValueError(f"{self.network}: give weights= (a .safetensors file) or set "
                                  f"{WEIGHTS_ENV[self.network]}")
@@ -225,7 +215,7 @@ class SiameseRPNTracker:
 
 def available(network: str):
     def check() -> bool:
-        path = weights_path(None, WEIGHTS_ENV[network])
+        path = weights_file(None, WEIGHTS_ENV[network])
         return path is not None and path.is_file()
 
     return check
