@@ -26,7 +26,7 @@ import torch
 
 from deepvideo.track.d3s import CROP_SIZE, SEARCH_AREA_FACTOR
 from deepvideo.track.dcf import mean_filled_patch
-from deepvideo.track.pairs import visible_frames
+from deepvideo.track.pairs import draw_frame_pair, pairable_frames
 
 MAX_GAP = 50
 CENTER_JITTER = {"train": 0.0, "test": 1.5}
@@ -64,11 +64,7 @@ class SegmentationPairs(torch.utils.data.Dataset):
             if not sequence.has_masks:
                 raise ValueError(f"sequence {sequence.name!r} ({sequence.root}) has no masks; "
                                  "D3S trains on sequences with masks (e.g. `deepvideo track synth`)")
-        self.visible = [visible_frames(s) for s in self.sequences]
-        for sequence, frames in zip(self.sequences, self.visible, strict=True):
-            if len(frames) < 2:
-                raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} "
-                                 f"of {len(sequence)} frames; a training pair needs two")
+        self.visible = pairable_frames(self.sequences)
         self.crop, self.max_gap, self.pairs_per_epoch = int(crop), int(max_gap), int(pairs_per_epoch)
         self.center_jitter, self.scale_jitter, self.seed = center_jitter, scale_jitter, seed
 
@@ -76,13 +72,7 @@ class SegmentationPairs(torch.utils.data.Dataset):
         return self.pairs_per_epoch
 
     def frame_pair(self, rng: np.random.Generator) -> tuple[int, int, int]:
-        which = int(rng.integers(len(self.sequences)))
-        frames = self.visible[which]
-        while True:
-            first = int(frames[rng.integers(len(frames))])
-            near = frames[(np.abs(frames - first) <= self.max_gap) & (frames != first)]
-            if len(near):
-                return which, first, int(near[rng.integers(len(near))])
+        return draw_frame_pair(rng, self.visible, self.max_gap)
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)

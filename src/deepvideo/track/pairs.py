@@ -39,7 +39,8 @@ import torch
 
 from deepvideo.track.dcf import extract_patch
 
-__all__ = ["PairDataset", "context_side", "visible_frames"]
+__all__ = ["PairDataset", "context_side", "draw_frame_pair", "gray", "pairable_frames", "to_chw",
+           "visible_frames"]
 
 
 def visible_frames(sequence) -> np.ndarray:
@@ -49,6 +50,31 @@ def visible_frames(sequence) -> np.ndarray:
     if sequence.absent is not None:
         ok &= ~np.asarray(sequence.absent, dtype=bool)
     return np.flatnonzero(ok)
+
+
+def pairable_frames(sequences) -> list[np.ndarray]:
+    """Each sequence's visible frames (:func:`visible_frames`); a sequence with fewer than two is
+    a ValueError naming it."""
+    visible = [visible_frames(s) for s in sequences]
+    for sequence, frames in zip(sequences, visible, strict=True):
+        if len(frames) < 2:
+            raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} of "
+                             f"{len(sequence)} frames; a training pair needs two")
+    return visible
+
+
+def draw_frame_pair(rng: np.random.Generator, visible: list[np.ndarray], max_gap: int
+                    ) -> tuple[int, int, int]:
+    """``(sequence, first frame, second frame)``: a random sequence and two of its ``visible``
+    frames at most ``max_gap`` apart (every sequence has at least two visible frames)."""
+    which = int(rng.integers(len(visible)))
+    frames = visible[which]
+    while True:
+        first = int(frames[rng.integers(len(frames))])
+        near = frames[(np.abs(frames - first) <= max_gap) & (frames != first)]
+        if len(near):
+            return which, first, int(near[rng.integers(len(near))])
+        # an isolated visible frame: draw another
 
 
 def context_side(width: float, height: float, context: float = 0.5) -> float:
@@ -78,11 +104,7 @@ class PairDataset(torch.utils.data.Dataset):
                              f"pairs_per_epoch={pairs_per_epoch} (>= 1), gray_share={gray_share} "
                              f"(0..1), scale={scale} (0..1)")
         self.sequences = list(sequences)
-        self.visible = [visible_frames(s) for s in self.sequences]
-        for sequence, frames in zip(self.sequences, self.visible, strict=True):
-            if len(frames) < 2:
-                raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} of "
-                                 f"{len(sequence)} frames; a training pair needs two")
+        self.visible = pairable_frames(self.sequences)
         self.exemplar_size, self.search_size = int(exemplar_size), int(search_size)
         self.context, self.max_gap, self.pairs_per_epoch = context, int(max_gap), int(pairs_per_epoch)
         self.shift, self.scale, self.gray_share, self.seed = shift, scale, gray_share, seed
@@ -97,14 +119,7 @@ class PairDataset(torch.utils.data.Dataset):
 
     def frame_pair(self, rng: np.random.Generator) -> tuple[int, int, int]:
         """``(sequence, exemplar frame, search frame)``: both visible, at most ``max_gap`` apart."""
-        which = int(rng.integers(len(self.sequences)))
-        frames = self.visible[which]
-        while True:
-            first = int(frames[rng.integers(len(frames))])
-            near = frames[(np.abs(frames - first) <= self.max_gap) & (frames != first)]
-            if len(near):
-                return which, first, int(near[rng.integers(len(near))])
-            # an isolated visible frame: draw another (every sequence has >= 2 visible frames)
+        return draw_frame_pair(rng, self.visible, self.max_gap)
 
     def choice(self, key) -> tuple[np.random.Generator, int, int, int]:
         """The random generator of item ``key`` (``(index, epoch)`` or ``index``) after it drew

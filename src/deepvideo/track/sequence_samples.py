@@ -34,7 +34,7 @@ import torch
 
 from deepvideo.track.boxes import iou
 from deepvideo.track.dcf import extract_patch
-from deepvideo.track.pairs import gray, to_chw, visible_frames
+from deepvideo.track.pairs import gray, pairable_frames, to_chw
 
 SIGMAS = (0.01, 0.05, 0.1, 0.2, 0.3)
 MIN_IOU = 0.1
@@ -86,11 +86,7 @@ class SequenceSamples(torch.utils.data.Dataset):
                              f"samples_per_epoch={samples_per_epoch} "
                              "(all >= 1)")
         self.sequences = list(sequences)
-        self.visible = [visible_frames(s) for s in self.sequences]
-        for sequence, frames in zip(self.sequences, self.visible, strict=True):
-            if len(frames) < 2:
-                raise ValueError(f"sequence {sequence.name!r}: the target is visible in {len(frames)} of "
-                                 f"{len(sequence)} frames; a training sample needs two")
+        self.visible = pairable_frames(self.sequences)
         self.num_train, self.num_test, self.max_gap = int(num_train), int(num_test), int(max_gap)
         self.image_size, self.proposals = int(image_size), int(proposals)
         self.center_jitter, self.scale_jitter = tuple(center_jitter), tuple(scale_jitter)
