@@ -8,7 +8,8 @@ recipe overrides that point the recipe at the synthetic data (``{train}``, ``{va
 (a variant of the same network); ``needs`` trains another entry first and fills ``{needs}``
 (in overrides and tracker options) with its weights, e.g. UpdateNet on a trained SiamFC.
 Training runs ``deepvideo.engine.loop.main_train(recipe, overrides)`` into ``<work>/<name>``;
-an existing ``<work>/<name>/checkpoints/best`` is reused unless ``--retrain``.
+an existing ``<work>/<name>/checkpoints/best`` is reused unless ``--retrain`` (then, or when a
+run has no best checkpoint, the run folder is removed and trained again).
 
 Data (:mod:`deepvideo.track.synth`, GOT-10k layout): ``train`` (seed 0) and ``val`` (seed 1)
 over backgrounds cropped from frames of three real videos of ``../shared/data/video``
@@ -18,6 +19,7 @@ videos (test.mp4, test.avi), so no test background is seen in training.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +145,9 @@ def train(name: str, root: Path, work: Path, splits: dict[str, Path], extra: lis
         print(f"{name}: reusing {weights}", flush=True)
         return weights
     done.add(name)
+    if (work / name).exists():  # a retraining, or an unfinished run: start it again
+        print(f"{name}: removing the earlier run {work / name}", flush=True)
+        shutil.rmtree(work / name)
     overrides = [o.format(train=splits["train"], val=splits["val"], needs=needs) for o in entry.overrides]
     overrides += [f"output_dir={work / name}", *(e.split(":", 1)[1] for e in extra
                                                   if e.startswith(f"{name}:"))]
