@@ -19,6 +19,8 @@ centre). Running training metric: ``iou_mse``. Data: ``data.train`` / ``data.val
 
 from __future__ import annotations
 
+import abc
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,8 +88,9 @@ class _TrackerTask(Task):
             raise ConfigError(f"task {self.name!r} trains a {self.model_class.__name__}, "
                               f"got {type(model).__name__}")
 
+    @abc.abstractmethod
     def losses(self, model, batch, device) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-        raise NotImplementedError
+        """The step's named losses (``"loss"`` the total) and its running sums (``"iou_mse"``)."""
 
     def step(self, model, batch, device, autocast) -> StepOutput:
         with autocast():
