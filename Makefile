@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/deepvideo demo
 
+# one worker per core (at most 4): the tests are single-threaded (tests/conftest.py)
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --numprocesses=auto --maxprocesses=4
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
