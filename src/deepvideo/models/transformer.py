@@ -518,6 +518,8 @@ register_model(
     InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=(0.5,) * 3, std=(0.5,) * 3),
     paper="Arnab et al., ViViT: A Video Vision Transformer, ICCV 2021",
     summary="ViViT-B factorized encoder (L_s=12, L_t=4), tubelet 2x16x16, 32x2",
+    published={"params_m": 115.1, "gflops": 284.4, "frames": 32, "crop": 224,
+               "source": "Arnab et al. 2021, Table 3 (ViViT-B, 16x2)"},
 )
 _MVIT = "Fan et al., Multiscale Vision Transformers, ICCV 2021; Li et al., MViTv2, CVPR 2022"
 register_model(
