@@ -64,7 +64,8 @@ def test_temporal_branch_is_pre_activated_bn_relu_then_conv():
         branch.norm.running_var.view(1, -1, 1, 1, 1) + branch.norm.eps
     )
     bn = bn * branch.norm.weight.view(1, -1, 1, 1, 1) + branch.norm.bias.view(1, -1, 1, 1, 1)
-    conv = torch.nn.functional.conv3d(torch.relu(bn), branch.conv.weight, branch.conv.bias, (1, 2, 2), (1, 0, 0))
+    w, b = branch.conv.weight, branch.conv.bias
+    conv = torch.nn.functional.conv3d(torch.relu(bn), w, b, (1, 2, 2), (1, 0, 0))
     expected = 0.01 * torch.relu(conv)
     with torch.no_grad():
         torch.testing.assert_close(branch(h), expected)

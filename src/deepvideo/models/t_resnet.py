@@ -9,8 +9,9 @@ channel-wise scale initialized to 0.01, so training starts close to the image Re
 temporal branch is pre-activated as the chapter describes (He et al. 2016, identity mappings):
 batch norm and ReLU come *before* its temporal conv, so the branch computes
 ``S_l · f(W_{l,t} f(BN_t(h_1)) + b_l)`` on the first conv's activation ``h_1`` (its own BN,
-then ReLU, then the ``1x1x3`` conv), where the unit's main path is conv -> BN -> ReLU. After conv5_x: spatial global
-average pooling, then global max pooling over time (about 2% better than averaging) -> ``[N, K]``.
+then ReLU, then the ``1x1x3`` conv), where the unit's main path is conv -> BN -> ReLU.
+After conv5_x: spatial global average pooling, then global max pooling over time (about 2%
+better than averaging) -> ``[N, K]``.
 
 Reported on YUP++ (static / moving camera / entire): T-ResNet 92.4 / 81.5 / 89.0; ResNet
 86.5 / 73.5 / 85.9.
