@@ -146,10 +146,12 @@ class TwoStreamResNet(nn.Module):
 
 
 def make_stream(
-    depth: int, num_classes: int, in_channels: int, width: float = 1.0, **head_kw
+    depth: int, num_classes: int, in_channels: int, width: float = 1.0, rgb_init: str = "st_resnet",
+    **head_kw,
 ) -> ResNetStream:
-    """ResNet-``depth`` stream; a flow stream's conv1 is the RGB conv1 by cross-modality init."""
+    """ResNet-``depth`` stream; a flow stream's conv1 starts from the RGB conv1 by ``rgb_init``
+    (:data:`deepvideo.nn.init.RGB_INITS`; default ST-ResNet's replication)."""
     net = resnet(depth, num_classes=num_classes, width=width)
     if in_channels != 3:
-        adapt_input_channels(net, in_channels)
+        adapt_input_channels(net, in_channels, rgb_init)
     return ResNetStream(net, num_classes, **head_kw)
