@@ -225,8 +225,13 @@ def nl_dot_i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
     summary="Slow-only ResNet-50, 8x8",
     published={"params_m": 32.45, "gflops": 54.52, "frames": 8, "crop": 256, "source": _PSF},
 )
-def slow_r50(num_classes: int = 400, depth: int = 50, **kw) -> VideoResNet:
-    """Slow-only ResNet: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
+def slow_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """Slow-only ResNet-50: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
+    return _slow(50, num_classes, **kw)
+
+
+def _slow(depth: int, num_classes: int, **kw) -> VideoResNet:
+    """The Slow pathway alone (Feichtenhofer et al. 2019, Table 1) at ``depth`` layers."""
     return bottleneck_resnet(depth, num_classes, stem_kernel=(1, 7, 7), temporal_kernels=(1, 1, 3, 3), **kw)
 
 
@@ -243,8 +248,9 @@ def slow_r50_4x16(num_classes: int = 400, **kw) -> VideoResNet:
 
 @register_model(spec=_8X8, paper=_ZOO, summary="Slow-only ResNet-101, 8x8")
 def slow_r101(num_classes: int = 400, **kw) -> VideoResNet:
-    """:func:`slow_r50` with 101 layers."""
-    return slow_r50(num_classes, **{"depth": 101, **kw})
+    """Slow-only ResNet-101: res2-res5 of [3, 4, 23, 3] bottlenecks, 1×7×7 stem, temporal
+    3×1×1 conv_a only in res4 and res5."""
+    return _slow(101, num_classes, **kw)
 
 
 @register_model(
