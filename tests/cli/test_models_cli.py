@@ -48,3 +48,13 @@ def test_convert_strict_by_default_and_no_strict_warns(tmp_path):
     res = CliRunner().invoke(app, ["convert", str(src), str(out), "--model", "mc3_18", "--no-strict"])
     assert res.exit_code == 0, res.output
     assert "warning:" in res.output and "layer2.0.conv1" in res.output and out.exists()
+
+
+def test_models_published_puts_ours_beside_the_papers():
+    res = CliRunner().invoke(app, ["models", "--published", "--family", "vivit"])
+    assert res.exit_code == 0, res.output
+    (row,) = [line for line in res.output.splitlines() if "vivit_b_16x2_fsa" in line]
+    assert "117.32" in row and "117.30" in row and "+0.0%" in row and "372.30" in row and "Table 3" in row
+    assert "vivit_joint_small" not in res.output  # no published figures: not listed
+    bad = CliRunner().invoke(app, ["models", "--published", "--family", "tvn"])
+    assert bad.exit_code != 0 and "published figures" in bad.output

@@ -68,3 +68,16 @@ def test_presets():
     with torch.no_grad():
         assert model({"rgb": torch.randn(1, 3, s.num_frames, s.crop_size, s.crop_size)}).shape == (1, 4)
     assert create_model("karpathy_late_fusion", num_classes=487).input_spec.frame_stride == 15
+
+
+@pytest.mark.parametrize("variant", ["single_frame", "early_fusion", "late_fusion", "slow_fusion",
+                                     "multires"])
+def test_small_presets_are_the_small_nets_of_their_variant(variant):
+    """Each CPU preset builds its own variant at 1/4 width with FC 256 (they once all fell back to
+    the full-size slow-fusion net)."""
+    from deepvideo.models import get_model_info
+
+    model = create_model(f"karpathy_{variant}_small", num_classes=4)
+    assert model.variant == variant
+    assert get_model_info(f"karpathy_{variant}_small").defaults["width"] == 0.25
+    assert sum(p.numel() for p in model.parameters()) < 2e6

@@ -84,3 +84,18 @@ def test_missing_rgb_is_a_clear_error():
     m = create_model("r3d_18", 2, width=8)
     with pytest.raises(KeyError, match="rgb"):
         m({"flow": torch.zeros(1, 2, 4, 32, 32)})
+
+
+def test_slow_r101_has_its_own_builder():
+    from deepvideo.models import get_model_info
+    from deepvideo.models.resnet3d import slow_r50, slow_r101
+
+    assert get_model_info("slow_r101").builder is slow_r101
+    with torch.device("meta"):
+        deep = slow_r101(10)
+    assert [len(getattr(deep, f"layer{i}")) for i in range(1, 5)] == [3, 4, 23, 3]
+    assert {b.conv_a.kernel_size[0] for b in deep.layer2} == {1}
+    assert {b.conv_a.kernel_size[0] for b in deep.layer3} == {3}
+    assert deep.stem[0].kernel_size == (1, 7, 7)
+    with pytest.raises(TypeError, match="depth"):
+        slow_r50(10, depth=101)  # no depth switch: each depth is its own preset

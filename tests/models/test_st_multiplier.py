@@ -70,3 +70,30 @@ def test_small_preset():
     spec = model.input_spec
     with torch.no_grad():
         assert model(_batch(1, spec.num_segments, spec.flow_stack, 32)).shape == (1, 4)
+
+
+def test_head_max_over_time_per_position_then_spatial_average():
+    """Eq. 5.10: x(i,j,c) = max_t x(i,j,t,c), then the spatial average, then the classifier."""
+    torch.manual_seed(0)
+    model = st_multiplier(4, **SMALL).eval()
+    head = model.appearance
+    assert head.temporal_head == "position_max"
+    conv5 = torch.randn(2, head.num_features, 3, 2, 2)
+    expected = head.fc(conv5.amax(dim=2).mean(dim=(2, 3)))
+    with torch.no_grad():
+        torch.testing.assert_close(head.head(conv5), expected)
+        swapped = head.fc(conv5.mean(dim=(3, 4)).amax(dim=2))  # the other order differs
+    assert not torch.allclose(expected, swapped)
+
+
+def test_motion_dropout_after_the_classifier():
+    torch.manual_seed(0)
+    model = st_multiplier(4, **{**SMALL, "motion_dropout": 0.8}).train()
+    motion = model.motion
+    assert motion.dropout_after_fc and motion.dropout.p == 0.8 and not model.appearance.dropout_after_fc
+    conv5 = torch.randn(3, motion.num_features, 2, 2, 2)
+    logits = motion.head(conv5)
+    zeroed = logits == 0  # dropout on the logits: whole scores are zeroed, the rest scaled by 1/(1-p)
+    assert zeroed.any()
+    clean = motion.fc(conv5.amax(dim=2).mean(dim=(2, 3)))
+    torch.testing.assert_close(logits[~zeroed], clean[~zeroed] / 0.2)

@@ -51,3 +51,22 @@ def test_presets():
     with torch.device("meta"):
         big = create_model("t_resnet50", num_classes=20)
     assert big.stream.num_features == 2048 and len(big.branch_units) == 8
+
+
+def test_temporal_branch_is_pre_activated_bn_relu_then_conv():
+    """S · f(W_t f(BN(h)) + b): the branch's own BN and ReLU come before its temporal conv."""
+    torch.manual_seed(0)
+    branch = TemporalBranch(4, 6, stride=2).eval()
+    branch.norm.running_mean.uniform_(-1, 1)
+    branch.norm.running_var.uniform_(0.5, 2)
+    h = torch.randn(2, 4, 5, 6, 6)
+    bn = (h - branch.norm.running_mean.view(1, -1, 1, 1, 1)) / torch.sqrt(
+        branch.norm.running_var.view(1, -1, 1, 1, 1) + branch.norm.eps
+    )
+    bn = bn * branch.norm.weight.view(1, -1, 1, 1, 1) + branch.norm.bias.view(1, -1, 1, 1, 1)
+    w, b = branch.conv.weight, branch.conv.bias
+    conv = torch.nn.functional.conv3d(torch.relu(bn), w, b, (1, 2, 2), (1, 0, 0))
+    expected = 0.01 * torch.relu(conv)
+    with torch.no_grad():
+        torch.testing.assert_close(branch(h), expected)
+    assert branch.norm.num_features == 4  # normalizes the branch input, before the conv

@@ -68,4 +68,21 @@ def test_presets():
             assert model(_batch(1, 3, spec.num_frames, 5)).shape == (1, 5)
     with torch.device("meta"):
         big = create_model("tsn_r50_flow", num_classes=101)
-    assert big.backbone.conv1.in_channels == 10 and big.backbone.dropout.p == 0.8
+    assert big.backbone.conv1.in_channels == 10 and big.backbone.dropout.p == 0.7  # flow: 0.7
+    with torch.device("meta"):
+        rgb = create_model("tsn_r50_rgb", num_classes=101)
+    assert rgb.backbone.dropout.p == 0.8  # Wang et al. 2016: 0.8 spatial, 0.7 temporal
+
+
+def test_preset_functions_build_what_the_registry_builds():
+    from deepvideo.models import get_model_info
+    from deepvideo.models.tsn import tsn_flow_small
+
+    torch.manual_seed(0)
+    direct = tsn_flow_small(5)
+    torch.manual_seed(0)
+    registered = create_model("tsn_flow_small", 5)
+    assert get_model_info("tsn_flow_small").builder is tsn_flow_small
+    pairs = zip(direct.state_dict().values(), registered.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert direct.backbone.conv1.in_channels == 10 and direct.backbone.dropout.p == 0.5

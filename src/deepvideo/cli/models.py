@@ -10,6 +10,11 @@ import typer
 def models(
     flops: bool = typer.Option(False, "--flops", help="Also count GFLOPs per view (at the zoo test size)."),
     family: str = typer.Option(None, "--family", help="Only this family (module name, e.g. resnet3d, x3d)."),
+    published: bool = typer.Option(
+        False, "--published",
+        help="Only presets with published figures: ours (params, GFLOPs at the published test size) "
+        "beside the papers', with the differences and the source.",
+    ),
 ) -> None:
     """List the registered models: name, input, parameters (and FLOPs) beside the published ones."""
     from rich.console import Console
@@ -22,6 +27,12 @@ def models(
     if not infos:
         families = sorted({i.family for i in list_models()})
         raise typer.BadParameter(f"no models in family {family!r}; families: {', '.join(families)}")
+    if published:
+        infos = [i for i in infos if i.published is not None]
+        if not infos:
+            raise typer.BadParameter(f"no model of family {family!r} carries published figures")
+        Console(width=200).print(_published_table([i.name for i in infos]))
+        return
     table = Table(title=f"{len(infos)} models")
     numbers = ("params (M)", "published") + (("GFLOPs", "at", "published") if flops else ())
     for col in ("name", "family", "input", *numbers, "summary"):
@@ -44,6 +55,35 @@ def models(
             cells += [fmt(row["gflops"]), row["flops_at"], fmt(row["pub_gflops"])]
         table.add_row(*cells, row["summary"])
     Console(width=200).print(table)
+
+
+def _delta(ours: float | None, paper: float | None) -> str:
+    """``ours`` relative to ``paper`` in percent (``—`` when either is missing)."""
+    if ours is None or not paper:
+        return "—"
+    return f"{100 * (ours - paper) / paper:+.1f}%"
+
+
+def _published_table(names: list[str]):
+    """Ours beside the published parameters and GFLOPs, one row per preset."""
+    from rich.table import Table
+
+    from deepvideo.models.zoo import zoo_rows
+
+    table = Table(title=f"{len(names)} presets with published figures (ours beside the papers')")
+    for col in ("name", "params (M)", "paper", "Δ", "GFLOPs", "paper", "Δ", "at", "source"):
+        table.add_column(col, justify="left" if col in ("name", "at", "source") else "right")
+
+    def fmt(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
+    for row in zoo_rows(names, flops=True):
+        table.add_row(
+            row["name"], fmt(row["params"]), fmt(row["pub_params"]), _delta(row["params"], row["pub_params"]),
+            fmt(row["gflops"]), fmt(row["pub_gflops"]), _delta(row["gflops"], row["pub_gflops"]),
+            row["flops_at"], row["pub_source"],
+        )
+    return table
 
 
 def convert(

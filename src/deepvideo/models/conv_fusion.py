@@ -14,8 +14,18 @@ the temporal net's ReLU5 is fused into the spatial stream by a ``3x3x3`` 3D conv
 stacked identities, the temporal one x3, times a Gaussian with sigma 1), followed by ``3x3x3``
 3D max pooling and the spatial FC layers; the temporal tower is kept with 3D pooling and its own
 FC layers. Training returns two losses' logits ``{"logits": fused, "aux_temporal": temporal}``;
-at test time the two streams' softmax scores are averaged. Each FC head runs per remaining time
-step and its scores are averaged over time.
+at test time the two towers' predictions are averaged: their FC8 scores (``test_scores="fc8"``,
+the default, as the paper averages the predictions of the two towers, not their softmax), or
+the log of their averaged softmax scores (``"softmax"``). Each FC head runs per remaining time
+step and its scores are averaged over time. Table 3.4's rows are built by ``fusion_conv`` and
+``fusion_pool``: ``"3d"`` conv (``3x3x3`` over time) / ``"2d"`` conv (``1x1x1``, the stacked
+identities of 2D conv fusion, applied per chunk) and ``"3d"`` pooling (``3x3x3``) / ``"2d"``
+pooling (``1x3x3``, no pooling over time): "2D conv + 2D pool", "2D conv + 3D pool", "3D conv +
+3D pool" (the default).
+
+Fusing at ``layer="softmax"`` (:class:`ConvFusionTwoStream`) is the two-stream baseline of Table
+3.1: both towers run to FC8 and their softmax scores are averaged (the output is the log of the
+average, so a cross-entropy loss reads it as probabilities); ``layer="fc8"`` sums the FC8 scores.
 The paper fine-tunes the fusion models only down to the fusion layer: with the engine, freeze the
 towers by ``train.freeze=["spatial.*", "temporal.*"]``. Towers start from the trained two-stream
 nets with ``model.init_from`` (see ``configs/motion_shapes/conv_fusion.yaml``). The CPU preset
@@ -126,6 +136,10 @@ class ConvFusionTwoStream(nn.Module):
         num_classes: int | None = None,
     ):
         super().__init__()
+        if layer == "softmax" and fusion != "sum":
+            raise ValueError(
+                f"fusion at the softmax averages the two softmax scores: use fusion='sum', got {fusion!r}"
+            )
         self.layer, self.flow_stack = layer, flow_stack
         ca, cb = spatial.channels_at(layer), temporal.channels_at(layer)
         self.spatial = spatial.trunk(layer)
@@ -144,9 +158,12 @@ class ConvFusionTwoStream(nn.Module):
         flow = flow_to_snippets(batch["flow"], self.flow_stack)
         if rgb.shape[0] != flow.shape[0]:
             raise ValueError(f"{rgb.shape[0]} RGB snippets but {flow.shape[0]} flow snippets")
+        n = batch["rgb"].shape[0]
+        if self.layer == "softmax":  # average of the towers' softmax scores over towers and snippets
+            probs = (self.spatial(rgb).softmax(-1) + self.temporal(flow).softmax(-1)) / 2
+            return probs.reshape(n, -1, probs.shape[-1]).mean(1).clamp_min(1e-12).log()
         y = self.fusion(self.spatial(rgb), self.temporal(flow))
         y = self.head(y)
-        n = batch["rgb"].shape[0]
         return y.reshape(n, -1, y.shape[-1]).mean(1)
 
 
@@ -175,15 +192,27 @@ class Fusion3dTwoStream(nn.Module):
         sigma: float = 1.0,
         temporal_pool_stride: int = 2,
         mean_subtraction: bool | str = False,
+        fusion_conv: str = "3d",
+        fusion_pool: str = "3d",
+        test_scores: str = "fc8",
     ):
         super().__init__()
+        for arg, value, choices in (("fusion_conv", fusion_conv, ("2d", "3d")),
+                                    ("fusion_pool", fusion_pool, ("2d", "3d")),
+                                    ("test_scores", test_scores, ("fc8", "softmax"))):
+            if value not in choices:
+                raise ValueError(f"{arg} must be one of {choices}, got {value!r}")
         self.flow_stack, self.mean_subtraction = flow_stack, mean_subtraction
+        self.test_scores = test_scores
         ca, cb = spatial.channels_at(layer), temporal.channels_at(layer)
         self.spatial = spatial.trunk(layer)
         self.temporal = temporal.trunk(layer)
-        self.fuse = Conv3dFusion(ca, cb, ca, temporal_scale=temporal_scale, sigma=sigma)
-        self.fused_pool = fusion_pool3d(temporal_stride=temporal_pool_stride)
-        self.temporal_pool = fusion_pool3d(temporal_stride=temporal_pool_stride)
+        if fusion_conv == "3d":
+            self.fuse = Conv3dFusion(ca, cb, ca, temporal_scale=temporal_scale, sigma=sigma)
+        else:  # 2D conv fusion per chunk: 1x1 filter, two stacked identities (the sum)
+            self.fuse = Conv3dFusion(ca, cb, ca, kernel_size=1, temporal_scale=1.0)
+        self.fused_pool = self._pool(fusion_pool, temporal_pool_stride)
+        self.temporal_pool = self._pool(fusion_pool, temporal_pool_stride)
         pool = spatial.index(layer) + 1
         if (
             "pool" not in spatial.layer_names()[pool]
@@ -192,6 +221,12 @@ class Fusion3dTwoStream(nn.Module):
             raise ValueError(f"3D fusion expects a pooling layer after {layer!r} in both towers")
         self.spatial_head = copy.deepcopy(spatial.head(spatial.layer_names()[pool]))
         self.temporal_head = copy.deepcopy(temporal.head(temporal.layer_names()[temporal.index(layer) + 1]))
+
+    @staticmethod
+    def _pool(kind: str, temporal_stride: int) -> nn.MaxPool3d:
+        if kind == "3d":
+            return fusion_pool3d(temporal_stride=temporal_stride)
+        return nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), ceil_mode=True)  # 2D pooling per chunk
 
     @staticmethod
     def _to_5d(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -208,6 +243,8 @@ class Fusion3dTwoStream(nn.Module):
         temporal = _per_step_head(self.temporal_head, self.temporal_pool(xt))
         if self.training:
             return {"logits": fused, "aux_temporal": temporal}
+        if self.test_scores == "fc8":
+            return (fused + temporal) / 2
         return _softmax_average(fused, temporal)
 
 
@@ -257,13 +294,18 @@ def conv_fusion_3d(
     dropout: tuple[float, float] = (0.85, 0.85),
     temporal_pool_stride: int = 2,
     mean_subtraction: bool | str = False,
+    fusion_conv: str = "3d",
+    fusion_pool: str = "3d",
+    test_scores: str = "fc8",
 ) -> Fusion3dTwoStream:
-    """Final architecture: ReLU5 3D conv fusion + 3D pooling, temporal tower kept, two losses."""
+    """Final architecture: ReLU5 3D conv fusion + 3D pooling, temporal tower kept, two losses
+    (``fusion_conv`` / ``fusion_pool`` = ``"2d"`` for Table 3.4's other rows)."""
     s = _tower(spatial_backbone, num_classes, 3, input_size, width, fc_dims, dropout)
     t = _tower(temporal_backbone, num_classes, 2 * flow_stack, input_size, width, fc_dims, dropout)
     return Fusion3dTwoStream(
         s, t, "relu5", flow_stack, temporal_pool_stride=temporal_pool_stride,
-        mean_subtraction=mean_subtraction,
+        mean_subtraction=mean_subtraction, fusion_conv=fusion_conv, fusion_pool=fusion_pool,
+        test_scores=test_scores,
     )
 
 
@@ -285,6 +327,25 @@ register_model(
     _3D_SPEC,
     paper=PAPER,
     summary="final architecture: VGG-16 x2, 3D conv fusion + 3D pooling over 5 chunks",
+)
+register_model(
+    "conv_fusion_2dconv_3dpool_vgg16_vggm",
+    conv_fusion_3d,
+    _3D_SPEC,
+    paper=PAPER,
+    summary="Table 3.4 row: 2D conv fusion + 3D pooling, S: VGG-16, T: VGG-M-2048",
+    temporal_backbone="vgg_m_2048",
+    fusion_conv="2d",
+)
+register_model(
+    "conv_fusion_2dconv_2dpool_vgg16_vggm",
+    conv_fusion_3d,
+    _3D_SPEC,
+    paper=PAPER,
+    summary="Table 3.4 row: 2D conv fusion + 2D pooling, S: VGG-16, T: VGG-M-2048",
+    temporal_backbone="vgg_m_2048",
+    fusion_conv="2d",
+    fusion_pool="2d",
 )
 register_model(
     "conv_fusion_3d_vgg16_vggm",

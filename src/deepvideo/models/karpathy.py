@@ -128,28 +128,85 @@ def karpathy(num_classes: int = 487, variant: str = "slow_fusion", **kw) -> Karp
     return KarpathyNet(variant, num_classes, **kw)
 
 
-for _v in VARIANTS:
-    _t = {"early_fusion": 10, "slow_fusion": 10, "late_fusion": 2}.get(_v, 1)
-    _crop = 178 if _v == "multires" else 170
-    _spec = InputSpec(
-        modalities=("rgb",), num_frames=_t, frame_stride=15 if _v == "late_fusion" else 1, crop_size=_crop
-    )
-    register_model(
-        f"karpathy_{_v}",
-        karpathy,
-        _spec,
-        paper=PAPER,
-        summary=f"Karpathy et al. {_v.replace('_', ' ')}",
-        variant=_v,
-    )
-    register_model(
-        f"karpathy_{_v}_small",
-        karpathy,
-        _spec.replace(crop_size=90 if _v == "multires" else 85, frame_stride=5 if _v == "late_fusion" else 1),
-        paper=PAPER,
-        summary=f"CPU {_v.replace('_', ' ')}: 1/4 width, FC 256, crop {90 if _v == 'multires' else 85}",
-        variant=_v,
-        width=0.25,
-        fc_dims=(256, 256),
-        input_size=90 if _v == "multires" else 85,
-    )
+def _spec(variant: str, small: bool = False) -> InputSpec:
+    """The clip of ``variant``: 10 frames (early, slow fusion), 2 frames 15 apart (late fusion; 5
+    apart in the CPU presets) or one frame; crop 170 (multires 178), CPU presets 85 (90)."""
+    frames = {"early_fusion": 10, "slow_fusion": 10, "late_fusion": 2}.get(variant, 1)
+    stride = (5 if small else 15) if variant == "late_fusion" else 1
+    crop = (90 if small else 178) if variant == "multires" else (85 if small else 170)
+    return InputSpec(modalities=("rgb",), num_frames=frames, frame_stride=stride, crop_size=crop)
+
+
+@register_model(spec=_spec("single_frame"), paper=PAPER)
+def karpathy_single_frame(num_classes: int = 487, *, variant: str = "single_frame", **kw) -> KarpathyNet:
+    """Karpathy et al. single frame"""
+    return KarpathyNet(variant, num_classes, **kw)
+
+
+@register_model(spec=_spec("single_frame", small=True), paper=PAPER)
+def karpathy_single_frame_small(
+    num_classes: int = 487, *, variant: str = "single_frame", width: float = 0.25,
+    fc_dims: tuple = (256, 256), input_size: int = 85, **kw,
+) -> KarpathyNet:
+    """CPU single frame: 1/4 width, FC 256, crop 85"""
+    return KarpathyNet(variant, num_classes, input_size=input_size, width=width, fc_dims=fc_dims, **kw)
+
+
+@register_model(spec=_spec("early_fusion"), paper=PAPER)
+def karpathy_early_fusion(num_classes: int = 487, *, variant: str = "early_fusion", **kw) -> KarpathyNet:
+    """Karpathy et al. early fusion"""
+    return KarpathyNet(variant, num_classes, **kw)
+
+
+@register_model(spec=_spec("early_fusion", small=True), paper=PAPER)
+def karpathy_early_fusion_small(
+    num_classes: int = 487, *, variant: str = "early_fusion", width: float = 0.25,
+    fc_dims: tuple = (256, 256), input_size: int = 85, **kw,
+) -> KarpathyNet:
+    """CPU early fusion: 1/4 width, FC 256, crop 85"""
+    return KarpathyNet(variant, num_classes, input_size=input_size, width=width, fc_dims=fc_dims, **kw)
+
+
+@register_model(spec=_spec("late_fusion"), paper=PAPER)
+def karpathy_late_fusion(num_classes: int = 487, *, variant: str = "late_fusion", **kw) -> KarpathyNet:
+    """Karpathy et al. late fusion"""
+    return KarpathyNet(variant, num_classes, **kw)
+
+
+@register_model(spec=_spec("late_fusion", small=True), paper=PAPER)
+def karpathy_late_fusion_small(
+    num_classes: int = 487, *, variant: str = "late_fusion", width: float = 0.25,
+    fc_dims: tuple = (256, 256), input_size: int = 85, **kw,
+) -> KarpathyNet:
+    """CPU late fusion: 1/4 width, FC 256, crop 85"""
+    return KarpathyNet(variant, num_classes, input_size=input_size, width=width, fc_dims=fc_dims, **kw)
+
+
+@register_model(spec=_spec("slow_fusion"), paper=PAPER)
+def karpathy_slow_fusion(num_classes: int = 487, *, variant: str = "slow_fusion", **kw) -> KarpathyNet:
+    """Karpathy et al. slow fusion"""
+    return KarpathyNet(variant, num_classes, **kw)
+
+
+@register_model(spec=_spec("slow_fusion", small=True), paper=PAPER)
+def karpathy_slow_fusion_small(
+    num_classes: int = 487, *, variant: str = "slow_fusion", width: float = 0.25,
+    fc_dims: tuple = (256, 256), input_size: int = 85, **kw,
+) -> KarpathyNet:
+    """CPU slow fusion: 1/4 width, FC 256, crop 85"""
+    return KarpathyNet(variant, num_classes, input_size=input_size, width=width, fc_dims=fc_dims, **kw)
+
+
+@register_model(spec=_spec("multires"), paper=PAPER)
+def karpathy_multires(num_classes: int = 487, *, variant: str = "multires", **kw) -> KarpathyNet:
+    """Karpathy et al. multires"""
+    return KarpathyNet(variant, num_classes, **kw)
+
+
+@register_model(spec=_spec("multires", small=True), paper=PAPER)
+def karpathy_multires_small(
+    num_classes: int = 487, *, variant: str = "multires", width: float = 0.25,
+    fc_dims: tuple = (256, 256), input_size: int = 90, **kw,
+) -> KarpathyNet:
+    """CPU multires: 1/4 width, FC 256, crop 90"""
+    return KarpathyNet(variant, num_classes, input_size=input_size, width=width, fc_dims=fc_dims, **kw)

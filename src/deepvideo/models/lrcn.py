@@ -160,49 +160,71 @@ def _spec(modality: str, steps: int, crop: int, flow_stack: int, stride: int = 1
     return InputSpec(modalities=("rgb",), num_frames=steps, frame_stride=stride, crop_size=crop)
 
 
-for _m in ("rgb", "flow"):
-    register_model(
-        f"lrcn_{_m}",
-        lrcn,
-        _spec(_m, 16, 224, 10),
-        paper=PAPERS,
-        summary=f"LRCN: ResNet-18 per step, LSTM 256, {_m}",
-        modality=_m,
-    )
-    register_model(
-        f"beyond_snippets_lstm_{_m}",
-        beyond_snippets_lstm,
-        _spec(_m, 30, 224, 10, 4),
-        paper=PAPERS,
-        summary=f"Beyond short snippets: 5x512 LSTM over 30 steps, {_m}",
-        modality=_m,
-    )
-    register_model(
-        f"conv_pooling_{_m}",
-        conv_pooling,
-        _spec(_m, 30, 224, 10, 4),
-        paper=PAPERS,
-        summary=f"Beyond short snippets: conv pooling (max over time of conv5), {_m}",
-        modality=_m,
-    )
-    register_model(
-        f"lrcn_{_m}_small",
-        lrcn,
-        _spec(_m, 8, 112, 5),
-        paper=PAPERS,
-        summary=f"CPU LRCN: 1/4-width ResNet-18, LSTM 64, 8 steps, {_m}",
-        modality=_m,
-        flow_stack=5,
-        width=0.25,
-        hidden=64,
-    )
-    register_model(
-        f"conv_pooling_{_m}_small",
-        conv_pooling,
-        _spec(_m, 8, 112, 5),
-        paper=PAPERS,
-        summary=f"CPU conv pooling: 1/4-width ResNet-18, 8 steps, {_m}",
-        modality=_m,
-        flow_stack=5,
-        width=0.25,
-    )
+@register_model(spec=_spec("rgb", 16, 224, 10), paper=PAPERS)
+def lrcn_rgb(num_classes: int = 101, *, modality: str = "rgb", **kw) -> RecurrentVideoNet:
+    """LRCN: ResNet-18 per step, LSTM 256, rgb"""
+    return lrcn(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("rgb", 30, 224, 10, 4), paper=PAPERS)
+def beyond_snippets_lstm_rgb(num_classes: int = 101, *, modality: str = "rgb", **kw) -> RecurrentVideoNet:
+    """Beyond short snippets: 5x512 LSTM over 30 steps, rgb"""
+    return beyond_snippets_lstm(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("rgb", 30, 224, 10, 4), paper=PAPERS)
+def conv_pooling_rgb(num_classes: int = 101, *, modality: str = "rgb", **kw) -> ConvPoolingNet:
+    """Beyond short snippets: conv pooling (max over time of conv5), rgb"""
+    return conv_pooling(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("rgb", 8, 112, 5), paper=PAPERS)
+def lrcn_rgb_small(
+    num_classes: int = 101, *, modality: str = "rgb", flow_stack: int = 5, width: float = 0.25,
+    hidden: int = 64, **kw,
+) -> RecurrentVideoNet:
+    """CPU LRCN: 1/4-width ResNet-18, LSTM 64, 8 steps, rgb"""
+    return lrcn(num_classes, modality=modality, flow_stack=flow_stack, width=width, hidden=hidden, **kw)
+
+
+@register_model(spec=_spec("rgb", 8, 112, 5), paper=PAPERS)
+def conv_pooling_rgb_small(
+    num_classes: int = 101, *, modality: str = "rgb", flow_stack: int = 5, width: float = 0.25, **kw
+) -> ConvPoolingNet:
+    """CPU conv pooling: 1/4-width ResNet-18, 8 steps, rgb"""
+    return conv_pooling(num_classes, modality=modality, flow_stack=flow_stack, width=width, **kw)
+
+
+@register_model(spec=_spec("flow", 16, 224, 10), paper=PAPERS)
+def lrcn_flow(num_classes: int = 101, *, modality: str = "flow", **kw) -> RecurrentVideoNet:
+    """LRCN: ResNet-18 per step, LSTM 256, flow"""
+    return lrcn(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("flow", 30, 224, 10, 4), paper=PAPERS)
+def beyond_snippets_lstm_flow(num_classes: int = 101, *, modality: str = "flow", **kw) -> RecurrentVideoNet:
+    """Beyond short snippets: 5x512 LSTM over 30 steps, flow"""
+    return beyond_snippets_lstm(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("flow", 30, 224, 10, 4), paper=PAPERS)
+def conv_pooling_flow(num_classes: int = 101, *, modality: str = "flow", **kw) -> ConvPoolingNet:
+    """Beyond short snippets: conv pooling (max over time of conv5), flow"""
+    return conv_pooling(num_classes, modality=modality, **kw)
+
+
+@register_model(spec=_spec("flow", 8, 112, 5), paper=PAPERS)
+def lrcn_flow_small(
+    num_classes: int = 101, *, modality: str = "flow", flow_stack: int = 5, width: float = 0.25,
+    hidden: int = 64, **kw,
+) -> RecurrentVideoNet:
+    """CPU LRCN: 1/4-width ResNet-18, LSTM 64, 8 steps, flow"""
+    return lrcn(num_classes, modality=modality, flow_stack=flow_stack, width=width, hidden=hidden, **kw)
+
+
+@register_model(spec=_spec("flow", 8, 112, 5), paper=PAPERS)
+def conv_pooling_flow_small(
+    num_classes: int = 101, *, modality: str = "flow", flow_stack: int = 5, width: float = 0.25, **kw
+) -> ConvPoolingNet:
+    """CPU conv pooling: 1/4-width ResNet-18, 8 steps, flow"""
+    return conv_pooling(num_classes, modality=modality, flow_stack=flow_stack, width=width, **kw)

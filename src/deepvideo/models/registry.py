@@ -1,8 +1,9 @@
 """Model registry: name -> builder, preset arguments, InputSpec, paper and published figures.
 
-Each family module registers its named presets at import time, either by a call
-``register_model(name, builder, spec, paper=..., **preset_kwargs)`` or by decorating a
-builder function, whose name becomes the preset's name::
+Each family module registers its named presets at import time, preferably by decorating one
+builder function per preset (timm-style: the function's name is the preset's name, its
+keyword-only parameters with their defaults are the preset's arguments, its docstring's first
+line the summary), or by a call ``register_model(name, builder, spec, paper=..., **preset_kwargs)``::
 
     @register_model(spec=InputSpec(...), paper="...", published={"params_m": 3.79, "gflops": 0.91,
                                                                   "frames": 4, "crop": 182,
@@ -17,6 +18,7 @@ written; the zoo page and the tests read them from here.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,10 +103,23 @@ def register_model(name: str | None = None, builder: Callable[..., nn.Module] | 
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         doc = (fn.__doc__ or "").strip().splitlines()
-        _add(name or fn.__name__, fn, spec, paper, summary or (doc[0] if doc else ""), published, defaults)
+        preset = {**keyword_only_defaults(fn), **defaults}
+        _add(name or fn.__name__, fn, spec, paper, summary or (doc[0] if doc else ""), published, preset)
         return fn
 
     return decorate
+
+
+def keyword_only_defaults(fn: Callable) -> dict:
+    """The keyword-only parameters of ``fn`` with their defaults: a preset function written as
+    ``def r3d_18(num_classes=400, *, arch="r3d", depth=18, **kw)`` records ``arch`` and ``depth``
+    as its preset arguments (``ModelInfo.defaults``), and calling it directly builds the same."""
+    params = inspect.signature(fn).parameters.values()
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+    }
 
 
 def _load_families() -> None:

@@ -122,45 +122,100 @@ def tran_resnet(
 # ---- Tran et al. presets ------------------------------------------------------------------------
 
 _TRAN_SPEC = InputSpec(("rgb",), num_frames=16, frame_stride=1, crop_size=112, mean=TV_MEAN, std=TV_STD)
-_TRAN_NAMES = {
-    "r2d": "R2D (clip folded into channels)",
-    "fr2d": "f-R2D (2D per frame)",
-    "r3d": "R3D (3D convs)",
-    "r2plus1d": "R(2+1)D, M_i per conv",
-}
-# parameters (M) of the 18-layer nets on Kinetics, Tran et al. 2018, Table 2
-_TRAN_PARAMS = {"r2d": 11.4, "fr2d": 11.4, "r3d": 33.4, "mc2": 11.4, "mc3": 11.7, "mc4": 12.7, "mc5": 16.9,
-                "rmc2": 33.3, "rmc3": 33.0, "rmc4": 32.0, "rmc5": 27.9, "r2plus1d": 33.3}
-for _arch, _params in _TRAN_PARAMS.items():
-    _desc = _TRAN_NAMES.get(_arch) or (
-        f"MC{_arch[2:]}: 3D convs below group conv{_arch[2:]}, 2D above"
-        if _arch.startswith("mc")
-        else f"rMC{_arch[3:]}: 2D convs below group conv{_arch[3:]}, 3D above"
-    )
+# parameters (M) of the 18-layer nets on Kinetics, Tran et al. 2018, Table 2; the 2D nets see 8 frames
+
+
+def _tran_table2(params_m: float, frames: int = 16) -> dict:
+    return {"params_m": params_m, "frames": frames, "crop": 112, "source": "Tran et al. 2018"}
+
+
+@register_model(spec=_TRAN_SPEC.replace(num_frames=8), paper=_TRAN, published=_tran_table2(11.4, 8))
+def r2d_18(
+    num_classes: int = 400, *, arch: str = "r2d", depth: int = 18, num_frames: int = 8, **kw
+) -> VideoResNet:
+    """R2D (clip folded into channels), 18 layers"""
     # R2D folds the clip into the stem's channels, so its clip length is part of the model
-    _extra = {"num_frames": 8} if _arch == "r2d" else {}
-    _frames = 8 if _arch in ("r2d", "fr2d") else 16  # the paper's 2D nets see 8-frame clips
-    register_model(
-        f"{_arch}_18",
-        tran_resnet,
-        _TRAN_SPEC.replace(num_frames=8) if _arch == "r2d" else _TRAN_SPEC,
-        paper=_TRAN,
-        summary=f"{_desc}, 18 layers",
-        published={"params_m": _params, "frames": _frames, "crop": 112, "source": "Tran et al. 2018"},
-        arch=_arch,
-        depth=18,
-        **_extra,
-    )
-for _arch in ["r3d", "r2plus1d"]:
-    register_model(
-        f"{_arch}_34",
-        tran_resnet,
-        _TRAN_SPEC,
-        paper=_TRAN,
-        summary=f"{_TRAN_NAMES[_arch]}, 34 layers",
-        arch=_arch,
-        depth=34,
-    )
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, num_frames=num_frames, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(11.4, 8))
+def fr2d_18(num_classes: int = 400, *, arch: str = "fr2d", depth: int = 18, **kw) -> VideoResNet:
+    """f-R2D (2D per frame), 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(33.4))
+def r3d_18(num_classes: int = 400, *, arch: str = "r3d", depth: int = 18, **kw) -> VideoResNet:
+    """R3D (3D convs), 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(11.4))
+def mc2_18(num_classes: int = 400, *, arch: str = "mc2", depth: int = 18, **kw) -> VideoResNet:
+    """MC2: 3D convs below group conv2, 2D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(11.7))
+def mc3_18(num_classes: int = 400, *, arch: str = "mc3", depth: int = 18, **kw) -> VideoResNet:
+    """MC3: 3D convs below group conv3, 2D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(12.7))
+def mc4_18(num_classes: int = 400, *, arch: str = "mc4", depth: int = 18, **kw) -> VideoResNet:
+    """MC4: 3D convs below group conv4, 2D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(16.9))
+def mc5_18(num_classes: int = 400, *, arch: str = "mc5", depth: int = 18, **kw) -> VideoResNet:
+    """MC5: 3D convs below group conv5, 2D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(33.3))
+def rmc2_18(num_classes: int = 400, *, arch: str = "rmc2", depth: int = 18, **kw) -> VideoResNet:
+    """rMC2: 2D convs below group conv2, 3D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(33.0))
+def rmc3_18(num_classes: int = 400, *, arch: str = "rmc3", depth: int = 18, **kw) -> VideoResNet:
+    """rMC3: 2D convs below group conv3, 3D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(32.0))
+def rmc4_18(num_classes: int = 400, *, arch: str = "rmc4", depth: int = 18, **kw) -> VideoResNet:
+    """rMC4: 2D convs below group conv4, 3D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(27.9))
+def rmc5_18(num_classes: int = 400, *, arch: str = "rmc5", depth: int = 18, **kw) -> VideoResNet:
+    """rMC5: 2D convs below group conv5, 3D above, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN, published=_tran_table2(33.3))
+def r2plus1d_18(num_classes: int = 400, *, arch: str = "r2plus1d", depth: int = 18, **kw) -> VideoResNet:
+    """R(2+1)D, M_i per conv, 18 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN)
+def r3d_34(num_classes: int = 400, *, arch: str = "r3d", depth: int = 34, **kw) -> VideoResNet:
+    """R3D (3D convs), 34 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
+@register_model(spec=_TRAN_SPEC, paper=_TRAN)
+def r2plus1d_34(num_classes: int = 400, *, arch: str = "r2plus1d", depth: int = 34, **kw) -> VideoResNet:
+    """R(2+1)D, M_i per conv, 34 layers"""
+    return tran_resnet(num_classes=num_classes, arch=arch, depth=depth, **kw)
+
+
 register_model(
     "r2plus1d_18_tv",
     tran_resnet,
@@ -225,8 +280,13 @@ def nl_dot_i3d_r50(num_classes: int = 400, **kw) -> VideoResNet:
     summary="Slow-only ResNet-50, 8x8",
     published={"params_m": 32.45, "gflops": 54.52, "frames": 8, "crop": 256, "source": _PSF},
 )
-def slow_r50(num_classes: int = 400, depth: int = 50, **kw) -> VideoResNet:
-    """Slow-only ResNet: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
+def slow_r50(num_classes: int = 400, **kw) -> VideoResNet:
+    """Slow-only ResNet-50: 1×7×7 stem, temporal 3×1×1 conv_a only in res4 and res5."""
+    return _slow(50, num_classes, **kw)
+
+
+def _slow(depth: int, num_classes: int, **kw) -> VideoResNet:
+    """The Slow pathway alone (Feichtenhofer et al. 2019, Table 1) at ``depth`` layers."""
     return bottleneck_resnet(depth, num_classes, stem_kernel=(1, 7, 7), temporal_kernels=(1, 1, 3, 3), **kw)
 
 
@@ -243,8 +303,9 @@ def slow_r50_4x16(num_classes: int = 400, **kw) -> VideoResNet:
 
 @register_model(spec=_8X8, paper=_ZOO, summary="Slow-only ResNet-101, 8x8")
 def slow_r101(num_classes: int = 400, **kw) -> VideoResNet:
-    """:func:`slow_r50` with 101 layers."""
-    return slow_r50(num_classes, **{"depth": 101, **kw})
+    """Slow-only ResNet-101: res2-res5 of [3, 4, 23, 3] bottlenecks, 1×7×7 stem, temporal
+    3×1×1 conv_a only in res4 and res5."""
+    return _slow(101, num_classes, **kw)
 
 
 @register_model(

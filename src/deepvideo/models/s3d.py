@@ -3,7 +3,9 @@ Trade-offs in Video Classification", ECCV 2018.
 
 The I3D Inception trunk with every k×k×k conv replaced by a temporally separable pair: a
 spatial 1×k×k conv then a temporal k×1×1 conv (each with norm and ReLU). S3D-G adds feature
-gating ``y = sigmoid(W pool(x) + b) ⊙ x`` to the output of every inception branch.
+gating ``y = sigmoid(W pool(x) + b) ⊙ x`` to the output of every inception branch and, as the
+reference implementation starts gating at ``Conv2d_2c_3x3``, to the stem's separable 3×3 conv
+(192 channels, ``features[3]``, the gate appended as its third child).
 torchvision's ``s3d`` has this layout (weights load key for key).
 """
 
@@ -13,7 +15,7 @@ from torch import nn
 
 from deepvideo.models.registry import register_model
 from deepvideo.nn.conv import ConvNormAct, NormBuilder
-from deepvideo.nn.inception3d import InceptionNet3d
+from deepvideo.nn.inception3d import InceptionNet3d, SelfGating
 from deepvideo.spec import InputSpec
 
 
@@ -28,7 +30,11 @@ class SeparableConv3d(nn.Sequential):
 
 
 def s3d(num_classes: int = 400, *, gating: bool = False, dropout: float = 0.2, **kw) -> InceptionNet3d:
-    return InceptionNet3d(num_classes, conv=SeparableConv3d, gating=gating, dropout=dropout, **kw)
+    net = InceptionNet3d(num_classes, conv=SeparableConv3d, gating=gating, dropout=dropout, **kw)
+    if gating:  # S3D-G gates from Conv2d_2c_3x3 on
+        stem_conv = net.features[3]
+        net.features[3] = nn.Sequential(*stem_conv, SelfGating(stem_conv[-1][0].out_channels))
+    return net
 
 
 _S3D = "Xie et al., Rethinking Spatiotemporal Feature Learning, ECCV 2018"

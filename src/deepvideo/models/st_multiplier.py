@@ -10,7 +10,10 @@ Two ResNet streams (final model: ResNet-50 appearance, ResNet-152 motion) on ``T
   (``temporal_init="identity_avg"`` / ``"identity_center"``), in both streams, placed
   ``"residual"`` (after the 3x3 conv of the gated units of every block), ``"conv5"`` (the same,
   conv5_x only), ``"shortcut"`` (in the shortcut path of the gated units) or ``None``;
-* global temporal max pooling after the last conv (``x(i,j,c) = max_t x(i,j,t,c)``) -> ``[N, K]``.
+* global temporal max pooling after the last conv, per spatial position
+  (eq. 5.10, ``x(i,j,c) = max_t x(i,j,t,c)``), then the spatial average and the classifier
+  (``temporal_pool="position_max"``; ``"max"`` pools space first, then time) -> ``[N, K]``;
+* the motion stream's dropout (0.8) after its classifier, as the chapter states.
 
 Every ablation of the paper's Table 5.1 is an argument: ``kind`` direct/residual, ``op``
 add/mul, ``direction`` m2a/a2m/both. Reported error on split 1 (UCF101 / HMDB51): residual (.)
@@ -48,7 +51,7 @@ def st_multiplier(
     temporal_filters: str | None = "residual",
     temporal_init: str = "identity_center",
     time_kernel: int = 3,
-    temporal_pool: str = "max",
+    temporal_pool: str = "position_max",
     motion_dropout: float = 0.8,
     fusion_weights: tuple[float, float] = (1.0, 1.0),
 ) -> TwoStreamResNet:
@@ -59,7 +62,8 @@ def st_multiplier(
         )
     app = make_stream(appearance_depth, num_classes, 3, width, temporal_head=temporal_pool)
     mot = make_stream(
-        motion_depth, num_classes, 2 * flow_stack, width, temporal_head=temporal_pool, dropout=motion_dropout
+        motion_depth, num_classes, 2 * flow_stack, width, temporal_head=temporal_pool,
+        dropout=motion_dropout, dropout_after_fc=True,
     )
     if gated_unit == "all":
         units = [(s, u) for s in range(4) for u in range(min(len(app.stages[s]), len(mot.stages[s])))]

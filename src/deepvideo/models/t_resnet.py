@@ -4,10 +4,14 @@ residual networks for dynamic scene recognition"; thesis ch. 7).
 A ResNet-50 on RGB only, run on ``T`` frames. The first and third residual unit of each of
 conv2_x ... conv5_x get a temporal branch parallel to the unit's 3x3 conv:
 ``x_{l,t} = W_{l,t} f(W_{l,1} x_l) + b_l`` (``1x1x3`` filters, random init, zero "same"
-padding in time; pre-activation: the branch reads the rectified output of the first conv) and
-``F = f(W_{l,3}(S_l f(x_{l,t}) + f(W_{l,2} f(x_{l,1}))))`` with ``S_l`` a channel-wise scale
-initialized to 0.01, so training starts close to the image ResNet. After conv5_x: spatial global
-average pooling, then global max pooling over time (about 2% better than averaging) -> ``[N, K]``.
+padding in time) and ``F = f(W_{l,3}(S_l f(x_{l,t}) + f(W_{l,2} f(x_{l,1}))))`` with ``S_l`` a
+channel-wise scale initialized to 0.01, so training starts close to the image ResNet. The
+temporal branch is pre-activated as the chapter describes (He et al. 2016, identity mappings):
+batch norm and ReLU come *before* its temporal conv, so the branch computes
+``S_l · f(W_{l,t} f(BN_t(h_1)) + b_l)`` on the first conv's activation ``h_1`` (its own BN,
+then ReLU, then the ``1x1x3`` conv), where the unit's main path is conv -> BN -> ReLU.
+After conv5_x: spatial global average pooling, then global max pooling over time (about 2%
+better than averaging) -> ``[N, K]``.
 
 Reported on YUP++ (static / moving camera / entire): T-ResNet 92.4 / 81.5 / 89.0; ResNet
 86.5 / 73.5 / 85.9.
@@ -31,7 +35,8 @@ PAPER = "Feichtenhofer, Pinz & Wildes, Temporal Residual Networks for Dynamic Sc
 
 
 class TemporalBranch(nn.Module):
-    """``S * relu(W_t h + b)``: a ``1x1xT`` conv (spatial stride of the parallel 3x3 conv), scale S."""
+    """``S * relu(W_t relu(BN(h)) + b)``: pre-activated (BN, ReLU, then the ``1x1xT`` conv with the
+    spatial stride of the parallel 3x3 conv), then ReLU and the channel-wise scale S."""
 
     def __init__(
         self,
@@ -42,6 +47,7 @@ class TemporalBranch(nn.Module):
         scale_init: float = 0.01,
     ):
         super().__init__()
+        self.norm = nn.BatchNorm3d(in_channels)
         self.conv = nn.Conv3d(
             in_channels,
             out_channels,
@@ -54,7 +60,7 @@ class TemporalBranch(nn.Module):
         self.scale = nn.Parameter(torch.full((1, out_channels, 1, 1, 1), float(scale_init)))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.scale * torch.relu(self.conv(h))
+        return self.scale * torch.relu(self.conv(torch.relu(self.norm(h))))
 
 
 class TResNet(nn.Module):

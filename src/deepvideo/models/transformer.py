@@ -488,22 +488,36 @@ _TS_SPEC = InputSpec(
 # Bertasius et al. 2021, Table 1: TFLOPs of inference over 3 test views of 8x224², per view here
 _TS_DIVIDED = {"params_m": 121.4, "gflops": 196.0, "frames": 8, "crop": 224,
                "source": "Bertasius et al. 2021 (0.59 TFLOPs / 3 views)"}
-for _mode, _desc in (
-    ("space", "space-only (S)"),
-    ("joint", "joint space-time (ST)"),
-    ("divided", "divided space-time (T+S)"),
-    ("sparse", "sparse local-global (L+G)"),
-    ("axial", "axial (T+W+H)"),
-):
-    register_model(
-        f"timesformer_{_mode}",
-        timesformer,
-        _TS_SPEC,
-        paper=_TS,
-        summary=f"TimeSformer ViT-B/16, {_desc} attention, 8x32",
-        published=_TS_DIVIDED if _mode == "divided" else None,
-        mode=_mode,
-    )
+@register_model(spec=_TS_SPEC, paper=_TS)
+def timesformer_space(num_classes: int = 400, *, mode: str = "space", **kw) -> TimeSformer:
+    """TimeSformer ViT-B/16, space-only (S) attention, 8x32"""
+    return TimeSformer(num_classes, mode=mode, **kw)
+
+
+@register_model(spec=_TS_SPEC, paper=_TS)
+def timesformer_joint(num_classes: int = 400, *, mode: str = "joint", **kw) -> TimeSformer:
+    """TimeSformer ViT-B/16, joint space-time (ST) attention, 8x32"""
+    return TimeSformer(num_classes, mode=mode, **kw)
+
+
+@register_model(spec=_TS_SPEC, paper=_TS, published=_TS_DIVIDED)
+def timesformer_divided(num_classes: int = 400, *, mode: str = "divided", **kw) -> TimeSformer:
+    """TimeSformer ViT-B/16, divided space-time (T+S) attention, 8x32"""
+    return TimeSformer(num_classes, mode=mode, **kw)
+
+
+@register_model(spec=_TS_SPEC, paper=_TS)
+def timesformer_sparse(num_classes: int = 400, *, mode: str = "sparse", **kw) -> TimeSformer:
+    """TimeSformer ViT-B/16, sparse local-global (L+G) attention, 8x32"""
+    return TimeSformer(num_classes, mode=mode, **kw)
+
+
+@register_model(spec=_TS_SPEC, paper=_TS)
+def timesformer_axial(num_classes: int = 400, *, mode: str = "axial", **kw) -> TimeSformer:
+    """TimeSformer ViT-B/16, axial (T+W+H) attention, 8x32"""
+    return TimeSformer(num_classes, mode=mode, **kw)
+
+
 register_model(
     "timesformer",
     timesformer,
@@ -518,6 +532,8 @@ register_model(
     InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224, mean=(0.5,) * 3, std=(0.5,) * 3),
     paper="Arnab et al., ViViT: A Video Vision Transformer, ICCV 2021",
     summary="ViViT-B factorized encoder (L_s=12, L_t=4), tubelet 2x16x16, 32x2",
+    published={"params_m": 115.1, "gflops": 284.4, "frames": 32, "crop": 224,
+               "source": "Arnab et al. 2021, Table 3 (ViViT-B, 16x2)"},
 )
 _MVIT = "Fan et al., Multiscale Vision Transformers, ICCV 2021; Li et al., MViTv2, CVPR 2022"
 register_model(

@@ -10,7 +10,9 @@ snippet -> 4 stacked differences, 12 channels; taken from ``batch["rgbdiff"]`` i
 computed from ``batch["rgb"]`` frames).
 
 Partial BN: with ``partial_bn=True`` every BatchNorm but the first keeps its running statistics
-frozen (eval mode) during ``train()``; dropout before the classifier (0.8 in the paper).
+frozen (eval mode) during ``train()``; dropout before the classifier: 0.8 for the spatial (RGB)
+network and 0.7 for the temporal (flow) network, as in the paper (``dropout=None`` picks it by
+modality; RGB difference takes the spatial ratio).
 
 Reported (UCF101 split 1, two-stream): 90.0 -> 91.5 (cross-modality pre-training) -> 92.0
 (+ partial BN and dropout) -> 93.5 (+ temporal segments).
@@ -31,6 +33,7 @@ PAPER = (
     "Wang et al., Temporal Segment Networks: Towards Good Practices for Deep Action Recognition, ECCV 2016"
 )
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+RGB_DROPOUT, FLOW_DROPOUT = 0.8, 0.7  # Wang et al. 2016, Sec. 3.2 (network training)
 
 
 class TSN(SnippetNet):
@@ -67,11 +70,13 @@ def tsn(
     flow_stack: int = 5,
     consensus: str = "avg",
     partial_bn: bool = True,
-    dropout: float = 0.8,
+    dropout: float | None = None,
     width: float = 1.0,
     input_size: int = 224,
 ) -> TSN:
     """TSN with a 2D backbone (``resnet18``...``resnet152``, ``vgg16``, ``vgg_m_2048``)."""
+    if dropout is None:
+        dropout = FLOW_DROPOUT if modality == "flow" else RGB_DROPOUT
     if modality == "rgbdiff" and num_frames < 2:
         num_frames = 5
     kw = {"width": width}
@@ -82,7 +87,7 @@ def tsn(
     net = build_backbone(backbone, num_classes, 3, input_size, **kw)
     in_ch = input_channels(modality, num_frames, flow_stack)
     if in_ch != 3:
-        adapt_input_channels(net, in_ch)
+        adapt_input_channels(net, in_ch, "tsn")  # cross-modality pre-training
     return TSN(
         net,
         partial_bn,
@@ -109,24 +114,42 @@ def _spec(modality: str, crop: int = 224, segments: int = 3) -> InputSpec:
     return InputSpec(modalities=("rgb",), num_segments=segments, crop_size=crop)
 
 
-for _m in ("rgb", "flow", "rgbdiff"):
-    register_model(
-        f"tsn_r50_{_m}",
-        tsn,
-        _spec(_m),
-        paper=PAPER,
-        summary=f"TSN, ResNet-50, {_m}, 3 segments, average consensus, partial BN",
-        modality=_m,
-    )
-    register_model(
-        f"tsn_{_m}_small",
-        tsn,
-        _spec(_m, 112),
-        paper=PAPER,
-        summary=f"CPU TSN: 1/4-width ResNet-18, {_m}, 3 segments, 112 crop",
-        modality=_m,
-        backbone="resnet18",
-        width=0.25,
-        dropout=0.5,
-        input_size=112,
-    )
+_SMALL = {"backbone": "resnet18", "width": 0.25, "dropout": 0.5, "input_size": 112}
+_R50 = {m: {"modality": m} for m in ("rgb", "flow", "rgbdiff")}
+_CPU = {m: {"modality": m, **_SMALL} for m in ("rgb", "flow", "rgbdiff")}
+
+
+@register_model(spec=_spec("rgb"), paper=PAPER, **_R50["rgb"])
+def tsn_r50_rgb(num_classes: int = 101, **kw) -> TSN:
+    """TSN, ResNet-50, rgb, 3 segments, average consensus, partial BN, dropout 0.8"""
+    return tsn(num_classes, **{**_R50["rgb"], **kw})
+
+
+@register_model(spec=_spec("flow"), paper=PAPER, **_R50["flow"])
+def tsn_r50_flow(num_classes: int = 101, **kw) -> TSN:
+    """TSN, ResNet-50, flow (L=5), 3 segments, average consensus, partial BN, dropout 0.7"""
+    return tsn(num_classes, **{**_R50["flow"], **kw})
+
+
+@register_model(spec=_spec("rgbdiff"), paper=PAPER, **_R50["rgbdiff"])
+def tsn_r50_rgbdiff(num_classes: int = 101, **kw) -> TSN:
+    """TSN, ResNet-50, rgbdiff, 3 segments, average consensus, partial BN, dropout 0.8"""
+    return tsn(num_classes, **{**_R50["rgbdiff"], **kw})
+
+
+@register_model(spec=_spec("rgb", 112), paper=PAPER, **_CPU["rgb"])
+def tsn_rgb_small(num_classes: int = 101, **kw) -> TSN:
+    """CPU TSN: 1/4-width ResNet-18, rgb, 3 segments, 112 crop"""
+    return tsn(num_classes, **{**_CPU["rgb"], **kw})
+
+
+@register_model(spec=_spec("flow", 112), paper=PAPER, **_CPU["flow"])
+def tsn_flow_small(num_classes: int = 101, **kw) -> TSN:
+    """CPU TSN: 1/4-width ResNet-18, flow, 3 segments, 112 crop"""
+    return tsn(num_classes, **{**_CPU["flow"], **kw})
+
+
+@register_model(spec=_spec("rgbdiff", 112), paper=PAPER, **_CPU["rgbdiff"])
+def tsn_rgbdiff_small(num_classes: int = 101, **kw) -> TSN:
+    """CPU TSN: 1/4-width ResNet-18, rgbdiff, 3 segments, 112 crop"""
+    return tsn(num_classes, **{**_CPU["rgbdiff"], **kw})

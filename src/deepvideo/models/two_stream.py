@@ -192,17 +192,30 @@ register_model(
     summary="spatial stream, CNN-M-2048 on one RGB frame",
     dropout=(0.9, 0.9),
 )
-for _L in (1, 5, 10):
-    register_model(
-        f"two_stream_temporal{'' if _L == 10 else f'_l{_L}'}",
-        two_stream_temporal,
-        _flow_spec(_L),
-        paper=PAPER,
-        summary=f"temporal stream, CNN-M-2048 on a stack of L={_L} flow fields",
-        flow_stack=_L,
-        mean_subtraction=True,
-        dropout=(0.9, 0.8),
-    )
+_TEMPORAL = {"mean_subtraction": True, "dropout": (0.9, 0.8)}
+
+
+@register_model(spec=_flow_spec(5), paper=PAPER, **_TEMPORAL)
+def two_stream_temporal_l5(num_classes: int = 101, *, flow_stack: int = 5, **kw) -> nn.Module:
+    """temporal stream, CNN-M-2048 on a stack of L=5 flow fields"""
+    return two_stream_temporal(num_classes, flow_stack=flow_stack, **{**_TEMPORAL, **kw})
+
+
+@register_model(spec=_flow_spec(1), paper=PAPER, **_TEMPORAL)
+def two_stream_temporal_l1(num_classes: int = 101, *, flow_stack: int = 1, **kw) -> nn.Module:
+    """temporal stream, CNN-M-2048 on a stack of L=1 flow fields"""
+    return two_stream_temporal(num_classes, flow_stack=flow_stack, **{**_TEMPORAL, **kw})
+
+
+register_model(
+    "two_stream_temporal",
+    two_stream_temporal,
+    _flow_spec(10),
+    paper=PAPER,
+    summary="temporal stream, CNN-M-2048 on a stack of L=10 flow fields",
+    flow_stack=10,
+    **_TEMPORAL,
+)
 register_model(
     "two_stream",
     two_stream,

@@ -3,7 +3,12 @@
 Given maps ``x^a, x^b`` of shape ``[N, D, (T,) H, W]`` (or feature vectors ``[N, D]``):
 
 * sum ``y = x^a + x^b``; max ``y = max(x^a, x^b)``;
-* concatenation: ``2D`` channels, interleaved (``a_1, b_1, a_2, b_2, ...``) as in the paper;
+* concatenation: ``2D`` channels, interleaved ``a_1, b_1, a_2, b_2, ...``. The paper's eq. 3.3,
+  ``y_{2d} = x^a_d``, ``y_{2d-1} = x^b_d`` (1-based), orders each pair the other way round
+  (``b_1, a_1, b_2, a_2, ...``): ours is that order with the two channels of every pair swapped, a
+  fixed permutation that the next layer's weights absorb (its sum initialization repeats each
+  weight for both channels of a pair, so it is the same either way). Conv fusion concatenates
+  ``[x^a, x^b]`` without interleaving, again a permutation of the rows of the paper's ``f``;
 * conv: ``y = y^cat * f + b`` with ``f`` a ``1x1x2DxD`` filter initialized as two stacked
   identity matrices, so the layer starts as the sum fusion;
 * bilinear: ``y = sum_{i,j} x^a_{ij}^T x^b_{ij}`` (a ``D^2`` vector per sample), followed by a

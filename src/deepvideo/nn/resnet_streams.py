@@ -15,7 +15,7 @@ from deepvideo.nn.init import adapt_input_channels
 from deepvideo.nn.inputs import flow_to_snippets, rgb_input
 from deepvideo.nn.temporal import TemporalMaxPool1d
 
-TEMPORAL_HEADS = ("dense", "dense_maxpool", "max", "avg")
+TEMPORAL_HEADS = ("dense", "dense_maxpool", "max", "avg", "position_max")
 
 
 class ResNetStream(nn.Module):
@@ -23,7 +23,10 @@ class ResNetStream(nn.Module):
 
     ``temporal_head``: ``"dense"`` (FC at every time step, ``[N, K, T]``), ``"dense_maxpool"``
     (temporal max pooling ``window``/``stride`` after pool5, then FC per step), ``"max"`` / ``"avg"``
-    (global temporal pooling after pool5, ``[N, K]``).
+    (global temporal pooling after pool5, ``[N, K]``), ``"position_max"`` (ST-Mult eq. 5.10:
+    ``x(i,j,c) = max_t x(i,j,t,c)`` per spatial position, then the spatial average, ``[N, K]``).
+    ``dropout_after_fc``: the dropout acts on the classifier's output (ST-Mult's motion stream,
+    "dropout after the classifier") instead of on its input.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class ResNetStream(nn.Module):
         dropout: float = 0.0,
         window: int = 5,
         stride: int = 2,
+        dropout_after_fc: bool = False,
     ):
         super().__init__()
         if temporal_head not in TEMPORAL_HEADS:
@@ -44,6 +48,7 @@ class ResNetStream(nn.Module):
         self.temporal_head = temporal_head
         self.time_pool = TemporalMaxPool1d(window, stride) if temporal_head == "dense_maxpool" else None
         self.dropout = nn.Dropout(dropout)
+        self.dropout_after_fc = dropout_after_fc
         self.num_features = net2d.num_features
         self.fc = nn.Linear(self.num_features, num_classes)
 
@@ -61,13 +66,19 @@ class ResNetStream(nn.Module):
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C, T, H, W]`` conv5 map -> logits ``[N, K]`` or ``[N, K, T']``."""
+        if self.temporal_head == "position_max":
+            return self._classify(x.amax(dim=2).mean(dim=(2, 3)))
         x = x.mean(dim=(3, 4))  # pool5: spatial average -> [N, C, T]
         if self.temporal_head in ("max", "avg"):
-            x = x.amax(dim=2) if self.temporal_head == "max" else x.mean(dim=2)
-            return self.fc(self.dropout(x))
+            return self._classify(x.amax(dim=2) if self.temporal_head == "max" else x.mean(dim=2))
         if self.time_pool is not None:
             x = self.time_pool(x)
-        return self.fc(self.dropout(x.transpose(1, 2))).transpose(1, 2)
+        return self._classify(x.transpose(1, 2)).transpose(1, 2)
+
+    def _classify(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout_after_fc:
+            return self.dropout(self.fc(x))
+        return self.fc(self.dropout(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -135,10 +146,12 @@ class TwoStreamResNet(nn.Module):
 
 
 def make_stream(
-    depth: int, num_classes: int, in_channels: int, width: float = 1.0, **head_kw
+    depth: int, num_classes: int, in_channels: int, width: float = 1.0, rgb_init: str = "st_resnet",
+    **head_kw,
 ) -> ResNetStream:
-    """ResNet-``depth`` stream; a flow stream's conv1 is the RGB conv1 by cross-modality init."""
+    """ResNet-``depth`` stream; a flow stream's conv1 starts from the RGB conv1 by ``rgb_init``
+    (:data:`deepvideo.nn.init.RGB_INITS`; default ST-ResNet's replication)."""
     net = resnet(depth, num_classes=num_classes, width=width)
     if in_channels != 3:
-        adapt_input_channels(net, in_channels)
+        adapt_input_channels(net, in_channels, rgb_init)
     return ResNetStream(net, num_classes, **head_kw)

@@ -1,0 +1,110 @@
+"""CPU learning check of the "Models III" families on synthetic motion, trained with the engine.
+
+Acceptance of issue 18 for the new families: on ``motion-shapes`` (split 1, default size: 300 videos
+of 32 frames at 112x112, ten classes told apart only by motion, chance 10%) each family, trained from
+scratch on 2 CPU cores for the budget stated at the top of its recipe (``configs/models3/*.yaml``),
+reaches a video accuracy at least 20 points above chance (>= 30%):
+
+- ViViT Model 4, factorised dot-product attention (Arnab et al. 2021), ``vivit_fdp_small``;
+- TVN-1 (Piergiovanni et al. 2019), ``tvn_1_small``;
+- the dynamic-image network (Bilen et al. 2016), ``dynamic_image_small``;
+- the AssembleNet-50 graph (Ryoo et al. 2020), ``assemblenet_50_small`` (RGB + stored DIS flow).
+
+Steps as ``benchmarks/bench_motion_shapes.py`` (whose data, flow and training helpers this uses):
+render the set into ``--data`` and extract DIS flow once (both kept between runs), train each
+recipe with the engine without horizontal flips, test on split 1 (video accuracy = mean of the clip
+scores of a video). Writes ``benchmarks/results/zoo_models3.json`` (a full run of every row only;
+``render_docs.py`` puts it in ``docs/model_zoo.md`` and ``docs/benchmarks.md``).
+
+    .venv/bin/python benchmarks/bench_models3.py              # every row
+    .venv/bin/python benchmarks/bench_models3.py --quick      # 3 iterations each, nothing written
+    .venv/bin/python benchmarks/bench_models3.py --only tvn_1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_motion_shapes import Row, make_data, make_flow, pct, train_row  # noqa: E402
+from common import write_result  # noqa: E402
+
+COMMAND = "python benchmarks/bench_models3.py"
+MARGIN = 0.20  # points above chance every row must reach
+ROWS = (
+    Row("vivit_fdp", "ViViT Model 4 (factorised dot-product)", "configs/models3/vivit_fdp.yaml",
+        "motion_shapes", "margin"),
+    Row("tvn_1", "TVN-1", "configs/models3/tvn_1.yaml", "motion_shapes", "margin"),
+    Row("dynamic_image", "dynamic-image network", "configs/models3/dynamic_image.yaml", "motion_shapes",
+        "margin"),
+    Row("assemblenet", "AssembleNet-50 graph", "configs/models3/assemblenet.yaml", "motion_shapes", "margin"),
+)
+COLUMNS = ["model", "preset", "backbone", "inputs", "budget", "clip acc %", "video acc %", "chance %",
+           "goal", "met", "train+test s"]
+
+
+def table_row(r: dict) -> list:
+    met = r["video_acc"] >= r["chance"] + MARGIN - 1e-9
+    goal = f">= chance + {100 * MARGIN:.0f} points ({100 * (r['chance'] + MARGIN):.0f}%)"
+    return [r["row"].label, r["preset"], r["backbone"], r["inputs"], r["budget"],
+            round(100 * r["clip_acc"], 1), round(100 * r["video_acc"], 1), round(100 * r["chance"], 1), goal,
+            "yes" if met else "NO", round(r["train_s"] + r["test_s"], 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny budget (smoke check); results not written")
+    ap.add_argument("--only", action="append", choices=[r.name for r in ROWS], help="run only this row")
+    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "zoo_data", help="cache of videos and flow")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "models3", help="training runs")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the table is for 2 cores)")
+    args = ap.parse_args(argv)
+    args.data, args.out = args.data.absolute(), args.out.absolute()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.chdir(ROOT)
+    t_start = time.perf_counter()
+    rows = [r for r in ROWS if not args.only or r.name in args.only]
+    data_dir = make_data(args.data, "motion_shapes", workers=args.threads)
+    flow_dir = args.data / "motion_shapes_flow"
+    print(f"flow: {make_flow(data_dir, flow_dir)}", flush=True)
+    table = []
+    for row in rows:
+        print(f"== {row.name}: {row.recipe}", flush=True)
+        r = train_row(row, data_dir, flow_dir, args.out, args.quick)
+        table.append(table_row(r))
+        print(f"   video acc {pct(r['video_acc'])}%, clip acc {pct(r['clip_acc'])}% "
+              f"(train {r['train_s']:.0f}s, test {r['test_s']:.0f}s)", flush=True)
+    wall = time.perf_counter() - t_start
+    for t in table:
+        print(f"{t[0]:42} video {t[6]:5.1f}%  chance {t[7]:.0f}%  met {t[9]}  ({t[10]:.0f}s)")
+    if args.quick or args.only:
+        print("quick/partial run: benchmarks/results not touched")
+        return 0
+    description = (
+        "Learning check of the Models III families (issue 18): each trained from scratch with the engine "
+        "on 2 CPU cores for the budget in its recipe (`configs/models3/`), CPU-sized presets, on "
+        "motion-shapes (default synthetic set: 300 videos of 32 frames at 112x112, 10 classes told apart "
+        "only by motion; split 1 trains on 200, tests on 100; no horizontal flips in training), tested "
+        "on split 1 with `deepvideo.engine.evaluate` (video accuracy: mean of the clip scores of a video). "
+        f"Goal: video accuracy >= chance + {100 * MARGIN:.0f} points. One run. "
+        f"Wall time of the whole run (data cached): {wall:.0f} s."
+    )
+    write_result("zoo_models3", title="CPU learning check: ViViT, TVN-1, dynamic images, AssembleNet on "
+                 "motion-shapes", command=COMMAND, description=description, columns=COLUMNS, rows=table,
+                 summary={"goals_met": all(t[9] == "yes" for t in table), "wall_time_s": round(wall, 1),
+                          "threads": args.threads})
+    print("written benchmarks/results/zoo_models3.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
