@@ -1,0 +1,126 @@
+"""``deepvideo export`` and ``deepvideo serve``, and the windowed / stream / ONNX paths of
+``deepvideo predict`` (the logic lives in :mod:`deepvideo.serve`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def open_scorer(checkpoint: Path | None, onnx: Path | None, device: str | None, allow_imports: bool):
+    """The scorer of a run folder or of an exported ONNX file (errors end the command)."""
+    from deepvideo.serve.scorer import load_scorer
+
+    try:
+        if onnx is not None:
+            from deepvideo.serve.onnx_model import OnnxScorer
+
+            return OnnxScorer(onnx)
+        return load_scorer(checkpoint, device=device, allow_imports=allow_imports)
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+
+
+def _print_top(name: str, top: list[dict], prefix: str = "") -> None:
+    typer.secho(f"{prefix}{name}", bold=True)
+    for rank, p in enumerate(top, 1):
+        typer.echo(f"  {rank}. {p['class']:<30} {p['probability']:.3f}")
+
+
+def predict_timelines(scorer, videos: list[Path], window: str, stride: str, smooth: int, top_k: int,
+                      outs: list[Path], as_json: bool) -> None:
+    """Per-window top-k of each video; ``outs`` (.json/.csv/.png) written per video."""
+    from deepvideo.io.errors import VideoError
+    from deepvideo.serve.longvideo import predict_long_video
+
+    if outs and len(videos) > 1:
+        _fail("--out names one file per format: give one video at a time", 2)
+    docs, failed = [], 0
+    for video in videos:
+        try:
+            timeline = predict_long_video(scorer, video, window, stride, smooth=smooth)
+        except (VideoError, OSError) as err:
+            typer.secho(f"error: {video}: {err}", err=True, fg=typer.colors.RED)
+            failed += 1
+            continue
+        except ValueError as err:
+            _fail(str(err), 2)
+        doc = timeline.to_dict(top_k)
+        docs.append(doc)
+        for out in outs:
+            try:
+                timeline.write(out, top_k)
+            except ValueError as err:
+                _fail(str(err), 2)
+        if not as_json:
+            typer.secho(f"{video}: {len(doc['windows'])} windows", bold=True)
+            for w in doc["windows"]:
+                tops = ", ".join(f"{t['class']} {t['probability']:.2f}" for t in w["top"])
+                typer.echo(f"  {w['start']:8.2f}-{w['end']:8.2f} s  {tops}")
+            for s in doc["segments"]:
+                typer.echo(f"  segment {s['start']:.2f}-{s['end']:.2f} s: {s['class']}")
+    if as_json:
+        typer.echo(json.dumps({"model": scorer.name, "timelines": docs}, indent=2, allow_nan=False))
+    for out in outs:
+        typer.echo(f"written: {out}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def predict_whole(scorer, videos: list[Path], top_k: int, as_json: bool) -> None:
+    """Top-k of each whole video with a scorer (the ONNX path of ``deepvideo predict``)."""
+    from deepvideo.io.errors import VideoError
+    from deepvideo.serve.longvideo import predict_whole_video
+    from deepvideo.serve.timeline import top_k as top_classes
+
+    results = []
+    for video in videos:
+        try:
+            probs = predict_whole_video(scorer, video)
+            results.append({"video": str(video), "top": top_classes(probs, scorer.class_names, top_k)})
+        except (VideoError, OSError, ValueError) as err:
+            results.append({"video": str(video), "error": str(err)})
+    if as_json:
+        typer.echo(json.dumps({"model": scorer.name, "predictions": results}, indent=2, allow_nan=False))
+    for r in results:
+        if "error" in r:
+            typer.secho(f"error: {r['video']}: {r['error']}", err=True, fg=typer.colors.RED)
+        elif not as_json:
+            _print_top(r["video"], r["top"])
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+def predict_served(checkpoint: Path | None, videos: list[Path], *, onnx: Path | None, window: str | None,
+                   stride: str, smooth: int, outs: list[Path], top_k: int, as_json: bool, device: str | None,
+                   allow_imports: bool, stream: str | None, count: int | None, post: str | None) -> None:
+    """``deepvideo predict`` with ``--window``, ``--onnx`` or ``--stream``."""
+    if onnx is not None and checkpoint is not None:
+        videos = [checkpoint, *videos]  # with --onnx every positional argument is a video
+        checkpoint = None
+    if onnx is None and checkpoint is None:
+        _fail("give a run folder (or --onnx MODEL)", 2)
+    if stream is not None and videos:
+        _fail("--stream takes its source instead of video files", 2)
+    if stream is None and not videos:
+        _fail("give at least one video (or --stream SOURCE)", 2)
+    if smooth < 1:
+        _fail(f"--smooth must be >= 1, got {smooth}", 2)
+    scorer = open_scorer(checkpoint, onnx, device, allow_imports)
+    if stream is not None:
+        from deepvideo.cli.stream import predict_stream
+
+        predict_stream(scorer, stream, window or "2s", stride, top_k, count, post)
+    elif window is not None:
+        predict_timelines(scorer, videos, window, stride, smooth, top_k, outs, as_json)
+    else:
+        if outs:
+            _fail("--out writes a timeline: give --window too", 2)
+        predict_whole(scorer, videos, top_k, as_json)
