@@ -124,3 +124,41 @@ def predict_served(checkpoint: Path | None, videos: list[Path], *, onnx: Path | 
         if outs:
             _fail("--out writes a timeline: give --window too", 2)
         predict_whole(scorer, videos, top_k, as_json)
+
+
+def export(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint folder."),
+           fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
+           out: Path = typer.Option(None, "--out", "-o", help="Output file (default: RUN/model.onnx, .pt)."),
+           exporter: str = typer.Option("auto", "--exporter", help="ONNX: auto, torchscript or dynamo."),
+           allow_imports: bool = typer.Option(False, "--allow-imports", help="Import the checkpoint's "
+                                              "model.imports (only for checkpoints you trust)."),
+           ) -> None:
+    """Export a trained model to ONNX or TorchScript, with its InputSpec and classes as metadata;
+    the file's scores are checked against PyTorch's on random input."""
+    from deepvideo.serve.export import FORMATS, ExportError, check_export, export_model
+    from deepvideo.serve.scorer import default_short_side
+
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", 2)
+    from deepvideo.engine.evaluate import load_for_inference
+
+    try:
+        predictor = load_for_inference(checkpoint, device="cpu", allow_imports=allow_imports)
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    cfg, model = predictor.cfg, predictor.model
+    short = default_short_side(model.input_spec, cfg.eval.short_side or cfg.data.short_side)
+    out = out or Path(checkpoint) / ("model.onnx" if fmt == "onnx" else "model.pt")
+    try:
+        export_model(model, out, fmt, class_names=predictor.class_names, short_side=short,
+                     model_name=str(cfg.model.name), exporter=exporter)
+        check = check_export(model, out)
+    except (ExportError, ValueError) as err:
+        _fail(f"{checkpoint}: {err}")
+    typer.echo(f"exported {cfg.model.name} to {out} ({fmt}); "
+               f"max |exported - PyTorch| = {check.max_abs_diff:.2e}")
+
+
+def register_top_level(root: typer.Typer) -> None:
+    """Add ``export`` and ``serve`` to the root app."""
+    root.command("export")(export)
