@@ -159,6 +159,46 @@ def export(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint
                f"max |exported - PyTorch| = {check.max_abs_diff:.2e}")
 
 
+def serve(runs: list[Path] = typer.Argument(..., help="Run folders (or exported .onnx files) to serve."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+          port: int = typer.Option(8000, "--port", help="Port."),
+          token: str = typer.Option(None, "--token", envvar="DEEPVIDEO_API_TOKEN",
+                                    help="Require 'Authorization: Bearer TOKEN' (env DEEPVIDEO_API_TOKEN)."),
+          allowed_root: Path = typer.Option(None, "--allowed-root", help="Allow server-side paths under it."),
+          max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", help="Largest upload."),
+          max_duration: float = typer.Option(600.0, "--max-duration", help="Longest video, seconds."),
+          max_side: int = typer.Option(4096, "--max-side", help="Largest width or height, pixels."),
+          workers: int = typer.Option(1, "--workers", help="Predictions running at once."),
+          queue: int = typer.Option(4, "--queue", help="Predictions waiting (more: 503)."),
+          work_dir: Path = typer.Option(None, "--work-dir", help="Where private upload folders go."),
+          window: str = typer.Option("2s", "--window", help="Default window."),
+          stride: str = typer.Option("1s", "--stride", help="Default stride."),
+          device: str = typer.Option(None, "--device", help="cpu, cuda, ..."),
+          ) -> None:
+    """HTTP server with a web page: POST /predict (upload or server-side path) -> top-k and timeline."""
+    import uvicorn
+
+    from deepvideo.serve.app import ServeSettings
+    from deepvideo.serve.routes import create_app
+
+    scorers = {}
+    for run in runs:
+        scorer = open_scorer(None if run.suffix == ".onnx" else run, run if run.suffix == ".onnx" else None,
+                             device, False)
+        name = run.stem if run.suffix == ".onnx" else run.name
+        scorers[name if name not in scorers else f"{name}-{len(scorers)}"] = scorer
+    settings = ServeSettings(max_upload_mb=max_upload_mb, max_duration_s=max_duration, max_side=max_side,
+                             allowed_root=allowed_root, token=token, workers=workers, queue=queue,
+                             work_dir=work_dir, window=window, stride=stride)
+    try:
+        app = create_app(scorers, settings)
+    except ValueError as err:
+        _fail(str(err), 2)
+    typer.echo(f"serving {', '.join(scorers)} on http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", h11_max_incomplete_event_size=64 * 1024)
+
+
 def register_top_level(root: typer.Typer) -> None:
     """Add ``export`` and ``serve`` to the root app."""
     root.command("export")(export)
+    root.command("serve")(serve)
