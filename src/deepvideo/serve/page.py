@@ -49,7 +49,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 960px;
 #drop { border: 2px dashed #888; border-radius: 8px; padding: 2.5em; text-align: center; margin: 1em 0; }
 #drop.over { background: #eef6ff; border-color: #36c; }
 .pick { color: #36c; text-decoration: underline; cursor: pointer; }
-.pick input { display: none; }
+.pick input { position: absolute; width: 1px; height: 1px; opacity: 0; }
 #progress { width: 100%; }
 #error { color: #b00; font-weight: bold; margin: 0.5em 0; }
 #player { display: inline-block; vertical-align: top; margin-right: 1.5em; }
