@@ -19,7 +19,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def blue_red(tmp_path_factory):
-    return write_video(tmp_path_factory.mktemp("s") / "br.mp4", colour_frames([("blue", 2), ("red", 3)]), fps=10)
+    frames = colour_frames([("blue", 2), ("red", 3)])
+    return write_video(tmp_path_factory.mktemp("s") / "br.mp4", frames, fps=10)
 
 
 def test_stream_predictions_from_a_file_url(colour_scorer, blue_red):
@@ -73,8 +74,8 @@ def test_stream_cli_count_post_and_errors(tiny_run, blue_red):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        result = runner.invoke(app, ["predict", str(tiny_run), "--stream", f"file:{blue_red}", "--window", "1s",
-                                     "--count", "2", "-k", "2", "--post", url])
+        result = runner.invoke(app, ["predict", str(tiny_run), "--stream", f"file:{blue_red}",
+                                     "--window", "1s", "--count", "2", "-k", "2", "--post", url])
     finally:
         server.shutdown()
     assert result.exit_code == 0, result.output
