@@ -36,6 +36,7 @@ from deepvideo.serve.timeline import top_k
 from deepvideo.serve.upload import BadInput, check_sniffed, receive_form
 
 log = logging.getLogger(__name__)
+CHUNK_SLACK = 64 * 1024  # multipart boundaries and form fields around the file
 
 
 @dataclass
@@ -122,8 +123,7 @@ class ServeApp:
         root = settings.work_dir
         if root is not None:
             Path(root).mkdir(parents=True, exist_ok=True)
-        self.work_dir = Path(tempfile.mkdtemp(prefix="deepvideo-serve-", dir=root))
-        self.owns_work_dir = True
+        self.work_dir = Path(tempfile.mkdtemp(prefix="deepvideo-serve-", dir=root))  # ours: removed at close
 
     def check_token(self, headers) -> None:
         token = self.settings.token
@@ -147,7 +147,7 @@ class ServeApp:
             raise BadInput(404, f"{text!r}: no such file under the allowed root")
         return path
 
-    async def accept(self, request, job: Job) -> tuple[Path, str, dict, Path]:
+    async def accept(self, request) -> tuple[Path, str, dict, Path]:
         """Read the request into a private folder: ``(video, shown name, options, folder)``."""
         s = self.settings
         limit = int(s.max_upload_mb * 2**20)
@@ -200,7 +200,7 @@ class ServeApp:
         except Busy as err:
             raise BadInput(503, str(err)) from None
         try:
-            video, shown, options, folder = await self.accept(request, job)
+            video, shown, options, folder = await self.accept(request)
         except BaseException:
             self.pool.release(job)
             raise
@@ -209,8 +209,4 @@ class ServeApp:
 
     def close(self) -> None:
         self.pool.shutdown()
-        if self.owns_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-
-CHUNK_SLACK = 64 * 1024  # multipart boundaries and form fields around the file
+        shutil.rmtree(self.work_dir, ignore_errors=True)
