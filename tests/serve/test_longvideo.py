@@ -117,3 +117,5 @@ def test_predict_cli_window_errors(tiny_run, red_green, tmp_path):
     assert result.exit_code == 2 and "--window must look like" in result.output
     result = runner.invoke(app, ["predict", str(tiny_run), str(red_green), "--out", "x.png"])
     assert result.exit_code == 2 and "give --window too" in result.output
+    result = runner.invoke(app, ["predict", str(tiny_run), str(red_green), "--window", "2s", "--views", "3"])
+    assert result.exit_code == 2 and "--views and --crops apply to whole-video" in result.output

@@ -173,6 +173,9 @@ def predict(checkpoint: Path = typer.Argument(None,
     if top_k < 1:
         _fail(f"--top-k must be >= 1, got {top_k}", 2)
     if onnx is not None or window is not None or stream is not None or out:
+        if views is not None or crops is not None:
+            _fail("--views and --crops apply to whole-video prediction from a run folder; windows, streams "
+                  "and --onnx score one centre clip", 2)
         from deepvideo.cli.serve import predict_served
 
         predict_served(checkpoint, videos or [], onnx=onnx, window=window, stride=stride, smooth=smooth,
