@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    load = round(os.getloadavg()[0], 1)  # other processes on the machine slow the server down
     from deepvideo.serve.runs import build_model, save_run
 
     with tempfile.TemporaryDirectory() as root:
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                        + "\n\n" + __doc__.split("\n\n")[2],
                        columns=columns, rows=rows,
                        summary={"errors": len(errors), "malformed_status": bad,
-                                "leftover_files": len(leftovers)}))
+                                "leftover_files": len(leftovers), "load_average_at_start": load}))
 
 
 if __name__ == "__main__":
