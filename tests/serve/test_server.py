@@ -92,6 +92,9 @@ def test_malformed_uploads_are_4xx_and_nothing_is_written_elsewhere(scorer, corp
                 + b"p" * 100_000 + b"\r\n\r\ndata\r\n--b--\r\n")
         r = c.post("/predict", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
         assert r.status_code == 400 and "malformed multipart" in r.json()["error"]
+        many = {f"f{i}": "v" * 1000 for i in range(100)}  # 100 kB of form fields, no file
+        r = c.post("/predict", data=many, files={"file": ("a.mp4", b"x")})
+        assert r.status_code == 413 and "form fields" in r.json()["error"]
     assert list(system_tmp.iterdir()) == []
     assert not any((tmp_path / "work").rglob("req-*"))
 

@@ -26,7 +26,7 @@ class BadInput(Exception):
         self.status, self.message = status, message
 
 
-CHUNK_LIMIT = 64 * 1024  # bytes of form fields other than the file (names, options)
+CHUNK_LIMIT = 64 * 1024  # bytes of all form fields other than the file (options, a path)
 
 
 def sniff_container(head: bytes) -> str | None:
@@ -110,7 +110,7 @@ async def receive_multipart(content_type: str, body: AsyncIterator[bytes], folde
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise BadInput(415, "POST a multipart/form-data body with a 'file' part (or a 'path' field)")
     state = {"name": "", "filename": None, "header": b"", "headers": {}, "size": 0, "out": None,
-             "fields": {}, "value": b"", "files": 0}
+             "fields": {}, "value": b"", "files": 0, "field_bytes": 0}
     target = folder / "upload"
 
     def on_header_field(data, start, end):
@@ -143,8 +143,10 @@ async def receive_multipart(content_type: str, body: AsyncIterator[bytes], folde
             state["out"].write(data[start:end])
         else:
             state["value"] += data[start:end]
-            if len(state["value"]) > CHUNK_LIMIT:
-                raise BadInput(413, f"form field {state['name']!r} is longer than {CHUNK_LIMIT} bytes")
+            state["field_bytes"] += end - start
+            if state["field_bytes"] > CHUNK_LIMIT:
+                raise BadInput(413, f"form fields (here {state['name']!r}) are longer than "
+                                    f"{CHUNK_LIMIT} bytes in all")
 
     def on_part_end():
         if state["out"] is not None:
