@@ -146,20 +146,46 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
     typer.echo(f"scores, metrics and report written to {result.out_dir}")
 
 
-def predict(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint folder."),
-            videos: list[Path] = typer.Argument(..., help="Video files or frame folders."),
+def predict(checkpoint: Path = typer.Argument(None,
+                                       help="Run folder or checkpoint folder (omit with --onnx)."),
+            videos: list[Path] = typer.Argument(None, help="Video files or frame folders."),
             top_k: int = typer.Option(5, "--top-k", "-k", help="Classes to show per video."),
             views: int = typer.Option(None, "--views", help="Temporal clips per video."),
             crops: int = typer.Option(None, "--crops", help="Spatial crops per clip: 1, 3 or 10."),
             as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
             device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: the recipe's)."),
             allow_imports: bool = typer.Option(False, "--allow-imports", help=ALLOW_IMPORTS_HELP),
+            window: str = typer.Option(None, "--window", help="Predict windows of this length (2s, "
+                                       "500ms, 48f) along the video: a timeline."),
+            stride: str = typer.Option("1s", "--stride", help="Step between windows."),
+            smooth: int = typer.Option(3, "--smooth", help="Timeline: mean over N windows."),
+            out: list[Path] = typer.Option(None, "--out", "-o", help="Timeline file(s): .json, .csv, .png."),
+            onnx: Path = typer.Option(None, "--onnx", help="Exported model file (deepvideo export)."),
+            stream: str = typer.Option(None, "--stream", help="Live source (rtsp://, http://, file, "
+                                       "/dev/video0): rolling-window predictions as they come."),
+            count: int = typer.Option(None, "--count", help="With --stream: stop after N windows."),
+            post: str = typer.Option(None, "--post", help="With --stream: POST each prediction (JSON) here."),
             ) -> None:
-    """Top-k classes with scores for each video; a bad video is reported and the rest still predicted."""
-    from deepvideo.engine.evaluate import NonFiniteScoresError, load_for_inference, predict_videos
+    """Top-k classes with scores for each video; a bad video is reported and the rest still predicted.
 
+    With --window: per-window top-k and a smoothed timeline (decoded once, memory bounded).
+    """
     if top_k < 1:
         _fail(f"--top-k must be >= 1, got {top_k}", 2)
+    if onnx is not None or window is not None or stream is not None or out:
+        if views is not None or crops is not None:
+            _fail("--views and --crops apply to whole-video prediction from a run folder; windows, streams "
+                  "and --onnx score one centre clip", 2)
+        from deepvideo.cli.serve import predict_served
+
+        predict_served(checkpoint, videos or [], onnx=onnx, window=window, stride=stride, smooth=smooth,
+                       outs=out or [], top_k=top_k, as_json=as_json, device=device,
+                       allow_imports=allow_imports, stream=stream, count=count, post=post)
+        return
+    if checkpoint is None or not videos:
+        _fail("give a run folder and at least one video (or --onnx MODEL VIDEO...)", 2)
+    from deepvideo.engine.evaluate import NonFiniteScoresError, load_for_inference, predict_videos
+
     try:
         predictor = load_for_inference(checkpoint, num_clips=views, test_crops=crops, device=device,
                                        allow_imports=allow_imports)

@@ -23,7 +23,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from deepvideo.cli import data, engine, flow, models, track, visualize
+    from deepvideo.cli import data, engine, flow, models, serve, track, visualize
 
     app.add_typer(data.app, name="data", help="Datasets: synthesize, check, resize.")
     app.add_typer(flow.app, name="flow", help="Optical flow: extract, show.")
@@ -34,6 +34,7 @@ def _register() -> None:
     data.register_top_level(app)
     models.register_top_level(app)
     engine.register_top_level(app)
+    serve.register_top_level(app)
 
 
 _register()
