@@ -51,3 +51,29 @@ def test_bad_head_and_missing_file_are_config_errors(tmp_path):
 
     with pytest.raises(ConfigError, match="data.train.annotations: .*does not exist"):
         create_task(cfg).setup() or create_task(cfg).datasets(None)
+
+
+def test_cli_detect_actions_on_a_video(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
+    from deepvideo.detect.actions.ava import read_ava_csv, read_proposals
+    from deepvideo.io import VideoReader
+
+    root, out, _ = tiny_run
+    video = root / "videos" / "val_0000.mp4"
+    props = root / "annotations" / "proposals_val.csv"
+    res = CliRunner().invoke(app, ["detect-actions", str(video), "--checkpoint", str(out), "--persons",
+                                   str(props), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "o" / "actions.json").read_text())
+    people = {ts: len(v) for (vid, ts), v in read_proposals(props).items() if vid == "val_0000"}
+    assert {k["timestamp"]: len(k["people"]) for k in doc["keyframes"]} == people
+    assert doc["actions"] == ["walk", "jump", "spin", "wave"]
+    rows = read_ava_csv(tmp_path / "o" / "actions.csv", detections=True)
+    assert len(rows) == 4 * sum(people.values())
+    assert len(VideoReader(tmp_path / "o" / "annotated.mp4")) == len(VideoReader(video))
+    res = CliRunner().invoke(app, ["detect-actions", str(video), "--checkpoint", str(out)])
+    assert res.exit_code == 2 and "--persons FILE or --person-detector RUN" in res.output
+    res = CliRunner().invoke(app, ["detect-actions", "test", str(out), "--out", str(tmp_path / "t")])
+    assert res.exit_code == 0 and "frame-mAP@0.5" in res.output and "4 wave" in res.output

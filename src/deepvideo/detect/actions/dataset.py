@@ -72,12 +72,8 @@ class AvaKeyframes(Dataset):
 
     def clip(self, key) -> torch.Tensor:
         """The normalised clip ``[3, T, size, size]`` centred on the keyframe."""
-        reader = self.reader(key[0])
-        idx = keyframe_clip(key[1], reader.fps or 30.0, self.num_frames, self.stride, reader.num_frames,
-                            self.start)
-        frames = reader.get_frames(idx).permute(3, 0, 1, 2).float() / 255.0
-        frames = F.interpolate(frames, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return (frames - self.mean) / self.std
+        return load_clip(self.reader(key[0]), key[1], self.num_frames, self.stride, self.size,
+                         self.mean, self.std, self.start)
 
     def __getitem__(self, item) -> dict:
         index, epoch = item if isinstance(item, tuple) else (item, 0)
@@ -100,6 +96,16 @@ class AvaKeyframes(Dataset):
         valid = torch.zeros(p, dtype=torch.bool)
         valid[:n] = True
         return {"rgb": rgb, "boxes": padded, "labels": targets, "valid": valid, "index": index}
+
+
+def load_clip(reader: VideoReader, timestamp: float, num_frames: int, stride: int, size: int,
+              mean: torch.Tensor, std: torch.Tensor, start: float = 0.0) -> torch.Tensor:
+    """The keyframe-centred clip of a video, resized to ``size``² and normalised:
+    ``[3, num_frames, size, size]`` (``mean``/``std`` shaped ``[3, 1, 1, 1]``)."""
+    idx = keyframe_clip(timestamp, reader.fps or 30.0, num_frames, stride, reader.num_frames, start)
+    frames = reader.get_frames(idx).permute(3, 0, 1, 2).float() / 255.0
+    frames = F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False)
+    return (frames - mean) / std
 
 
 def rois_of(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
