@@ -8,7 +8,7 @@ person detector's proposals (``deepvideo detect-actions test``). Writes
 ``benchmarks/results/action_detection.json``; ``python benchmarks/render_docs.py`` puts the
 table in docs/benchmarks.md.
 
-    python benchmarks/bench_action_detection.py            # the table (~20 min on 2 cores)
+    python benchmarks/bench_action_detection.py            # the table (~15 min on 2 free cores)
     python benchmarks/bench_action_detection.py --quick    # smoke check, nothing written
 """
 
@@ -37,14 +37,14 @@ ROWS = (
 )
 
 
-def run_row(name: str, extra: list[str], data: Path, out: Path, epochs: int, quick: bool) -> dict:
+def run_row(name: str, extra: list[str], data: Path, out: Path, args) -> dict:
     from deepvideo.engine.config import load_config
     from deepvideo.engine.loop import train
     from deepvideo.engine.tasks.action_detection import evaluate_run
 
     overrides = [f"data.train.root={data}", f"data.val.root={data}", f"output_dir={out / name}",
-                 f"train.epochs={epochs}", *extra]
-    if quick:
+                 f"train.epochs={args.epochs}", f"model.spec.num_frames={args.frames}", *extra]
+    if args.quick:
         overrides += ["train.max_iters_per_epoch=2"]
     cfg = load_config(RECIPE, overrides=overrides)
     t = time.perf_counter()
@@ -58,7 +58,10 @@ def run_row(name: str, extra: list[str], data: Path, out: Path, epochs: int, qui
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two steps per model; results not written")
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=8, help="clip length (frames at stride 1, 8 fps)")
+    ap.add_argument("--train-videos", type=int, default=32)
+    ap.add_argument("--val-videos", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_action_detection")
     args = ap.parse_args(argv)
@@ -69,13 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     os.chdir(ROOT)
     out = args.out.absolute()
-    params = SynthParams(train_videos=4, val_videos=2) if args.quick else SynthParams()
+    params = SynthParams(train_videos=4 if args.quick else args.train_videos,
+                         val_videos=2 if args.quick else args.val_videos)
     data = out / "data"
     t0 = time.perf_counter()
     split = write_synth(data, params)
     results = {}
     for name, _, extra in ROWS:
-        results[name] = run_row(name, extra, data, out / "runs", args.epochs, args.quick)
+        results[name] = run_row(name, extra, data, out / "runs", args)
         r = results[name]
         print(f"{name}: frame-mAP {r['frame_map']:.3f} (train {r['train_s']:.0f} s)", flush=True)
     wall = time.perf_counter() - t0
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{split['val']['keyframes']} keyframes; 96x96, 8 fps, 2-3 actors; actions walk, jump, "
             f"spin, wave told apart by motion only), scored on the stand-in person detector's "
             f"proposals. Each model trained once for {args.epochs} epochs (AdamW, cosine) with "
-            f"`{RECIPE}` on {args.threads} CPU threads; 16-frame clips centred on the keyframes. "
+            f"`{RECIPE}` on {args.threads} CPU threads (a machine shared with other jobs); "
+            f"{args.frames}-frame clips (stride 1) centred on the keyframes. "
             f"Total wall time {wall / 60:.1f} min."),
         columns=["model", "frame-mAP", *[f"AP {c}" for c in classes], "train min"], rows=rows,
         summary={"roi_frame_map": roi, "crop_frame_map": results["crop"]["frame_map"],

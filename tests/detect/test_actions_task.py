@@ -77,3 +77,13 @@ def test_cli_detect_actions_on_a_video(tiny_run, tmp_path):
     assert res.exit_code == 2 and "--persons FILE or --person-detector RUN" in res.output
     res = CliRunner().invoke(app, ["detect-actions", "test", str(out), "--out", str(tmp_path / "t")])
     assert res.exit_code == 0 and "frame-mAP@0.5" in res.output and "4 wave" in res.output
+
+
+def test_ava_recipe_follows_the_paper():
+    cfg = load_config("configs/ava/slowfast_r50_det.yaml")
+    assert cfg.task == "action_detection" and cfg.model.name == "slowfast_r50"
+    assert cfg.model.kwargs["dropout"] == 0.5 and cfg.model.kwargs["head"] == "roi"
+    assert dict(cfg.model.spec) == {"num_frames": 32, "frame_stride": 2, "crop_size": 256}
+    for split in (cfg.data.train, cfg.data.val):
+        assert split["start"] == 900 and "for_activitynet_2019" in split["action_list"]
+    assert "proposals" in cfg.data.val and "proposals" not in cfg.data.train
