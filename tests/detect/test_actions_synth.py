@@ -36,3 +36,17 @@ def test_write_synth_files(tmp_path):
     people = ava.keyframe_people(rows)
     assert {k: len(v) for k, v in props.items()} == {k: len(v) for k, v in people.items()}
     assert (tmp_path / "videos" / "val_0000.mp4").is_file()
+
+
+def test_cli_synth(tmp_path):
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
+
+    res = CliRunner().invoke(app, ["detect-actions", "synth", str(tmp_path), "--train-videos", "1",
+                                   "--val-videos", "0", "--size", "48", "--seconds", "3", "--fps", "4"])
+    assert res.exit_code == 0, res.output
+    assert '"train": {"videos": 1, "keyframes": 2' in res.output
+    assert (tmp_path / "videos" / "train_0000.mp4").is_file()
+    res = CliRunner().invoke(app, ["detect-actions", "synth", str(tmp_path), "--size", "20"])
+    assert res.exit_code == 2 and "size must be at least 48" in res.output
