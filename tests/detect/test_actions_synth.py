@@ -50,3 +50,20 @@ def test_cli_synth(tmp_path):
     assert (tmp_path / "videos" / "train_0000.mp4").is_file()
     res = CliRunner().invoke(app, ["detect-actions", "synth", str(tmp_path), "--size", "20"])
     assert res.exit_code == 2 and "size must be at least 48" in res.output
+
+
+def test_unreadable_video_is_skipped_in_training_and_raises_in_evaluation(tmp_path):
+    from deepvideo.detect.actions.dataset import AvaKeyframes
+    from deepvideo.io import VideoError
+
+    write_synth(tmp_path, SynthParams(train_videos=2, val_videos=0, size=48, seconds=3, fps=4))
+    (tmp_path / "videos" / "train_0001.mp4").write_bytes(b"not a video")
+    rows = ava.read_ava_csv(tmp_path / "annotations" / "ava_train_synth.csv")
+    kw = dict(num_frames=4, stride=1, size=48, max_people=4)
+    train = AvaKeyframes(rows, tmp_path / "videos", [1, 2, 3, 4], augment=True, **kw)
+    bad = train.keys.index(("train_0001", 1))
+    item = train[(bad, 0)]
+    assert item["rgb"].shape == (3, 4, 48, 48) and "train_0001.mp4" in item["bad_items"][0]["path"]
+    assert len(train.bad_items) >= 1
+    with pytest.raises(VideoError, match="train_0001.mp4"):
+        AvaKeyframes(rows, tmp_path / "videos", [1, 2, 3, 4], **kw)[bad]

@@ -6,11 +6,14 @@ normalised, ``rgb [3, T, size, size]``; the people ``boxes [P, 4]`` (pixels of t
 frame, padded to ``max_people`` rows with ``valid [P]`` marking the real ones) and their
 multi-hot ``labels [P, K]`` over ``classes`` (action ids). Training uses the ground-truth
 boxes; evaluation the person proposals when given (else the ground-truth boxes). Keyframes in
-the excluded timestamps are left out. ``augment`` adds a horizontal flip and box jitter.
+the excluded timestamps are left out. ``augment`` (training) adds a horizontal flip and box
+jitter, and skips unreadable videos as the engine's contract asks (logged, listed in
+``bad_items``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,12 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from deepvideo.data.dataset import BAD_VIDEO_ERRORS
 from deepvideo.detect.actions.ava import keyframe_people
 from deepvideo.detect.actions.model import jitter_boxes
 from deepvideo.detect.actions.sampling import keyframe_clip
 from deepvideo.io import VideoReader
 
 JITTER = 0.05
+MAX_RETRIES = 10
+log = logging.getLogger("deepvideo.detect")
 
 
 class AvaKeyframes(Dataset):
@@ -75,8 +81,34 @@ class AvaKeyframes(Dataset):
         return load_clip(self.reader(key[0]), key[1], self.num_frames, self.stride, self.size,
                          self.mean, self.std, self.start)
 
+    def record_bad(self, items: list[dict]) -> None:
+        """Add failures reported by worker processes (deduplicated by path)."""
+        known = {b["path"] for b in self.bad_items}
+        self.bad_items += [dict(b) for b in items if b["path"] not in known]
+
     def __getitem__(self, item) -> dict:
-        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        """In training an unreadable video is logged, recorded in ``bad_items`` and another
+        keyframe delivered (up to ``MAX_RETRIES`` in a row); in evaluation it raises."""
+        index, epoch = (int(item[0]), int(item[1])) if isinstance(item, tuple | list) else (int(item), 0)
+        failures: list[dict] = []
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                out = self.load(index, epoch)
+                if failures:
+                    out["bad_items"] = failures
+                return out
+            except BAD_VIDEO_ERRORS as exc:
+                if not self.augment:
+                    raise
+                path = str(self.video_root / f"{self.keys[index][0]}{self.suffix}")
+                failures.append({"path": path, "source": path, "error": f"{type(exc).__name__}: {exc}"})
+                self.record_bad(failures[-1:])
+                log.warning("skipping unreadable video %s (%s); delivering another keyframe", path, exc)
+                index = int(np.random.default_rng([self.seed, epoch, index, attempt]).integers(len(self)))
+        raise RuntimeError(f"{MAX_RETRIES + 1} videos in a row could not be read "
+                           f"({', '.join(f['path'] for f in failures[:5])})")
+
+    def load(self, index: int, epoch: int) -> dict:
         key = self.keys[index]
         rgb = self.clip(key)
         boxes, labels = self.boxes_of(key)
