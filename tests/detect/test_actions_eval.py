@@ -116,3 +116,16 @@ def test_linking_gap_and_termination():
     # frames 0 and 3 join (gap 3 <= k); frame 20 is after k = 5 missed frames: a new tube
     assert sorted(t.frames.tolist() for t in tubes) == [[0, 3], [20]]
     assert max(t.score for t in tubes if len(t.frames) == 2) == pytest.approx(0.75)
+
+
+def test_link_classes_gives_one_tube_per_class_track():
+    from deepvideo.detect.actions.tubes import link_classes
+
+    frames = {f: (np.array([[f, 0, f + 10, 10]], float), np.array([[0.9, 0.2]])) for f in range(4)}
+    frames[4] = (np.zeros((0, 4)), np.zeros((0, 2)))  # a frame without detections
+    tubes = link_classes(frames, 2)
+    assert sorted((t.label, round(t.score, 6)) for t in tubes) == [(0, 0.9), (1, 0.2)]
+    truth = {"v": [tube(0, 0, 4, [0, 0, 10, 10])]}
+    truth["v"][0].boxes[:, 0] += np.arange(4)
+    truth["v"][0].boxes[:, 2] += np.arange(4)
+    assert video_map({"v": [t for t in tubes if t.label == 0]}, truth)["0.5"] == 1.0

@@ -70,6 +70,22 @@ def link_tubes(detections: Mapping[int, tuple[np.ndarray, np.ndarray]], label: i
     return sorted(tubes, key=lambda t: -t.score)
 
 
+def link_classes(frames: Mapping[int, tuple[np.ndarray, np.ndarray]], num_classes: int, top_k: int = 10,
+                 iou_threshold: float = LINK_IOU, max_missed: int = MAX_MISSED) -> list[Tube]:
+    """Tubes of every class from a per-frame detector's ``{frame: (boxes [n, 4], scores [n, K])}``:
+    per class, each frame's ``top_k`` best boxes are linked by :func:`link_tubes`."""
+    tubes: list[Tube] = []
+    for c in range(num_classes):
+        per_frame = {}
+        for f, (boxes, scores) in frames.items():
+            boxes = np.asarray(boxes, float).reshape(-1, 4)
+            column = np.asarray(scores, float).reshape(len(boxes), num_classes)[:, c]
+            keep = np.argsort(-column, kind="stable")[:top_k]
+            per_frame[f] = (boxes[keep], column[keep])
+        tubes += link_tubes(per_frame, c, iou_threshold, max_missed)
+    return sorted(tubes, key=lambda t: -t.score)
+
+
 def spatiotemporal_iou(a: Tube, b: Tube) -> float:
     """Temporal IoU of the frame ranges times the mean per-frame IoU over their overlap."""
     start, end = max(a.frames[0], b.frames[0]), min(a.frames[-1], b.frames[-1])
