@@ -55,6 +55,10 @@ def run_row(name: str, extra: list[str], data: Path, out: Path, args) -> dict:
     return {"train_s": train_s, "test_s": time.perf_counter() - t, **metrics}
 
 
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two steps per model; results not written")
@@ -84,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: frame-mAP {r['frame_map']:.3f} (train {r['train_s']:.0f} s)", flush=True)
     wall = time.perf_counter() - t0
     classes = list(results["roi"]["per_class"])
-    rows = [[label, f"{100 * results[n]['frame_map']:.1f}",
-             *[f"{100 * results[n]['per_class'][c]:.1f}" for c in classes],
+    rows = [[label, pct(results[n]["frame_map"]), *[pct(results[n]["per_class"][c]) for c in classes],
              f"{results[n]['train_s'] / 60:.1f}"] for n, label, _ in ROWS]
     for row in rows:
         print(" | ".join(row))
