@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepvideo.detect.actions.ava import AvaBox
-from deepvideo.detect.actions.evaluate import frame_map
+from deepvideo.detect.actions.evaluate import FRAME_IOU, frame_map
 from deepvideo.detect.actions.framebox import Tube
 from deepvideo.detect.actions.tubes import (
     COCO_RANGE,
@@ -60,6 +60,7 @@ def test_frame_map_matches_brute_force_and_drops_excluded():
                                    score=float(rng.random())))
     truths.append(AvaBox("v", 9, (0, 0, 1, 1), 1, 0))  # excluded keyframe: its miss must not count
     truths.append(AvaBox("v", 0, (0, 0, 1, 1), 7, 0))  # class 7 is not evaluated
+    assert FRAME_IOU == 0.5  # the AVA protocol
     result = frame_map(dets, truths, classes=[1, 2, 3], excluded={("v", 9)})
     assert set(result["per_class"]) == {1, 2, 3}
     for c in (1, 2, 3):

@@ -7,6 +7,7 @@ from torch import nn
 from deepvideo.detect.actions.model import (
     DROPOUT,
     ROI_RESOLUTION,
+    SPATIAL_STRIDE,
     ActionDetector,
     CropClassifier,
     crop_clips,
@@ -19,7 +20,7 @@ from deepvideo.nn.backbones2d import resnet
 
 
 def test_paper_numbers():
-    assert ROI_RESOLUTION == 7 and DROPOUT == 0.5
+    assert ROI_RESOLUTION == 7 and DROPOUT == 0.5 and SPATIAL_STRIDE == 16
 
 
 def test_slowfast_detector_has_stride_16_and_pools_both_pathways():
@@ -27,7 +28,7 @@ def test_slowfast_detector_has_stride_16_and_pools_both_pathways():
     model = ActionDetector(create_model("slowfast_r50", num_classes=3, width=8), 3).eval()
     rgb = torch.randn(1, 3, 8, 64, 64)
     maps = model.features(rgb)
-    assert [m.shape[-1] for m in maps] == [4, 4]  # 64 / 16
+    assert [m.shape[-1] for m in maps] == [64 // SPATIAL_STRIDE] * 2  # res5 dilated: stride 16, not 32
     assert model.classifier.in_features == maps[0].shape[1] + maps[1].shape[1]
     logits = model({"rgb": rgb, "rois": torch.tensor([[0, 0, 0, 32, 32], [0, 16, 16, 64, 64.0]])})
     assert logits.shape == (2, 3)
