@@ -50,7 +50,7 @@ def test_bad_head_and_missing_file_are_config_errors(tmp_path):
     from deepvideo.engine.task import create_task
 
     with pytest.raises(ConfigError, match="data.train.annotations: .*does not exist"):
-        create_task(cfg).setup() or create_task(cfg).datasets(None)
+        create_task(cfg).setup()
 
 
 def test_cli_detect_actions_on_a_video(tiny_run, tmp_path):
