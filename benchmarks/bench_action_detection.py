@@ -8,7 +8,7 @@ person detector's proposals (``deepvideo detect-actions test``). Writes
 ``benchmarks/results/action_detection.json``; ``python benchmarks/render_docs.py`` puts the
 table in docs/benchmarks.md.
 
-    python benchmarks/bench_action_detection.py            # the table (~15 min on 2 free cores)
+    python benchmarks/bench_action_detection.py            # the table (22 min on a shared 2-core machine)
     python benchmarks/bench_action_detection.py --quick    # smoke check, nothing written
 """
 
@@ -62,10 +62,10 @@ def pct(value) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two steps per model; results not written")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--frames", type=int, default=8, help="clip length (frames at stride 1, 8 fps)")
-    ap.add_argument("--train-videos", type=int, default=32)
-    ap.add_argument("--val-videos", type=int, default=12)
+    ap.add_argument("--train-videos", type=int, default=16)
+    ap.add_argument("--val-videos", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_action_detection")
     args = ap.parse_args(argv)
