@@ -23,7 +23,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from deepvideo.cli import data, engine, flow, models, serve, track, visualize
+    from deepvideo.cli import actions, data, engine, flow, models, serve, track, visualize
 
     app.add_typer(data.app, name="data", help="Datasets: synthesize, check, resize.")
     app.add_typer(flow.app, name="flow", help="Optical flow: extract, show.")
@@ -31,6 +31,8 @@ def _register() -> None:
                   "benchmark trackers, convert result files.")
     app.add_typer(visualize.app, name="visualize", help="What a trained model learned: activation "
                   "maximisation, Grad-CAM, occlusion, filters, top clips.")
+    app.add_typer(actions.app, name="detect-actions", help="Action detection: label each person's actions "
+                  "over time, write the synthetic AVA-format set, test a detector (frame-mAP).")
     data.register_top_level(app)
     models.register_top_level(app)
     engine.register_top_level(app)

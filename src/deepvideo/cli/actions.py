@@ -1,0 +1,116 @@
+"""`deepvideo detect-actions ...`: spatio-temporal action detection.
+
+``deepvideo detect-actions VIDEO --checkpoint RUN --persons proposals.csv`` (short for
+``... run VIDEO``) writes per-person action labels with boxes at every keyframe (JSON and an
+AVA-layout CSV) and an annotated video; ``deepvideo detect-actions synth OUT`` writes the
+synthetic AVA-format set; ``deepvideo detect-actions test RUN`` reports frame-mAP per class.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+
+class _VideoByDefault(TyperGroup):
+    """A first argument naming no sub-command is the VIDEO of ``run``."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(cls=_VideoByDefault, no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("run")
+def run(video: Path = typer.Argument(..., help="Video file."),
+        checkpoint: Path = typer.Option(..., "--checkpoint", help="Trained action detector (run folder)."),
+        persons: Path = typer.Option(None, "--persons", help="Person boxes per keyframe (AVA proposals "
+                                     "CSV / JSON / npz; keyed by the video id)."),
+        person_detector: Path = typer.Option(None, "--person-detector",
+                                             help="A trained person detector run."),
+        video_id: str = typer.Option(None, "--video-id",
+                                     help="Id of the video in --persons (default: file stem)."),
+        start: float = typer.Option(0.0, "--start", help="Time of frame 0 in seconds (AVA clips: 900)."),
+        threshold: float = typer.Option(0.5, "--threshold", help="Score at which an action is a label."),
+        out: Path = typer.Option(None, "--out", help="Output folder (default <video stem>_actions)."),
+        device: str = typer.Option("cpu", "--device")) -> None:
+    """Label each person's actions over time: JSON, CSV and an annotated video."""
+    from deepvideo.detect.actions.ava import AvaFormatError, read_proposals, write_ava_csv
+    from deepvideo.detect.actions.predict import as_json, as_rows, detect_video, write_annotated
+    from deepvideo.engine.tasks.action_detection import load_detector
+    from deepvideo.io.atomic import atomic_write_json
+
+    if (persons is None) == (person_detector is None):
+        _fail("give the person boxes: one of --persons FILE or --person-detector RUN", 2)
+    if person_detector is not None:
+        _fail("--person-detector: no trained person detector can be loaded in this version "
+              "(Detect & Track's R-FCN is not part of it); run your detector and pass its boxes "
+              "with --persons", 2)
+    vid = video_id or video.stem
+    try:
+        proposals = read_proposals(persons)
+        model, cfg, meta = load_detector(checkpoint, device)
+        boxes = {ts: arr for (v, ts), arr in proposals.items() if v == vid}
+        if not boxes:
+            _fail(f"{persons}: no boxes for video id {vid!r} (use --video-id)")
+        results = detect_video(model, video, boxes, start=start, device=device)
+    except (OSError, ValueError, KeyError, AvaFormatError) as err:
+        _fail(str(err).strip("'\""))
+    names, ids = [str(n) for n in meta["class_names"]], [int(i) for i in meta["action_ids"]]
+    folder = out or video.with_name(f"{video.stem}_actions")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "actions.json", as_json(vid, results, names, threshold))
+    write_ava_csv(folder / "actions.csv", as_rows(vid, results, ids))
+    write_annotated(video, folder / "annotated.mp4", results, names, threshold, start)
+    people = sum(len(r.boxes) for r in results)
+    typer.echo(f"{len(results)} keyframes, {people} person boxes: {folder / 'actions.json'}, "
+               f"{folder / 'actions.csv'}, {folder / 'annotated.mp4'}")
+
+
+@app.command("synth")
+def synth(out: Path = typer.Argument(..., help="Output folder."),
+          train_videos: int = typer.Option(48, "--train-videos"),
+          val_videos: int = typer.Option(16, "--val-videos"),
+          size: int = typer.Option(96, "--size", help="Frame side in pixels."),
+          seconds: int = typer.Option(6, "--seconds", help="Video length."),
+          fps: float = typer.Option(8.0, "--fps"),
+          seed: int = typer.Option(0, "--seed")) -> None:
+    """Write the synthetic AVA-format set (videos, AVA CSVs, action list, proposals)."""
+    from deepvideo.detect.actions.synth import SynthParams, write_synth
+
+    try:
+        params = SynthParams(train_videos, val_videos, size, seconds, fps, seed)
+    except ValueError as err:
+        _fail(str(err), 2)
+    summary = write_synth(out, params)
+    typer.echo(json.dumps(summary))
+
+
+@app.command("test")
+def test(run_dir: Path = typer.Argument(..., help="Run folder or checkpoint folder."),
+         subset: str = typer.Option("test", "--subset", help="test (falls back to val), val or train."),
+         out: Path = typer.Option(None, "--out", help="Output folder (default <run>/test)."),
+         batch_size: int = typer.Option(4, "--batch-size"),
+         device: str = typer.Option("cpu", "--device")) -> None:
+    """Frame-mAP at IoU 0.5 per action class of a trained action detector."""
+    from deepvideo.engine.tasks.action_detection import evaluate_run
+
+    try:
+        metrics = evaluate_run(run_dir, subset, out, batch_size, device)
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    for name, ap in metrics["per_class"].items():
+        typer.echo(f"{name:40s} {'-' if ap is None else f'{100 * ap:.1f}'}")
+    typer.echo(f"frame-mAP@0.5 {100 * metrics['frame_map']:.1f} over {metrics['keyframes']} keyframes; "
+               f"detections and metrics in {metrics['out_dir']}")
