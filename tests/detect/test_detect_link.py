@@ -7,8 +7,17 @@ import itertools
 import numpy as np
 import pytest
 
-from deepvideo.detect.link import (FrameDetections, Tube, causal_rescore, interpolate, link_class,
-                                   link_scores, rescore, top_half_mean, viterbi)
+from deepvideo.detect.link import (
+    FrameDetections,
+    Tube,
+    causal_rescore,
+    interpolate,
+    link_class,
+    link_scores,
+    rescore,
+    top_half_mean,
+    viterbi,
+)
 
 
 def brute_force(links, sizes):

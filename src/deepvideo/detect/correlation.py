@@ -28,7 +28,8 @@ def correlation(x_t: torch.Tensor, x_tau: torch.Tensor, max_displacement: int = 
                 stride: int = 1, displacement_stride: int = 1, normalize: bool = False) -> torch.Tensor:
     """``[N, C, H, W]`` x2 -> ``[N, D², ceil(H / stride), ceil(W / stride)]`` (see the module docstring)."""
     if x_t.shape != x_tau.shape:
-        raise ValueError(f"correlation: both maps must have one shape, got {tuple(x_t.shape)} and {tuple(x_tau.shape)}")
+        raise ValueError(f"correlation: both maps must have one shape, got {tuple(x_t.shape)} "
+                         f"and {tuple(x_tau.shape)}")
     d = max_displacement
     a = x_t[:, :, ::stride, ::stride]
     padded = F.pad(x_tau, (d, d, d, d))

@@ -78,7 +78,8 @@ def track_targets(boxes_a, tracks_a, boxes_b, tracks_b) -> tuple[torch.Tensor, t
     return boxes_a[ia], encode(boxes_b[ib], boxes_a[ia])
 
 
-def dt_losses(model: DetectTrack, batch: dict, ohem: int = 128, track: bool = True) -> dict[str, torch.Tensor]:
+def dt_losses(model: DetectTrack, batch: dict, ohem: int = 128,
+              track: bool = True) -> dict[str, torch.Tensor]:
     """Detection losses of both frames (averaged) plus, with ``track``, the tracking loss."""
     detector = model.detector
     size = tuple(batch["rgb_a"].shape[-2:])

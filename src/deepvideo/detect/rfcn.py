@@ -114,7 +114,8 @@ class RFCN(nn.Module):
             out.append(boxes[nms(boxes, s, self.rpn_nms)[:post]])
         return out
 
-    def head(self, maps: dict[str, torch.Tensor], rois: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def head(self, maps: dict[str, torch.Tensor],
+             rois: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits ``[R, C + 1]`` and box deltas ``[R, 4]`` of the RoIs (all images' RoIs
         concatenated in order) by position-sensitive RoI pooling and voting."""
         scale = 1.0 / self.stride

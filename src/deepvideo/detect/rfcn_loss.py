@@ -105,7 +105,8 @@ def detector_losses(model, maps: dict[str, torch.Tensor], size: tuple[int, int],
     rpn_cls, rpn_box = rpn_loss(logits, deltas, anchors, boxes)
     proposals = model.proposals(logits, deltas, anchors, size)
     rois = [torch.cat([p, gt.to(p)]) for p, gt in zip(proposals, boxes, strict=True)]
-    assigned = [assign_rois(r, gt.to(r), lab.to(r.device)) for r, gt, lab in zip(rois, boxes, labels, strict=True)]
+    assigned = [assign_rois(r, gt.to(r), lab.to(r.device))
+                for r, gt, lab in zip(rois, boxes, labels, strict=True)]
     scores, box_deltas = model.head(maps, rois)
     cls, box = ohem_loss(scores, box_deltas, torch.cat([a[0] for a in assigned]),
                          torch.cat([a[1] for a in assigned]), [len(r) for r in rois], ohem)
