@@ -7,7 +7,11 @@ range, drawn per item) and, with ``det`` frames, one pair ``(f, f)`` per DET ima
 
 An item is a dict: ``rgb_a``, ``rgb_b`` float ``[3, H, W]`` in [0, 1]; ``boxes_a``, ``boxes_b``
 ``[N, 4]`` (x1, y1, x2, y2); ``labels_a``, ``labels_b`` ``[N]`` int64, 1-based (0 is the
-background); ``tracks_a``, ``tracks_b`` ``[N]`` int64 track ids.
+background); ``tracks_a``, ``tracks_b`` ``[N]`` int64 track ids. With ``pad_to = M`` the
+box/label/track tensors have ``M`` rows, the rows past the frame's objects holding label -1
+(so the engine's default collation can stack them; :func:`unpad` drops them again); a frame
+with more than ``M`` objects is an error. Keys may be ``index`` or ``(index, epoch)``; τ is
+drawn from the generator seeded ``[seed, epoch, index]``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 
 from deepvideo.detect.vid import VidFrame, VidVideo, box_array, read_frame_xml
 
-__all__ = ["FramePairs", "collate_pairs", "det_frames", "read_rgb"]
+__all__ = ["FramePairs", "collate_pairs", "det_frames", "read_rgb", "unpad"]
 
 
 def read_rgb(path) -> np.ndarray:
@@ -42,7 +46,7 @@ class FramePairs(torch.utils.data.Dataset):
     """Pairs ``(t, t + τ)`` of every video (see the module docstring)."""
 
     def __init__(self, videos: Sequence[VidVideo], classes: Sequence[str], stride: int | tuple[int, int] = 1,
-                 det: Sequence[VidFrame] = (), seed: int = 0):
+                 det: Sequence[VidFrame] = (), seed: int = 0, pad_to: int | None = None):
         self.classes = list(classes)
         self.index = {name: i + 1 for i, name in enumerate(self.classes)}
         low, high = (stride, stride) if isinstance(stride, int) else tuple(stride)
@@ -51,7 +55,7 @@ class FramePairs(torch.utils.data.Dataset):
         self.stride = (low, high)
         self.items = [(v.frames, t) for v in videos for t in range(max(len(v.frames) - low, 0))]
         self.items += [([f], 0) for f in det]
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.pad_to = seed, pad_to
         if not self.items:
             raise ValueError("FramePairs: no pairs (videos shorter than the stride and no DET frames)")
 
@@ -63,15 +67,24 @@ class FramePairs(torch.utils.data.Dataset):
         if unknown:
             raise ValueError(f"{frame.image}: classes {sorted(unknown)} are not in {self.classes}")
         rgb = torch.from_numpy(read_rgb(frame.image)).permute(2, 0, 1).float() / 255
-        return {f"rgb_{prefix}": rgb,
-                f"boxes_{prefix}": torch.as_tensor(box_array(frame), dtype=torch.float32),
-                f"labels_{prefix}": torch.tensor([self.index[o.name] for o in frame.objects],
-                                                 dtype=torch.int64),
-                f"tracks_{prefix}": torch.tensor([o.trackid for o in frame.objects], dtype=torch.int64)}
+        boxes = torch.as_tensor(box_array(frame), dtype=torch.float32)
+        labels = torch.tensor([self.index[o.name] for o in frame.objects], dtype=torch.int64)
+        tracks = torch.tensor([o.trackid for o in frame.objects], dtype=torch.int64)
+        if self.pad_to is not None:
+            extra = self.pad_to - len(boxes)
+            if extra < 0:
+                raise ValueError(f"{frame.image}: {len(boxes)} objects, more than pad_to={self.pad_to}")
+            boxes = torch.cat([boxes, torch.zeros(extra, 4)])
+            labels = torch.cat([labels, torch.full((extra,), -1)])
+            tracks = torch.cat([tracks, torch.full((extra,), -1)])
+        return {f"rgb_{prefix}": rgb, f"boxes_{prefix}": boxes, f"labels_{prefix}": labels,
+                f"tracks_{prefix}": tracks}
 
-    def __getitem__(self, i: int) -> dict:
-        frames, t = self.items[i]
-        tau = int(self.rng.integers(self.stride[0], self.stride[1] + 1))
+    def __getitem__(self, key) -> dict:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        frames, t = self.items[index]
+        rng = np.random.default_rng([self.seed, int(epoch), int(index)])
+        tau = int(rng.integers(self.stride[0], self.stride[1] + 1))
         u = min(t + tau, len(frames) - 1)
         return {**self._frame(frames[t], "a"), **self._frame(frames[u], "b")}
 
@@ -82,4 +95,17 @@ def collate_pairs(items: list[dict]) -> dict:
     for key in items[0]:
         values = [item[key] for item in items]
         out[key] = torch.stack(values) if key.startswith("rgb") else values
+    return out
+
+
+def unpad(batch: dict) -> dict:
+    """A batch of padded items (``pad_to``) with per-image box/label/track lists without padding."""
+    out = dict(batch)
+    for side in "ab":
+        labels = batch[f"labels_{side}"]
+        if not torch.is_tensor(labels):
+            continue
+        keep = [row >= 0 for row in labels]
+        for name in ("boxes", "labels", "tracks"):
+            out[f"{name}_{side}"] = [v[k] for v, k in zip(batch[f"{name}_{side}"], keep, strict=True)]
     return out
