@@ -78,10 +78,12 @@ def track_targets(boxes_a, tracks_a, boxes_b, tracks_b) -> tuple[torch.Tensor, t
     return boxes_a[ia], encode(boxes_b[ib], boxes_a[ia])
 
 
-def dt_losses(model: DetectTrack, batch: dict, ohem: int = 128,
+def dt_losses(model: DetectTrack | RFCN, batch: dict, ohem: int = 128,
               track: bool = True) -> dict[str, torch.Tensor]:
-    """Detection losses of both frames (averaged) plus, with ``track``, the tracking loss."""
-    detector = model.detector
+    """Detection losses of both frames (averaged) plus, for a D&T model with ``track``, the
+    tracking loss; an :class:`~deepvideo.detect.rfcn.RFCN` gets the detection losses only."""
+    detector = model if isinstance(model, RFCN) else model.detector
+    track = track and isinstance(model, DetectTrack)
     size = tuple(batch["rgb_a"].shape[-2:])
     maps_a = detector.features(batch["rgb_a"])
     maps_b = detector.features(batch["rgb_b"])
