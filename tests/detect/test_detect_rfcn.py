@@ -86,6 +86,7 @@ def test_proposals_and_detections_respect_nms(tiny):
     for label in dets.labels.unique():
         same = dets.boxes[dets.labels == label]
         assert (box_iou(same, same).triu(1) <= 0.3 + 1e-6).all()
+        assert len(same) <= PAPER["per_class_detections"] == 25
     assert (dets.scores > tiny.score_threshold).all() and len(dets.scores) <= tiny.max_detections
 
 

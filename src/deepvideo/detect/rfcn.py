@@ -9,7 +9,8 @@
   position-sensitive score maps, ``k² (C + 1)`` channels, and the class-agnostic box maps,
   ``4 k²`` channels (k = 7). Position-sensitive RoI pooling (``torchvision.ops.ps_roi_align``)
   of a RoI gives ``k x k`` bins, averaged (voted) into ``C + 1`` scores and 4 box deltas.
-* Test: softmax scores, boxes decoded from each RoI, per-class NMS at IoU 0.3.
+* Test: softmax scores, boxes decoded from each RoI, per-class NMS at IoU 0.3, at most 25
+  detections per class per frame (D&T's test setting; its box voting is not done here).
 
 :func:`rfcn_resnet101` is the paper's model; :func:`rfcn_cpu` a narrow one for tests and the
 CPU benchmark (ResNet-50 at width 1/8, 3 scales x 3 ratios of small anchors, k = 3, 64 head
@@ -33,7 +34,7 @@ __all__ = ["PAPER", "RFCN", "Detections", "rfcn_cpu", "rfcn_resnet101"]
 # the numbers of the papers, used by the builders below and checked by the tests
 PAPER = {"anchor_scales": (32, 64, 128, 256, 512), "anchor_ratios": (0.5, 1.0, 2.0), "rpn_nms": 0.7,
          "test_proposals": 300, "head_channels": 512, "head_dilation": 6, "k": 7, "test_nms": 0.3,
-         "stride": 16, "ohem_rois": 128, "fg_iou": 0.5}
+         "stride": 16, "ohem_rois": 128, "fg_iou": 0.5, "per_class_detections": 25}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -140,10 +141,16 @@ class RFCN(nn.Module):
         return out
 
     def select(self, boxes: torch.Tensor, probs: torch.Tensor) -> Detections:
-        """Per class: scores above ``score_threshold``, NMS; the ``max_detections`` best."""
+        """Per class: scores above ``score_threshold``, NMS, the best ``per_class_detections``;
+        then the ``max_detections`` best overall."""
         roi, cls = torch.nonzero(probs[:, 1:] > self.score_threshold, as_tuple=True)
         scores, labels = probs[roi, cls + 1], cls + 1
-        keep = batched_nms(boxes[roi], scores, labels, self.test_nms)[: self.max_detections]
+        keep = batched_nms(boxes[roi], scores, labels, self.test_nms)  # best first
+        rank = torch.zeros_like(keep)
+        for label in labels[keep].unique():
+            same = labels[keep] == label
+            rank[same] = torch.arange(int(same.sum()), device=keep.device)
+        keep = keep[rank < PAPER["per_class_detections"]][: self.max_detections]
         return Detections(boxes[roi][keep], scores[keep], labels[keep], roi[keep])
 
 
