@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames
+from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames, unpad
 from deepvideo.detect.vid import VidObject, read_frame_xml, read_split, write_frame_xml
 from deepvideo.detect.vid_synth import CLASSES, SPEEDS, render_vid_set, render_video
 
@@ -111,3 +112,17 @@ def test_vid_set_split_lists_and_pairs(tmp_path):
     first = videos[0].frames[0].objects
     assert batch["labels_a"][0].tolist() == [CLASSES.index(o.name) + 1 for o in first]
     assert batch["tracks_b"][0].tolist() == [o.trackid for o in videos[0].frames[1].objects]
+
+
+def test_det_images_are_pairs_of_one_image_with_zero_motion(tmp_path):
+    import cv2
+
+    image = tmp_path / "det.JPEG"
+    cv2.imwrite(str(image), np.zeros((24, 32, 3), np.uint8))
+    write_frame_xml(tmp_path / "det.xml", (32, 24), [VidObject(0, "star", (2, 3, 12, 14))])
+    pairs = FramePairs([], CLASSES, det=det_frames([tmp_path / "det.xml"], [image]), pad_to=2)
+    item = pairs[(0, 3)]
+    assert torch.equal(item["rgb_a"], item["rgb_b"]) and torch.equal(item["boxes_a"], item["boxes_b"])
+    assert item["labels_a"].tolist() == [CLASSES.index("star") + 1, -1]
+    batch = unpad(collate_pairs([item]))
+    assert batch["boxes_b"][0].tolist() == [[2, 3, 12, 14]] and batch["tracks_a"][0].tolist() == [0]

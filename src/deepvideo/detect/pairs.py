@@ -102,10 +102,7 @@ def unpad(batch: dict) -> dict:
     """A batch of padded items (``pad_to``) with per-image box/label/track lists without padding."""
     out = dict(batch)
     for side in "ab":
-        labels = batch[f"labels_{side}"]
-        if not torch.is_tensor(labels):
-            continue
-        keep = [row >= 0 for row in labels]
+        keep = [row >= 0 for row in batch[f"labels_{side}"]]  # a stacked tensor or a list
         for name in ("boxes", "labels", "tracks"):
             out[f"{name}_{side}"] = [v[k] for v, k in zip(batch[f"{name}_{side}"], keep, strict=True)]
     return out
