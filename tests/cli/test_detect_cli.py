@@ -60,3 +60,18 @@ def test_eval_reports_map_and_errors(trained, tmp_path):
     assert bad.exit_code == 2 and "*.mp4" in bad.output
     missing = runner.invoke(app, ["detect", "eval", str(checkpoint), "--root", str(root), "--split", "nope"])
     assert missing.exit_code == 2 and "nope.txt" in missing.output
+
+
+def test_causal_rescoring_raises_every_raw_score(trained, tmp_path):
+    checkpoint, root = trained
+    frames = root / "Data" / "VID" / "train" / "synth_00000"
+    common = ["detect", str(frames), "--checkpoint", str(checkpoint), "--template", "{:06d}.JPEG",
+              "--start-index", "0"]
+    for name, extra in (("raw", ["--no-link"]), ("online", ["--causal"])):
+        result = runner.invoke(app, [*common, "--out", str(tmp_path / name), *extra])
+        assert result.exit_code == 0, result.output
+    raw = json.loads((tmp_path / "raw" / "detections.json").read_text())["detections"]
+    online = json.loads((tmp_path / "online" / "detections.json").read_text())
+    assert online["causal"] and len(online["detections"]) == len(raw) > 0
+    pairs = zip(raw, online["detections"], strict=True)
+    assert all(b["score"] > a["score"] and b["tube"] == -1 for a, b in pairs)

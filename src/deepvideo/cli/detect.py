@@ -81,6 +81,8 @@ def run(
     video: Path = typer.Argument(..., help="A video file or a folder of frames."),
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A detect_track run or checkpoint folder."),
     link: bool = typer.Option(True, "--link/--no-link", help="Link detections into tubes and rescore."),
+    causal: bool = typer.Option(False, "--causal", help="Rescore online (the best path ending at each "
+                                "detection, past frames only) instead of linking the whole video."),
     stride: int = typer.Option(1, "--stride", help="Detect every τ frames (linking interpolates between)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: <video name>_detections)."),
     show: Path = typer.Option(None, "--show", help="Write an mp4 with the boxes, classes and tube ids."),
@@ -107,11 +109,12 @@ def run(
         fps = probe(video, template=template, start_index=start_index).fps or 25.0
     except VideoError as exc:
         _fail(str(exc))
-    result = detect_video(model, frames, stride=stride, link=link)
+    result = detect_video(model, frames, stride=stride, link=link, causal=causal)
     out = out or video.parent / f"{video.stem}_detections"
     rows = detections_table(result, classes)
     atomic_write_json(out / "detections.json", {"video": str(video), "classes": classes, "stride": stride,
-                                                "linked": link, "detections": rows})
+                                                "linked": link and not causal, "causal": causal,
+                                                "detections": rows})
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=["frame", "class", "score", "x1", "y1", "x2", "y2", "tube"])
     writer.writeheader()

@@ -5,8 +5,10 @@
 regresses where each detection of a detected frame moves to in the next detected frame (the
 tracks of :mod:`deepvideo.detect.link`). With ``link`` the detections are linked into tubes,
 rescored and, for τ > 1, interpolated on the frames in between (every box then belongs to a
-tube); without it the detections are returned as they are (on the detected frames only). The
-time spent linking is reported, so that its cost per frame can be measured.
+tube); without it the detections are returned as they are (on the detected frames only). With
+``causal`` the detections are instead rescored online (:func:`deepvideo.detect.link.causal_rescore`:
+each by the best path ending at it, from the frames so far), without tubes. The time spent
+linking is reported, so that its cost per frame can be measured.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from deepvideo.detect.dt import DetectTrack
-from deepvideo.detect.link import FrameDetections, Tube, interpolate, link_video, rescore
+from deepvideo.detect.link import FrameDetections, Tube, causal_rescore, interpolate, link_video, rescore
 
 __all__ = ["VideoDetections", "detect_video", "to_tensor"]
 
@@ -69,14 +71,19 @@ def _detect_frames(model, frames: Iterable, stride: int, track: bool) -> tuple[l
 
 
 def detect_video(model, frames: Iterable, stride: int = 1, link: bool = True,
-                 track: bool = True) -> VideoDetections:
+                 track: bool = True, causal: bool = False) -> VideoDetections:
     """See the module docstring; ``frames`` yields RGB uint8 ``[H, W, 3]`` frames."""
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     model.eval()
     detected, count = _detect_frames(model, frames, stride, track)
     result = VideoDetections()
-    if not link:
+    if causal:
+        start = time.perf_counter()
+        for frame, scores in zip(detected, causal_rescore(detected), strict=True):
+            frame.scores = scores
+        result.link_seconds = time.perf_counter() - start
+    if causal or not link:
         by_frame = {f.frame: f for f in detected}
         for k in range(count):
             f = by_frame.get(k)
