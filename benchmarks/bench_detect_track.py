@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         "D&T + linking 79.8.")
     columns = ["method", "mAP", *CLASSES, "slow", "medium", "fast", "linking ms/frame"]
     print(write_result("detect_track", title="Detect and Track on the synthetic VID set",
-                       command=f"python benchmarks/bench_detect_track.py --steps {args.steps}",
+                       command=f"python benchmarks/bench_detect_track.py --steps {args.steps} "
+                               f"--threads {args.threads}",
                        description=description, columns=columns, rows=rows, summary=summary))
 
 
