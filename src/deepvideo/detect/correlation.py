@@ -26,19 +26,19 @@ def correlation_channels(max_displacement: int = MAX_DISPLACEMENT, displacement_
 
 def correlation(x_t: torch.Tensor, x_tau: torch.Tensor, max_displacement: int = MAX_DISPLACEMENT,
                 stride: int = 1, displacement_stride: int = 1, normalize: bool = False) -> torch.Tensor:
-    """``[N, C, H, W]`` x2 -> ``[N, D², ceil(H / stride), ceil(W / stride)]`` (see the module docstring)."""
+    """``[N, C, H, W]`` x2 -> ``[N, D², ceil(H / stride), ceil(W / stride)]`` (see the module
+    docstring). The neighbourhoods of ``x_tau`` are gathered with one ``unfold`` (memory
+    ``C * D²`` values per output position) and multiplied with ``x_t``."""
     if x_t.shape != x_tau.shape:
         raise ValueError(f"correlation: both maps must have one shape, got {tuple(x_t.shape)} "
                          f"and {tuple(x_tau.shape)}")
-    d = max_displacement
+    n, channels = x_t.shape[:2]
+    steps = max_displacement // displacement_stride
+    reach = steps * displacement_stride
+    side = 2 * steps + 1
     a = x_t[:, :, ::stride, ::stride]
-    padded = F.pad(x_tau, (d, d, d, d))
-    height, width = x_t.shape[2], x_t.shape[3]
-    steps = range(-(d // displacement_stride) * displacement_stride, d + 1, displacement_stride)
-    out = []
-    for p in steps:
-        for q in steps:
-            shifted = padded[:, :, d + p:d + p + height:stride, d + q:d + q + width:stride]
-            out.append((a * shifted).sum(1))
-    result = torch.stack(out, 1)
-    return result / x_t.shape[1] if normalize else result
+    patches = F.unfold(F.pad(x_tau, (reach, reach, reach, reach)), side, dilation=displacement_stride,
+                       stride=stride)
+    patches = patches.view(n, channels, side * side, a.shape[2] * a.shape[3])
+    result = (patches * a.reshape(n, channels, 1, -1)).sum(1).view(n, side * side, *a.shape[2:])
+    return result / channels if normalize else result
