@@ -9,7 +9,7 @@ rescoring; D&T + linking at temporal stride 2 (interpolated); and the time linki
 on one core. Writes ``benchmarks/results/detect_track.json`` (rendered into docs/benchmarks.md by
 ``benchmarks/render_docs.py``).
 
-    python benchmarks/bench_detect_track.py [--steps 200] [--out runs/bench_detect_track]
+    python benchmarks/bench_detect_track.py [--steps 500] [--threads 1] [--out runs/bench_detect_track]
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def row(name: str, scores: dict, link_ms: float | None) -> list:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200, help="optimizer steps per model")
+    parser.add_argument("--steps", type=int, default=500, help="optimizer steps per model")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detect_track")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (on a shared machine two threads contended badly)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = args.out / "vid_synth"
