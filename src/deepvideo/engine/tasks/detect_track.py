@@ -1,0 +1,135 @@
+"""Video object detection: R-FCN (D) and Detect & Track (D&T; Feichtenhofer et al., ICCV 2017).
+
+A batch holds two frames ``t`` and ``t + τ`` of a video (:class:`deepvideo.detect.pairs.FramePairs`
+padded to ``data.train.pad_to`` boxes so that the loop's collation stacks them). The step's loss
+is the sum of the RPN and R-FCN losses of both frames (averaged over the two) and, for a D&T
+model, the tracking loss (:func:`deepvideo.detect.dt.dt_losses`). Validation detects every val
+video (with a D&T model: tracked, linked into tubes and rescored) and reports ``val_map`` (frame
+mAP at IoU 0.5), ``val_map_<class>`` and ``val_map_slow/medium/fast``.
+
+Models (``model.name``): ``dt_cpu`` / ``dt_resnet101`` (:class:`~deepvideo.detect.dt.DetectTrack`
+on :func:`~deepvideo.detect.rfcn.rfcn_cpu` / :func:`~deepvideo.detect.rfcn.rfcn_resnet101`) or
+``rfcn_cpu`` / ``rfcn_resnet101`` (the detector alone); ``model.kwargs`` go to the R-FCN builder,
+except ``max_displacement`` (the correlation's d) for D&T. Data: ``data.train`` / ``data.val``
+``{root: <VID root>, split: train, stride: 1, pad_to: 16, classes: [...]}`` (classes default:
+those of the training videos, sorted). ``data.val.link`` (default true) links D&T detections.
+:func:`load_detector` rebuilds a trained model from its run or checkpoint folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepvideo.detect.dt import DetectTrack, dt_losses
+from deepvideo.detect.evaluate import evaluate_videos
+from deepvideo.detect.inference import detect_video
+from deepvideo.detect.pairs import FramePairs, read_rgb, unpad
+from deepvideo.detect.rfcn import RFCN, rfcn_cpu, rfcn_resnet101
+from deepvideo.detect.vid import read_split
+from deepvideo.engine.config import ConfigError
+from deepvideo.engine.task import StepOutput, Task, register_task
+
+BUILDERS = {"rfcn_cpu": rfcn_cpu, "rfcn_resnet101": rfcn_resnet101}
+MODELS = ("dt_cpu", "dt_resnet101", "rfcn_cpu", "rfcn_resnet101")
+
+
+def build_detector(name: str, num_classes: int, kwargs: dict) -> nn.Module:
+    """The model ``name`` (one of :data:`MODELS`) for ``num_classes`` object classes."""
+    if name not in MODELS:
+        raise ConfigError(f"task 'detect_track' builds model.name in {', '.join(MODELS)}, got {name!r}")
+    kwargs = dict(kwargs)
+    displacement = kwargs.pop("max_displacement", None)
+    detector = BUILDERS["rfcn_" + name.split("_", 1)[1]](num_classes, **kwargs)
+    if not name.startswith("dt_"):
+        if displacement is not None:
+            raise ConfigError(f"model.kwargs.max_displacement is for a D&T model, not {name!r}")
+        return detector
+    return DetectTrack(detector) if displacement is None else DetectTrack(detector, displacement)
+
+
+def load_detector(path: str | Path) -> tuple[nn.Module, list[str], dict]:
+    """``(model in eval mode, class names, checkpoint meta)`` of a run or checkpoint folder."""
+    from deepvideo.engine.checkpoint import load_weights, read_meta, resolve_checkpoint
+    from deepvideo.engine.config import config_from_dict
+
+    folder = resolve_checkpoint(path)
+    meta = read_meta(folder)
+    cfg = config_from_dict(meta["config"])
+    if cfg.task != "detect_track":
+        raise ConfigError(f"{folder}: a checkpoint of task {cfg.task!r}, not a detector (detect_track)")
+    classes = [str(c) for c in meta["class_names"]]
+    model = build_detector(cfg.model.name, len(classes), dict(cfg.model.kwargs))
+    load_weights(model, folder, strict=True)
+    return model.eval(), classes, meta
+
+
+@register_task("detect_track")
+class DetectTrackTask(Task):
+    """Frame pairs -> R-FCN (+ D&T tracking) losses; validation: frame mAP of whole videos."""
+
+    def setup(self, train_dataset=None, class_names=None) -> None:
+        section = dict(self.cfg.data.train or {})
+        self.train_videos = self._videos(section, "data.train") if train_dataset is None else []
+        names = class_names or section.get("classes") or getattr(train_dataset, "classes", None)
+        if not names:
+            names = sorted({c for v in self.train_videos for c in v.classes()})
+        self.class_names = [str(c) for c in names]
+        val = dict(self.cfg.data.val or {})
+        self.val_videos = self._videos(val, "data.val") if val else []
+        self.link = bool(val.get("link", True))
+
+    def _videos(self, section: dict, where: str):
+        if "root" not in section:
+            raise ConfigError(f"{where}: needs 'root' (an ImageNet VID layout folder) and 'split'")
+        try:
+            default = "train" if where == "data.train" else "val"
+            return read_split(section["root"], section.get("split", default))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def build_model(self) -> nn.Module:
+        return build_detector(self.cfg.model.name, len(self.class_names), dict(self.cfg.model.kwargs))
+
+    def datasets(self, spec, train_dataset=None, val_dataset=None):
+        if train_dataset is None:
+            section = dict(self.cfg.data.train)
+            stride = section.get("stride", 1)
+            train_dataset = FramePairs(self.train_videos, self.class_names,
+                                       stride if isinstance(stride, int) else tuple(stride),
+                                       seed=self.cfg.seed, pad_to=int(section.get("pad_to", 16)))
+        if val_dataset is None and self.val_videos:  # the loop validates when a val set exists;
+            # :meth:`evaluate` reads the whole videos itself (linking needs every frame in order)
+            val_dataset = FramePairs(self.val_videos, self.class_names, 1, pad_to=64)
+        return train_dataset, ({"": val_dataset} if val_dataset is not None else {})
+
+    def check_model(self, model: nn.Module) -> None:
+        if not isinstance(model, (RFCN, DetectTrack)):
+            raise ConfigError(f"task 'detect_track' trains an RFCN or DetectTrack, "
+                              f"got {type(model).__name__}")
+
+    def step(self, model, batch, device, autocast) -> StepOutput:
+        batch = unpad(batch)
+        moved = {k: (v.to(device) if torch.is_tensor(v) else [x.to(device) for x in v])
+                 for k, v in batch.items() if k != "bad_items"}
+        with autocast():
+            losses = dt_losses(model, moved, ohem=int(dict(self.cfg.data.train).get("ohem", 128)))
+        losses["loss"] = sum(losses.values())
+        return StepOutput(losses, int(batch["rgb_a"].shape[0]))
+
+    @torch.no_grad()
+    def evaluate(self, model, loaders, device, amp_dtype, spec) -> dict:
+        if not self.val_videos:
+            return {}
+        model.eval()
+        link = self.link and isinstance(model, DetectTrack)
+        results = [detect_video(model, (read_rgb(f.image) for f in v.frames), link=link)
+                   for v in self.val_videos]
+        scores = evaluate_videos(results, self.val_videos, self.class_names)
+        row = {"val_map": scores["mean"]}
+        row.update({f"val_map_{c}": ap for c, ap in scores["per_class"].items()})
+        row.update({f"val_map_{s}": v["mean"] for s, v in scores["by_speed"].items()})
+        return {k: (float(v) if np.isfinite(v) else float("nan")) for k, v in row.items()}

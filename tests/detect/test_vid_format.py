@@ -1,0 +1,128 @@
+"""VID layout: XML round trip, error messages with file and line, split lists, synthetic set, pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames, unpad
+from deepvideo.detect.vid import VidObject, read_frame_xml, read_split, write_frame_xml
+from deepvideo.detect.vid_synth import CLASSES, SPEEDS, render_vid_set, render_video
+
+REAL_XML = """<annotation>
+\t<folder>ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000</folder>
+\t<filename>000000</filename>
+\t<source>
+\t\t<database>ILSVRC_2015</database>
+\t</source>
+\t<size>
+\t\t<width>1280</width>
+\t\t<height>720</height>
+\t</size>
+\t<object>
+\t\t<trackid>0</trackid>
+\t\t<name>n01674464</name>
+\t\t<bndbox>
+\t\t\t<xmax>1050</xmax>
+\t\t\t<xmin>{xmin}</xmin>
+\t\t\t<ymax>489</ymax>
+\t\t\t<ymin>230</ymin>
+\t\t</bndbox>
+\t\t<occluded>1</occluded>
+\t\t<generated>0</generated>
+\t</object>
+</annotation>
+"""
+
+
+def test_reads_real_vid_xml(tmp_path):
+    path = tmp_path / "000000.xml"
+    path.write_text(REAL_XML.format(xmin=289))
+    frame = read_frame_xml(path)
+    assert frame.size == (1280, 720)
+    assert frame.objects == [VidObject(0, "n01674464", (289.0, 230.0, 1050.0, 489.0), True)]
+
+
+def test_bad_xml_names_file_and_line(tmp_path):
+    path = tmp_path / "000001.xml"
+    path.write_text(REAL_XML.format(xmin="abc"))
+    with pytest.raises(ValueError, match=r"000001\.xml:16: <xmin> must be float, got 'abc'"):
+        read_frame_xml(path)
+    path.write_text(REAL_XML.format(xmin=289).replace("\t\t<name>n01674464</name>\n", ""))
+    with pytest.raises(ValueError, match=r"000001\.xml:11: <object> has no <name>"):
+        read_frame_xml(path)
+    path.write_text("<annotation>\n<size><width>3</width></size\n</annotation>")
+    with pytest.raises(ValueError, match=r"000001\.xml:3: not well-formed"):
+        read_frame_xml(path)
+
+
+def test_write_read_round_trip_and_det_without_trackid(tmp_path):
+    objects = [VidObject(3, "star", (1.0, 2.0, 10.0, 12.0), False),
+               VidObject(7, "cross", (5, 5, 9, 30), True)]
+    write_frame_xml(tmp_path / "a" / "000004.xml", (64, 48), objects)
+    assert read_frame_xml(tmp_path / "a" / "000004.xml").objects == objects
+    det = tmp_path / "det.xml"
+    det.write_text(REAL_XML.format(xmin=1).replace("\t\t<trackid>0</trackid>\n", "")
+                   .replace("<occluded>1</occluded>", ""))
+    (frame,) = det_frames([det], [tmp_path / "det.JPEG"])
+    assert frame.objects[0].trackid == 0 and not frame.objects[0].occluded
+
+
+def test_synthetic_video_is_deterministic_with_exact_tracks():
+    a = render_video(5, 1, frames=8, size=(64, 48))
+    b = render_video(5, 1, frames=8, size=(64, 48))
+    assert np.array_equal(a.frames, b.frames) and a.objects == b.objects
+    assert not np.array_equal(a.frames, render_video(5, 1, frames=8, size=(64, 48), split="val").frames)
+    assert set(a.speeds) <= set(SPEEDS)
+    for objects in a.objects:
+        assert len({o.trackid for o in objects}) == len(objects)
+        for o in objects:
+            x1, y1, x2, y2 = o.box
+            assert o.name in CLASSES and 0 <= x1 < x2 <= 64 and 0 <= y1 < y2 <= 48
+
+
+def test_fast_objects_move_faster_than_slow_ones():
+    moved = {"slow": [], "fast": []}
+    for index in range(12):
+        video = render_video(0, index, frames=6, size=(96, 96))
+        first = {o.trackid: np.array(o.box) for o in video.objects[0]}
+        second = {o.trackid: np.array(o.box) for o in video.objects[1]}
+        for tid in first.keys() & second.keys():
+            speed = video.speeds[tid]
+            if speed in moved and max(first[tid][2:] - first[tid][:2]) < 90:
+                shift = first[tid] - second[tid]
+                moved[speed].append(np.abs(shift[:2] + shift[2:]).sum() / 2)
+    assert np.median(moved["fast"]) > 2 > np.median(moved["slow"])
+
+
+def test_vid_set_split_lists_and_pairs(tmp_path):
+    names = render_vid_set(tmp_path / "vid", {"train": 2}, frames=3, size=(32, 32), progress=False)
+    videos = read_split(tmp_path / "vid", "train")
+    assert [v.name for v in videos] == [f"train/{n}" for n in names["train"]]
+    assert (tmp_path / "vid" / "Data" / "VID" / "train" / names["train"][0] / "000002.JPEG").is_file()
+    listing = tmp_path / "vid" / "ImageSets" / "VID" / "bad.txt"
+    listing.write_text("train/synth_00000/000000 1\ntrain/nope/000000 2\n")
+    with pytest.raises(FileNotFoundError, match=r"bad\.txt:2: no annotation folder"):
+        read_split(tmp_path / "vid", "bad")
+    pairs = FramePairs(videos, CLASSES, stride=1)
+    assert len(pairs) == 4
+    batch = collate_pairs([pairs[0], pairs[1]])
+    assert batch["rgb_a"].shape == (2, 3, 32, 32)
+    first = videos[0].frames[0].objects
+    assert batch["labels_a"][0].tolist() == [CLASSES.index(o.name) + 1 for o in first]
+    assert batch["tracks_b"][0].tolist() == [o.trackid for o in videos[0].frames[1].objects]
+
+
+def test_det_images_are_pairs_of_one_image_with_zero_motion(tmp_path):
+    import cv2
+
+    image = tmp_path / "det.JPEG"
+    cv2.imwrite(str(image), np.zeros((24, 32, 3), np.uint8))
+    write_frame_xml(tmp_path / "det.xml", (32, 24), [VidObject(0, "star", (2, 3, 12, 14))])
+    pairs = FramePairs([], CLASSES, det=det_frames([tmp_path / "det.xml"], [image]), pad_to=2)
+    item = pairs[(0, 3)]
+    assert torch.equal(item["rgb_a"], item["rgb_b"]) and torch.equal(item["boxes_a"], item["boxes_b"])
+    assert item["labels_a"].tolist() == [CLASSES.index("star") + 1, -1]
+    batch = unpad(collate_pairs([item]))
+    assert batch["boxes_b"][0].tolist() == [[2, 3, 12, 14]] and batch["tracks_a"][0].tolist() == [0]
