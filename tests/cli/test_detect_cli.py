@@ -28,6 +28,7 @@ def trained(tmp_path_factory):
         "task=detect_track", "model.name=dt_cpu", f"output_dir={tmp_path_factory.mktemp('run') / 'r'}",
         "model.kwargs={anchor_scales: [16], anchor_ratios: [1.0], head_channels: 8, rpn_channels: 8, "
         "max_displacement: 2}", f"data.train={{root: {root}, split: train, pad_to: 8}}",
+        f"data.val={{root: {root}, split: val}}", "train.monitor=val_map",
         "data.num_workers=0", "train.epochs=1", "train.batch_size=2", "train.amp=none"])
     return train(cfg, progress=False).last_checkpoint, root
 
@@ -75,3 +76,17 @@ def test_causal_rescoring_raises_every_raw_score(trained, tmp_path):
     assert online["causal"] and len(online["detections"]) == len(raw) > 0
     pairs = zip(raw, online["detections"], strict=True)
     assert all(b["score"] > a["score"] and b["tube"] == -1 for a, b in pairs)
+
+
+def test_deepvideo_test_reports_the_same_map_as_detect_eval(trained, tmp_path):
+    checkpoint, root = trained
+    runner.invoke(app, ["detect", "eval", str(checkpoint), "--root", str(root), "--split", "val",
+                        "--out", str(tmp_path / "m.json")])
+    expected = json.loads((tmp_path / "m.json").read_text())
+    result = runner.invoke(app, ["test", str(checkpoint), "--subset", "val", "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert written["map"] == pytest.approx(expected["mean"], abs=1e-12)
+    assert {"map_slow", "map_medium", "map_fast"} <= set(written) and "map " in result.output
+    on_gpu = runner.invoke(app, ["test", str(checkpoint), "--device", "cuda"])
+    assert on_gpu.exit_code == 1 and "tested on the CPU" in on_gpu.output

@@ -87,3 +87,16 @@ def test_ava_recipe_follows_the_paper():
     for split in (cfg.data.train, cfg.data.val):
         assert split["start"] == 900 and "for_activitynet_2019" in split["action_list"]
     assert "proposals" in cfg.data.val and "proposals" not in cfg.data.train
+
+
+def test_deepvideo_test_reports_frame_map_of_an_action_detector(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
+
+    _, out, _ = tiny_run
+    res = CliRunner().invoke(app, ["test", str(out), "--out", str(tmp_path / "t")])
+    assert res.exit_code == 0, res.output
+    written = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert written["frame_map"] == pytest.approx(evaluate_run(out, out_dir=tmp_path / "e")["frame_map"])
+    assert "frame_map" in res.output and "ap 4 wave" in res.output

@@ -119,8 +119,13 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
          workers: int = typer.Option(None, "--workers", help="Data loading workers."),
          allow_imports: bool = typer.Option(False, "--allow-imports", help=ALLOW_IMPORTS_HELP),
          ) -> None:
-    """Evaluate a trained model: clip and video hit@1/5, mean class accuracy, confusion matrix."""
+    """Evaluate a trained model: clip and video hit@1/5, mean class accuracy, confusion matrix;
+    detection runs (tasks detect_track, action_detection): mAP per class."""
     from deepvideo.engine.evaluate import evaluate_checkpoint
+
+    if _run_task(run) != "recognition":
+        _test_task_run(run, subset, out, batch_size, device)
+        return
 
     if aggregate is not None and aggregate not in AGGREGATES:
         _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}", 2)
@@ -144,6 +149,35 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
         typer.secho(f"unreadable (not scored): {bad['path']}: {bad['error']}", err=True,
                     fg=typer.colors.YELLOW)
     typer.echo(f"scores, metrics and report written to {result.out_dir}")
+
+
+def _run_task(run: Path) -> str:
+    """The task a run (or checkpoint folder) was trained for."""
+    from deepvideo.engine.checkpoint import read_meta, resolve_checkpoint
+
+    try:
+        config = read_meta(resolve_checkpoint(run)).get("config") or {}
+    except (OSError, ValueError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    return str(config.get("task") or "recognition")
+
+
+def _test_task_run(run: Path, subset: str, out: Path | None, batch_size: int | None,
+                   device: str | None) -> None:
+    """``deepvideo test`` of a run whose task has its own test protocol (:meth:`Task.test_run`)."""
+    from deepvideo.engine.task import task_class
+
+    try:
+        metrics = task_class(_run_task(run)).test_run(run, subset=subset, out_dir=out,
+                                                      batch_size=batch_size, device=device)
+    except (OSError, ValueError, KeyError, NotImplementedError) as err:
+        _fail(str(err).strip("'\""))
+    out_dir = metrics.pop("out_dir")
+    width = max(len(k) for k in metrics)
+    for name, value in metrics.items():
+        shown = "n/a (no ground truth)" if value is None or value != value else f"{100 * value:6.2f} %"
+        typer.echo(f"{name:<{width}s}  {shown}")
+    typer.echo(f"metrics written to {out_dir}")
 
 
 def predict(checkpoint: Path = typer.Argument(None,

@@ -88,6 +88,14 @@ class Task(abc.ABC):
         """Validation metrics (keys ``val_*``) over the loaders; all processes take part."""
         return {}
 
+    @classmethod
+    def test_run(cls, path, *, subset: str = "test", out_dir=None, batch_size: int | None = None,
+                 device: str | None = None) -> dict:
+        """Score a trained run of this task on ``data.<subset>`` for ``deepvideo test``: flat
+        ``{metric: value}`` (per-class values included) and ``out_dir``, where the files went.
+        Recognition runs go through :func:`deepvideo.engine.evaluate.evaluate_checkpoint`."""
+        raise NotImplementedError(f"task {cls.name!r} has no test protocol for `deepvideo test`")
+
     def checkpoint_meta(self) -> dict:
         """Keys stored in checkpoint.json (and run_info.json) besides the loop's own."""
         return {"class_names": list(self.class_names)}
@@ -109,6 +117,14 @@ def register_task(name: str):
 def list_tasks() -> list[str]:
     _load_builtin()
     return sorted(_TASKS)
+
+
+def task_class(name: str) -> type[Task]:
+    """The registered task class named ``name`` (built-in tasks only)."""
+    _load_builtin()
+    if name not in _TASKS:
+        raise ConfigError(f"task={name!r} is not registered (known: {', '.join(sorted(_TASKS))})")
+    return _TASKS[name]
 
 
 def create_task(cfg: Config) -> Task:

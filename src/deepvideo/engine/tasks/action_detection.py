@@ -160,6 +160,15 @@ class ActionDetectionTask(Task):
     def checkpoint_meta(self) -> dict:
         return {"class_names": list(self.class_names), "action_ids": list(self.actions)}
 
+    @classmethod
+    def test_run(cls, path, *, subset: str = "test", out_dir=None, batch_size: int | None = None,
+                 device: str | None = None) -> dict:
+        """Frame-mAP (and AP per action) of a trained run: :func:`evaluate_run`."""
+        result = evaluate_run(path, subset, out_dir, batch_size or 4, device or "cpu")
+        flat = {"frame_map": result["frame_map"]}
+        flat.update({f"ap {name}": ap for name, ap in result["per_class"].items()})
+        return {**flat, "out_dir": result["out_dir"]}
+
 
 @torch.no_grad()
 def detect_keyframes(model, loader, device) -> list:

@@ -124,12 +124,45 @@ class DetectTrackTask(Task):
     def evaluate(self, model, loaders, device, amp_dtype, spec) -> dict:
         if not self.val_videos:
             return {}
-        model.eval()
-        link = self.link and isinstance(model, DetectTrack)
-        results = [detect_video(model, (read_rgb(f.image) for f in v.frames), link=link)
-                   for v in self.val_videos]
-        scores = evaluate_videos(results, self.val_videos, self.class_names)
-        row = {"val_map": scores["mean"]}
-        row.update({f"val_map_{c}": ap for c, ap in scores["per_class"].items()})
-        row.update({f"val_map_{s}": v["mean"] for s, v in scores["by_speed"].items()})
-        return {k: (float(v) if np.isfinite(v) else float("nan")) for k, v in row.items()}
+        return {f"val_{k}": v for k, v in score_videos(model, self.val_videos, self.class_names,
+                                                        self.link).items()}
+
+    @classmethod
+    def test_run(cls, path, *, subset: str = "test", out_dir=None, batch_size: int | None = None,
+                 device: str | None = None) -> dict:
+        """Frame mAP of a trained run on ``data.<subset>`` (``test`` falls back to ``val``), per
+        class and by motion speed; writes ``metrics.json`` to ``out_dir`` (default
+        ``<run>/test``). Detection runs on the CPU."""
+        from deepvideo.engine.checkpoint import resolve_checkpoint
+        from deepvideo.engine.config import config_from_dict
+        from deepvideo.io.atomic import atomic_write_json
+
+        if device not in (None, "cpu"):
+            raise ConfigError(f"detect_track runs are tested on the CPU, got --device {device}")
+        model, classes, meta = load_detector(path)
+        cfg = config_from_dict(meta["config"])
+        section = dict(getattr(cfg.data, subset, None) or cfg.data.val or {})
+        if not section:
+            raise ConfigError(f"{path}: the run has no data.{subset} (nor data.val) to test on")
+        task = cls(cfg)
+        videos = task._videos(section, f"data.{subset}")
+        with torch.no_grad():
+            metrics = score_videos(model, videos, classes, bool(section.get("link", True)))
+        folder = resolve_checkpoint(path)
+        run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
+        out = Path(out_dir) if out_dir is not None else run_dir / "test"
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "metrics.json", {k: (None if v != v else v) for k, v in metrics.items()})
+        return {**metrics, "out_dir": str(out)}
+
+
+def score_videos(model, videos, class_names, link: bool) -> dict:
+    """``{"map", "map_<class>", "map_slow|medium|fast"}`` of ``model`` on whole ``videos`` (D&T
+    models tracked, linked and rescored when ``link``); NaN where a class has no ground truth."""
+    link = link and isinstance(model, DetectTrack)
+    results = [detect_video(model, (read_rgb(f.image) for f in v.frames), link=link) for v in videos]
+    scores = evaluate_videos(results, videos, class_names)
+    row = {"map": scores["mean"]}
+    row.update({f"map_{c}": ap for c, ap in scores["per_class"].items()})
+    row.update({f"map_{s}": v["mean"] for s, v in scores["by_speed"].items()})
+    return {k: (float(v) if np.isfinite(v) else float("nan")) for k, v in row.items()}
