@@ -12,24 +12,10 @@ import json
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
 
+from deepvideo.cli.params import RunByDefault, fail
 
-class _VideoByDefault(TyperGroup):
-    """A first argument naming no sub-command is the VIDEO of ``run``."""
-
-    def resolve_command(self, ctx, args: list[str]):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["run", *args]
-        return super().resolve_command(ctx, args)
-
-
-app = typer.Typer(cls=_VideoByDefault, no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 1):
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+app = typer.Typer(cls=RunByDefault, no_args_is_help=True)
 
 
 @app.command("run")
@@ -52,9 +38,9 @@ def run(video: Path = typer.Argument(..., help="Video file."),
     from deepvideo.io.atomic import atomic_write_json
 
     if (persons is None) == (person_detector is None):
-        _fail("give the person boxes: one of --persons FILE or --person-detector RUN", 2)
+        fail("give the person boxes: one of --persons FILE or --person-detector RUN", 2)
     if person_detector is not None:
-        _fail("--person-detector: no trained person detector can be loaded in this version "
+        fail("--person-detector: no trained person detector can be loaded in this version "
               "(Detect & Track's R-FCN is not part of it); run your detector and pass its boxes "
               "with --persons", 2)
     vid = video_id or video.stem
@@ -63,10 +49,10 @@ def run(video: Path = typer.Argument(..., help="Video file."),
         model, cfg, meta = load_detector(checkpoint, device)
         boxes = {ts: arr for (v, ts), arr in proposals.items() if v == vid}
         if not boxes:
-            _fail(f"{persons}: no boxes for video id {vid!r} (use --video-id)")
+            fail(f"{persons}: no boxes for video id {vid!r} (use --video-id)")
         results = detect_video(model, video, boxes, start=start, device=device)
     except (OSError, ValueError, KeyError, AvaFormatError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     names, ids = [str(n) for n in meta["class_names"]], [int(i) for i in meta["action_ids"]]
     folder = out or video.with_name(f"{video.stem}_actions")
     folder.mkdir(parents=True, exist_ok=True)
@@ -92,7 +78,7 @@ def synth(out: Path = typer.Argument(..., help="Output folder."),
     try:
         params = SynthParams(train_videos, val_videos, size, seconds, fps, seed)
     except ValueError as err:
-        _fail(str(err), 2)
+        fail(str(err), 2)
     summary = write_synth(out, params)
     typer.echo(json.dumps(summary))
 
@@ -109,7 +95,7 @@ def test(run_dir: Path = typer.Argument(..., help="Run folder or checkpoint fold
     try:
         metrics = evaluate_run(run_dir, subset, out, batch_size, device)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     for name, ap in metrics["per_class"].items():
         typer.echo(f"{name:40s} {'-' if ap is None else f'{100 * ap:.1f}'}")
     typer.echo(f"frame-mAP@0.5 {100 * metrics['frame_map']:.1f} over {metrics['keyframes']} keyframes; "

@@ -12,24 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from typer.core import TyperGroup
 
+from deepvideo.cli.params import RunByDefault, fail
 
-class _RunByDefault(TyperGroup):
-    """A group whose first argument, when it names no sub-command, is the VIDEO of ``run``."""
-
-    def resolve_command(self, ctx, args: list[str]):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["run", *args]
-        return super().resolve_command(ctx, args)
-
-
-app = typer.Typer(cls=_RunByDefault, no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+app = typer.Typer(cls=RunByDefault, no_args_is_help=True)
 
 
 def _load(checkpoint: Path):
@@ -40,7 +26,7 @@ def _load(checkpoint: Path):
     try:
         return load_detector(checkpoint)
     except (CheckpointError, ConfigError, FileNotFoundError, KeyError) as exc:
-        _fail(f"--checkpoint {checkpoint}: {exc}", 2)
+        fail(f"--checkpoint {checkpoint}: {exc}", 2)
 
 
 def detections_table(result, classes: list[str]) -> list[dict]:
@@ -97,18 +83,18 @@ def run(
     from deepvideo.io.writer import write_video
 
     if show is not None and show.suffix.lower() != ".mp4":
-        _fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
+        fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
     if stride < 1:
-        _fail(f"--stride must be >= 1, got {stride}", 2)
+        fail(f"--stride must be >= 1, got {stride}", 2)
     if not video.exists():
-        _fail(f"{video}: file not found", 2)
+        fail(f"{video}: file not found", 2)
     model, classes, _ = _load(checkpoint)
     try:
         with open_video(video, template=template, start_index=start_index) as reader:
             frames = [np.asarray(f) for f in reader]
         fps = probe(video, template=template, start_index=start_index).fps or 25.0
     except VideoError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     result = detect_video(model, frames, stride=stride, link=link, causal=causal)
     out = out or video.parent / f"{video.stem}_detections"
     rows = detections_table(result, classes)
@@ -150,7 +136,7 @@ def evaluate(
     try:
         videos = read_split(root, split)
     except (OSError, ValueError) as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     results = [detect_video(model, (read_rgb(f.image) for f in v.frames), stride=stride, link=link)
                for v in videos]
     scores = evaluate_videos(results, videos, classes)
@@ -175,12 +161,12 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """Render the synthetic multi-object VID set (textured shapes, tracks, occlusions, blur)."""
-    from deepvideo.cli.params import parse_size
+    from deepvideo.cli.params import fail, parse_size
     from deepvideo.detect.vid_synth import render_vid_set
 
     videos = {k: n for k, n in (("train", train), ("val", val), ("test", test)) if n > 0}
     try:
         names = render_vid_set(out, videos, frames=frames, size=parse_size(size), seed=seed)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     typer.echo(f"{out}: " + ", ".join(f"{len(v)} {k} videos" for k, v in names.items()))

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import typer
 
+from deepvideo.cli.params import fail
+
 AGGREGATES = ("mean", "softmax", "max")
 ALLOW_IMPORTS_HELP = ("Import the plugins the checkpoint's model.imports names (runs their code: only "
                       "for checkpoints you trust). Without it a checkpoint imports nothing.")
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def _pct(v) -> str:
@@ -82,22 +79,22 @@ def train(config: Path = typer.Argument(..., help="YAML recipe (configs/...)."),
         try:
             numbers = [int(x) for x in splits.split(",") if x]
         except ValueError:
-            _fail(f"--splits must be comma-separated split numbers, got {splits!r}", 2)
+            fail(f"--splits must be comma-separated split numbers, got {splits!r}", 2)
         try:
             out = three_split_protocol(config, list(overrides or []), numbers)
         except (ConfigError, FileNotFoundError) as err:
-            _fail(str(err), 2)
+            fail(str(err), 2)
         except (CheckpointError, NonFiniteLossError) as err:
-            _fail(str(err), 1)
+            fail(str(err), 1)
         print_metrics_table({**out["per_split"], "mean": out["mean"]}, title="Split protocol")
         typer.echo(f"report: {out['out_dir'] / 'report.md'}")
         return
     try:
         result = main_train(str(config), list(overrides or []))
     except (ConfigError, FileNotFoundError) as err:
-        _fail(str(err), 2)
+        fail(str(err), 2)
     except (CheckpointError, NonFiniteLossError) as err:
-        _fail(str(err), 1)
+        fail(str(err), 1)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         best = f", best checkpoint {result.best_checkpoint}" if result.best_checkpoint else ""
         typer.echo(f"run written to {result.run_dir} (last checkpoint {result.last_checkpoint}{best})")
@@ -123,25 +120,24 @@ def test(run: Path = typer.Argument(..., help="Run folder or checkpoint folder."
     detection runs (tasks detect_track, action_detection): mAP per class."""
     from deepvideo.engine.evaluate import evaluate_checkpoint
 
+    if aggregate is not None and aggregate not in AGGREGATES:
+        fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}", 2)
+    if crops is not None and crops not in (1, 3, 10):
+        fail(f"--crops must be 1, 3 or 10, got {crops}", 2)
+    if views is not None and views < 1:
+        fail(f"--views must be >= 1, got {views}", 2)
+    if subset not in ("test", "val", "train"):
+        fail(f"--subset must be test, val or train, got {subset!r}", 2)
     if _run_task(run) != "recognition":
         _test_task_run(run, subset, out, batch_size, device)
         return
-
-    if aggregate is not None and aggregate not in AGGREGATES:
-        _fail(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}", 2)
-    if crops is not None and crops not in (1, 3, 10):
-        _fail(f"--crops must be 1, 3 or 10, got {crops}", 2)
-    if views is not None and views < 1:
-        _fail(f"--views must be >= 1, got {views}", 2)
-    if subset not in ("test", "val", "train"):
-        _fail(f"--subset must be test, val or train, got {subset!r}", 2)
     try:
         result = evaluate_checkpoint(run, num_clips=views, test_crops=crops, flip=flip,
                                      fully_convolutional=full_frame, aggregation=aggregate, split=split,
                                      subset=subset, out_dir=out, batch_size=batch_size, device=device,
                                      num_workers=workers, allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     print_metrics_table({result.name: result.metrics}, title=f"Test: {result.name}")
     total, done = result.metrics.get("videos_total"), result.metrics.get("videos_evaluated")
     typer.echo(f"evaluated {done} of {total} videos")
@@ -158,7 +154,7 @@ def _run_task(run: Path) -> str:
     try:
         config = read_meta(resolve_checkpoint(run)).get("config") or {}
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     return str(config.get("task") or "recognition")
 
 
@@ -171,7 +167,7 @@ def _test_task_run(run: Path, subset: str, out: Path | None, batch_size: int | N
         metrics = task_class(_run_task(run)).test_run(run, subset=subset, out_dir=out,
                                                       batch_size=batch_size, device=device)
     except (OSError, ValueError, KeyError, NotImplementedError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     out_dir = metrics.pop("out_dir")
     width = max(len(k) for k in metrics)
     for name, value in metrics.items():
@@ -205,10 +201,10 @@ def predict(checkpoint: Path = typer.Argument(None,
     With --window: per-window top-k and a smoothed timeline (decoded once, memory bounded).
     """
     if top_k < 1:
-        _fail(f"--top-k must be >= 1, got {top_k}", 2)
+        fail(f"--top-k must be >= 1, got {top_k}", 2)
     if onnx is not None or window is not None or stream is not None or out:
         if views is not None or crops is not None:
-            _fail("--views and --crops apply to whole-video prediction from a run folder; windows, streams "
+            fail("--views and --crops apply to whole-video prediction from a run folder; windows, streams "
                   "and --onnx score one centre clip", 2)
         from deepvideo.cli.serve import predict_served
 
@@ -217,18 +213,18 @@ def predict(checkpoint: Path = typer.Argument(None,
                        allow_imports=allow_imports, stream=stream, count=count, post=post)
         return
     if checkpoint is None or not videos:
-        _fail("give a run folder and at least one video (or --onnx MODEL VIDEO...)", 2)
+        fail("give a run folder and at least one video (or --onnx MODEL VIDEO...)", 2)
     from deepvideo.engine.evaluate import NonFiniteScoresError, load_for_inference, predict_videos
 
     try:
         predictor = load_for_inference(checkpoint, num_clips=views, test_crops=crops, device=device,
                                        allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     try:
         results = predict_videos(predictor, [str(v) for v in videos], top_k)
     except NonFiniteScoresError as err:  # nothing is printed: NaN is no prediction (nor valid JSON)
-        _fail(str(err))
+        fail(str(err))
     failed = [r for r in results if "error" in r]
     if as_json:
         typer.echo(json.dumps({"checkpoint": str(checkpoint), "predictions": results}, indent=2,
@@ -267,12 +263,12 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
     try:
         w = [float(x) for x in weights.split(",")] if weights else None
     except ValueError:
-        _fail(f"--weights must be comma-separated numbers, got {weights!r}", 2)
+        fail(f"--weights must be comma-separated numbers, got {weights!r}", 2)
     svm_paths = _split_list(svm)
     if svm_paths and len(svm_paths) != len(scores):
-        _fail(f"--svm needs one train scores file per model: {len(scores)} test, {len(svm_paths)} train", 2)
+        fail(f"--svm needs one train scores file per model: {len(scores)} test, {len(svm_paths)} train", 2)
     if svm_paths and w is not None:
-        _fail("--weights and --svm are alternatives; give one of them", 2)
+        fail("--weights and --svm are alternatives; give one of them", 2)
     try:
         sets = [load_scores(p) for p in scores]
         trains = [load_scores(p) for p in svm_paths] or None
@@ -284,7 +280,7 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
             write_evaluation(out, fused, title="Late fusion", name=label,
                              notes=[f"Inputs: {', '.join(f'`{s.source}`' for s in sets)}"])
     except (OSError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     print_metrics_table(rows, title="Late fusion")
     if out is not None:
         typer.echo(f"fused scores and report written to {out}")
@@ -304,7 +300,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", help="Output folde
         result = run_demo(out, recipe=recipe, videos_per_class=videos_per_class, size=size, frames=frames,
                           epochs=epochs)
     except DemoError as err:
-        _fail(str(err))
+        fail(str(err))
     print_metrics_table(result.rows, title=f"Demo: motion-shapes, split 1 ({result.wall_time_s:.0f} s)")
     typer.echo(f"report: {result.report}")
 

@@ -5,6 +5,23 @@ from __future__ import annotations
 import re
 
 import typer
+from typer.core import TyperGroup
+
+
+class RunByDefault(TyperGroup):
+    """A command group whose first argument, when it names no sub-command (and is no option), is
+    the first argument of its ``run`` command (``deepvideo track VIDEO`` = ``track run VIDEO``)."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+def fail(message: str, code: int = 1):
+    """Print ``error: message`` on stderr and exit with ``code`` (2: bad usage, 1: bad input)."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
 
 
 def parse_params(items: list[str]) -> dict:

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import typer
 
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
+from deepvideo.cli.params import fail
 
 
 def open_scorer(checkpoint: Path | None, onnx: Path | None, device: str | None, allow_imports: bool):
@@ -25,7 +22,7 @@ def open_scorer(checkpoint: Path | None, onnx: Path | None, device: str | None, 
             return OnnxScorer(onnx)
         return load_scorer(checkpoint, device=device, allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
 
 
 def _print_top(name: str, top: list[dict], prefix: str = "") -> None:
@@ -41,7 +38,7 @@ def predict_timelines(scorer, videos: list[Path], window: str, stride: str, smoo
     from deepvideo.serve.longvideo import predict_long_video
 
     if outs and len(videos) > 1:
-        _fail("--out names one file per format: give one video at a time", 2)
+        fail("--out names one file per format: give one video at a time", 2)
     docs, failed = [], 0
     for video in videos:
         try:
@@ -51,14 +48,14 @@ def predict_timelines(scorer, videos: list[Path], window: str, stride: str, smoo
             failed += 1
             continue
         except ValueError as err:
-            _fail(str(err), 2)
+            fail(str(err), 2)
         doc = timeline.to_dict(top_k)
         docs.append(doc)
         for out in outs:
             try:
                 timeline.write(out, top_k)
             except ValueError as err:
-                _fail(str(err), 2)
+                fail(str(err), 2)
         if not as_json:
             typer.secho(f"{video}: {len(doc['windows'])} windows", bold=True)
             for w in doc["windows"]:
@@ -106,13 +103,13 @@ def predict_served(checkpoint: Path | None, videos: list[Path], *, onnx: Path | 
         videos = [checkpoint, *videos]  # with --onnx every positional argument is a video
         checkpoint = None
     if onnx is None and checkpoint is None:
-        _fail("give a run folder (or --onnx MODEL)", 2)
+        fail("give a run folder (or --onnx MODEL)", 2)
     if stream is not None and videos:
-        _fail("--stream takes its source instead of video files", 2)
+        fail("--stream takes its source instead of video files", 2)
     if stream is None and not videos:
-        _fail("give at least one video (or --stream SOURCE)", 2)
+        fail("give at least one video (or --stream SOURCE)", 2)
     if smooth < 1:
-        _fail(f"--smooth must be >= 1, got {smooth}", 2)
+        fail(f"--smooth must be >= 1, got {smooth}", 2)
     scorer = open_scorer(checkpoint, onnx, device, allow_imports)
     if stream is not None:
         from deepvideo.cli.stream import predict_stream
@@ -122,7 +119,7 @@ def predict_served(checkpoint: Path | None, videos: list[Path], *, onnx: Path | 
         predict_timelines(scorer, videos, window, stride, smooth, top_k, outs, as_json)
     else:
         if outs:
-            _fail("--out writes a timeline: give --window too", 2)
+            fail("--out writes a timeline: give --window too", 2)
         predict_whole(scorer, videos, top_k, as_json)
 
 
@@ -139,13 +136,13 @@ def export(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint
     from deepvideo.serve.scorer import default_short_side
 
     if fmt not in FORMATS:
-        _fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", 2)
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}", 2)
     from deepvideo.engine.evaluate import load_for_inference
 
     try:
         predictor = load_for_inference(checkpoint, device="cpu", allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     cfg, model = predictor.cfg, predictor.model
     short = default_short_side(model.input_spec, cfg.eval.short_side or cfg.data.short_side)
     out = out or Path(checkpoint) / ("model.onnx" if fmt == "onnx" else "model.pt")
@@ -154,7 +151,7 @@ def export(checkpoint: Path = typer.Argument(..., help="Run folder or checkpoint
                      model_name=str(cfg.model.name), exporter=exporter)
         check = check_export(model, out)
     except (ExportError, ValueError) as err:
-        _fail(f"{checkpoint}: {err}")
+        fail(f"{checkpoint}: {err}")
     typer.echo(f"exported {cfg.model.name} to {out} ({fmt}); "
                f"max |exported - PyTorch| = {check.max_abs_diff:.2e}")
 
@@ -193,7 +190,7 @@ def serve(runs: list[Path] = typer.Argument(..., help="Run folders (or exported 
     try:
         app = create_app(scorers, settings)
     except ValueError as err:
-        _fail(str(err), 2)
+        fail(str(err), 2)
     typer.echo(f"serving {', '.join(scorers)} on http://{host}:{port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning", h11_max_incomplete_event_size=64 * 1024)
 

@@ -10,30 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from typer.core import TyperGroup
 
-from deepvideo.cli.params import parse_params, parse_size
+from deepvideo.cli.params import RunByDefault, fail, parse_params, parse_size
 
-
-class _RunByDefault(TyperGroup):
-    """A group whose first argument, when it names no sub-command, is the VIDEO of ``run``."""
-
-    def resolve_command(self, ctx, args: list[str]):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["run", *args]
-        return super().resolve_command(ctx, args)
-
-
-app = typer.Typer(cls=_RunByDefault, no_args_is_help=True)
+app = typer.Typer(cls=RunByDefault, no_args_is_help=True)
 
 
 def register_top_level(root: typer.Typer) -> None:
     """Add this group's top-level commands to the root app (none: all live under ``track``)."""
-
-
-def _fail(message: str, code: int = 1):
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _parse_box(text: str | None):
@@ -44,7 +28,7 @@ def _parse_box(text: str | None):
     try:
         return as_box(text.replace(" ", "").split(","), "--init")
     except ValueError as exc:
-        _fail(f"{exc}; expected x,y,w,h in pixels, e.g. 120,80,40,60", 2)
+        fail(f"{exc}; expected x,y,w,h in pixels, e.g. 120,80,40,60", 2)
 
 
 def _sequence(video: Path, init):
@@ -110,18 +94,18 @@ def run(
     from deepvideo.track.sequence_files import SequenceError
 
     if show is not None and show.suffix.lower() != ".mp4":
-        _fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
+        fail(f"--show {show}: the annotated video is an mp4; name it *.mp4", 2)
     if not video.exists():
-        _fail(f"{video}: file not found", 2)
+        fail(f"{video}: file not found", 2)
     box = _parse_box(init)
     if box is None and not video.is_dir():
-        _fail("a video needs the target's first box: --init x,y,w,h", 2)
+        fail("a video needs the target's first box: --init x,y,w,h", 2)
     try:
         follower = create_tracker(tracker, **parse_params(param))
     except KeyError as exc:
-        _fail(exc.args[0], 2)
+        fail(exc.args[0], 2)
     except (TrackerUnavailableError, TypeError) as exc:
-        _fail(f"--tracker {tracker}: {exc}", 2)
+        fail(f"--tracker {tracker}: {exc}", 2)
     try:
         seq = _sequence(video, box)
         masks = [None] * len(seq) if show is not None else None
@@ -129,7 +113,7 @@ def run(
         fps = (probe(video).fps or 25.0) if seq.video_path is not None else 25.0
         _write_outputs(seq, run, out, scores_out, show, fps, masks)
     except (SequenceError, VideoError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _summary(tracker, run, [p for p in (out, scores_out, show) if p])
 
 
@@ -169,9 +153,9 @@ def bench(
                            repetitions=repetitions, shard=parse_shard(shard) if shard else None,
                            eao_interval=interval)
     except KeyError as exc:
-        _fail(exc.args[0], 2)
+        fail(exc.args[0], 2)
     except (SequenceError, ResultFileError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if result.report is None:
         typer.echo(f"this shard is done; results in {result.results_dir}. Run again without --shard "
                    "when every shard finished to write the report.")
@@ -194,7 +178,7 @@ def convert(
     try:
         names = run_convert(src, src_layout or detect_layout(src), dst, dst_layout, repetition)
     except (ResultFileError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"converted {len(names)} sequences -> {dst} ({dst_layout})")
 
 
@@ -233,9 +217,9 @@ def synth(
                                     sources={"backgrounds": [str(p) for p in backgrounds],
                                              "targets": [str(p) for p in targets], "per_video": per_video})
     except (SequenceError, VideoError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     typer.echo(f"{len(names)} sequences of {frames} frames -> {out} (GOT-10k layout, masks/"
                f"{', split ' + split if split else ''})")
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from deepvideo.cli.params import fail
+
 app = typer.Typer(
     no_args_is_help=True,
     help="What a trained model learned: activation maximisation, Grad-CAM, occlusion, filters, top clips.",
@@ -28,18 +30,13 @@ ALLOW = typer.Option(
 FORMATS_HELP = "Comma-separated output formats: mp4, gif, png."
 
 
-def _fail(message: str, code: int = 1):
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
 def _load(run: Path, allow_imports: bool):
     from deepvideo.engine.build import load_checkpoint
 
     try:
         model, cfg, class_names, _ = load_checkpoint(run, allow_imports=allow_imports)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     return model, cfg, class_names
 
 
@@ -49,7 +46,7 @@ def _formats(text: str) -> list[str]:
     out = [f.strip() for f in text.split(",") if f.strip()]
     bad = [f for f in out if f not in FORMATS]
     if bad or not out:
-        _fail(f"--formats takes {', '.join(FORMATS)} separated by commas, got {text!r}", 2)
+        fail(f"--formats takes {', '.join(FORMATS)} separated by commas, got {text!r}", 2)
     return out
 
 
@@ -60,7 +57,7 @@ def _class_index(value: str | None, class_names: list[str]) -> int | None:
         return class_names.index(value)
     if value.isdigit() and int(value) < len(class_names):
         return int(value)
-    _fail(
+    fail(
         f"--class {value!r} is neither a class name nor an index below {len(class_names)} "
         f"(classes: {', '.join(class_names[:10])}{' ...' if len(class_names) > 10 else ''})",
         2,
@@ -86,7 +83,7 @@ def _video_batch(cfg, model, video: Path) -> dict:
     from deepvideo.engine.build import dataset_kwargs
 
     if not video.exists():
-        _fail(f"{video}: no such file or folder", 2)
+        fail(f"{video}: no such file or folder", 2)
     cfg.eval.num_clips, cfg.eval.test_crops, cfg.eval.flip = 1, 1, False
     spec = model.input_spec
     kw = {
@@ -99,7 +96,7 @@ def _video_batch(cfg, model, video: Path) -> dict:
         ds = ClipDataset(DatasetIndex([VideoRecord(path=str(video), label=0)], ["?"]), spec, **kw)
         item = ds.load(0, ds.rng(0, 0))
     except BAD_VIDEO_ERRORS as err:
-        _fail(f"{video}: {type(err).__name__}: {err}")
+        fail(f"{video}: {type(err).__name__}: {err}")
     return _first_view({k: v.unsqueeze(0) for k, v in item.items() if k in ("rgb", "flow")})
 
 
@@ -127,7 +124,7 @@ def _default_cam_layer(model) -> str:
 
     convs = conv_layers(model)
     if not convs:
-        _fail("the model has no convolution for Grad-CAM; name a layer with --layer", 2)
+        fail("the model has no convolution for Grad-CAM; name a layer with --layer", 2)
     return convs[-1]
 
 
@@ -174,13 +171,13 @@ def _dataset_batches(cfg, model, class_names, subset: str, limit: int | None):
     cfg.eval.num_clips, cfg.eval.test_crops, cfg.eval.flip = 1, 1, False
     section = getattr(cfg.data, subset, None) or (cfg.data.val if subset == "test" else None)
     if not section:
-        _fail(f"the run has no data.{subset} section to read clips from", 2)
+        fail(f"the run has no data.{subset} section to read clips from", 2)
     if subset == "test" and not cfg.data.test:
         cfg.data.test = section
     try:
         ds = build_dataset(cfg, subset, model.input_spec, "test", class_names=class_names)
     except (OSError, ValueError, KeyError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     loader = make_loader(cfg, ds, cfg.eval.batch_size, False, "cpu")
     return (_first_view(b) for b in islice(loader, limit)), len(ds)
 
@@ -193,9 +190,9 @@ def _units(layer: str, channels: str, class_names: list[str]) -> list[int]:
         elif part.isdigit():
             out.append(int(part))
         else:
-            _fail(f"--channel takes indices (or class names for --layer logits), got {part!r}", 2)
+            fail(f"--channel takes indices (or class names for --layer logits), got {part!r}", 2)
     if not out:
-        _fail("--channel names no unit", 2)
+        fail("--channel names no unit", 2)
     return out
 
 
@@ -239,7 +236,7 @@ def maximize_cmd(
             reg=reg, kappa=kappa, chi=chi, steps=steps, lr=lr, weight=weight, size=size, seed=seed
         )
     except ValueError as err:
-        _fail(str(err), 2)
+        fail(str(err), 2)
     model, cfg, class_names = _load(run, allow_imports)
     units = _units(layer, channel, class_names)
     a_hat = None
@@ -250,7 +247,7 @@ def maximize_cmd(
         try:
             a_hat = cached_max_activations(cache, model, layer, batches)
         except (ValueError, KeyError) as err:
-            _fail(str(err).strip("'\""))
+            fail(str(err).strip("'\""))
     results = []
     with progress_task(f"maximize {layer}", steps * len(units), unit="steps") as advance:
         for c in units:
@@ -266,7 +263,7 @@ def maximize_cmd(
                     )
                 )
             except (ValueError, KeyError, IndexError) as err:
-                _fail(str(err).strip("'\""))
+                fail(str(err).strip("'\""))
     labels = [class_names[c] for c in units] if layer == "logits" else None
     folder = out or Path(run) / "visualize" / "maximize"
     report = save_maximization(
@@ -304,7 +301,7 @@ def gradcam_cmd(
             model, {k: v for k, v in batch.items() if k != "index"}, layer, target, size
         )
     except (ValueError, KeyError, RuntimeError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     folder = out or Path(run) / "visualize" / "gradcam"
     name = f"{Path(video).stem}_{class_names[explained]}"
     save_heat(
@@ -352,7 +349,7 @@ def occlusion_cmd(
     batch = {k: v for k, v in _video_batch(cfg, model, video).items() if k != "index"}
     stream = stream or next(iter(batch))
     if stream not in batch:
-        _fail(f"--stream {stream!r}: the model reads {', '.join(batch)}", 2)
+        fail(f"--stream {stream!r}: the model reads {', '.join(batch)}", 2)
     target = _class_index(klass, class_names)
     if target is None:
         with torch.no_grad():
@@ -374,7 +371,7 @@ def occlusion_cmd(
                 on_progress=lambda n: adv(n),
             )
     except ValueError as err:
-        _fail(str(err), 2)
+        fail(str(err), 2)
     folder = out or Path(run) / "visualize" / "occlusion"
     name = f"{Path(video).stem}_{class_names[target]}_{mode}"
     heat = drop.clamp_min(0) / drop.clamp_min(0).max().clamp_min(1e-12)
@@ -414,11 +411,11 @@ def filters_cmd(
     try:
         name, conv = (layer, find_module(model, layer)) if layer else first_conv(model)
         if not hasattr(conv, "weight") or conv.weight.dim() not in (4, 5):
-            _fail(f"layer {name!r} is not a 2D or 3D convolution", 2)
+            fail(f"layer {name!r} is not a 2D or 3D convolution", 2)
         kind = modality or model.input_spec.batch_keys[0]
         rows = filter_rows(conv.weight, kind, coding, count)
     except (KeyError, ValueError) as err:
-        _fail(str(err).strip("'\""), 2)
+        fail(str(err).strip("'\""), 2)
     folder = out or Path(run) / "visualize" / "filters"
     folder.mkdir(parents=True, exist_ok=True)
     write_png(folder / "filters.png", grid([enlarge(r, zoom) for r in rows]))
@@ -472,7 +469,7 @@ def topk_cmd(
         stream = _stream_of(model, heat_layer, clips[0].batch)
         add_heat(model, layer, unit, clips, stream, heat_layer if layer == "logits" else None)
     except (ValueError, KeyError, IndexError) as err:
-        _fail(str(err).strip("'\""))
+        fail(str(err).strip("'\""))
     folder = out or Path(run) / "visualize" / "topk"
     lines, images = (
         [f"Unit `{layer}` channel {unit}, subset {dataset}; clips by excitation (mean over positions):"],
