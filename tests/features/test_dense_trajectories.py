@@ -90,3 +90,14 @@ def test_camera_pan_is_compensated_but_moving_object_kept():
 def test_frames_of_changing_size_are_rejected():
     with pytest.raises(ValueError, match=r"frame 1 is \(40, 40\)"):
         extract_trajectories([np.zeros((48, 48), np.uint8), np.zeros((40, 40), np.uint8)])
+
+
+def test_points_are_the_tracked_positions_in_frame_coordinates():
+    frames = _pan(17, 64, -2)
+    tr = extract_trajectories(frames, TrajectoryParams(max_scales=2, camera=False))
+    assert tr.points.shape == (len(tr), 16, 2)
+    np.testing.assert_allclose(tr.points.mean(axis=1), tr.info[:, 1:3], atol=1e-3)
+    steps = np.diff(tr.points, axis=1)
+    np.testing.assert_allclose(steps.reshape(len(tr), -1) / tr.info[:, 5:6], tr.descriptors["trajectory"],
+                               atol=1e-5)
+    assert set(np.unique(tr.info[:, 6])) == {1.0, np.float32(np.sqrt(2))}

@@ -69,11 +69,14 @@ class TrajectoryParams:
 
 @dataclass
 class Trajectories:
-    """Finished trajectories of one video: ``info [N, 10]`` and one array per descriptor."""
+    """Finished trajectories of one video: ``info [N, 10]``, one array per descriptor, and
+    (from the extractor, not stored in files) ``points [N, L+1, 2]``: (x, y) in the original
+    frame, frames ``info[:, 0] - L`` to ``info[:, 0]``."""
 
     info: np.ndarray
     descriptors: dict[str, np.ndarray]
     stats: dict[str, int]
+    points: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.info)
@@ -157,7 +160,7 @@ class DenseTrajectoryExtractor:
         self.tracks: list[_ScaleTracks] = []
         self.scales: list[float] = []
         self.size: tuple[int, int] = (0, 0)
-        self.out: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        self.out: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
         self.stats = {"started": 0, "out_of_frame": 0, "static": 0, "erratic": 0, "camera": 0, "kept": 0}
 
     def _pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
@@ -271,7 +274,7 @@ class DenseTrajectoryExtractor:
         desc = {"trajectory": shape.reshape(n, -1).astype(np.float32)}
         for name, pooled in tr.desc.items():
             desc[name] = pooled[done][keep].reshape(n, -1)
-        self.out.append((info, desc))
+        self.out.append((info, desc, traj[keep].astype(np.float32)))
 
     def finish(self) -> Trajectories:
         """All trajectories kept so far; t_pos is filled from the number of frames seen."""
@@ -279,12 +282,14 @@ class DenseTrajectoryExtractor:
         if self.out:
             info = np.concatenate([o[0] for o in self.out])
             desc = {k: np.concatenate([o[1][k] for o in self.out]) for k in DESCRIPTORS}
+            points = np.concatenate([o[2] for o in self.out])
         else:
             info = np.zeros((0, 10))
             desc = {k: np.zeros((0, dims[k]), np.float32) for k in DESCRIPTORS}
+            points = np.zeros((0, self.params.track_length + 1, 2), np.float32)
         total = max(self.frame + 1, 1)
         info[:, 9] = np.clip((info[:, 0] - self.params.track_length / 2.0) / total, 0, 0.999)
-        return Trajectories(info.astype(np.float32), desc, dict(self.stats, frames=self.frame + 1))
+        return Trajectories(info.astype(np.float32), desc, dict(self.stats, frames=self.frame + 1), points)
 
 
 def extract_trajectories(frames: Iterable, params: TrajectoryParams | None = None, flow_fn=None,
