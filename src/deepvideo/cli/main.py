@@ -23,10 +23,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from deepvideo.cli import data, engine, flow, models, track, visualize
+    from deepvideo.cli import data, engine, features, flow, models, track, visualize
 
     app.add_typer(data.app, name="data", help="Datasets: synthesize, check, resize.")
     app.add_typer(flow.app, name="flow", help="Optical flow: extract, show.")
+    app.add_typer(features.app, name="features", help="Hand-crafted baselines: improved dense trajectories, "
+                  "TDD, Fisher vectors, linear SVM.")
     app.add_typer(track.app, name="track", help="Single-object tracking: run a tracker on a video, "
                   "benchmark trackers, convert result files.")
     app.add_typer(visualize.app, name="visualize", help="What a trained model learned: activation "
