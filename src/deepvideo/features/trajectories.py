@@ -161,7 +161,8 @@ class DenseTrajectoryExtractor:
         self.scales: list[float] = []
         self.size: tuple[int, int] = (0, 0)
         self.out: list[tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]] = []
-        self.stats = {"started": 0, "out_of_frame": 0, "static": 0, "erratic": 0, "camera": 0, "kept": 0}
+        self.stats = {"started": 0, "described": 0, "out_of_frame": 0, "static": 0, "erratic": 0, "camera": 0,
+                      "kept": 0}
 
     def _pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
         h, w = gray.shape
@@ -222,6 +223,7 @@ class DenseTrajectoryExtractor:
             tr.keep(inside)
             rows, pts, xi, yi, new = rows[: inside.sum()], pts[inside], xi[inside], yi[inside], new[inside]
         idx = tr.index
+        self.stats["described"] += len(idx)
         tr.disp[rows, idx] = warped[:, yi, xi].T
         corners = hg.patch_corners(pts, h, w, p.patch)
         integrals = {"hog": hg.hog_integral(prev), "hof": hg.hof_integral(warped)}
