@@ -101,3 +101,10 @@ def test_points_are_the_tracked_positions_in_frame_coordinates():
     np.testing.assert_allclose(steps.reshape(len(tr), -1) / tr.info[:, 5:6], tr.descriptors["trajectory"],
                                atol=1e-5)
     assert set(np.unique(tr.info[:, 6])) == {1.0, np.float32(np.sqrt(2))}
+
+
+def test_every_point_leaving_the_frame_at_once_is_no_error():
+    frames = _pan(17, 48, 0)
+    far = np.full((2, 48, 48), 100.0, np.float32)
+    tr = extract_trajectories(frames, TrajectoryParams(max_scales=1, camera=False), flow_fn=lambda a, b: far)
+    assert len(tr) == 0 and tr.stats["out_of_frame"] == tr.stats["started"] - len(dense_sample(frames[-1]))

@@ -79,3 +79,8 @@ def test_patch_is_shifted_inside_and_small_images_rejected():
     np.testing.assert_array_equal(c, [[0, 0], [32, 8]])
     with pytest.raises(ValueError, match="smaller than the 32x32"):
         hg.patch_corners(np.zeros((1, 2)), 20, 64)
+
+
+def test_no_points_give_an_empty_descriptor_array():
+    integral = hg.hof_integral(np.zeros((2, 32, 32)))
+    assert hg.cell_descriptors(integral, np.zeros((0, 2), np.int64)).shape == (0, 36)

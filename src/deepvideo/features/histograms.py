@@ -100,7 +100,7 @@ def cell_descriptors(integral: np.ndarray, corners: np.ndarray, patch: int = PAT
     grid = integral[ys[:, :, None], xs[:, None, :]]  # [P, cells+1 (y), cells+1 (x), B]
     sums = grid[:, 1:, 1:] - grid[:, :-1, 1:] - grid[:, 1:, :-1] + grid[:, :-1, :-1]  # [P, cy, cx, B]
     vec = np.maximum(sums.transpose(0, 2, 1, 3), 0.0) + epsilon  # x-major
-    vec = vec.reshape(len(corners), -1)
+    vec = vec.reshape(len(corners), cells * cells * integral.shape[2])
     vec /= vec.sum(axis=1, keepdims=True)
     return np.sqrt(vec).astype(np.float32)
 

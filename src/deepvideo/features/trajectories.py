@@ -221,6 +221,8 @@ class DenseTrajectoryExtractor:
         if not inside.all():
             self.stats["out_of_frame"] += int((~inside).sum())
             tr.keep(inside)
+            if not inside.any():
+                return
             rows, pts, xi, yi, new = rows[: inside.sum()], pts[inside], xi[inside], yi[inside], new[inside]
         idx = tr.index
         self.stats["described"] += len(idx)
