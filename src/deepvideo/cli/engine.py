@@ -250,15 +250,26 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
          space: str = typer.Option("softmax", "--space", help="softmax (probabilities) or logits."),
          c: float = typer.Option(1.0, "--C", help="SVM regularisation constant."),
          out: Path = typer.Option(None, "--out", help="Folder for fused scores, metrics, report."),
+         l2: bool = typer.Option(False, "--l2", help="Average L2-normalised scores (the '+ IDT' rows); "
+                                 "SVM scores of `deepvideo features svm` are used as they are."),
+         val: list[str] = typer.Option(None, "--val", help="Validation scores of the same models, in the "
+                                       "same order: choose the --l2 weights on them."),
          ) -> None:
     """Late fusion of several models' saved test scores: weighted average or linear SVM.
 
     SVM fusion (Simonyan & Zisserman 2014) trains a linear SVM on the stacked, L2-normalised
     scores of the same models on their training videos (`deepvideo test RUN --subset train`)
-    and applies it to the test scores.
+    and applies it to the test scores. `--l2` averages the L2-normalised scores (ConvNets in
+    --space, hand-crafted SVM scores raw), with the weights chosen on `--val` scores if given.
     """
     from deepvideo.engine.evaluate import score_metrics, write_evaluation
-    from deepvideo.engine.fusion import fuse_sets, load_scores
+    from deepvideo.engine.fusion import ScoreSet, align, fuse_sets, load_scores
+    from deepvideo.engine.metrics import softmax
+    from deepvideo.features.late_fusion import choose_weights, l2_average
+
+    def l2_inputs(score_sets):
+        return [s.scores if s.meta.get("scores") == "svm" or space != "softmax" else softmax(s.scores)
+                for s in align(score_sets)]
 
     try:
         w = [float(x) for x in weights.split(",")] if weights else None
@@ -269,12 +280,25 @@ def fuse(scores: list[Path] = typer.Argument(..., help="scores.npz files (or tes
         fail(f"--svm needs one train scores file per model: {len(scores)} test, {len(svm_paths)} train", 2)
     if svm_paths and w is not None:
         fail("--weights and --svm are alternatives; give one of them", 2)
+    val_paths = _split_list(val)
+    if val_paths and (not l2 or w is not None or len(val_paths) != len(scores)):
+        fail("--val needs --l2, no --weights, and one validation scores file per model", 2)
     try:
         sets = [load_scores(p) for p in scores]
         trains = [load_scores(p) for p in svm_paths] or None
-        fused = fuse_sets(sets, w, space, trains, C=c)
+        if l2 and not trains:
+            vals = [load_scores(p) for p in val_paths]
+            if vals:
+                w, val_acc = choose_weights(l2_inputs(vals), align(vals)[0].labels)
+                typer.echo(f"weights chosen on validation: {w} (accuracy {100 * val_acc:.1f}%)")
+            ref, arr = align(sets)[0], l2_average(l2_inputs(sets), w)
+            fused = ScoreSet(ref.video_ids, ref.labels, arr[:, None], arr, ref.class_names, "mean",
+                             {"fusion": "l2", "weights": w or [1.0] * len(sets), "space": space})
+        else:
+            fused = fuse_sets(sets, w, space, trains, C=c)
         rows = {Path(s.source).parent.name or s.source: score_metrics(s) for s in sets}
-        label = "fused (svm)" if trains else f"fused ({','.join(f'{x:g}' for x in (w or [1] * len(sets)))})"
+        shown = ",".join(f"{x:g}" for x in (w or [1] * len(sets)))
+        label = "fused (svm)" if trains else f"fused ({'l2 ' if l2 else ''}{shown})"
         rows[label] = score_metrics(fused)
         if out is not None:
             write_evaluation(out, fused, title="Late fusion", name=label,

@@ -23,12 +23,14 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from deepvideo.cli import actions, data, detect, engine, flow, models, serve, track, visualize
+    from deepvideo.cli import actions, data, detect, engine, features, flow, models, serve, track, visualize
 
     app.add_typer(data.app, name="data", help="Datasets: synthesize, check, resize.")
     app.add_typer(flow.app, name="flow", help="Optical flow: extract, show.")
     app.add_typer(detect.app, name="detect", help="Video object detection (R-FCN, D&T): detect and link "
                   "tubes in a video, score a model on a VID split, render the synthetic VID set.")
+    app.add_typer(features.app, name="features", help="Hand-crafted baselines: improved dense trajectories, "
+                  "TDD, Fisher vectors, linear SVM.")
     app.add_typer(track.app, name="track", help="Single-object tracking: run a tracker on a video, "
                   "benchmark trackers, convert result files.")
     app.add_typer(visualize.app, name="visualize", help="What a trained model learned: activation "
