@@ -28,8 +28,8 @@ def _run_extract(inputs, out, opts, workers, shard, strict) -> None:
         f"{summary.seconds:.1f} s), {len(summary.skipped)} already done, "
         f"{len(summary.failed)} failed -> {out}"
     )
-    for fail in summary.failed:
-        typer.echo(f"  failed: {fail['video']}: {fail['reason']}", err=True)
+    for bad in summary.failed:
+        typer.echo(f"  failed: {bad['video']}: {bad['reason']}", err=True)
     failed, total = len(summary.failed), len(summary.failed) + len(summary.done) + len(summary.skipped)
     if failed and (strict or failed == total):
         fail(f"{failed} of {total} videos failed")
