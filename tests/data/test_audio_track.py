@@ -121,3 +121,15 @@ def test_clip_dataset_delivers_aligned_audio(silent_video):
     with pytest.raises(ValueError, match="audio_missing"):
         spec.replace(audio_missing="skip")
     assert spec.batch_keys == ("rgb", "audio")
+
+
+def test_generate_dataset_with_audio(tmp_path, monkeypatch):
+    import deepvideo.data.synth.audio as synth_audio
+    from deepvideo.data.synth import RenderParams, generate_dataset
+
+    calls = []
+    monkeypatch.setattr(synth_audio, "add_class_tones", lambda out, seed: calls.append((out, seed)))
+    tiny = RenderParams(width=32, height=32, frames=2)
+    summary = generate_dataset("motion-shapes", tmp_path / "ms", videos_per_class=3, params=tiny, seed=2,
+                               clips_per_group=1, audio=True)
+    assert summary.manifest["audio"] == "class tones" and calls == [(tmp_path / "ms", 2)]
