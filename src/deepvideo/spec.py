@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-MODALITIES = ("rgb", "flow", "rgbdiff")
+MODALITIES = ("rgb", "flow", "rgbdiff", "audio")
+AUDIO_MISSING = ("error", "silence")
 
 # Flow enters every model in the same units, pixels of displacement (as in the two-stream
 # paper): models taking rgb and flow divide it by this (data.transforms.Normalize) and flow-only
@@ -24,7 +25,10 @@ class InputSpec:
 
     A batch holds each modality with all its frames in temporal order:
     ``rgb [N, 3, num_segments*num_frames, H, W]`` and
-    ``flow [N, 2, num_segments*flow_stack, H, W]``.
+    ``flow [N, 2, num_segments*flow_stack, H, W]`` and ``audio [N, 1, audio_frames, audio_mels]``
+    (the log-mel spectrogram of the clip's time span, resampled to ``audio_rate`` Hz; see
+    :mod:`deepvideo.data.audio`). ``audio_missing``: a video without an audio stream is an error
+    (``"error"``) or a silent track (``"silence"``).
     """
 
     modalities: tuple[str, ...] = ("rgb",)
@@ -36,6 +40,10 @@ class InputSpec:
     mean: tuple[float, ...] = (0.45, 0.45, 0.45)
     std: tuple[float, ...] = (0.225, 0.225, 0.225)
     dense_temporal: bool = False  # the head returns [N, K, T'] instead of [N, K]
+    audio_rate: int = 16000  # Hz (Xiao et al. 2020)
+    audio_mels: int = 80  # mel bins
+    audio_frames: int = 128  # spectrogram steps per clip
+    audio_missing: str = "error"  # or "silence"
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modalities if m not in MODALITIES]
@@ -45,6 +53,10 @@ class InputSpec:
             raise ValueError("num_segments, num_frames and crop_size must be >= 1")
         if "flow" in self.modalities and self.flow_stack < 1:
             raise ValueError("a flow model needs flow_stack >= 1")
+        if "audio" in self.modalities and min(self.audio_rate, self.audio_mels, self.audio_frames) < 1:
+            raise ValueError("an audio model needs audio_rate, audio_mels and audio_frames >= 1")
+        if self.audio_missing not in AUDIO_MISSING:
+            raise ValueError(f"audio_missing must be one of {AUDIO_MISSING}, got {self.audio_missing!r}")
         lo, hi = self.stride_range
         if not 1 <= lo <= hi:
             raise ValueError(f"frame_stride must be >= 1 (or a range lo <= hi), got {self.frame_stride}")

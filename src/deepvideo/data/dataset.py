@@ -1,7 +1,10 @@
 """ClipDataset: records + a model's InputSpec -> clips ready for the model.
 
 One item is ``{"rgb": float [3,T,H,W], "flow": float [2,T,H,W], "label": int, "index": int}``
-with only the modalities the spec asks for (``rgbdiff`` models get ``rgb``). In test mode
+with only the modalities the spec asks for (``rgbdiff`` models get ``rgb``; ``audio`` models get
+``"audio": float [1, Ta, F]``, the log-mel spectrogram of the time span of the clip's RGB frames,
+:mod:`deepvideo.data.audio`; a video without sound raises ``NoAudioError`` unless the spec's
+``audio_missing="silence"``). In test mode
 (``train=False``) every modality has a leading view dimension ``V = num_clips * crops``.
 Frame indices come from :func:`deepvideo.data.sampling.build_sampler`, augmentation from
 :func:`deepvideo.data.transforms.build_transforms`, frames from
@@ -109,6 +112,7 @@ class ClipDataset(Dataset):
         self.damaged_warned: set[str] = set()  # damaged videos already warned about (this process)
         self.need_rgb = "rgb" in spec.batch_keys
         self.need_flow = "flow" in spec.batch_keys
+        self.need_audio = "audio" in spec.batch_keys
         if sampler is None:
             from deepvideo.data.sampling import build_sampler
 
@@ -178,7 +182,7 @@ class ClipDataset(Dataset):
         flow_path = self.flow_path(rec) if self.need_flow else None
         reader = None
         try:
-            if self.need_rgb or (self.need_flow and flow_path is None):
+            if self.need_rgb or self.need_audio or (self.need_flow and flow_path is None):
                 reader = _open(rec, self.short_side)
                 num_frames = rec.num_frames or len(reader)
             else:
@@ -196,6 +200,7 @@ class ClipDataset(Dataset):
                     views["flow"] = _read_stored_flow(flow_path, fidx)
                 else:
                     views["flow"] = self._computed_flow(reader, fidx, rec)
+            audio = self._audio(rec, reader, np.asarray(idx["rgb"])) if self.need_audio else None
         finally:
             if reader is not None and hasattr(reader, "close"):
                 reader.close()
@@ -204,7 +209,7 @@ class ClipDataset(Dataset):
             h, w = views["rgb"].shape[2:4]
             views["flow"] = _resize_flow(views["flow"], h, w)
         outs = []
-        num_views = next(iter(views.values())).shape[0]
+        num_views = next(iter(views.values())).shape[0] if views else 0
         for v in range(num_views):
             outs.append(self.transform({k: x[v] for k, x in views.items()}, rng))
         item = {}
@@ -213,9 +218,25 @@ class ClipDataset(Dataset):
             if stacked.dim() == 6:
                 stacked = stacked.flatten(0, 1)
             item[k] = stacked[0] if self.train else stacked
+        if audio is not None:  # [V, 1, Ta, F], repeated for the crops / flips of each clip
+            crops = item[next(iter(views))].shape[0] // audio.shape[0] if views and not self.train else 1
+            audio = audio.repeat_interleave(crops, dim=0)
+            item["audio"] = audio[0] if self.train else audio
         item["label"] = self._label(rec)
         item["index"] = i
         return item
+
+    def _audio(self, rec: VideoRecord, reader, frame_idx: np.ndarray) -> torch.Tensor:
+        """Log-mel windows ``[V, 1, Ta, F]`` over the time spans of the clips' frames ``[V, T]``."""
+        from deepvideo.data.audio import clip_log_mel, read_audio
+
+        spec, fps = self.spec, getattr(reader, "fps", None)
+        if not fps:
+            raise ValueError(f"{rec.path}: no frame rate known, cannot align its audio with the frames")
+        # a video without audio raises NoAudioError (not a "bad video": the whole set needs sound)
+        samples = read_audio(rec.path, spec.audio_rate, spec.audio_missing, duration=len(reader) / fps)
+        return torch.stack([clip_log_mel(samples, v, fps, spec.audio_rate, spec.audio_frames, spec.audio_mels)
+                            for v in frame_idx])
 
     def _warn_damaged(self, rec: VideoRecord, reader) -> None:
         """Warn once per video when decoding it logged errors (kept: see the module docstring)."""

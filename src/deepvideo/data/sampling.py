@@ -244,8 +244,8 @@ class Sampler:
     layout: str = "segments"
 
     @property
-    def rgb_needed(self) -> bool:
-        return "rgb" in self.spec.batch_keys
+    def rgb_needed(self) -> bool:  # audio windows follow the RGB frames' time span
+        return "rgb" in self.spec.batch_keys or "audio" in self.spec.batch_keys
 
     @property
     def flow_needed(self) -> bool:

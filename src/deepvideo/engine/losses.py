@@ -3,7 +3,10 @@
 A model output is a tensor of logits ``[N,K]``, dense logits ``[N,K,T']`` (cross-entropy on
 every chunk, averaged over T': Feichtenhofer et al. 2016's one loss per chunk) or, in
 training mode, a dict ``{"logits": ..., "aux_<name>": ...}`` whose losses are summed with
-weights (default 1.0 each). Float multi-hot labels use binary cross-entropy.
+weights (default 1.0 each). A dict may also carry ready-made scalar losses ``"loss_<name>"``
+(e.g. Skip RNN's budget loss), added with their weight, and running values ``"metric_<name>"``
+(batch means, not losses: the recognition task reports them). Float multi-hot labels use binary
+cross-entropy.
 """
 
 from __future__ import annotations
@@ -77,9 +80,14 @@ def compute_loss(
         names = {("logits" if i == 0 else f"aux_{h}"): h for i, h in enumerate(heads)}
     parts, total = {}, None
     for name, logits in outputs.items():
-        if name != "logits" and not name.startswith("aux_"):
+        if name.startswith("loss_"):  # a scalar loss the model computed itself
+            if logits.dim() != 0:
+                raise ValueError(f"model output {name!r} must be a scalar loss, "
+                                 f"got shape {tuple(logits.shape)}")
+            loss = logits.float()
+        elif name != "logits" and not name.startswith("aux_"):
             continue
-        if name in names:
+        elif name in names:
             loss = single_loss(logits, head_targets[names[name]], label_smoothing, ignore_index=-1)
         else:
             loss = single_loss(logits, target, label_smoothing)

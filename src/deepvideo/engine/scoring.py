@@ -22,8 +22,9 @@ from torch import nn
 
 from deepvideo.spec import InputSpec
 
-MODALITY_KEYS = ("rgb", "flow", "rgbdiff")
+MODALITY_KEYS = ("rgb", "flow", "rgbdiff", "audio")
 BASE_NDIM = 5  # [N, C, T, H, W]; one more leading dim = views
+KEY_NDIM = {"audio": 4}  # [N, 1, Ta, F] log-mel spectrograms
 
 
 def model_inputs(batch: dict, spec: InputSpec | None) -> list[str]:
@@ -76,11 +77,11 @@ def split_views(batch: dict, keys: Iterable[str] | None = None) -> tuple[dict, i
         raise ValueError(f"batch has none of the modalities {MODALITY_KEYS} (keys: {', '.join(batch)})")
     first = batch[keys[0]]
     n = first.shape[0]
-    views = first.shape[1] if first.ndim == BASE_NDIM + 1 else 1
+    views = first.shape[1] if first.ndim == KEY_NDIM.get(keys[0], BASE_NDIM) + 1 else 1
     flat = {}
     for k in keys:
         x = batch[k]
-        if x.ndim == BASE_NDIM + 1:
+        if x.ndim == KEY_NDIM.get(k, BASE_NDIM) + 1:
             if x.shape[1] != views:
                 raise ValueError(f"modalities disagree on the number of views: {k} has {x.shape[1]}")
             x = x.reshape(n * views, *x.shape[2:])

@@ -70,7 +70,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 def input_shapes(
     spec: InputSpec, batch: int = 1, frames: int | None = None, crop: int | None = None
 ) -> dict[str, tuple[int, ...]]:
-    """Batch shapes a model with ``spec`` eats: ``{"rgb": (N,3,T,H,W), "flow": (N,2,L,H,W)}``."""
+    """Batch shapes a model with ``spec`` eats: ``{"rgb": (N,3,T,H,W), "flow": (N,2,L,H,W),
+    "audio": (N,1,Ta,F)}``."""
     size = crop or spec.crop_size
     shapes = {}
     if "rgb" in spec.modalities or "rgbdiff" in spec.modalities:
@@ -79,6 +80,8 @@ def input_shapes(
     if "flow" in spec.modalities:
         t = frames or spec.num_segments * spec.flow_stack
         shapes["flow"] = (batch, 2, t, size, size)
+    if "audio" in spec.modalities:  # log-mel spectrogram of the clip
+        shapes["audio"] = (batch, 1, spec.audio_frames, spec.audio_mels)
     return shapes
 
 

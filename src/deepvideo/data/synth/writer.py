@@ -197,8 +197,12 @@ def _write_annotations(ann: Path, classes: list[str], tasks: list[tuple[int, int
 
 def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int | None = None,
                      params: RenderParams | None = None, seed: int = 0, workers: int = 1,
-                     clips_per_group: int = 5, crf: int = 18, progress: bool | None = None) -> SynthSummary:
+                     clips_per_group: int = 5, crf: int = 18, progress: bool | None = None,
+                     audio: bool = False) -> SynthSummary:
     """Render and write the set ``name`` under ``out`` (see the module docstring for the layout).
+
+    ``audio``: give every video its class tone as an audio track
+    (:func:`deepvideo.data.synth.audio.add_class_tones`; resumable, not part of the set's identity).
 
     ``workers > 1`` renders in that many processes (started by a fork server, so a script
     calling this needs the usual ``if __name__ == "__main__":`` guard); the files do not
@@ -237,6 +241,10 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
 
     splits, camera = _write_annotations(out / "annotations", classes, tasks, layout, num_groups,
                                         synth_set, params)
+    if audio:
+        from deepvideo.data.synth.audio import add_class_tones
+
+        add_class_tones(out, seed)
     manifest = {
         **identity,
         "description": synth_set.description,
@@ -244,6 +252,7 @@ def generate_dataset(name: str, out: str | os.PathLike, *, videos_per_class: int
                    "splits": {str(k): {"train": v["train"], "test": v["test"]} for k, v in splits.items()},
                    **({"camera": camera} if camera else {})},
         "layout": "ucf101",
+        **({"audio": "class tones"} if audio else {}),
         "complete": True,
     }
     atomic_write_text(out / "synth.json", json.dumps(manifest, indent=2) + "\n")

@@ -3,10 +3,12 @@
 What one step does: the model gets the batch entries it reads (``InputSpec.batch_keys``)
 and returns logits ``[N,K]``, dense logits ``[N,K,T']`` or, in training mode, a dict
 ``{"logits": ..., "aux_<name>": ...}``; the losses (:func:`deepvideo.engine.losses.compute_loss`)
-are summed with ``train.loss_weights`` (default 1.0 each). The running metric is ``top1``
-(% of training clips whose top class is the label). Validation scores clips through
-:func:`deepvideo.engine.scoring.score_batches` (the path ``deepvideo test`` uses) and
-reports ``val_loss``, ``val_top1`` and ``val_top5`` (%, clip level).
+are summed with ``train.loss_weights`` (default 1.0 each); a model's own scalar losses
+``"loss_<name>"`` are added too. The running metric is ``top1`` (% of training clips whose top
+class is the label); a model naming more in its ``train_metrics`` attribute (e.g. Skip RNN's
+``frames_used``) returns them as ``"metric_<name>"`` batch means, reported as ``train_<name>``.
+Validation scores clips through :func:`deepvideo.engine.scoring.score_batches` (the path
+``deepvideo test`` uses) and reports ``val_loss``, ``val_top1`` and ``val_top5`` (%, clip level).
 
 Multi-task training (Simonyan & Zisserman 2014, Sec. 5: one net, a UCF101 and an HMDB51
 head, losses summed): ``data.multitask: {<head>: {train: ..., val: ...}, ...}`` concatenates
@@ -130,6 +132,9 @@ class Recognition(Task):
         return train_dataset, ({"": val_dataset} if val_dataset is not None else {})
 
     def check_model(self, model: nn.Module) -> None:
+        extra = tuple(getattr(getattr(model, "module", model), "train_metrics", ()))
+        base = type(self).train_metrics
+        self.train_metrics = (*base, *(m for m in extra if m not in base))
         heads, model_heads = list(self.head_classes), getattr(model, "head_names", None)
         if heads and model_heads is not None and list(model_heads) != heads:
             raise ConfigError(
@@ -155,7 +160,11 @@ class Recognition(Task):
                 correct += count_correct(scores[mask], head_targets[h][mask], 1)
         else:
             correct = count_correct(clip_scores(logits.detach().float()), target, 1)
-        return StepOutput({"loss": loss, **parts}, int(target.shape[0]), {"top1": 100.0 * correct})
+        n = int(target.shape[0])
+        sums = {"top1": 100.0 * correct}
+        if isinstance(out, dict):  # the model's own running values, batch means -> sums over items
+            sums.update({k[7:]: float(v.detach()) * n for k, v in out.items() if k.startswith("metric_")})
+        return StepOutput({"loss": loss, **parts}, n, sums)
 
     @staticmethod
     def spec_of(model: nn.Module):
