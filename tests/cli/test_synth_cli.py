@@ -84,3 +84,23 @@ def test_synth_refuses_a_folder_with_other_settings(tmp_path):
                   "-j", "1")
     assert result.exit_code == 2
     assert "other settings (parameters.frames: 3 -> 4)" in " ".join(result.output.split())
+
+
+def test_synth_audio_flag_gives_each_video_its_class_tone(tmp_path):
+    import numpy as np
+
+    from deepvideo.data.audio import AUDIO_RATE, read_audio
+    from deepvideo.data.synth.audio import TONE_BASE_HZ
+
+    out = tmp_path / "tones"
+    result = _run("motion-shapes", "--out", str(out), "-n", "3", "--size", "32x32", "--frames", "8",
+                  "--audio", "-j", "1")
+    assert result.exit_code == 0, result.output
+    tones = TONE_BASE_HZ * 2.0 ** (np.arange(10) / 4)
+    heard = []
+    for video in sorted((out / "videos").rglob("*_g01_c01.mp4")):
+        samples = read_audio(video)
+        peak_hz = np.argmax(np.abs(np.fft.rfft(samples))) * AUDIO_RATE / len(samples)
+        heard.append(int(np.argmin(np.abs(tones - peak_hz))))
+        assert np.min(np.abs(tones - peak_hz)) < 10, peak_hz
+    assert sorted(heard) == list(range(10))  # one tone per class

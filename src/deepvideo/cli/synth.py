@@ -27,6 +27,8 @@ def synth(
                                       help="Moving camera for every other video of a class (object sets)."),
     clips_per_group: int = typer.Option(5, "--clips-per-group",
                                         help="Clips per group g01..gNN (splits hold out groups)."),
+    audio: bool = typer.Option(False, "--audio", help="Give every video its class's tone as an audio "
+                               "track (for audio and audiovisual models)."),
 ) -> None:
     """Render a synthetic set as H.264 videos with UCF101-style annotations and 3 splits."""
     from rich.console import Console
@@ -42,7 +44,7 @@ def synth(
         params = RenderParams(width=width, height=height, frames=frames, fps=fps, moving_camera=moving_camera,
                               mixed_camera=mixed_camera)
         summary = generate_dataset(name, out, videos_per_class=videos_per_class, params=params, seed=seed,
-                                   workers=workers, clips_per_group=clips_per_group)
+                                   workers=workers, clips_per_group=clips_per_group, audio=audio)
     except (SynthError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
