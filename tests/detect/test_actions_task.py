@@ -100,3 +100,15 @@ def test_deepvideo_test_reports_frame_map_of_an_action_detector(tiny_run, tmp_pa
     written = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert written["frame_map"] == pytest.approx(evaluate_run(out, out_dir=tmp_path / "e")["frame_map"])
     assert "frame_map" in res.output and "ap 4 wave" in res.output
+
+
+def test_person_detector_must_be_an_object_detection_run(tiny_run):
+    from typer.testing import CliRunner
+
+    from deepvideo.cli.main import app
+
+    root, out, _ = tiny_run
+    video = sorted((root / "videos").glob("*.mp4"))[0]
+    res = CliRunner().invoke(app, ["detect-actions", str(video), "--checkpoint", str(out),
+                                   "--person-detector", str(out)])
+    assert res.exit_code == 1 and "not a detector (detect_track)" in res.output

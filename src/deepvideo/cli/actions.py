@@ -24,7 +24,12 @@ def run(video: Path = typer.Argument(..., help="Video file."),
         persons: Path = typer.Option(None, "--persons", help="Person boxes per keyframe (AVA proposals "
                                      "CSV / JSON / npz; keyed by the video id)."),
         person_detector: Path = typer.Option(None, "--person-detector",
-                                             help="A trained person detector run."),
+                                             help="A trained object detector run (deepvideo detect's "
+                                             "R-FCN / D&T) whose --person-class boxes are the persons."),
+        person_class: str = typer.Option("person", "--person-class",
+                                         help="The detector's class that holds the persons."),
+        person_score: float = typer.Option(0.5, "--person-score",
+                                           help="Lowest detector score of a person box."),
         video_id: str = typer.Option(None, "--video-id",
                                      help="Id of the video in --persons (default: file stem)."),
         start: float = typer.Option(0.0, "--start", help="Time of frame 0 in seconds (AVA clips: 900)."),
@@ -39,17 +44,15 @@ def run(video: Path = typer.Argument(..., help="Video file."),
 
     if (persons is None) == (person_detector is None):
         fail("give the person boxes: one of --persons FILE or --person-detector RUN", 2)
-    if person_detector is not None:
-        fail("--person-detector: no trained person detector can be loaded in this version "
-              "(Detect & Track's R-FCN is not part of it); run your detector and pass its boxes "
-              "with --persons", 2)
     vid = video_id or video.stem
     try:
-        proposals = read_proposals(persons)
         model, cfg, meta = load_detector(checkpoint, device)
-        boxes = {ts: arr for (v, ts), arr in proposals.items() if v == vid}
-        if not boxes:
-            fail(f"{persons}: no boxes for video id {vid!r} (use --video-id)")
+        if persons is not None:
+            boxes = {ts: arr for (v, ts), arr in read_proposals(persons).items() if v == vid}
+            if not boxes:
+                fail(f"{persons}: no boxes for video id {vid!r} (use --video-id)")
+        else:
+            boxes = _detected_persons(person_detector, video, person_class, person_score, start)
         results = detect_video(model, video, boxes, start=start, device=device)
     except (OSError, ValueError, KeyError, AvaFormatError) as err:
         fail(str(err).strip("'\""))
@@ -62,6 +65,19 @@ def run(video: Path = typer.Argument(..., help="Video file."),
     people = sum(len(r.boxes) for r in results)
     typer.echo(f"{len(results)} keyframes, {people} person boxes: {folder / 'actions.json'}, "
                f"{folder / 'actions.csv'}, {folder / 'annotated.mp4'}")
+
+
+def _detected_persons(run: Path, video: Path, person_class: str, min_score: float, start: float) -> dict:
+    """Person boxes per keyframe from a trained ``deepvideo detect`` run."""
+    from deepvideo.detect.actions.predict import person_boxes
+    from deepvideo.engine.tasks.detect_track import load_detector as load_object_detector
+
+    model, classes, _ = load_object_detector(run)
+    if person_class not in classes:
+        fail(f"{run}: the detector has no class {person_class!r} (its classes: {', '.join(classes)}); "
+             "name one with --person-class", 2)
+    detector = getattr(model, "detector", model)  # a D&T model detects with its R-FCN
+    return person_boxes(detector, video, classes.index(person_class) + 1, min_score=min_score, start=start)
 
 
 @app.command("synth")

@@ -51,6 +51,28 @@ def detect_video(model, video: str | Path, persons: dict[int, np.ndarray], *, st
     return out
 
 
+@torch.no_grad()
+def person_boxes(detector, video: str | Path, label: int, *, min_score: float = 0.5,
+                 start: float = 0.0) -> dict[int, np.ndarray]:
+    """Person boxes at every keyframe from an object detector (e.g. the R-FCN of
+    :mod:`deepvideo.detect.rfcn`): ``{timestamp: [n, 5]}`` (normalised x1, y1, x2, y2, score)
+    of its class ``label`` (1-based) scoring at least ``min_score``."""
+    from deepvideo.detect.inference import to_tensor
+
+    detector.eval()
+    reader = VideoReader(video)
+    fps = reader.fps or 30.0
+    out = {}
+    for ts in keyframe_timestamps(reader.num_frames, fps, start=start):
+        frame = reader.get_frames([keyframe_index(ts, fps, start)])[0].numpy()
+        height, width = frame.shape[:2]
+        (dets,) = detector.detect(to_tensor(frame))
+        keep = (dets.labels == label) & (dets.scores >= min_score)
+        boxes = dets.boxes[keep].double().numpy() / np.array([width, height, width, height])
+        out[ts] = np.concatenate([boxes.clip(0, 1), dets.scores[keep].double().numpy()[:, None]], 1)
+    return out
+
+
 def as_rows(video_id: str, results: list[KeyframeResult], actions: list[int]) -> list[AvaBox]:
     """AVA detection rows: one per box and action."""
     return [AvaBox(video_id, r.timestamp, tuple(float(v) for v in box), a, score=float(s))
