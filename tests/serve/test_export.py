@@ -31,10 +31,11 @@ FAMILIES = {  # tiny presets: name -> (builder kwargs, InputSpec overrides)
     "mvit_v2_s": ({"num_frames": 4, "crop_size": 32, "embed_dim": 8, "depth": 2, "dim_mul_at": (1,)},
                   {"num_frames": 4, "crop_size": 32}),
     "two_stream_small": ({}, {"crop_size": 32}),  # rgb and flow inputs
+    "slowfast_r50": ({}, {"num_frames": 8, "crop_size": 32}),  # two pathways from one clip
 }
 
 
-@pytest.mark.parametrize("name", ["mvit_v2_s", "two_stream_small"])  # 3D CNNs: the CLI test, bench
+@pytest.mark.parametrize("name", ["mvit_v2_s", "two_stream_small", "slowfast_r50"])  # 3D CNNs: the CLI test, bench
 def test_onnx_equals_pytorch(name, tmp_path):
     torch.manual_seed(0)
     kwargs, spec = FAMILIES[name]
