@@ -35,7 +35,8 @@ FAMILIES = {  # tiny presets: name -> (builder kwargs, InputSpec overrides)
 }
 
 
-@pytest.mark.parametrize("name", ["mvit_v2_s", "two_stream_small", "slowfast_r50"])  # 3D CNNs: the CLI test, bench
+# plain 3D CNNs: the CLI test and the bench
+@pytest.mark.parametrize("name", ["mvit_v2_s", "two_stream_small", "slowfast_r50"])
 def test_onnx_equals_pytorch(name, tmp_path):
     torch.manual_seed(0)
     kwargs, spec = FAMILIES[name]
