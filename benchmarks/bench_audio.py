@@ -66,10 +66,10 @@ def run(model: str, data: Path, out: Path, epochs: int, quick: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT / "runs" / "audio_data" / "motion_shapes_audio")
+    p.add_argument("--data", type=Path, default=ROOT / "runs" / "audio_data" / "ms_audio12")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "audio_bench")
-    p.add_argument("--videos", type=int, default=9, help="videos per class")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--videos", type=int, default=12, help="videos per class")
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
