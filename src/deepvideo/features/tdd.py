@@ -29,7 +29,7 @@ NORMALISATIONS = ("spatiotemporal", "channel")
 
 
 class _Captured(Exception):
-    pass
+    """Raised by the hook of the last wanted layer: the rest of the forward pass is skipped."""
 
 
 @torch.no_grad()
