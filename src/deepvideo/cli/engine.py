@@ -166,7 +166,7 @@ def _test_task_run(run: Path, subset: str, out: Path | None, batch_size: int | N
     try:
         metrics = task_class(_run_task(run)).test_run(run, subset=subset, out_dir=out,
                                                       batch_size=batch_size, device=device)
-    except (OSError, ValueError, KeyError, NotImplementedError) as err:
+    except (OSError, ValueError, KeyError) as err:
         fail(str(err).strip("'\""))
     out_dir = metrics.pop("out_dir")
     width = max(len(k) for k in metrics)

@@ -94,7 +94,8 @@ class Task(abc.ABC):
         """Score a trained run of this task on ``data.<subset>`` for ``deepvideo test``: flat
         ``{metric: value}`` (per-class values included) and ``out_dir``, where the files went.
         Recognition runs go through :func:`deepvideo.engine.evaluate.evaluate_checkpoint`."""
-        raise NotImplementedError(f"task {cls.name!r} has no test protocol for `deepvideo test`")
+        raise ConfigError(f"runs of task {cls.name!r} are not scored by `deepvideo test`; trackers are "
+                          "benchmarked with `deepvideo track bench`")
 
     def checkpoint_meta(self) -> dict:
         """Keys stored in checkpoint.json (and run_info.json) besides the loop's own."""
