@@ -19,6 +19,8 @@ last hooked layer.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -51,9 +53,8 @@ def feature_maps(model: nn.Module, inputs, layers: tuple[str, ...] | list[str]) 
 
     handles = [modules[p].register_forward_hook(hook(p)) for p in layers]
     try:
-        model(inputs)
-    except _Captured:
-        pass
+        with contextlib.suppress(_Captured):  # the last wanted layer ends the forward pass
+            model(inputs)
     finally:
         for h in handles:
             h.remove()
