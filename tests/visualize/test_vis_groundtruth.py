@@ -56,7 +56,7 @@ def test_exact_flow_curl_and_direction_signs(vis_bench):
     names = list(vis_bench.EXPECTED)
     flows, labels, _ = vis_bench.render_set(3, first=200, classes=names)
     for flow, label in zip(flows, labels, strict=True):
-        name = names[int(label)]
+        name = CLASSES[int(label)]
         seen = remove_camera_motion(flow[None])[0].transpose(0, 1)  # [T, 2, H, W], mean removed
         u, v = dominant_motion(seen)
         measured = {"u": u, "v": v, "curl": mean_curl(seen, 0.1)}
