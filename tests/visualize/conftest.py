@@ -23,4 +23,4 @@ def vis_bench():
 
 @pytest.fixture(scope="session")
 def motion_stream(vis_bench):
-    return vis_bench.train_motion_stream()
+    return vis_bench.train_motion_stream(seed=vis_bench.SEED)

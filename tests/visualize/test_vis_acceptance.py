@@ -3,10 +3,11 @@ model of ``benchmarks/bench_visualize.py``): maximised class inputs move like th
 model sees them, kappa smooths over time, chi = 0 leaves time unconstrained, Grad-CAM lies on the
 moving object.
 
-The direction is measured on the flow after the model's mean displacement subtraction, averaged
-over the pixels of largest magnitude and summed over three noise seeds (one maximisation from
-noise is one sample of what excites the unit). Rotations (curl) are measured, not asserted, by
-the benchmark (docs/visualize.md gives the figures and says why).
+The direction is measured on the flow after the model's mean displacement subtraction: the mean
+(u, v) over the 10 % of vectors of largest magnitude for the four translations, the curl over
+the same vectors for the two rotations (positive = clockwise on screen), summed over three noise
+seeds (one maximisation from noise is one sample of what excites the unit). The class units are
+maximised with the bench's ``DIRECTION_OPTIONS`` (TV3D with kappa = 10, jitter).
 """
 
 from __future__ import annotations
@@ -17,12 +18,19 @@ import torch
 from deepvideo.visualize import regularizers as R
 from deepvideo.visualize.maximize import MaximizeOptions, maximize
 
-DIRECTIONS = {"MoveLeft": ("u", -1), "MoveRight": ("u", 1), "MoveUp": ("v", -1), "MoveDown": ("v", 1)}
+DIRECTIONS = (
+    "MoveLeft",
+    "MoveRight",
+    "MoveUp",
+    "MoveDown",
+    "RotateClockwise",
+    "RotateCounterclockwise",
+)
 
 
-@pytest.mark.parametrize("name", list(DIRECTIONS))
+@pytest.mark.parametrize("name", DIRECTIONS)
 def test_maximised_flow_moves_like_its_class(vis_bench, motion_stream, name):
-    key, sign = DIRECTIONS[name]
+    key, sign = vis_bench.EXPECTED[name]
     seen = vis_bench.seen_motion(motion_stream, vis_bench.class_inputs(motion_stream, name))
     assert sign * seen[key] > 0, f"{name}: seen {seen}"
 
@@ -44,7 +52,4 @@ def test_chi_zero_is_no_temporal_constraint(vis_bench, motion_stream):
 def test_gradcam_concentrates_on_the_moving_object(vis_bench, motion_stream):
     """Mean heat inside the renderer's object masks vs outside, over the held-out moving clips."""
     ratio, heats = vis_bench.gradcam_contrast(motion_stream)
-    assert len(heats) == 18 and ratio >= GRADCAM_RATIO, f"inside / outside = {ratio:.2f}"
-
-
-GRADCAM_RATIO = 2.5  # the issue asks 3; this 32x32 test model reaches ~3 (docs/visualize.md)
+    assert len(heats) == 9 * vis_bench.HELD_OUT and ratio >= 3.0, f"inside / outside = {ratio:.2f}"

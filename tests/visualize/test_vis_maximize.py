@@ -14,6 +14,7 @@ from deepvideo.visualize.maximize import (
     FLOW_UNITS_PER_PX,
     MaximizeOptions,
     input_shapes,
+    jittered,
     maximize,
     regularization,
     to_model_units,
@@ -71,11 +72,32 @@ def test_maximize_raises_the_unit_and_keeps_weights():
     assert logit.history[-1]["activation"] > logit.history[0]["activation"] and logit.rho == 8
 
 
+def test_jitter_shifts_every_stream_alike_with_a_zero_border():
+    x = {"rgb": torch.arange(60.0).view(3, 1, 4, 5), "flow": torch.arange(40.0).view(2, 1, 4, 5)}
+    g = torch.Generator().manual_seed(3)
+    dy, dx = (int(v) for v in torch.randint(-2, 3, (2,), generator=torch.Generator().manual_seed(3)))
+    assert (dy, dx) != (0, 0)
+    out = jittered(x, 2, g)
+    for key, v in x.items():
+        expected = torch.zeros_like(v)
+        for i in range(4):
+            for j in range(5):
+                if 0 <= i - dy < 4 and 0 <= j - dx < 5:  # out[i, j] = in[i - dy, j - dx], else 0
+                    expected[..., i, j] = v[..., i - dy, j - dx]
+        torch.testing.assert_close(out[key], expected)
+    assert jittered(x, 0, g) is x
+    model = TwoStreamToy()
+    res = maximize(model, "flow_conv", 1, MaximizeOptions(steps=10, lr=2.0, weight=50.0, jitter=2))
+    assert res.history[-1]["activation"] > res.history[0]["activation"]
+
+
 def test_bad_options_and_units():
     with pytest.raises(ValueError, match="unknown regulariser"):
         MaximizeOptions(reg="l2")
     with pytest.raises(ValueError, match="kappa and chi"):
         MaximizeOptions(kappa=-1)
+    with pytest.raises(ValueError, match="jitter"):
+        MaximizeOptions(jitter=-2)
     with pytest.raises(IndexError, match="out of range"):
         maximize(TwoStreamToy(), "flow_conv", 9, MaximizeOptions(steps=1))
     with pytest.raises(ValueError, match="never fires"):

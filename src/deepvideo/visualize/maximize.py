@@ -25,6 +25,15 @@ window of recent iterations (an AdaDelta-like window instead of AdaGrad's whole 
 (``R_B``'s infinite part). Step size ``lr`` (8-bit units per step) decays by a cosine to
 ``lr / 10``. The step size, window, step count and noise level are not stated in our digest of
 the chapter; ours (:class:`MaximizeOptions`) are CPU-sized and documented in docs/visualize.md.
+
+Jitter (``jitter > 0``; not in the chapter, a common addition to activation maximisation): at
+every step the model sees the inputs translated by a random offset of up to ``jitter`` pixels,
+the uncovered border zero-filled, so a pattern only pays off if it works wherever the frame's
+borders fall. Without it, the zero-mean field a mean-subtracting motion stream leaves the
+optimiser (the gradient through the subtraction has zero mean) can park the counter-motion
+that balances the class motion at a fixed border, where the network weighs it least. The shift
+is not circular: a wrap-around shift would make the optimum a periodic texture, whose total
+curl is zero, and rotation could not show.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ class MaximizeOptions:
     noise: float = 10.0  # std of the initial noise, 8-bit units
     per_pixel: bool = False  # normalise each pixel's step (AdaGrad) instead of the stream's RMS
     weight: float = 1.0  # C: trade-off constant on the activation term (Mahendran & Vedaldi)
+    jitter: int = 0  # each step the model sees the inputs shifted by up to this many pixels
     bound: float = R.B
     alpha: float = R.ALPHA
     beta: float = R.BETA
@@ -73,6 +83,8 @@ class MaximizeOptions:
             raise ValueError(f"kappa and chi must be >= 0, got kappa={self.kappa}, chi={self.chi}")
         if self.steps < 1 or self.window < 1 or self.lr <= 0:
             raise ValueError("steps and window must be >= 1 and lr > 0")
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be >= 0 pixels, got {self.jitter}")
 
 
 @dataclass
@@ -157,6 +169,24 @@ def unit_score(model: nn.Module, layer: str, channel: int, batch: dict) -> torch
     return channel_response(act, channel)[0]
 
 
+def jittered(inputs: dict[str, torch.Tensor], jitter: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """The inputs ``[C, T, H, W]`` translated by one random offset of at most ``jitter`` pixels
+    along H and W (the same for every stream), the uncovered border zero (no wrap-around);
+    unchanged for ``jitter = 0``."""
+    if jitter <= 0:
+        return inputs
+    dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g))
+    out = {}
+    for key, x in inputs.items():
+        h, w = x.shape[-2:]
+        shifted = torch.zeros_like(x)
+        shifted[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+            ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+        ]
+        out[key] = shifted
+    return out
+
+
 def _step_size(opts: MaximizeOptions, k: int) -> float:
     return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * k / max(opts.steps - 1, 1))))
 
@@ -191,7 +221,8 @@ def maximize(
         windows = {k: deque(maxlen=opts.window) for k in inputs}
         for k in range(opts.steps):
             xs = {key: x.clone().requires_grad_(True) for key, x in inputs.items()}
-            act = opts.weight * unit_score(model, layer, channel, to_model_units(xs, spec)) / (rho**2 * scale)
+            seen = to_model_units(jittered(xs, opts.jitter, g), spec)
+            act = opts.weight * unit_score(model, layer, channel, seen) / (rho**2 * scale)
             reg = sum(regularization(x, key, opts) for key, x in xs.items())
             objective = act - reg
             grads = torch.autograd.grad(objective, list(xs.values()))
