@@ -57,6 +57,8 @@ def test_maximize_writes_clips_grid_and_report(run_and_video, tmp_path):
         "MoveLeft,MoveRight",
         "--steps",
         "3",
+        "--jitter",
+        "2",
         "--stats",
         "none",
         "--formats",
@@ -134,6 +136,8 @@ def test_errors_are_one_line(run_and_video, tmp_path):
     assert r.exit_code == 1 and "has no layer 'net.nope'" in r.output
     r = _run("maximize", ck, "--reg", "tv9", "--out", tmp_path)
     assert r.exit_code == 2 and "unknown regulariser" in r.output
+    r = _run("maximize", ck, "--jitter", "-1", "--out", tmp_path)
+    assert r.exit_code == 2 and "jitter must be >= 0 pixels, got -1" in r.output
     r = _run("gradcam", ck, video, "--class", "Jump")
     assert r.exit_code == 2 and "--class 'Jump'" in r.output
     r = _run("gradcam", ck, tmp_path / "missing.mp4")

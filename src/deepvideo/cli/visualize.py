@@ -211,6 +211,9 @@ def maximize_cmd(
     weight: float = typer.Option(1.0, "--weight", help="C: weight of the activation term."),
     size: int = typer.Option(None, "--size", help="Frame side (default: the model's crop size)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial noise."),
+    jitter: int = typer.Option(
+        0, "--jitter", help="Shift the inputs by up to this many pixels each step (0: none)."
+    ),
     stats: str = typer.Option(
         "test", "--stats", help="Subset to measure a_hat on (test, val, train) or none."
     ),
@@ -233,7 +236,8 @@ def maximize_cmd(
     fmts = _formats(formats)
     try:
         opts = MaximizeOptions(
-            reg=reg, kappa=kappa, chi=chi, steps=steps, lr=lr, weight=weight, size=size, seed=seed
+            reg=reg, kappa=kappa, chi=chi, steps=steps, lr=lr, weight=weight, size=size, seed=seed,
+            jitter=jitter,
         )
     except ValueError as err:
         fail(str(err), 2)
