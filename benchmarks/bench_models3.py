@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=[r.name for r in ROWS], help="run only this row")
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "zoo_data", help="cache of videos and flow")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "models3", help="training runs")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (the table is for 2 cores)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (at most the 2 cores; 1 is faster "
+                    "on a machine shared with other jobs)")
     args = ap.parse_args(argv)
     args.data, args.out = args.data.absolute(), args.out.absolute()
 
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     table = merged(table)
     description = (
         "Learning check of the Models III families (issue 18): each trained from scratch with the engine "
-        "on 2 CPU cores for the budget in its recipe (`configs/models3/`), CPU-sized presets, on "
+        "on a 2-core CPU (torch threads: the summary's for the last run's rows, 2 for the others) for the "
+        "budget in its recipe (`configs/models3/`), CPU-sized presets, on "
         "motion-shapes (32 frames of 112x112, 10 classes told apart only by motion; the set of each row in "
         "its data column: the default 300 videos or the 1200 of the same generator; split 1 trains on two "
         "thirds, tests on one third; no horizontal flips in training), tested on split 1 with "
