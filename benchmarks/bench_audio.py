@@ -37,7 +37,8 @@ from common import RESULTS, write_result  # noqa: E402
 COMMAND = "python benchmarks/bench_audio.py"
 # row name -> (model, DropPathway probability P_d or None for the audio-only model)
 ROWS = {"audio": ("audio_resnet_small", None), "av_pd0.8": ("av_slowfast_small", 0.8),
-        "av_pd0.5": ("av_slowfast_small", 0.5), "av_pd0.2": ("av_slowfast_small", 0.2)}
+        "av_pd0.5": ("av_slowfast_small", 0.5), "av_pd0.2": ("av_slowfast_small", 0.2),
+        "av_pd0": ("av_slowfast_small", 0.0)}
 COLUMNS = ["row", "model", "DropPathway P_d", "epochs", "video acc %", "minutes"]
 
 
