@@ -83,3 +83,58 @@ def test_registered_presets():
     assert small.batch_keys == ("audio",)
     model = create_model("av_slowfast_small", num_classes=4)
     assert isinstance(model, AVSlowFast) and model.alpha == 8
+
+
+def _seeded(cls, **kw):
+    """A tiny model with seeded weights and seeded, non-trivial BN statistics (eval mode)."""
+    torch.manual_seed(0)
+    model = cls(3, width=8, alpha=4, fusion_kernel=3, **kw).eval()
+    g = torch.Generator().manual_seed(2)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+# Outputs of the models above on main before SlowFast and AVSlowFast shared one stage loop
+# (SlowFast.features with the after_stage hook): the refactor must not change them.
+REFERENCE = {
+    "sf": [[0.0028107240796089172, -0.023210786283016205, 0.02464115433394909],
+           [-0.0029917918145656586, -0.02741435542702675, 0.020988324657082558]],
+    "av23": [[1.4954938888549805, -4.274520397186279, 1.2473526000976562],
+             [1.1407034397125244, -2.7092208862304688, 1.1160974502563477]],
+    "av1": [[-0.2750197649002075, 1.98344087600708, -4.138012886047363],
+            [-0.2767588496208191, 1.1246880292892456, -2.6120333671569824]],
+}
+
+
+def test_outputs_equal_the_reference_from_before_the_shared_stage_loop():
+    g = torch.Generator().manual_seed(1)
+    rgb, audio = torch.randn(2, 3, 8, 32, 32, generator=g), torch.randn(2, 1, 32, 16, generator=g)
+    av = {"rgb": rgb, "audio": audio}
+    with torch.no_grad():
+        outs = {"sf": _seeded(SlowFast)({"rgb": rgb}),
+                "av23": _seeded(AVSlowFast, audio_width=0.0625)(av),
+                "av1": _seeded(AVSlowFast, audio_width=0.0625, fuse_stages=(1,))(av)}
+    for name, out in outs.items():
+        assert torch.allclose(out, torch.tensor(REFERENCE[name]), rtol=1e-5, atol=1e-6), name
+
+
+def test_slowfast_after_stage_hook_sees_stages_1_to_3_and_can_change_them():
+    model = _seeded(SlowFast)
+    x = torch.randn(1, 3, 8, 32, 32)
+    seen = []
+
+    def identity(s, slow, fast):
+        seen.append((s, slow.shape[1], fast.shape[1]))
+        return slow, fast
+
+    with torch.no_grad():
+        plain = model({"rgb": x})
+        assert torch.equal(model.forward_pathways(*model.pathways(x), identity), plain)
+        assert [s for s, _, _ in seen] == [1, 2, 3]
+        # the hook's output is what the next stage reads: Slow res3 input = res2 (4*8) + lateral (2*4*1)
+        assert seen[0][1:] == (4 * 8 + 2 * 4 * 1, 4 * 1)
+        changed = model.forward_pathways(*model.pathways(x), lambda s, a, b: (a * (s != 3), b))
+    assert not torch.allclose(changed, plain)

@@ -71,3 +71,18 @@ def test_tiny_forward_backward_and_injected_norm(samples_independent):
     with pytest.raises(ValueError, match="unknown TVN layer types"):
         TinyVideoNet(3, blocks=(TVNBlock("conv", 3, 1, "1d", 1, 1, 8, 1, 0.0, False, False, 1),))
     assert TVN1[2].skip and not TVN1[0].skip
+
+
+def test_tvn1_cannot_tell_the_order_of_its_two_frames():
+    """TVN-1's only temporal layer is the first unit's max pool over its two frames (every later
+    layer is per frame), so its scores are unchanged when the frames are swapped: a clip and its
+    time reversal (move left / move right, grow / shrink, ...) get the same class."""
+    torch.manual_seed(0)
+    m = TinyVideoNet(5, blocks=TVN1, width=0.125, dropout=0.0).train()  # batch statistics: unit-scale outputs
+    x = torch.randn(2, 3, 2, 32, 32)
+    with torch.no_grad():
+        out, swapped = m(x), m(x.flip(2))
+        other = m(torch.cat([x[:, :, :1], torch.randn(2, 3, 1, 32, 32)], dim=2))
+    assert out.abs().max() > 1e-3
+    assert torch.allclose(out, swapped, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(out, other, rtol=1e-2, atol=1e-4)  # yet it does see the second frame

@@ -110,22 +110,18 @@ class AVSlowFast(SlowFast):
     def forward(self, batch: dict) -> torch.Tensor:
         slow, fast = self.pathways(rgb_input(batch))
         spec = _audio_input(batch)
-        dropped = self.training and self.drop_pathway > 0 and bool(torch.rand(()) < self.drop_pathway)
-        audio = None if dropped else self.audio_stages(spec)
-        slow, fast = self.slow_stem(slow), self.fast_stem(fast)
-        slow = self.fuse0(slow, fast)
-        for s in range(1, 5):
-            slow = getattr(self, f"slow_layer{s}")(slow)
-            fast = getattr(self, f"fast_layer{s}")(fast)
-            if s < 4:
-                slow = getattr(self, f"fuse{s}")(slow, fast)
-                if audio is not None and s in self.fuse_stages:
-                    slow = getattr(self, f"a2s{s}")(slow, audio[s - 1])
-                    fast = getattr(self, f"a2f{s}")(fast, audio[s - 1])
-        n = slow.shape[0]
-        a = audio[-1].mean(dim=(2, 3)) if audio is not None else slow.new_zeros(n, self.audio_features)
-        feats = torch.cat([slow.mean(dim=(2, 3, 4)), fast.mean(dim=(2, 3, 4)), a], dim=1)
-        return self.fc(self.dropout(feats))
+        if self.training and self.drop_pathway > 0 and bool(torch.rand(()) < self.drop_pathway):
+            # DropPathway: zero tensors instead of the audio laterals, zero audio features in the head
+            no_audio = slow.new_zeros(len(slow), self.audio_features)
+            return self.forward_pathways(slow, fast, extra_features=no_audio)
+        audio = self.audio_stages(spec)
+
+        def add_audio(s: int, slow: torch.Tensor, fast: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if s not in self.fuse_stages:
+                return slow, fast
+            return getattr(self, f"a2s{s}")(slow, audio[s - 1]), getattr(self, f"a2f{s}")(fast, audio[s - 1])
+
+        return self.forward_pathways(slow, fast, add_audio, audio[-1].mean(dim=(2, 3)))
 
 
 def av_slowfast_r50(num_classes: int = 400, **kw) -> AVSlowFast:

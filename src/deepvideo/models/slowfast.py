@@ -15,6 +15,8 @@ parameter and FLOP counts are the presets' published figures in the registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -25,6 +27,8 @@ from deepvideo.nn.inputs import rgb_input
 from deepvideo.nn.stems import stem3d
 from deepvideo.nn.video_resnet import BOTTLENECK_DEPTHS
 from deepvideo.spec import InputSpec
+
+StageHook = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class FastToSlow(nn.Module):
@@ -115,7 +119,11 @@ class SlowFast(nn.Module):
         slow, fast = self.pathways(rgb_input(batch))
         return self.forward_pathways(slow, fast)
 
-    def forward_pathways(self, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
+    def features(self, slow: torch.Tensor, fast: torch.Tensor,
+                 after_stage: StageHook | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Slow and Fast res5 feature maps. ``after_stage(s, slow, fast) -> (slow, fast)``, if
+        given, is called after stage ``s`` = 1..3 (res2..res4) and its Fast→Slow lateral: the
+        place where a subclass adds its own laterals (e.g. the audio ones of AVSlowFast)."""
         slow, fast = self.slow_stem(slow), self.fast_stem(fast)
         slow = self.fuse0(slow, fast)
         for s in range(1, 5):
@@ -123,9 +131,20 @@ class SlowFast(nn.Module):
             fast = getattr(self, f"fast_layer{s}")(fast)
             if s < 4:
                 slow = getattr(self, f"fuse{s}")(slow, fast)
-        feats = torch.cat([slow.mean(dim=(2, 3, 4)), fast.mean(dim=(2, 3, 4))], dim=1)
-        return self.fc(self.dropout(feats))
+                if after_stage is not None:
+                    slow, fast = after_stage(s, slow, fast)
+        return slow, fast
 
+    def forward_pathways(self, slow: torch.Tensor, fast: torch.Tensor, after_stage: StageHook | None = None,
+                         extra_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Class scores from the two pathways' inputs: :meth:`features`, global average pooling,
+        concatenation (``[slow, fast, extra_features]``: a subclass's own pooled features
+        ``[N, C]``, matching its wider ``fc``), dropout, ``fc``."""
+        slow, fast = self.features(slow, fast, after_stage)
+        pooled = [slow.mean(dim=(2, 3, 4)), fast.mean(dim=(2, 3, 4))]
+        if extra_features is not None:
+            pooled.append(extra_features)
+        return self.fc(self.dropout(torch.cat(pooled, dim=1)))
 
 _SF = "Feichtenhofer et al., SlowFast Networks for Video Recognition, ICCV 2019"
 _FAST_CLIP = InputSpec(("rgb",), num_frames=32, frame_stride=2, crop_size=224)

@@ -19,7 +19,11 @@ without, 3 with, ...). The head averages over time and space, drops out (0.5) an
 Padding is TensorFlow's "same" (``ceil(size / stride)`` outputs, extra padding at the end; pooled
 averages count only real inputs), as the searched networks were run. TVN-1 sees 2 frames
 (stride 4) of 224²; its block table is the authors' ``found_tvns.py`` (google-research
-``tiny_video_nets``; in its third block the non-local layer is removed, as there). The paper gives
+``tiny_video_nets``; in its third block the non-local layer is removed, as there). Its only
+temporal layer is the first unit's max pool over the two frames (everything after it is per
+frame), so TVN-1 cannot tell the order of its frames: a clip and its time reversal get the same
+scores, and classes that are each other's reversal (move left / right, grow / shrink) are
+indistinguishable to it. The paper gives
 no parameter count for TVN-1 that we could check, so none is registered.
 """
 
