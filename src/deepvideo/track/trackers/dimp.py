@@ -55,9 +55,10 @@ class DiMPTracker(IoUNetTracker):
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
                  optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
-                 use_iou_net: bool = True):
+                 use_iou_net: bool = True, refinement: str = "default", min_iou: float = 0.0,
+                 iou_check: bool = True):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, dimp_from_state, "dimp")
-        super().__init__(net, image_size, optimize, seed, use_iou_net)
+        super().__init__(net, image_size, optimize, seed, use_iou_net, refinement, min_iou, iou_check)
         self.kernel = int(self.net.initializer.filter_size)
 
     def features(self, images: torch.Tensor):
@@ -75,7 +76,7 @@ class DiMPTracker(IoUNetTracker):
         self.start(frame, box)
         images, boxes = self.augmented(frame)
         maps, feats = self.features(images)
-        self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
+        self.start_refinement(maps, boxes)
         self.filter, _ = self.net.predict_filter(feats[:, None], boxes[:, None], INIT_ITER)
         self.memory = SampleMemory(MEMORY)
         self.memory.initialize(feats, boxes)
