@@ -3,6 +3,7 @@ of PrDiMP against the written step, the step decay, and the trackers' options us
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 import torch
 
 from deepvideo.track import iounet
+from deepvideo.track.boxes import iou
 from deepvideo.track.iounet import from_relative, jitter_boxes, refine_boxes, to_relative
 from deepvideo.track.registry import create_tracker
+from deepvideo.track.trackers import atom as atom_module
 
 TARGET = torch.tensor([50.0, 40.0, 30.0, 20.0])      # cx, cy, w, h of the quadratic's maximum
 WEIGHT = torch.tensor([1e-3, 2e-3, 3e-3, 1e-3])
@@ -103,10 +106,18 @@ def test_first_frame_check_turns_off_a_refinement_that_makes_boxes_worse(monkeyp
     crops, true = t.augmented(images[0])
     maps, _ = t.features(crops[:1])
     monkeypatch.setattr(t, "refined_box", lambda test, start: (true[0], torch.tensor(0.5)))
-    assert t.check_refinement(maps, true[:1]) > 0              # every start moves onto the truth
+    draws = copy.deepcopy(t.rng)
+    gain, error = t.check_refinement(maps, true[:1])             # every start moves onto the truth
+    starts = jitter_boxes(true[0], atom_module.CHECK_STARTS, draws)[1:].numpy()
+    gains = 1 - iou(starts, np.repeat(true[:1].numpy(), len(starts), axis=0))
+    assert gain == pytest.approx(gains.mean(), rel=1e-5)
+    assert error == pytest.approx(gains.std(ddof=1) / math.sqrt(len(gains)), rel=1e-4)
+    assert atom_module.CHECK_STARTS == 4
+    t.start_refinement(maps, true[:1])
+    assert t.refinement_helps
     shrink = lambda test, start: (torch.cat([start[:2], start[2:] / 2]), torch.tensor(0.5))  # noqa: E731
     monkeypatch.setattr(t, "refined_box", shrink)
     t.start_refinement(maps, true[:1])
-    assert t.refinement_gain < 0 and not t.refinement_helps
+    assert t.refinement_gain[0] < 0 and not t.refinement_helps
     result = t.track(images[1])
     assert tuple(result.box[2:]) == pytest.approx(boxes[0][2:])    # the IoU-Net is not used

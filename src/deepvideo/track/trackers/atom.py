@@ -27,10 +27,11 @@ peak as the position.
 
 Guards (departures from the authors' tracker, for IoU-Nets trained briefly on a CPU, whose
 gradient can shrink a box frame after frame): ``iou_check=True`` (default) refines, on the
-first frame's crops where the true box is known, ``CHECK_STARTS = 2`` random boxes per crop
+first frame's crops where the true box is known, ``CHECK_STARTS = 4`` random boxes per crop
 (drawn as the refinement's own random boxes) and uses the IoU-Net for the sequence only if
-this raises the true IoU on average (:meth:`IoUNetTracker.check_refinement`); otherwise the
-tracker keeps the size, as ``use_iou_net=False``. ``min_iou`` (default 0: off) keeps the
+this raises the true IoU on average by more than twice the mean's standard error
+(:meth:`IoUNetTracker.check_refinement`); otherwise the tracker keeps the size, as
+``use_iou_net=False``. ``min_iou`` (default 0: off) keeps the
 classifier's box with the last size when the refined box's predicted IoU is below it.
 
 ``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
@@ -73,7 +74,7 @@ STRIDE = 16
 RELATIVE_SHIFTS = ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))
 BLURS = ((3.0, 1.0), (1.0, 3.0))
 MIN_SIZE = 10.0
-CHECK_STARTS = 2       # starts per first-frame crop in the IoU-Net check (a departure, see the docstring)
+CHECK_STARTS = 4       # starts per first-frame crop in the IoU-Net check (a departure, see the docstring)
 # box refinement spaces: (steps, step length); "default" ATOM / DiMP, "relative" PrDiMP
 REFINEMENTS = {"default": (REFINE_STEPS, REFINE_STEP_LENGTH),
                "relative": (RELATIVE_STEPS, RELATIVE_STEP_LENGTH)}
@@ -194,11 +195,12 @@ class IoUNetTracker:
             return None
         return best[0] if self.accept(best[1], start, None) else None
 
-    def check_refinement(self, maps, boxes: torch.Tensor) -> float:
+    def check_refinement(self, maps, boxes: torch.Tensor) -> tuple[float, float]:
         """The first-frame check: on each first-frame crop (``maps`` of ``N`` crops, true boxes
         ``boxes [N, 4]``), refine from ``CHECK_STARTS`` starts drawn around the true box as the
         refinement's own random boxes; returns the mean change of the true IoU (refined minus
-        start). With ``iou_check`` the tracker uses the IoU-Net only when it is positive."""
+        start) and its standard error. With ``iou_check`` the tracker uses the IoU-Net only when
+        the mean exceeds twice its standard error (a gain that is there, not noise)."""
         gains = []
         for i, box in enumerate(boxes):
             test = self.net.iou_net.test_features(maps[0][i:i + 1], maps[1][i:i + 1])
@@ -207,14 +209,20 @@ class IoUNetTracker:
                 after = best[0] if best is not None else start
                 before_after = iou(np.stack([start.numpy(), after.numpy()]), np.stack([box.numpy()] * 2))
                 gains.append(float(before_after[1] - before_after[0]))
-        return float(np.mean(gains))
+        gains = np.asarray(gains)
+        error = gains.std(ddof=1) / math.sqrt(len(gains)) if len(gains) > 1 else 0.0
+        return float(gains.mean()), float(error)
 
     def start_refinement(self, maps, boxes: torch.Tensor) -> None:
         """The modulation vector from the first crop and, with ``iou_check``, the first-frame check."""
         self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
         checked = self.use_iou_net and self.iou_check
         self.refinement_gain = self.check_refinement(maps, boxes) if checked else None
-        self.refinement_helps = self.refinement_gain is None or self.refinement_gain > 0
+        if self.refinement_gain is None:
+            self.refinement_helps = True
+        else:
+            gain, error = self.refinement_gain
+            self.refinement_helps = gain > 2 * error and gain > 0
 
     def accept(self, predicted: torch.Tensor, start: torch.Tensor, test) -> bool:
         """Whether the refined box replaces the classifier's: its predicted IoU (the net's
