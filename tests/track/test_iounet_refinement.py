@@ -15,6 +15,7 @@ from deepvideo.track.boxes import iou
 from deepvideo.track.iounet import from_relative, jitter_boxes, refine_boxes, to_relative
 from deepvideo.track.registry import create_tracker
 from deepvideo.track.trackers import atom as atom_module
+from deepvideo.track.trackers import dimp as dimp_module
 
 TARGET = torch.tensor([50.0, 40.0, 30.0, 20.0])      # cx, cy, w, h of the quadratic's maximum
 WEIGHT = torch.tensor([1e-3, 2e-3, 3e-3, 1e-3])
@@ -121,3 +122,20 @@ def test_first_frame_check_turns_off_a_refinement_that_makes_boxes_worse(monkeyp
     assert t.refinement_gain[0] < 0 and not t.refinement_helps
     result = t.track(images[1])
     assert tuple(result.box[2:]) == pytest.approx(boxes[0][2:])    # the IoU-Net is not used
+
+
+def test_first_frame_augmentation_is_pytrackings():
+    t, images, boxes = tracker("atom")
+    crops, true = t.augmented(images[0])
+    assert len(crops) == 1 + 1 + 4 + 5 + 12 and torch.equal(true[-1], true[0])
+    assert t.rotations == (5, -5, 10, -10, 20, -20, 30, -30, 45, -45, -60, 60)
+    assert dimp_module.DiMPTracker.rotations == (10, -10, 45, -45) and len(dimp_module.DiMPTracker.blurs) == 3
+    # a dot right of the centre turns counter-clockwise (up in the image) by the angle
+    frame = np.zeros((200, 200, 3), np.uint8)
+    frame[99:101, 129:131] = 255                       # 30 px right of the centre (100, 100)
+    t.image_size, angle = 96, 30
+    crop = t.crop(frame, (100.0, 100.0), 96.0, rotate=angle)[0].numpy()
+    y, x = np.argwhere(crop > crop.max() / 2).mean(axis=0)
+    c = (96 - 1) / 2
+    assert (x - c, c - y) == pytest.approx((30 * math.cos(math.radians(angle)),
+                                            30 * math.sin(math.radians(angle))), abs=1.0)

@@ -7,8 +7,9 @@ Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter f
 - search region: a square of side ``5 √(w h)`` around the last position (``search_area_scale
   = 5``), resampled to 288 × 288 (border replicated); block4 of ResNet-18 is 18 × 18;
 - first frame: the crop and augmented copies (horizontal flip, four shifts by ±0.6 of half the
-  crop, two blurs; the authors' code also rotates and applies dropout to features, left out
-  here) train
+  crop, blurs of sigma (2, 0.2), (0.2, 2), (3, 1), (1, 3), (2, 2) and rotations by ±5, ±10, ±20,
+  ±30, ±45, ±60 degrees cut from a patch twice as large; the authors' code also moves each copy
+  by a random shift of up to 1/3 and applies dropout to features, left out here) train
   :class:`~deepvideo.track.online_classifier.ATOMClassifier`; the IoU-Net's modulation vector
   comes from the (unaugmented) first frame;
 - each frame: the classifier's peak (advanced localisation, see
@@ -72,7 +73,10 @@ from deepvideo.track.registry import register_tracker, weights_available, weight
 WEIGHTS_ENV = "DEEPVIDEO_ATOM_WEIGHTS"
 STRIDE = 16
 RELATIVE_SHIFTS = ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))
-BLURS = ((3.0, 1.0), (1.0, 3.0))
+# first-frame blurs (sigma) and rotations (degrees): pytracking/parameter/atom/default.py
+ATOM_BLURS = ((2.0, 0.2), (0.2, 2.0), (3.0, 1.0), (1.0, 3.0), (2.0, 2.0))
+ATOM_ROTATIONS = (5, -5, 10, -10, 20, -20, 30, -30, 45, -45, -60, 60)
+EXPANSION = 2.0        # augmentation_expansion_factor: rotated crops are cut from a 2x patch
 MIN_SIZE = 10.0
 CHECK_STARTS = 4       # starts per first-frame crop in the IoU-Net check (a departure, see the docstring)
 # box refinement spaces: (steps, step length); "default" ATOM / DiMP, "relative" PrDiMP
@@ -111,6 +115,8 @@ class IoUNetTracker:
     """What ATOM and DiMP share: search-region crops, backbone maps, IoU-Net box refinement."""
 
     name = "iounet"
+    blurs: tuple = ATOM_BLURS
+    rotations: tuple = ATOM_ROTATIONS
 
     def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
                  seed: int = 0, use_iou_net: bool = True, refinement: str = "default",
@@ -131,12 +137,23 @@ class IoUNetTracker:
 
     # geometry: crop pixel q of a crop centred at c with side s is frame pixel c - s/2 + q s / S
     def crop(self, frame: np.ndarray, center, side: float, shift=(0.0, 0.0), flip: bool = False,
-             blur=None) -> torch.Tensor:
+             blur=None, rotate: float = 0.0) -> torch.Tensor:
         """The square crop ``[3, S, S]`` (float RGB) of ``side`` frame pixels, its content moved by
-        ``shift`` crop pixels, optionally flipped or blurred (sigma ``(x, y)``)."""
+        ``shift`` crop pixels, optionally flipped, blurred (sigma ``(x, y)``) or rotated by
+        ``rotate`` degrees about its centre (counter-clockwise, as ``cv2.getRotationMatrix2D``;
+        cut from a patch ``EXPANSION`` times larger, so no border enters)."""
         scale = side / self.image_size
         c = (center[0] - shift[0] * scale, center[1] - shift[1] * scale)
-        patch = extract_patch(frame, c, (side, side), (self.image_size, self.image_size))
+        if rotate:
+            big = int(round(self.image_size * EXPANSION))
+            patch = extract_patch(frame, c, (side * big / self.image_size,) * 2, (big, big))
+            turn = cv2.getRotationMatrix2D(((big - 1) / 2, (big - 1) / 2), float(rotate), 1.0)
+            patch = cv2.warpAffine(patch, turn, (big, big), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+            start = (big - self.image_size) // 2
+            patch = patch[start:start + self.image_size, start:start + self.image_size]
+        else:
+            patch = extract_patch(frame, c, (side, side), (self.image_size, self.image_size))
         if flip:
             patch = patch[:, ::-1]
         if blur is not None:
@@ -152,8 +169,9 @@ class IoUNetTracker:
                              half + (box_center[1] - center[1]) * r - h / 2, w, h])
 
     def augmented(self, frame: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """First-frame crops ``[N, 3, S, S]`` (identity, flip, shifts, blurs) and their target
-        boxes ``[N, 4]`` (crop pixels)."""
+        """First-frame crops ``[N, 3, S, S]`` (identity, flip, shifts, the tracker's ``blurs``,
+        then its ``rotations``) and their target boxes ``[N, 4]`` (crop pixels; a rotated crop
+        keeps the box, as pytracking)."""
         box = self.crop_box(self.center, self.size, self.center, self.side)
         images, boxes = [self.crop(frame, self.center, self.side)], [box]
         images.append(self.crop(frame, self.center, self.side, flip=True))
@@ -162,8 +180,11 @@ class IoUNetTracker:
             shift = (sx * self.image_size / 2, sy * self.image_size / 2)
             images.append(self.crop(frame, self.center, self.side, shift=shift))
             boxes.append(box + torch.tensor([shift[0], shift[1], 0.0, 0.0]))
-        for blur in BLURS:
+        for blur in self.blurs:
             images.append(self.crop(frame, self.center, self.side, blur=blur))
+            boxes.append(box)
+        for angle in self.rotations:
+            images.append(self.crop(frame, self.center, self.side, rotate=angle))
             boxes.append(box)
         return torch.stack(images), torch.stack(boxes)
 
@@ -217,7 +238,8 @@ class IoUNetTracker:
         """The modulation vector from the first crop and, with ``iou_check``, the first-frame check."""
         self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
         checked = self.use_iou_net and self.iou_check
-        self.refinement_gain = self.check_refinement(maps, boxes) if checked else None
+        n = max(len(boxes) - len(self.rotations), 1)     # the check leaves out the rotated crops
+        self.refinement_gain = self.check_refinement([m[:n] for m in maps], boxes[:n]) if checked else None
         if self.refinement_gain is None:
             self.refinement_helps = True
         else:

@@ -6,7 +6,9 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
 
 - search region and crops as ATOM (:mod:`deepvideo.track.trackers.atom`): a square of side
   ``5 √(w h)`` resampled to 288 × 288 (``image_sample_size = 18·16``, ``search_area_scale =
-  5``); the first frame and its augmented copies are the initial training set;
+  5``); the first frame and its augmented copies are the initial training set (flip, four
+  shifts, blurs of sigma (3, 1), (1, 3), (2, 2), rotations by ±10 and ±45 degrees: the
+  ``augmentation`` of ``dimp18.py``; feature dropout and random shifts left out);
 - first frame: the initialiser and 10 steepest-descent iterations (``net_opt_iter = 10``) on
   the initial set predict the filter (:class:`deepvideo.track.dimp.DiMPNet`);
 - memory of 50 samples (``sample_memory_size``; features and target boxes), learning rate 0.01,
@@ -52,6 +54,8 @@ class DiMPTracker(IoUNetTracker):
     """DiMP: learned model predictor (steepest descent) and IoU-Net box refinement."""
 
     name = "dimp"
+    blurs = ((3.0, 1.0), (1.0, 3.0), (2.0, 2.0))        # dimp18.py / dimp50.py augmentation
+    rotations = (10, -10, 45, -45)
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
                  optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
