@@ -22,7 +22,9 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
 
 Weights: ``weights=`` a ``.safetensors`` file (or a checkpoint folder holding
 ``model.safetensors``), else ``DEEPVIDEO_DIMP_WEIGHTS``; ``optimize=True`` folds batch norms;
-``use_iou_net=False`` keeps the size and takes the classifier's peak as the position.
+``use_iou_net=False`` keeps the size and takes the classifier's peak as the position;
+``refinement``, ``iou_check`` (the first-frame IoU-Net check, on by default) and ``min_iou`` are
+ATOM's (:mod:`deepvideo.track.trackers.atom`).
 """
 
 from __future__ import annotations
