@@ -67,7 +67,8 @@ def test_refinement_step_follows_the_scaled_gradient_and_raises_the_predicted_io
     (grad,) = torch.autograd.grad(before.sum(), x)
     one, _ = refine_boxes(net, modulation, test, boxes, steps=1, step_length=0.5)
     assert torch.allclose(one, boxes + 0.5 * grad * boxes[:, 2:].repeat(1, 2), atol=1e-5)
-    refined, after = refine_boxes(net, modulation, test, boxes, steps=5, step_length=0.05)
+    refined, _ = refine_boxes(net, modulation, test, boxes, steps=5, step_length=0.05)
+    after = net.predict_iou(modulation, test, refined[None])[0]
     assert bool((after > before.detach()[0]).all())
     assert iounet.REFINE_STEPS == 5 and iounet.REFINE_STEP_LENGTH == 1.0 and iounet.TOP_K == 3
 
@@ -75,7 +76,10 @@ def test_refinement_step_follows_the_scaled_gradient_and_raises_the_predicted_io
 def test_top_k_box_averages_the_best_three_of_sensible_aspect():
     boxes = torch.tensor([[0.0, 0, 10, 10], [2, 2, 10, 10], [4, 4, 10, 10], [6, 6, 10, 10], [0, 0, 70, 10]])
     ious = torch.tensor([0.9, 0.8, 0.1, 0.7, 0.99])      # the last is too elongated (7:1 > 6)
-    assert torch.allclose(top_k_box(boxes, ious), torch.tensor([8 / 3, 8 / 3, 10, 10]))
+    box, predicted = top_k_box(boxes, ious)
+    assert torch.allclose(box, torch.tensor([8 / 3, 8 / 3, 10, 10]))
+    assert float(predicted) == pytest.approx(0.8)
+    assert top_k_box(boxes[4:], ious[4:]) is None          # none kept: the tracker keeps its box
 
 
 def test_conjugate_gradient_solves_a_small_spd_system_exactly():

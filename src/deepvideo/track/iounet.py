@@ -14,10 +14,21 @@ and ``pytracking/parameter/atom/default.py``):
 - test branch: two 3×3 conv-BN-ReLU per block; the maps are multiplied channel-wise by the
   modulation vectors, pooled at each proposal (5×5 on block3, 3×3 on block4), each through a
   fully connected layer + BN + ReLU (256), concatenated, and a linear layer gives the IoU;
-- refinement: 5 gradient-ascent steps on the predicted IoU with step length 1, the gradient
-  scaled by the box's width and height (``x ← x + 1 · ∂IoU/∂x · (w, h, w, h)``, boxes ``x, y,
-  w, h``), then the mean of the 3 boxes with the highest predicted IoU among those with an
-  aspect ratio within 1/6..6.
+- refinement (``pytracking/tracker/atom/atom.py`` and ``dimp/dimp.py``, ``refine_target_box``):
+  the start box and 9 random boxes around it (centre and size moved by ``(U(0, 1) − 0.5) ·
+  √(w h) · (0.1, 0.1, 0.5, 0.5)``, sizes at least a third of the smaller side;
+  :func:`jitter_boxes`), 5 gradient-ascent steps on the predicted IoU with step length 1, the
+  gradient scaled by the box's width and height (``x ← x + 1 · ∂IoU/∂x · (w, h, w, h)``, boxes
+  ``x, y, w, h``; ATOM's and DiMP-18/50's ``box_refinement_space = 'default'``), then the mean
+  of the 3 boxes with the highest predicted IoU among those whose aspect ratio is within
+  1/6..6; none kept: the box is left as it was. The predicted IoU used to rank a box is the one
+  computed at the last step's input, as in pytracking;
+- the relative parametrisation (``box_refinement_space = 'relative'``, PrDiMP, Danelljan et al.,
+  CVPR 2020; ``pytracking/parameter/dimp/prdimp18.py``: 10 steps of length 2.5e-3): ascent on
+  ``(cx / n_w, cy / n_h, log w, log h)`` with ``n`` the start box's size, so a size step is
+  multiplicative and a box cannot reach a negative size (:func:`to_relative`). DiMP-18/50's
+  parameter files set ``iounet_use_log_scale = True``, which the tracker code does not read: they
+  refine in the default space.
 
 Departure: the paper pools with PrRoI pooling (the exact integral of the bilinearly
 interpolated map over each bin). Here :func:`pool_boxes` is RoIAlign (He et al., ICCV 2017)
@@ -34,6 +45,9 @@ block3 branch has ``dim // 2`` channels (128 in the paper).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,6 +60,11 @@ REFINE_STEPS = 5                  # box_refinement_iter
 REFINE_STEP_LENGTH = 1.0          # box_refinement_step_length
 TOP_K = 3                         # iounet_k
 MAX_ASPECT = 6.0                  # maximal_aspect_ratio
+NUM_RANDOM_BOXES = 9              # num_init_random_boxes
+JITTER_POS = 0.1                  # box_jitter_pos
+JITTER_SIZE = 0.5                 # box_jitter_sz
+RELATIVE_STEPS = 10               # PrDiMP (prdimp18.py): box_refinement_iter
+RELATIVE_STEP_LENGTH = 2.5e-3     # PrDiMP: box_refinement_step_length
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, padding: int = 1) -> nn.Sequential:
@@ -142,38 +161,91 @@ class IoUNet(nn.Module):
         return self.predict_iou(self.modulation(*ref, ref_boxes), self.test_features(*test), proposals)
 
 
+def to_relative(boxes: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """Boxes ``x, y, w, h`` → the relative parametrisation ``(cx / n_w, cy / n_h, log w, log h)``
+    (``norm`` = ``(n_w, n_h)``, broadcast): pytracking's ``rect_to_rel``."""
+    center = boxes[..., :2] + boxes[..., 2:] / 2
+    return torch.cat([center / norm, torch.log(boxes[..., 2:])], dim=-1)
+
+
+def from_relative(rel: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`to_relative`."""
+    size = torch.exp(rel[..., 2:])
+    return torch.cat([rel[..., :2] * norm - size / 2, size], dim=-1)
+
+
+def step_vector(step_length, like: torch.Tensor) -> torch.Tensor:
+    """A step length (a number, or ``(position, size)``) as the per-coordinate vector ``[4]``."""
+    if isinstance(step_length, tuple | list):
+        if len(step_length) != 2:
+            raise ValueError(f"step_length: a number or (position, size), got {step_length!r}")
+        pos, size = (float(v) for v in step_length)
+        return torch.tensor([pos, pos, size, size], dtype=like.dtype)
+    return torch.full((4,), float(step_length), dtype=like.dtype)
+
+
 def refine_boxes(net: IoUNet, modulation: tuple[torch.Tensor, torch.Tensor],
                  test: tuple[torch.Tensor, torch.Tensor], boxes: torch.Tensor,
-                 steps: int = REFINE_STEPS, step_length: float = REFINE_STEP_LENGTH
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient ascent on the predicted IoU of ``boxes [P, 4]`` (one image; ``modulation``
-    and ``test`` of batch 1): each step ``x ← x + step_length · ∇IoU(x) · (w, h, w, h)``.
-    Returns the refined boxes and their predicted IoU (both detached)."""
+                 steps: int = REFINE_STEPS, step_length=REFINE_STEP_LENGTH, decay: float = 1.0,
+                 space: str = "default") -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient ascent on the predicted IoU of ``boxes [P, 4]`` (one image; ``modulation`` and
+    ``test`` of batch 1); the step length is multiplied by ``decay`` after each step.
+
+    ``space="default"`` (ATOM, DiMP): ``x ← x + step · ∇ₓIoU · (w, h, w, h)`` on ``x, y, w, h``.
+    ``space="relative"`` (pytracking's ``box_refinement_space = 'relative'``, PrDiMP): ascent on
+    ``r = (cx / n_w, cy / n_h, log w, log h)``, ``r ← r + step · ∇ᵣIoU``, with ``n`` the size of
+    the first box. Returns the refined boxes and their predicted IoU at the last step's input
+    (as pytracking), both detached."""
+    if space not in ("default", "relative"):
+        raise ValueError(f"refine_boxes: space must be 'default' or 'relative', got {space!r}")
+    step = step_vector(step_length, boxes)
+    norm = boxes[:1, 2:].detach().clone()
     x = boxes.detach().clone()[None]
+    x = to_relative(x, norm) if space == "relative" else x
+    ious = None
     with torch.enable_grad():
         for _ in range(steps):
             x.requires_grad_(True)
-            ious = net.predict_iou(modulation, test, x)
+            ious = net.predict_iou(modulation, test, from_relative(x, norm) if space == "relative" else x)
             (grad,) = torch.autograd.grad(ious.sum(), x)
-            x = (x + step_length * grad * x[..., 2:].repeat(1, 1, 2)).detach()
-    with torch.no_grad():
-        ious = net.predict_iou(modulation, test, x)
-    return x[0], ious[0]
+            scale = x[..., 2:].repeat(1, 1, 2) if space == "default" else 1.0
+            x = (x + step * grad * scale).detach()
+            step = step * decay
+    out = from_relative(x, norm) if space == "relative" else x
+    if ious is None:
+        with torch.no_grad():
+            ious = net.predict_iou(modulation, test, out)
+    return out[0], ious.detach()[0]
+
+
+def jitter_boxes(box: torch.Tensor, count: int, rng: np.random.Generator, pos: float = JITTER_POS,
+                 size: float = JITTER_SIZE) -> torch.Tensor:
+    """``box [4]`` and ``count`` random boxes around it ``[1 + count, 4]``: centre and size
+    moved by ``(U(0, 1) − 0.5) · √(w h) · (pos, pos, size, size)``, sizes at least a third of
+    the box's smaller side (pytracking's ``refine_target_box``)."""
+    w, h = float(box[2]), float(box[3])
+    u = torch.as_tensor(rng.random((count, 4)) - 0.5, dtype=box.dtype)
+    moved = u * math.sqrt(w * h) * torch.tensor([pos, pos, size, size], dtype=box.dtype)
+    sizes = (box[2:] + moved[:, 2:]).clamp(min=min(w, h) / 3)
+    centers = box[:2] + box[2:] / 2 + moved[:, :2]
+    return torch.cat([box[None], torch.cat([centers - sizes / 2, sizes], dim=1)])
 
 
 def top_k_box(boxes: torch.Tensor, ious: torch.Tensor, k: int = TOP_K,
-              max_aspect: float = MAX_ASPECT) -> torch.Tensor:
-    """The mean of the ``k`` boxes ``[P, 4]`` with the highest ``ious`` among those with
-    positive size and aspect ratio within ``1/max_aspect .. max_aspect`` (all boxes when none)."""
-    w, h = boxes[:, 2], boxes[:, 3]
-    ok = (w > 0) & (h > 0)
-    aspect = w / h.clamp(min=1e-9)
-    ok &= (aspect < max_aspect) & (aspect > 1 / max_aspect)
+              max_aspect: float = MAX_ASPECT) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The mean of the ``k`` boxes ``[P, 4]`` with the highest ``ious`` among those whose aspect
+    ratio (sizes clamped to at least 1) is strictly within ``1/max_aspect .. max_aspect``, and
+    the mean of their predicted IoU; ``None`` when no box is kept (the tracker then keeps its
+    box, as pytracking's ``refine_target_box``)."""
+    boxes = torch.cat([boxes[:, :2], boxes[:, 2:].clamp(min=1)], dim=1)
+    aspect = boxes[:, 2] / boxes[:, 3]
+    ok = (aspect < max_aspect) & (aspect > 1 / max_aspect)
     if not bool(ok.any()):
-        ok = torch.ones_like(ok)
+        return None
     boxes, ious = boxes[ok], ious[ok]
     best = torch.topk(ious, min(k, len(ious))).indices
-    return boxes[best].mean(dim=0)
+    return boxes[best].mean(dim=0), ious[best].mean()
 
 
-__all__ = ["IoUNet", "LinearBN", "conv_bn_relu", "pool_boxes", "refine_boxes", "top_k_box"]
+__all__ = ["IoUNet", "LinearBN", "conv_bn_relu", "from_relative", "jitter_boxes", "pool_boxes",
+           "refine_boxes", "step_vector", "to_relative", "top_k_box"]

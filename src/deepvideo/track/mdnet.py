@@ -158,13 +158,15 @@ class MDNet(nn.Module):
                           candidate_rois(box[None].expand(n, 4))], dim=1)
         return self.roi_features(fmap, rois)
 
+    def hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """The shared fc4 → fc5 output ``[N, C5]`` (after ReLU) of conv3 features ``[N, 9·C3]``."""
+        return torch.relu(self.fc5(self.dropout(torch.relu(self.fc4(features)))))
+
     def classify(self, features: torch.Tensor, domain: int = 0) -> torch.Tensor:
         """fc4 → fc5 → fc6 of ``domain`` on conv3 features ``[N, 9·C3]``."""
         if not 0 <= domain < len(self.fc6):
             raise IndexError(f"MDNet has {len(self.fc6)} domains; asked for domain {domain}")
-        x = torch.relu(self.fc4(features))
-        x = torch.relu(self.fc5(self.dropout(x)))
-        return self.fc6[domain](self.dropout(x))
+        return self.fc6[domain](self.dropout(self.hidden(features)))
 
     def forward(self, patches: torch.Tensor, domain: int = 0) -> torch.Tensor:
         return self.classify(self.conv_features(patches), domain)

@@ -15,6 +15,14 @@ Augmentation (not a number from the paper): the search crop's centre is shifted 
 centred; ``target`` says where it landed. A share ``gray_share`` of pairs is made grayscale
 (both crops, the luminance repeated over the three channels).
 
+pysot's template augmentation (``DATASET.TEMPLATE`` of the SiamRPN++ / SiamMask experiment
+files: ``SHIFT: 4``, ``SCALE: 0.05``, ``COLOR: 1.0``; search ``BLUR: 0.2``, ``COLOR: 1.0``):
+``exemplar_shift`` (exemplar pixels) and ``exemplar_scale`` move and scale the exemplar crop the
+same uniform way; ``color`` (probability per crop) and ``search_blur`` (probability) apply
+:func:`deepvideo.track.pair_augment.photometric`. pysot draws the x and y scale factors apart;
+here one factor scales the square crop (as the search crop's). All four are off by default
+(SiamFC); when off they draw nothing, so the items are those without them.
+
 SiamRPN++'s spatial-aware sampling (Li et al., CVPR 2019, Sec. 3.1) is the same uniform shift with
 a larger range: ``shift=64`` search pixels and ``scale=0.18`` (pysot ``DATASET.SEARCH.SHIFT`` and
 ``SCALE``), so a network with padding cannot learn that the target sits in the middle.
@@ -38,6 +46,7 @@ import numpy as np
 import torch
 
 from deepvideo.track.dcf import extract_patch
+from deepvideo.track.pair_augment import photometric
 
 __all__ = ["PairDataset", "context_side", "draw_frame_pair", "gray", "pairable_frames", "to_chw",
            "visible_frames"]
@@ -96,7 +105,8 @@ class PairDataset(torch.utils.data.Dataset):
     def __init__(self, sequences: Seq, exemplar_size: int = 127, search_size: int = 255,
                  context: float = 0.5, max_gap: int = 100, pairs_per_epoch: int = 10000,
                  shift: float = 8.0, scale: float = 0.05, gray_share: float = 0.25, seed: int = 0,
-                 with_mask: bool = False):
+                 with_mask: bool = False, exemplar_shift: float = 0.0, exemplar_scale: float = 0.0,
+                 color: float = 0.0, search_blur: float = 0.0):
         if not sequences:
             raise ValueError("PairDataset needs at least one sequence")
         if max_gap < 1 or pairs_per_epoch < 1 or not 0 <= gray_share <= 1 or not 0 <= scale < 1:
@@ -109,6 +119,11 @@ class PairDataset(torch.utils.data.Dataset):
         self.context, self.max_gap, self.pairs_per_epoch = context, int(max_gap), int(pairs_per_epoch)
         self.shift, self.scale, self.gray_share, self.seed = shift, scale, gray_share, seed
         self.with_mask = bool(with_mask)
+        if not 0 <= exemplar_scale < 1 or not 0 <= color <= 1 or not 0 <= search_blur <= 1:
+            raise ValueError(f"bad PairDataset arguments: exemplar_scale={exemplar_scale} (0..1), "
+                             f"color={color} (0..1), search_blur={search_blur} (0..1)")
+        self.exemplar_shift, self.exemplar_scale = float(exemplar_shift), float(exemplar_scale)
+        self.color, self.search_blur = float(color), float(search_blur)
         if self.with_mask:
             bare = [s.name for s in self.sequences if not getattr(s, "has_masks", False)]
             if bare:
@@ -131,10 +146,6 @@ class PairDataset(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         rng, which, first, second = self.choice(key)
         sequence = self.sequences[which]
-        x, y, w, h = sequence.boxes[first]
-        side = context_side(w, h, self.context)
-        exemplar = extract_patch(sequence.frame(first), (x + w / 2, y + h / 2), (side, side),
-                                 (self.exemplar_size, self.exemplar_size))
         x, y, w, h = sequence.boxes[second]
         search_side = context_side(w, h, self.context) * self.search_size / self.exemplar_size
         search_side *= 1 + rng.uniform(-self.scale, self.scale)
@@ -148,9 +159,27 @@ class PairDataset(torch.utils.data.Dataset):
         item = {"target": torch.from_numpy(target)}
         if self.with_mask:
             item["mask"] = search_mask(sequence.mask(second), center, search_side, self.search_size)
-        if rng.random() < self.gray_share:
+        grayscale = rng.random() < self.gray_share
+        exemplar = self.exemplar(sequence.frame(first), sequence.boxes[first], rng)
+        if grayscale:
             exemplar, search = gray(exemplar), gray(search)
+        if self.color or self.search_blur:
+            exemplar = photometric(exemplar.astype(np.float32), rng, self.color, 0.0)
+            search = photometric(search.astype(np.float32), rng, self.color, self.search_blur)
         return {"exemplar": to_chw(exemplar), "search": to_chw(search), **item}
+
+    def exemplar(self, frame: np.ndarray, box, rng: np.random.Generator) -> np.ndarray:
+        """The exemplar crop of ``box``, its side scaled by ``1 ± exemplar_scale`` and its centre
+        moved by up to ``exemplar_shift`` exemplar pixels (no draw when both are 0)."""
+        x, y, w, h = box
+        side = context_side(w, h, self.context)
+        cx, cy = x + w / 2, y + h / 2
+        if self.exemplar_scale:
+            side *= 1 + rng.uniform(-self.exemplar_scale, self.exemplar_scale)
+        if self.exemplar_shift:
+            dx, dy = rng.uniform(-self.exemplar_shift, self.exemplar_shift, size=2)
+            cx, cy = cx + dx * side / self.exemplar_size, cy + dy * side / self.exemplar_size
+        return extract_patch(frame, (cx, cy), (side, side), (self.exemplar_size, self.exemplar_size))
 
 
 def search_mask(mask: np.ndarray, center: tuple[float, float], side: float, out: int) -> torch.Tensor:

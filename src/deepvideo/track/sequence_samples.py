@@ -10,12 +10,15 @@ atom.py`` and ``dimp/dimp18.py``):
   earliest ``num_train`` are the training frames;
 - crops: the target size is jittered ``size · exp(N(0, σ_s))`` (``σ_s = 0.25`` train, ``0.5``
   test frames) and its centre moved by ``√(w h) · f · U(−0.5, 0.5)`` (``f = 3`` train, ``4.5``
-  test); a square of side ``5 √(w h)`` (``search_area_factor = 5``) around it is resampled to
+  test: DiMP's ``dimp18.py``; ATOM's ``bbreg/atom.py`` leaves the reference frame unjittered,
+  ``f = 0``, ``σ_s = 0``, which the ``atom`` task sets); a square of side ``5 √(w h)``
+  (``search_area_factor = 5``) around it is resampled to
   ``image_size`` (288), the border replicated;
 - proposals: per test frame ``proposals`` boxes (DiMP 8, ATOM 16): ``σ`` drawn from
   ``(0.01, 0.05, 0.1, 0.2, 0.3)`` and centre, width and height perturbed by Gaussian noise of
-  deviation ``σ √(w h)``, redrawn until the IoU is at least 0.1 (``min_iou``); the target is
-  ``2 · IoU − 1`` (the authors' mapping to ``[−1, 1]``);
+  deviation ``σ √(w h)``, rounded to whole pixels, redrawn with ``σ`` shrunk by 0.9 until the
+  IoU is above 0.1 (``min_iou``; ``ltr/data/processing_utils.py`` ``perturb_box``); the target
+  is ``2 · IoU − 1`` (the authors' mapping to ``[−1, 1]``);
 - a share ``gray_share`` of samples (0.05) is made grayscale.
 
 Item: ``train_images [I, 3, S, S]``, ``train_boxes [I, 4]``, ``test_images [J, 3, S, S]``,
@@ -55,19 +58,34 @@ def jittered_crop(frame: np.ndarray, box: np.ndarray, rng: np.random.Generator, 
     return crop, inside
 
 
-def proposals_for(box: np.ndarray, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` Gaussian-perturbed boxes around ``box`` (IoU ≥ 0.1) and their IoU."""
+def perturbed_box(box: np.ndarray, sigma: float, rng: np.random.Generator, min_iou: float = MIN_IOU,
+                  tries: int = 100) -> np.ndarray:
+    """One Gaussian perturbation of ``box`` overlapping it by more than ``min_iou``, as
+    pytracking's ``perturb_box``: centre, width and height plus ``N(0, σ)``; a size of at most 1
+    pixel becomes ``U(0.15, 0.5)`` of the box's; the box rounded to whole pixels; after each miss
+    ``σ`` shrinks by 0.9 (the last draw after ``tries`` misses)."""
     x, y, w, h = (float(v) for v in box)
-    out = np.empty((count, 4), np.float32)
-    for n in range(count):
-        sigma = SIGMAS[rng.integers(len(SIGMAS))] * math.sqrt(w * h)
-        out[n] = box
-        for _ in range(100):
-            cx, cy, pw, ph = np.array([x + w / 2, y + h / 2, w, h]) + sigma * rng.standard_normal(4)
-            candidate = np.array([cx - pw / 2, cy - ph / 2, pw, ph], np.float32)
-            if pw > 1 and ph > 1 and float(iou(candidate, box)[0]) >= MIN_IOU:
-                out[n] = candidate
-                break
+    candidate = np.asarray(box, np.float32)
+    for _ in range(tries):
+        cx, cy, pw, ph = np.array([x + w / 2, y + h / 2, w, h]) + sigma * rng.standard_normal(4)
+        pw = pw if pw > 1 else w * rng.uniform(0.15, 0.5)
+        ph = ph if ph > 1 else h * rng.uniform(0.15, 0.5)
+        candidate = np.round(np.array([cx - pw / 2, cy - ph / 2, pw, ph])).astype(np.float32)
+        candidate[2] = candidate[2] if candidate[2] > 1 else w * rng.uniform(0.15, 0.5)
+        candidate[3] = candidate[3] if candidate[3] > 1 else h * rng.uniform(0.15, 0.5)
+        if float(iou(candidate, box)[0]) > min_iou:
+            break
+        sigma *= 0.9
+    return candidate
+
+
+def proposals_for(box: np.ndarray, count: int, rng: np.random.Generator,
+                  min_iou: float = MIN_IOU) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` perturbed boxes around ``box`` (:func:`perturbed_box`, ``σ`` drawn from
+    ``SIGMAS`` times ``√(w h)``) and their IoU with it."""
+    w, h = float(box[2]), float(box[3])
+    out = np.stack([perturbed_box(box, SIGMAS[rng.integers(len(SIGMAS))] * math.sqrt(w * h), rng, min_iou)
+                    for _ in range(count)])
     return out, iou(out, np.broadcast_to(box, out.shape)).astype(np.float32)
 
 
@@ -127,4 +145,4 @@ class SequenceSamples(torch.utils.data.Dataset):
                 "proposal_iou": torch.from_numpy(2 * np.stack([d[1] for d in drawn]) - 1)}
 
 
-__all__ = ["SequenceSamples", "jittered_crop", "proposals_for"]
+__all__ = ["SequenceSamples", "jittered_crop", "perturbed_box", "proposals_for"]

@@ -3,7 +3,9 @@
 A batch is :class:`deepvideo.track.sequence_samples.SequenceSamples` items stacked (``[N, I, ...]``).
 
 - ``atom`` (Danelljan et al., CVPR 2019): the IoU-Net predicts the IoU (mapped to ``2 IoU − 1``)
-  of the test frame's proposals given the reference frame and box; loss = MSE.
+  of the test frame's proposals given the reference frame and box; loss = MSE. The reference
+  crop is centred on the target at its size (no jitter), the test crop jittered (centre 4.5,
+  scale 0.5), as the authors' ``ltr/train_settings/bbreg/atom.py``.
 - ``dimp`` (Bhat et al., ICCV 2019, Sec. 3.5): the model predictor learns a filter on the
   training frames; the test frames' scores from every optimiser iterate are compared with a
   Gaussian label (``σ = 1/4 / 5`` of the crop, in score cells) by the hinge-like loss
@@ -127,7 +129,9 @@ class ATOMTask(_TrackerTask):
     """Reference + test frame -> IoU-Net IoU predictions of the proposals -> MSE."""
 
     model_class = ATOMNet
-    defaults = {"num_train": 1, "num_test": 1, "proposals": 16}
+    # the reference frame is not jittered (pytracking ltr/train_settings/bbreg/atom.py)
+    defaults = {"num_train": 1, "num_test": 1, "proposals": 16, "center_jitter": (0.0, 4.5),
+                "scale_jitter": (0.0, 0.5)}
 
     def losses(self, model, batch, device):
         ref, test = batch["train_images"][:, 0].to(device), batch["test_images"][:, 0].to(device)

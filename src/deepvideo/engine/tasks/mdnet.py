@@ -11,6 +11,15 @@ the gradients of fc4–fc6 by ``FC_LR_MULT`` = 10 (a hook on each parameter): wi
 momentum this is the same step as a 10× learning rate, except that weight decay on fc4–fc6
 then acts at the conv rate and gradient-norm clipping sees the scaled gradients.
 
+RT-MDNet (Jung et al., ECCV 2018, Sec. 3.3; ``model.kwargs.roi_align: true``) adds the
+instance embedding loss: the positives' fc5 output scored by the fc6 of their own domain and of
+the other domains in the first 100 of a random permutation (own skipped), the positive logits
+of those branches under a softmax, cross-entropy with the own domain; total ``L_cls + 0.1 ·
+L_inst`` (github.com/IlchaeJung/RT-MDNet ``train_mrcnn.py``). ``train.loss_weights.instance``
+sets the weight (default 0.1 with ``roi_align``, 0 without: MDNet has no such loss). RT-MDNet
+runs fc4–fc6 once per branch, each with its own dropout draw; here fc4–fc5 run once, and each
+branch's fc6 sees the same dropout draw. Validation reports the classification loss.
+
 Validation (``data.val``, by default held-out frames of the training sequences: a new sequence
 has no fc6): ``val_loss``, ``val_error`` (share of misclassified samples) and ``val_precision``
 (py-MDNet's: share of positives among the 32 highest scores). Running training metrics:
@@ -35,6 +44,8 @@ from deepvideo.track.mdnet import MDNet
 
 MODEL_NAME = "mdnet"
 FC_LR_MULT = 10.0
+INSTANCE_WEIGHT = 0.1            # RT-MDNet: cls_loss + 0.1 * interclass_loss
+MAX_INSTANCE_DOMAINS = 100       # RT-MDNet: K_perm[0:100]
 
 
 def domain_dataset(section: dict, where: str, sequences=None):
@@ -66,6 +77,32 @@ def scale_fc_gradients(model: MDNet, factor: float = FC_LR_MULT) -> None:
 def item_scores(model, patches: torch.Tensor, domains: torch.Tensor) -> list[torch.Tensor]:
     """Each item's logits ``[128, 2]`` from its own domain's fc6."""
     return [model(patches[i].float(), domain=int(domains[i])) for i in range(len(patches))]
+
+
+def instance_loss(model: MDNet, hidden: torch.Tensor, domain: int) -> torch.Tensor:
+    """RT-MDNet's instance embedding loss of positives' fc5 outputs ``hidden [P, C5]`` from
+    ``domain``: softmax cross-entropy over the positive logits of the own fc6 and of the other
+    domains among the first ``MAX_INSTANCE_DOMAINS`` of a random permutation."""
+    if len(hidden) == 0:
+        return hidden.sum() * 0.0
+    perm = torch.randperm(model.num_domains)[:MAX_INSTANCE_DOMAINS].tolist()
+    heads = [domain, *(k for k in perm if k != domain)]
+    x = model.dropout(hidden)
+    scores = torch.stack([model.fc6[k](x)[:, 1] for k in heads], dim=1)
+    return F.cross_entropy(scores.float(), torch.zeros(len(hidden), dtype=torch.long, device=hidden.device))
+
+
+def item_outputs(model: MDNet, patches: torch.Tensor, domains: torch.Tensor, labels: torch.Tensor,
+                 instance: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each item's logits ``[128, 2]`` from its own fc6 and (``instance``) its instance loss."""
+    scores, inst = [], []
+    for i in range(len(patches)):
+        domain = int(domains[i])
+        hidden = model.hidden(model.conv_features(patches[i].float()))
+        scores.append(model.fc6[domain](model.dropout(hidden)))
+        if instance:
+            inst.append(instance_loss(model, hidden[labels[i] == 1], domain))
+    return scores, inst
 
 
 def errors_and_precision(logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -114,17 +151,28 @@ class MDNetTask(Task):
                               "training sequences")
         scale_fc_gradients(model)
 
+    def instance_weight(self, model: MDNet) -> float:
+        """The instance loss weight: ``train.loss_weights.instance``, else 0.1 for RT-MDNet, 0 for MDNet."""
+        weights = dict(self.cfg.train.loss_weights or {})
+        return float(weights.get("instance", INSTANCE_WEIGHT if model.roi_align else 0.0))
+
     def step(self, model, batch, device, autocast) -> StepOutput:
         patches, labels = batch["patches"].to(device), batch["labels"].to(device)
+        weight = self.instance_weight(model)
         with autocast():
-            scores = item_scores(model, patches, batch["domain"])
+            scores, inst = item_outputs(model, patches, batch["domain"], labels, weight > 0)
         losses = [F.cross_entropy(s.float(), y) for s, y in zip(scores, labels, strict=True)]
         sums = {"error": 0.0, "precision": 0.0}
         for s, y in zip(scores, labels, strict=True):
             error, precision = errors_and_precision(s.detach().float(), y)
             sums["error"] += error
             sums["precision"] += precision
-        return StepOutput({"loss": torch.stack(losses).mean()}, len(losses), sums)
+        cls = torch.stack(losses).mean()
+        if not inst:
+            return StepOutput({"loss": cls}, len(losses), sums)
+        instance = torch.stack(inst).mean()
+        total = cls + weight * instance
+        return StepOutput({"loss": total, "cls": cls, "instance": instance}, len(losses), sums)
 
     @torch.no_grad()
     def evaluate(self, model, loaders, device, amp_dtype, spec) -> dict:

@@ -7,21 +7,35 @@ Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter f
 - search region: a square of side ``5 √(w h)`` around the last position (``search_area_scale
   = 5``), resampled to 288 × 288 (border replicated); block4 of ResNet-18 is 18 × 18;
 - first frame: the crop and augmented copies (horizontal flip, four shifts by ±0.6 of half the
-  crop, two blurs; the authors' code also rotates and applies dropout to features, left out
-  here) train
+  crop, blurs of sigma (2, 0.2), (0.2, 2), (3, 1), (1, 3), (2, 2) and rotations by ±5, ±10, ±20,
+  ±30, ±45, ±60 degrees cut from a patch twice as large; the authors' code also moves each copy
+  by a random shift of up to 1/3 and applies dropout to features, left out here) train
   :class:`~deepvideo.track.online_classifier.ATOMClassifier`; the IoU-Net's modulation vector
   comes from the (unaugmented) first frame;
 - each frame: the classifier's peak (advanced localisation, see
   :func:`~deepvideo.track.online_classifier.localize`) gives the position; the box there with
-  the last size and 9 random boxes around it (``num_init_random_boxes = 9``, position jitter
-  ``0.1`` and size jitter ``0.5`` of the box's smaller side / size) are refined by 5
-  gradient-ascent steps on the predicted IoU and the mean of the best 3 is the new box
-  (:func:`~deepvideo.track.iounet.refine_boxes`, :func:`~deepvideo.track.iounet.top_k_box`);
+  the last size and 9 random boxes around it (``num_init_random_boxes = 9``, jitter ``0.1`` /
+  ``0.5`` of ``√(w h)`` in position / size) are refined by 5 gradient-ascent steps on the
+  predicted IoU and the mean of the best 3 is the new box
+  (:func:`~deepvideo.track.iounet.jitter_boxes`, :func:`~deepvideo.track.iounet.refine_boxes`,
+  :func:`~deepvideo.track.iounet.top_k_box`); ``refinement="relative"`` refines in PrDiMP's
+  log-size space instead (10 steps of 2.5e-3);
 - not found (peak < 0.25): the box stays and the frame is not learnt; a hard negative
   (distractor) is learnt at once with rate 0.02; an uncertain frame is not learnt.
 
 ``use_iou_net=False`` (pytracking's ``use_iou_net``) keeps the size and takes the classifier's
-peak as the position. ``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
+peak as the position.
+
+Guards (departures from the authors' tracker, for IoU-Nets trained briefly on a CPU, whose
+gradient can shrink a box frame after frame): ``iou_check=True`` (default) refines, on the
+first frame's crops where the true box is known, ``CHECK_STARTS = 4`` random boxes per crop
+(drawn as the refinement's own random boxes) and uses the IoU-Net for the sequence only if
+this raises the true IoU on average by more than twice the mean's standard error
+(:meth:`IoUNetTracker.check_refinement`); otherwise the tracker keeps the size, as
+``use_iou_net=False``. ``min_iou`` (default 0: off) keeps the
+classifier's box with the last size when the refined box's predicted IoU is below it.
+
+``score`` is the classifier's peak. Weights: ``weights=`` a ``.safetensors`` file (or a
 training checkpoint folder holding ``model.safetensors``), else ``DEEPVIDEO_ATOM_WEIGHTS``;
 the network's sizes are read from the weights. ``optimize=True`` folds batch norms into the
 preceding convolutions (:func:`deepvideo.models.inference.fold_batchnorm`, same outputs).
@@ -41,19 +55,33 @@ from deepvideo.models.convert.files import read_safetensors
 from deepvideo.models.inference import fold_batchnorm
 from deepvideo.track.atom import IMAGE_SIZE, SEARCH_AREA_SCALE, atom_from_state
 from deepvideo.track.base import Box, TrackResult, as_box, check_frame
+from deepvideo.track.boxes import iou
 from deepvideo.track.dcf import box_to_center, center_to_box, clamp_center, extract_patch
-from deepvideo.track.iounet import refine_boxes, top_k_box
+from deepvideo.track.iounet import (
+    NUM_RANDOM_BOXES,
+    REFINE_STEP_LENGTH,
+    REFINE_STEPS,
+    RELATIVE_STEP_LENGTH,
+    RELATIVE_STEPS,
+    jitter_boxes,
+    refine_boxes,
+    top_k_box,
+)
 from deepvideo.track.online_classifier import ATOMClassifier, instance_l2_norm, localize
 from deepvideo.track.registry import register_tracker, weights_available, weights_file
 
 WEIGHTS_ENV = "DEEPVIDEO_ATOM_WEIGHTS"
 STRIDE = 16
 RELATIVE_SHIFTS = ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))
-BLURS = ((3.0, 1.0), (1.0, 3.0))
-NUM_RANDOM_BOXES = 9
-JITTER_POS = 0.1
-JITTER_SIZE = 0.5
+# first-frame blurs (sigma) and rotations (degrees): pytracking/parameter/atom/default.py
+ATOM_BLURS = ((2.0, 0.2), (0.2, 2.0), (3.0, 1.0), (1.0, 3.0), (2.0, 2.0))
+ATOM_ROTATIONS = (5, -5, 10, -10, 20, -20, 30, -30, 45, -45, -60, 60)
+EXPANSION = 2.0        # augmentation_expansion_factor: rotated crops are cut from a 2x patch
 MIN_SIZE = 10.0
+CHECK_STARTS = 4       # starts per first-frame crop in the IoU-Net check (a departure, see the docstring)
+# box refinement spaces: (steps, step length); "default" ATOM / DiMP, "relative" PrDiMP
+REFINEMENTS = {"default": (REFINE_STEPS, REFINE_STEP_LENGTH),
+               "relative": (RELATIVE_STEPS, RELATIVE_STEP_LENGTH)}
 
 
 
@@ -87,9 +115,12 @@ class IoUNetTracker:
     """What ATOM and DiMP share: search-region crops, backbone maps, IoU-Net box refinement."""
 
     name = "iounet"
+    blurs: tuple = ATOM_BLURS
+    rotations: tuple = ATOM_ROTATIONS
 
     def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
-                 seed: int = 0, use_iou_net: bool = True):
+                 seed: int = 0, use_iou_net: bool = True, refinement: str = "default",
+                 min_iou: float = 0.0, iou_check: bool = True):
         optimize = as_flag(optimize, "optimize")
         self.net = copy.deepcopy(net).eval() if optimize else net.eval()
         if optimize:
@@ -97,15 +128,32 @@ class IoUNetTracker:
         self.image_size = int(image_size)
         self.rng = np.random.default_rng(seed)
         self.use_iou_net = as_flag(use_iou_net, "use_iou_net")
+        if refinement not in REFINEMENTS:
+            raise ValueError(f"{self.name}: refinement must be one of {sorted(REFINEMENTS)}, "
+                             f"got {refinement!r}")
+        self.refinement = refinement
+        self.min_iou = float(min_iou)
+        self.iou_check = as_flag(iou_check, "iou_check")
 
     # geometry: crop pixel q of a crop centred at c with side s is frame pixel c - s/2 + q s / S
     def crop(self, frame: np.ndarray, center, side: float, shift=(0.0, 0.0), flip: bool = False,
-             blur=None) -> torch.Tensor:
+             blur=None, rotate: float = 0.0) -> torch.Tensor:
         """The square crop ``[3, S, S]`` (float RGB) of ``side`` frame pixels, its content moved by
-        ``shift`` crop pixels, optionally flipped or blurred (sigma ``(x, y)``)."""
+        ``shift`` crop pixels, optionally flipped, blurred (sigma ``(x, y)``) or rotated by
+        ``rotate`` degrees about its centre (counter-clockwise, as ``cv2.getRotationMatrix2D``;
+        cut from a patch ``EXPANSION`` times larger, so no border enters)."""
         scale = side / self.image_size
         c = (center[0] - shift[0] * scale, center[1] - shift[1] * scale)
-        patch = extract_patch(frame, c, (side, side), (self.image_size, self.image_size))
+        if rotate:
+            big = int(round(self.image_size * EXPANSION))
+            patch = extract_patch(frame, c, (side * big / self.image_size,) * 2, (big, big))
+            turn = cv2.getRotationMatrix2D(((big - 1) / 2, (big - 1) / 2), float(rotate), 1.0)
+            patch = cv2.warpAffine(patch, turn, (big, big), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+            start = (big - self.image_size) // 2
+            patch = patch[start:start + self.image_size, start:start + self.image_size]
+        else:
+            patch = extract_patch(frame, c, (side, side), (self.image_size, self.image_size))
         if flip:
             patch = patch[:, ::-1]
         if blur is not None:
@@ -121,8 +169,9 @@ class IoUNetTracker:
                              half + (box_center[1] - center[1]) * r - h / 2, w, h])
 
     def augmented(self, frame: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """First-frame crops ``[N, 3, S, S]`` (identity, flip, shifts, blurs) and their target
-        boxes ``[N, 4]`` (crop pixels)."""
+        """First-frame crops ``[N, 3, S, S]`` (identity, flip, shifts, the tracker's ``blurs``,
+        then its ``rotations``) and their target boxes ``[N, 4]`` (crop pixels; a rotated crop
+        keeps the box, as pytracking)."""
         box = self.crop_box(self.center, self.size, self.center, self.side)
         images, boxes = [self.crop(frame, self.center, self.side)], [box]
         images.append(self.crop(frame, self.center, self.side, flip=True))
@@ -131,8 +180,11 @@ class IoUNetTracker:
             shift = (sx * self.image_size / 2, sy * self.image_size / 2)
             images.append(self.crop(frame, self.center, self.side, shift=shift))
             boxes.append(box + torch.tensor([shift[0], shift[1], 0.0, 0.0]))
-        for blur in BLURS:
+        for blur in self.blurs:
             images.append(self.crop(frame, self.center, self.side, blur=blur))
+            boxes.append(box)
+        for angle in self.rotations:
+            images.append(self.crop(frame, self.center, self.side, rotate=angle))
             boxes.append(box)
         return torch.stack(images), torch.stack(boxes)
 
@@ -142,20 +194,62 @@ class IoUNetTracker:
         self.side = math.sqrt(self.size[0] * self.size[1]) * SEARCH_AREA_SCALE
         self.frame_shape = frame.shape[:2]
 
-    def refine(self, maps, center_crop, size_crop) -> torch.Tensor:
-        """The IoU-Net's box (crop pixels) from a start at ``center_crop`` with ``size_crop``."""
-        w, h = size_crop
-        edge = min(w, h)
-        u = 2 * self.rng.random((NUM_RANDOM_BOXES, 4)) - 1
-        boxes = [[center_crop[0] - w / 2, center_crop[1] - h / 2, w, h]]
-        for du in u:
-            bw, bh = w * (1 + JITTER_SIZE * du[2]), h * (1 + JITTER_SIZE * du[3])
-            cx, cy = center_crop[0] + JITTER_POS * edge * du[0], center_crop[1] + JITTER_POS * edge * du[1]
-            boxes.append([cx - bw / 2, cy - bh / 2, bw, bh])
-        test = self.net.iou_net.test_features(*maps)
-        start = torch.tensor(boxes, dtype=torch.float32)
-        refined, ious = refine_boxes(self.net.iou_net, self.modulation, test, start)
+    def refined_box(self, test, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """pytracking's refinement from ``start`` (crop pixels) on the test-branch maps ``test``:
+        9 random boxes around it, gradient ascent, the mean of the best 3 (and its predicted IoU)."""
+        boxes = jitter_boxes(start, NUM_RANDOM_BOXES, self.rng)
+        steps, step = REFINEMENTS[self.refinement]
+        refined, ious = refine_boxes(self.net.iou_net, self.modulation, test, boxes, steps, step,
+                                     space=self.refinement)
         return top_k_box(refined, ious)
+
+    def refine(self, maps, center_crop, size_crop) -> torch.Tensor | None:
+        """The IoU-Net's box (crop pixels) from a start at ``center_crop`` with ``size_crop``;
+        ``None`` when it is not used (no box kept, the first-frame check failed, or
+        :meth:`accept` refuses it)."""
+        if not self.refinement_helps:
+            return None
+        w, h = size_crop
+        start = torch.tensor([center_crop[0] - w / 2, center_crop[1] - h / 2, w, h], dtype=torch.float32)
+        best = self.refined_box(self.net.iou_net.test_features(*maps), start)
+        if best is None:
+            return None
+        return best[0] if self.accept(best[1], start, None) else None
+
+    def check_refinement(self, maps, boxes: torch.Tensor) -> tuple[float, float]:
+        """The first-frame check: on each first-frame crop (``maps`` of ``N`` crops, true boxes
+        ``boxes [N, 4]``), refine from ``CHECK_STARTS`` starts drawn around the true box as the
+        refinement's own random boxes; returns the mean change of the true IoU (refined minus
+        start) and its standard error. With ``iou_check`` the tracker uses the IoU-Net only when
+        the mean exceeds twice its standard error (a gain that is there, not noise)."""
+        gains = []
+        for i, box in enumerate(boxes):
+            test = self.net.iou_net.test_features(maps[0][i:i + 1], maps[1][i:i + 1])
+            for start in jitter_boxes(box, CHECK_STARTS, self.rng)[1:]:
+                best = self.refined_box(test, start)
+                after = best[0] if best is not None else start
+                before_after = iou(np.stack([start.numpy(), after.numpy()]), np.stack([box.numpy()] * 2))
+                gains.append(float(before_after[1] - before_after[0]))
+        gains = np.asarray(gains)
+        error = gains.std(ddof=1) / math.sqrt(len(gains)) if len(gains) > 1 else 0.0
+        return float(gains.mean()), float(error)
+
+    def start_refinement(self, maps, boxes: torch.Tensor) -> None:
+        """The modulation vector from the first crop and, with ``iou_check``, the first-frame check."""
+        self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
+        checked = self.use_iou_net and self.iou_check
+        n = max(len(boxes) - len(self.rotations), 1)     # the check leaves out the rotated crops
+        self.refinement_gain = self.check_refinement([m[:n] for m in maps], boxes[:n]) if checked else None
+        if self.refinement_gain is None:
+            self.refinement_helps = True
+        else:
+            gain, error = self.refinement_gain
+            self.refinement_helps = gain > 2 * error and gain > 0
+
+    def accept(self, predicted: torch.Tensor, start: torch.Tensor, test) -> bool:
+        """Whether the refined box replaces the classifier's: its predicted IoU (the net's
+        ``2 IoU − 1`` mapped back to IoU) is at least ``min_iou`` (0: always, as pytracking)."""
+        return (float(predicted) + 1) / 2 >= self.min_iou
 
     def locate(self, frame: np.ndarray, scores: torch.Tensor, maps, kernel: int
                ) -> tuple[str, float, torch.Tensor | None]:
@@ -170,9 +264,8 @@ class IoUNetTracker:
             return flag, score, None
         peak_crop = ((peak[1] + offset) * STRIDE, (peak[0] + offset) * STRIDE)
         size_crop = (self.size[0] * r, self.size[1] * r)
-        if self.use_iou_net:
-            box = self.refine(maps, peak_crop, size_crop)
-        else:
+        box = self.refine(maps, peak_crop, size_crop) if self.use_iou_net else None
+        if box is None:
             box = torch.tensor([peak_crop[0] - size_crop[0] / 2, peak_crop[1] - size_crop[1] / 2, *size_crop])
         half = self.image_size / 2
         cx = self.center[0] + (float(box[0] + box[2] / 2) - half) / r
@@ -195,9 +288,10 @@ class ATOMTracker(IoUNetTracker):
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
                  optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
-                 use_iou_net: bool = True, **classifier):
+                 use_iou_net: bool = True, refinement: str = "default", min_iou: float = 0.0,
+                 iou_check: bool = True, **classifier):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, atom_from_state, "atom")
-        super().__init__(net, image_size, optimize, seed, use_iou_net)
+        super().__init__(net, image_size, optimize, seed, use_iou_net, refinement, min_iou, iou_check)
         self.classifier_options = classifier
         ATOMClassifier(**classifier)                       # unknown options fail here, not at initialize
 
@@ -211,7 +305,7 @@ class ATOMTracker(IoUNetTracker):
         self.start(frame, box)
         images, boxes = self.augmented(frame)
         maps, feats = self.features(images)
-        self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
+        self.start_refinement(maps, boxes)
         self.classifier = ATOMClassifier(**self.classifier_options)
         self.classifier.initialize(feats, boxes / STRIDE)
 

@@ -6,7 +6,9 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
 
 - search region and crops as ATOM (:mod:`deepvideo.track.trackers.atom`): a square of side
   ``5 √(w h)`` resampled to 288 × 288 (``image_sample_size = 18·16``, ``search_area_scale =
-  5``); the first frame and its augmented copies are the initial training set;
+  5``); the first frame and its augmented copies are the initial training set (flip, four
+  shifts, blurs of sigma (3, 1), (1, 3), (2, 2), rotations by ±10 and ±45 degrees: the
+  ``augmentation`` of ``dimp18.py``; feature dropout and random shifts left out);
 - first frame: the initialiser and 10 steepest-descent iterations (``net_opt_iter = 10``) on
   the initial set predict the filter (:class:`deepvideo.track.dimp.DiMPNet`);
 - memory of 50 samples (``sample_memory_size``; features and target boxes), learning rate 0.01,
@@ -20,7 +22,9 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
 
 Weights: ``weights=`` a ``.safetensors`` file (or a checkpoint folder holding
 ``model.safetensors``), else ``DEEPVIDEO_DIMP_WEIGHTS``; ``optimize=True`` folds batch norms;
-``use_iou_net=False`` keeps the size and takes the classifier's peak as the position.
+``use_iou_net=False`` keeps the size and takes the classifier's peak as the position;
+``refinement``, ``iou_check`` (the first-frame IoU-Net check, on by default) and ``min_iou`` are
+ATOM's (:mod:`deepvideo.track.trackers.atom`).
 """
 
 from __future__ import annotations
@@ -52,12 +56,15 @@ class DiMPTracker(IoUNetTracker):
     """DiMP: learned model predictor (steepest descent) and IoU-Net box refinement."""
 
     name = "dimp"
+    blurs = ((3.0, 1.0), (1.0, 3.0), (2.0, 2.0))        # dimp18.py / dimp50.py augmentation
+    rotations = (10, -10, 45, -45)
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
                  optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
-                 use_iou_net: bool = True):
+                 use_iou_net: bool = True, refinement: str = "default", min_iou: float = 0.0,
+                 iou_check: bool = True):
         net = model if model is not None else load_network(weights, WEIGHTS_ENV, dimp_from_state, "dimp")
-        super().__init__(net, image_size, optimize, seed, use_iou_net)
+        super().__init__(net, image_size, optimize, seed, use_iou_net, refinement, min_iou, iou_check)
         self.kernel = int(self.net.initializer.filter_size)
 
     def features(self, images: torch.Tensor):
@@ -75,7 +82,7 @@ class DiMPTracker(IoUNetTracker):
         self.start(frame, box)
         images, boxes = self.augmented(frame)
         maps, feats = self.features(images)
-        self.modulation = self.net.iou_net.modulation(maps[0][:1], maps[1][:1], boxes[:1])
+        self.start_refinement(maps, boxes)
         self.filter, _ = self.net.predict_filter(feats[:, None], boxes[:, None], INIT_ITER)
         self.memory = SampleMemory(MEMORY)
         self.memory.initialize(feats, boxes)
