@@ -61,6 +61,10 @@ def test_checkpoint_reloads_with_the_same_detections(run):
 def test_recipes_and_model_errors():
     for name, kind in (("dt_detector_cpu.yaml", RFCN), ("dt_track_cpu.yaml", DetectTrack)):
         cfg = load_config(CONFIGS / name)
+        if kind is DetectTrack:  # fine-tuned from D's run, as the paper does
+            assert [dict(e) for e in cfg.model.init_from] == [
+                {"checkpoint": "runs/vid_d_cpu/checkpoints/last", "target": "detector."}]
+            cfg.model.init_from = []
         task = create_task(cfg)
         task.class_names = ["a", "b"]
         assert isinstance(task.build_model(), kind)
@@ -69,3 +73,22 @@ def test_recipes_and_model_errors():
         task.setup()
     with pytest.raises(ConfigError, match="builds model.name in"):
         task.build_model()
+
+
+def test_init_from_loads_a_trained_detector_into_the_model(run):
+    # the paper's schedule: D&T starts from D; here the reverse direction, D from D&T's detector
+    result, root = run
+    trained, _, meta = load_detector(result.last_checkpoint)
+    cfg = load_config(CONFIGS / "dt_detector_cpu.yaml", overrides=[
+        f"data.train.root={root}", f"data.val.root={root}",
+        f"model.kwargs={meta['config']['model']['kwargs']}"])
+    cfg.model.kwargs.pop("max_displacement")
+    cfg.model.init_from = [{"checkpoint": str(result.last_checkpoint), "source": "detector\\.", "target": ""}]
+    task = create_task(cfg)
+    task.setup()
+    model = task.build_model()
+    assert isinstance(model, RFCN)
+    assert all(torch.equal(v, trained.detector.state_dict()[k]) for k, v in model.state_dict().items())
+    cfg.model.init_from = [{"checkpoint": str(result.last_checkpoint), "source": "nothing\\."}]
+    with pytest.raises(ConfigError, match=r"model.init_from\[0\]"):
+        create_task(cfg).build_model()
