@@ -38,7 +38,8 @@ from deepvideo.engine.config import load_config  # noqa: E402
 from deepvideo.engine.loop import train  # noqa: E402
 from deepvideo.engine.tasks.detect_track import load_detector  # noqa: E402
 
-VIDEOS = {"train": 48, "val": 6, "test": 12}
+VIDEOS = {"train": 192, "val": 6, "test": 12}
+FRAMES = {"train": 8, "val": 24, "test": 24}  # many short training videos: more object instances
 
 
 def train_model(config: str, root: Path, out: Path, steps: int, start: Path | None = None,
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     begin = time.perf_counter()
     root = args.out / "vid_synth"
     if not (root / "synth.json").is_file():
-        render_vid_set(root, VIDEOS, frames=24, size=(128, 96), seed=0, progress=False)
+        render_vid_set(root, VIDEOS, frames=FRAMES, size=(128, 96), seed=0, progress=False)
     runs = {"D": train_model("dt_detector_cpu.yaml", root, args.out / "D", args.d_steps)}
     print("D trained in", round(runs["D"][1]["seconds"]), "s", flush=True)
     for key, model in (("DT", None), ("D+", "rfcn_cpu")):
@@ -128,7 +129,8 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
     counts = Counter(speed_of(m) for v in videos for frame in motion_iou(v) for m in frame.values())
     description = (
         f"Frame mAP (%, IoU 0.5, VOC all-point) on the synthetic VID test split ({VIDEOS['test']} videos "
-        f"of 24 frames, 128x96, classes {', '.join(CLASSES)}; trained on {VIDEOS['train']} videos). "
+        f"of 24 frames, 128x96, classes {', '.join(CLASSES)}; trained on {VIDEOS['train']} videos of "
+        f"{FRAMES['train']} frames). "
         f"D: the single-frame R-FCN (configs/vid/dt_detector_cpu.yaml) trained from scratch for "
         f"{args.d_steps} steps of 4 frame pairs; D&T (τ = 1, configs/vid/dt_track_cpu.yaml) starts "
         f"from D's weights and is fine-tuned with the tracking loss for {args.dt_steps} steps at a "

@@ -100,6 +100,13 @@ def test_speed_classes_are_the_motion_iou_classes_and_balanced():
     assert agree >= 0.9 * total and min(counts.values()) >= total / 5
 
 
+def test_vid_set_frames_per_split(tmp_path):
+    render_vid_set(tmp_path / "vid", {"train": 2, "val": 1}, frames={"train": 2, "val": 3}, size=(32, 32),
+                   progress=False)
+    assert [len(v.frames) for v in read_split(tmp_path / "vid", "train")] == [2, 2]
+    assert [len(v.frames) for v in read_split(tmp_path / "vid", "val")] == [3]
+
+
 def test_vid_set_split_lists_and_pairs(tmp_path):
     names = render_vid_set(tmp_path / "vid", {"train": 2}, frames=3, size=(32, 32), progress=False)
     videos = read_split(tmp_path / "vid", "train")

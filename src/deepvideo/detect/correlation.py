@@ -46,5 +46,6 @@ def correlation(x_t: torch.Tensor, x_tau: torch.Tensor, max_displacement: int = 
     rows = (torch.arange(rows_out, device=x_t.device) * stride)[:, None, None, None] + shifts[:, None]
     cols = (torch.arange(cols_out, device=x_t.device) * stride)[None, :, None, None] + shifts
     index = (rows * (width + 2 * reach) + cols).reshape(1, rows_out * cols_out, side * side)
-    result = gram.gather(2, index.expand(n, -1, -1)).transpose(1, 2).reshape(n, side * side, rows_out, cols_out)
+    result = gram.gather(2, index.expand(n, -1, -1)).transpose(1, 2)
+    result = result.reshape(n, side * side, rows_out, cols_out)
     return result / channels if normalize else result

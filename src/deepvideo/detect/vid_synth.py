@@ -41,7 +41,8 @@ from deepvideo.detect.vid import VidObject, frame_xml
 from deepvideo.io.atomic import replaced_when_done
 from deepvideo.progress import track
 
-__all__ = ["CLASSES", "DRIFT", "SIDE", "SPEEDS", "SPLITS", "SynthVideo", "render_video", "render_vid_set", "video_name"]
+__all__ = ["CLASSES", "DRIFT", "SIDE", "SPEEDS", "SPLITS", "SynthVideo", "render_video", "render_vid_set",
+           "video_name"]
 
 CLASSES = ("circle", "triangle", "cross")
 SPEEDS = {"slow": (0.0, 0.002), "medium": (0.005, 0.009), "fast": (0.06, 0.12)}  # object sides / frame
@@ -200,27 +201,31 @@ def _annotate(full: list[np.ndarray], visible: list[np.ndarray], classes: list[i
     return objects
 
 
-def render_vid_set(out_dir: str | Path, videos: dict[str, int] | None = None, frames: int = 24,
-                   size: tuple[int, int] = (128, 96), seed: int = 0,
+def render_vid_set(out_dir: str | Path, videos: dict[str, int] | None = None,
+                   frames: int | dict[str, int] = 24, size: tuple[int, int] = (128, 96), seed: int = 0,
                    progress: bool | None = None) -> dict[str, list[str]]:
     """Write a VID root ``out_dir`` with ``videos[split]`` videos per split (default train 16,
-    val 4); ``out_dir`` appears only when complete. Returns the video names per split."""
+    val 4) of ``frames`` frames (one count, or one per split: e.g. many short training videos
+    and test videos long enough for the motion IoU's ±10 frames); ``out_dir`` appears only when
+    complete. Returns the video names per split."""
     videos = {"train": 16, "val": 4} if videos is None else dict(videos)
     for split, n in videos.items():
         if split not in SPLITS or n < 1:
             raise ValueError(f"videos: need a known split ({', '.join(SPLITS)}) and >= 1 video, "
                              f"got {split}={n}")
+    lengths = {split: frames[split] if isinstance(frames, dict) else frames for split in videos}
     names = {split: [video_name(i) for i in range(n)] for split, n in videos.items()}
     with replaced_when_done(out_dir) as tmp:
         disable = None if progress is None else not progress
         for split, n in videos.items():
             for i in track(range(n), f"rendering synthetic VID {split}", disable=disable):
-                _write_video(tmp, split, names[split][i], render_video(seed, i, frames, size, split))
-            lines = [f"{name}/{k:06d} {k + 1}" for name in names[split] for k in range(frames)]
+                video = render_video(seed, i, lengths[split], size, split)
+                _write_video(tmp, split, names[split][i], video)
+            lines = [f"{name}/{k:06d} {k + 1}" for name in names[split] for k in range(lengths[split])]
             listing = tmp / "ImageSets" / "VID" / f"{split}.txt"
             listing.parent.mkdir(parents=True, exist_ok=True)
             listing.write_text("\n".join(lines) + "\n")
-        manifest = {"seed": seed, "videos": videos, "frames": frames, "size": list(size),
+        manifest = {"seed": seed, "videos": videos, "frames": lengths, "size": list(size),
                     "classes": list(CLASSES)}
         (tmp / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return names
