@@ -12,12 +12,13 @@ rescoring, without (ψ = 0) and with its tracks; D&T + linking at temporal strid
 ``benchmarks/results/detect_track.json`` (rendered into docs/benchmarks.md by
 ``benchmarks/render_docs.py``).
 
-    python benchmarks/bench_detect_track.py [--d-steps 1200] [--dt-steps 600] [--threads 1]
+    python benchmarks/bench_detect_track.py [--d-steps 1500] [--dt-steps 600] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -38,14 +39,21 @@ from deepvideo.engine.config import load_config  # noqa: E402
 from deepvideo.engine.loop import train  # noqa: E402
 from deepvideo.engine.tasks.detect_track import load_detector  # noqa: E402
 
-VIDEOS = {"train": 192, "val": 6, "test": 12}
+VIDEOS = {"train": 384, "val": 6, "test": 12}
 FRAMES = {"train": 8, "val": 24, "test": 24}  # many short training videos: more object instances
 
 
 def train_model(config: str, root: Path, out: Path, steps: int, start: Path | None = None,
-                model: str | None = None) -> tuple[Path, dict]:
+                model: str | None = None, reuse: bool = False) -> tuple[Path, dict]:
     """Train ``config`` for ``steps``; ``start``: a checkpoint to initialise from (into the
-    ``detector.`` of a D&T model); ``model``: another ``model.name``."""
+    ``detector.`` of a D&T model); ``model``: another ``model.name``. With ``reuse`` a finished
+    run in ``out`` is taken as it is (its seconds: the sum of its epoch times)."""
+    if reuse and (out / "metrics.csv").is_file():
+        with open(out / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        if rows and int(rows[-1]["step"]) >= steps:
+            return out / "checkpoints" / "last", {
+                "seconds": sum(float(r["epoch_time_s"]) for r in rows), "rows": rows}
     overrides = [f"output_dir={out}", f"data.train.root={root}", f"data.val.root={root}",
                  f"train.max_steps={steps}", "data.num_workers=0", "train.log_every=50"]
     cfg = load_config(ROOT / "configs" / "vid" / config, overrides=overrides + (
@@ -58,11 +66,14 @@ def train_model(config: str, root: Path, out: Path, steps: int, start: Path | No
     return result.last_checkpoint, {"seconds": time.perf_counter() - begin, "rows": result.history}
 
 
-def evaluate(model, videos, frames, link: bool, track: bool = True, stride: int = 1) -> tuple[dict, float]:
+def evaluate(loaded, videos, frames, link: bool, track: bool = True, stride: int = 1) -> tuple[dict, float]:
+    """Scores of a ``(model, class names)`` pair (labels are indices into the model's own class
+    list, the sorted training classes) and the linking ms per frame."""
     torch.set_num_threads(1)
+    model, classes = loaded
     results = [detect_video(model, f, stride=stride, link=link, track=track) for f in frames]
     seconds = sum(r.link_seconds for r in results)
-    return evaluate_videos(results, videos, CLASSES), 1000 * seconds / sum(len(f) for f in frames)
+    return evaluate_videos(results, videos, classes), 1000 * seconds / sum(len(f) for f in frames)
 
 
 def row(name: str, scores: dict, link_ms: float | None = None) -> list:
@@ -73,10 +84,12 @@ def row(name: str, scores: dict, link_ms: float | None = None) -> list:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--d-steps", type=int, default=1200, help="optimizer steps of D")
+    parser.add_argument("--d-steps", type=int, default=1500, help="optimizer steps of D")
     parser.add_argument("--dt-steps", type=int, default=600,
                         help="optimizer steps of D&T (and of the control) from D's checkpoint")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detect_track")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take finished training runs in --out as they are (evaluate again)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (on a shared machine two threads contended badly)")
     args = parser.parse_args(argv)
@@ -85,16 +98,16 @@ def main(argv: list[str] | None = None) -> None:
     root = args.out / "vid_synth"
     if not (root / "synth.json").is_file():
         render_vid_set(root, VIDEOS, frames=FRAMES, size=(128, 96), seed=0, progress=False)
-    runs = {"D": train_model("dt_detector_cpu.yaml", root, args.out / "D", args.d_steps)}
+    runs = {"D": train_model("dt_detector_cpu.yaml", root, args.out / "D", args.d_steps, reuse=args.reuse)}
     print("D trained in", round(runs["D"][1]["seconds"]), "s", flush=True)
     for key, model in (("DT", None), ("D+", "rfcn_cpu")):
         torch.set_num_threads(args.threads)
         runs[key] = train_model("dt_track_cpu.yaml", root, args.out / key, args.dt_steps,
-                                start=runs["D"][0], model=model)
+                                start=runs["D"][0], model=model, reuse=args.reuse)
         print(key, "trained in", round(runs[key][1]["seconds"]), "s", flush=True)
     videos = read_split(root, "test")
     frames = [[read_rgb(f.image) for f in v.frames] for v in videos]
-    models = {key: load_detector(runs[key][0])[0] for key in runs}
+    models = {key: load_detector(runs[key][0])[:2] for key in runs}
     rows = [row("D (R-FCN)", evaluate(models["D"], videos, frames, link=False)[0], None),
             row(f"D + {args.dt_steps} steps without the tracking loss (control)",
                 evaluate(models["D+"], videos, frames, link=False)[0], None)]
@@ -126,16 +139,19 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
                            and link_ms <= 46),
                "train s (D, D&T, control)": train_s, "bench minutes": round(seconds / 60, 1),
                "load average at end": round(load, 1)}
+    lrs = [load_config(ROOT / "configs" / "vid" / name).train.lr
+           for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
     counts = Counter(speed_of(m) for v in videos for frame in motion_iou(v) for m in frame.values())
     description = (
         f"Frame mAP (%, IoU 0.5, VOC all-point) on the synthetic VID test split ({VIDEOS['test']} videos "
         f"of 24 frames, 128x96, classes {', '.join(CLASSES)}; trained on {VIDEOS['train']} videos of "
         f"{FRAMES['train']} frames). "
         f"D: the single-frame R-FCN (configs/vid/dt_detector_cpu.yaml) trained from scratch for "
-        f"{args.d_steps} steps of 4 frame pairs; D&T (τ = 1, configs/vid/dt_track_cpu.yaml) starts "
-        f"from D's weights and is fine-tuned with the tracking loss for {args.dt_steps} steps at a "
-        f"tenth of D's learning rate, as the paper does; the control fine-tunes D the same way "
-        f"without the tracking head and loss. Trained on {args.threads} CPU thread(s) of a 2-core "
+        f"{args.d_steps} steps of 4 frame pairs (AdamW, lr {lrs[0]:g}, cosine); D&T (τ = 1, "
+        f"configs/vid/dt_track_cpu.yaml) starts from D's weights and is fine-tuned with the tracking "
+        f"loss for {args.dt_steps} steps at lr {lrs[1]:g}, as the paper fine-tunes D&T from D at a "
+        f"lower rate; the control fine-tunes D the same way without the tracking head and loss. "
+        f"Trained on {args.threads} CPU thread(s) of a 2-core "
         f"machine shared with other jobs (training s: D, D&T, control = {train_s}; 1-minute load "
         f"average {load:.1f} at the end; whole bench {seconds / 60:.0f} min). Detections: per-class "
         f"NMS 0.3 and box voting. Speed columns: mAP over the boxes of each motion-IoU class (the "
