@@ -11,7 +11,7 @@ from torchvision.ops import box_iou
 
 from deepvideo.detect.box_coding import cell_anchors, decode, encode, grid_anchors, per_anchor
 from deepvideo.detect.dt import DetectTrack, dt_losses, track_targets
-from deepvideo.detect.rfcn import PAPER, RFCN, rfcn_cpu
+from deepvideo.detect.rfcn import PAPER, RFCN, box_vote, rfcn_cpu
 from deepvideo.detect.rfcn_loss import RPN_RULES, anchor_labels, ohem_loss
 
 
@@ -82,12 +82,28 @@ def test_proposals_and_detections_respect_nms(tiny):
     proposals = tiny.proposals(*tiny.rpn(maps["conv4"]), (64, 64))[0]
     assert 0 < len(proposals) <= tiny.post_nms[1]
     assert (box_iou(proposals, proposals).triu(1) <= 0.7 + 1e-6).all()
+    tiny.box_voting = False  # NMS alone: voting moves the kept boxes (test below)
     (dets,) = tiny.detect(images, maps)
+    tiny.box_voting = True
     for label in dets.labels.unique():
         same = dets.boxes[dets.labels == label]
         assert (box_iou(same, same).triu(1) <= 0.3 + 1e-6).all()
         assert len(same) <= PAPER["per_class_detections"] == 25
     assert (dets.scores > tiny.score_threshold).all() and len(dets.scores) <= tiny.max_detections
+
+
+def test_box_voting_is_the_score_weighted_mean_of_overlapping_boxes_of_the_class():
+    assert PAPER["vote_iou"] == 0.5
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 20], [0, 0, 10, 10]])
+    scores = torch.tensor([0.6, 0.2, 0.9, 0.5])
+    labels = torch.tensor([1, 1, 1, 2])
+    # candidate 1 overlaps with IoU 81/119 >= 0.5, candidate 2 only 0.5 (counts), candidate 3 is another class
+    voted = box_vote(boxes[:1], labels[:1], boxes, scores, labels)
+    expected = (0.6 * boxes[0] + 0.2 * boxes[1] + 0.9 * boxes[2]) / 1.7
+    assert torch.allclose(voted[0], expected)
+    alone = box_vote(boxes[3:], labels[3:], boxes, scores, labels)
+    assert torch.equal(alone, boxes[3:])  # its only same-class candidate is itself
+    assert box_vote(boxes[:0], labels[:0], boxes, scores, labels).shape == (0, 4)
 
 
 def test_tracking_targets_and_losses(tiny):

@@ -27,18 +27,25 @@ def correlation_channels(max_displacement: int = MAX_DISPLACEMENT, displacement_
 def correlation(x_t: torch.Tensor, x_tau: torch.Tensor, max_displacement: int = MAX_DISPLACEMENT,
                 stride: int = 1, displacement_stride: int = 1, normalize: bool = False) -> torch.Tensor:
     """``[N, C, H, W]`` x2 -> ``[N, D², ceil(H / stride), ceil(W / stride)]`` (see the module
-    docstring). The neighbourhoods of ``x_tau`` are gathered with one ``unfold`` (memory
-    ``C * D²`` values per output position) and multiplied with ``x_t``."""
+    docstring). One batched matrix product gives the inner products of every sampled position
+    of ``x_t`` with every position of the zero-padded ``x_tau``; the ``D²`` displacements of each
+    position are gathered from it (on small maps far cheaper than unfolding ``C * D²`` values
+    per position)."""
     if x_t.shape != x_tau.shape:
         raise ValueError(f"correlation: both maps must have one shape, got {tuple(x_t.shape)} "
                          f"and {tuple(x_tau.shape)}")
-    n, channels = x_t.shape[:2]
+    n, channels, height, width = x_t.shape
     steps = max_displacement // displacement_stride
     reach = steps * displacement_stride
     side = 2 * steps + 1
     a = x_t[:, :, ::stride, ::stride]
-    patches = F.unfold(F.pad(x_tau, (reach, reach, reach, reach)), side, dilation=displacement_stride,
-                       stride=stride)
-    patches = patches.view(n, channels, side * side, a.shape[2] * a.shape[3])
-    result = (patches * a.reshape(n, channels, 1, -1)).sum(1).view(n, side * side, *a.shape[2:])
+    rows_out, cols_out = a.shape[2:]
+    padded = F.pad(x_tau, (reach, reach, reach, reach))
+    gram = torch.bmm(a.flatten(2).transpose(1, 2), padded.flatten(2))  # [N, positions, padded positions]
+    shifts = torch.arange(-steps, steps + 1, device=x_t.device) * displacement_stride + reach
+    rows = (torch.arange(rows_out, device=x_t.device) * stride)[:, None, None, None] + shifts[:, None]
+    cols = (torch.arange(cols_out, device=x_t.device) * stride)[None, :, None, None] + shifts
+    index = (rows * (width + 2 * reach) + cols).reshape(1, rows_out * cols_out, side * side)
+    result = gram.gather(2, index.expand(n, -1, -1)).transpose(1, 2)
+    result = result.reshape(n, side * side, rows_out, cols_out)
     return result / channels if normalize else result

@@ -10,7 +10,9 @@
   ``4 k²`` channels (k = 7). Position-sensitive RoI pooling (``torchvision.ops.ps_roi_align``)
   of a RoI gives ``k x k`` bins, averaged (voted) into ``C + 1`` scores and 4 box deltas.
 * Test: softmax scores, boxes decoded from each RoI, per-class NMS at IoU 0.3, at most 25
-  detections per class per frame (D&T's test setting; its box voting is not done here).
+  detections per class per frame, then box voting (D&T's test setting; Gidaris & Komodakis,
+  ICCV 2015, as D&T's code does it): each kept box becomes the score-weighted mean of the
+  candidate boxes of its class overlapping it with IoU >= 0.5 (itself included).
 
 :func:`rfcn_resnet101` is the paper's model; :func:`rfcn_cpu` a narrow one for tests and the
 CPU benchmark (ResNet-50 at width 1/8, 3 scales x 3 ratios of small anchors, k = 3, 64 head
@@ -24,17 +26,24 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import batched_nms, clip_boxes_to_image, nms, ps_roi_align, remove_small_boxes
+from torchvision.ops import (
+    batched_nms,
+    box_iou,
+    clip_boxes_to_image,
+    nms,
+    ps_roi_align,
+    remove_small_boxes,
+)
 
 from deepvideo.detect.box_coding import cell_anchors, decode, grid_anchors, per_anchor
 from deepvideo.nn.backbones2d import resnet
 
-__all__ = ["PAPER", "RFCN", "Detections", "rfcn_cpu", "rfcn_resnet101"]
+__all__ = ["PAPER", "RFCN", "Detections", "box_vote", "rfcn_cpu", "rfcn_resnet101"]
 
 # the numbers of the papers, used by the builders below and checked by the tests
 PAPER = {"anchor_scales": (32, 64, 128, 256, 512), "anchor_ratios": (0.5, 1.0, 2.0), "rpn_nms": 0.7,
          "test_proposals": 300, "head_channels": 512, "head_dilation": 6, "k": 7, "test_nms": 0.3,
-         "stride": 16, "ohem_rois": 128, "fg_iou": 0.5, "per_class_detections": 25}
+         "stride": 16, "ohem_rois": 128, "fg_iou": 0.5, "per_class_detections": 25, "vote_iou": 0.5}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -59,7 +68,7 @@ class RFCN(nn.Module):
                  head_channels: int = PAPER["head_channels"], rpn_channels: int = 512,
                  pre_nms: tuple[int, int] = (6000, 6000), post_nms: tuple[int, int] = (300, 300),
                  rpn_nms: float = PAPER["rpn_nms"], test_nms: float = PAPER["test_nms"],
-                 score_threshold: float = 0.001, max_detections: int = 100):
+                 score_threshold: float = 0.001, max_detections: int = 100, box_voting: bool = True):
         super().__init__()
         self.num_classes, self.k, self.stride = num_classes, k, PAPER["stride"]
         self.backbone = resnet(depth, width=width, dilate=(False, False, True))
@@ -81,6 +90,7 @@ class RFCN(nn.Module):
             nn.init.zeros_(layer.bias)
         self.pre_nms, self.post_nms, self.rpn_nms = pre_nms, post_nms, rpn_nms
         self.test_nms, self.score_threshold, self.max_detections = test_nms, score_threshold, max_detections
+        self.box_voting = box_voting
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images`` float ``[N, 3, H, W]`` in [0, 1] -> ``conv3`` (stride 8), ``conv4``,
@@ -142,7 +152,7 @@ class RFCN(nn.Module):
 
     def select(self, boxes: torch.Tensor, probs: torch.Tensor) -> Detections:
         """Per class: scores above ``score_threshold``, NMS, the best ``per_class_detections``;
-        then the ``max_detections`` best overall."""
+        then the ``max_detections`` best overall, box-voted (:func:`box_vote`) when ``box_voting``."""
         roi, cls = torch.nonzero(probs[:, 1:] > self.score_threshold, as_tuple=True)
         scores, labels = probs[roi, cls + 1], cls + 1
         keep = batched_nms(boxes[roi], scores, labels, self.test_nms)  # best first
@@ -151,7 +161,22 @@ class RFCN(nn.Module):
             same = labels[keep] == label
             rank[same] = torch.arange(int(same.sum()), device=keep.device)
         keep = keep[rank < PAPER["per_class_detections"]][: self.max_detections]
-        return Detections(boxes[roi][keep], scores[keep], labels[keep], roi[keep])
+        kept = boxes[roi][keep]
+        if self.box_voting:
+            kept = box_vote(kept, labels[keep], boxes[roi], scores, labels)
+        return Detections(kept, scores[keep], labels[keep], roi[keep])
+
+
+def box_vote(kept: torch.Tensor, kept_labels: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor,
+             labels: torch.Tensor, iou: float = PAPER["vote_iou"]) -> torch.Tensor:
+    """Each ``kept`` box replaced by the ``scores``-weighted mean of the candidate ``boxes`` of
+    its label whose IoU with it is >= ``iou`` (a kept box is one of the candidates)."""
+    if len(kept) == 0:
+        return kept
+    weights = scores[:, None] * ((box_iou(boxes, kept) >= iou) & (labels[:, None] == kept_labels[None]))
+    total = weights.sum(0)[:, None]
+    voted = weights.T @ boxes / total.clamp_min(1e-12)
+    return torch.where(total > 0, voted, kept)
 
 
 def rfcn_resnet101(num_classes: int = 30, **kw) -> RFCN:
