@@ -83,14 +83,7 @@ class BackboneFeatures(nn.Module):
     def forward(self, rgb: torch.Tensor) -> list[torch.Tensor]:
         b = self.backbone
         if isinstance(b, SlowFast):
-            slow, fast = b.pathways(rgb)
-            slow, fast = b.slow_stem(slow), b.fast_stem(fast)
-            slow = b.fuse0(slow, fast)
-            for s in range(1, 5):
-                slow, fast = getattr(b, f"slow_layer{s}")(slow), getattr(b, f"fast_layer{s}")(fast)
-                if s < 4:
-                    slow = getattr(b, f"fuse{s}")(slow, fast)
-            return [slow, fast]
+            return list(b.features(*b.pathways(rgb)))
         if isinstance(b, ResNet2d):
             return [b.features(rgb[:, :, rgb.shape[2] // 2]).unsqueeze(2)]
         return [b.features(rgb)]
