@@ -56,7 +56,8 @@ def test_tdd_of_resnet_two_stream_runs_pools_their_conv_stages(nets_and_video, t
     assert n > 0
     for key, value in got.items():
         assert value.shape == (n, widths[key.rsplit("/", 1)[0]]), key
-        assert np.isfinite(value).all() and value.min() >= 0 and value.max() <= 16 + 1e-2  # <= 1 per point, 16 points
+        assert np.isfinite(value).all() and value.min() >= 0
+        assert value.max() <= 16 + 1e-2  # at most 1 per point after normalisation, 16 points
 
 
 def test_tdd_names_a_missing_layer_before_any_video(nets_and_video, tmp_path):
