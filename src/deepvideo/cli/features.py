@@ -106,12 +106,12 @@ def tdd(
     spatial: Path = typer.Option(None, "--spatial", help="Spatial-stream checkpoint (run folder)."),
     temporal: Path = typer.Option(None, "--temporal", help="Temporal-stream checkpoint (run folder)."),
     spatial_layers: str = typer.Option(
-        "backbone.relu4,backbone.relu5", "--spatial-layers", help="Module paths (conv4, conv5 of CNN-M-2048)."
+        None, "--spatial-layers", help="Module paths, comma-separated (default: conv4, conv5: "
+        "backbone.relu4,backbone.relu5 of CNN-M-2048 / VGG, backbone.layer3,backbone.layer4 of a ResNet)."
     ),
     temporal_layers: str = typer.Option(
-        "backbone.relu3,backbone.relu4",
-        "--temporal-layers",
-        help="Module paths (conv3, conv4 of CNN-M-2048).",
+        None, "--temporal-layers", help="Module paths, comma-separated (default: conv3, conv4: "
+        "backbone.relu3,backbone.relu4 of CNN-M-2048 / VGG, backbone.layer2,backbone.layer3 of a ResNet)."
     ),
     allow_imports: bool = typer.Option(False, "--allow-imports", help="Trust the checkpoints' imports."),
     workers: int = _WORKERS,
@@ -136,8 +136,8 @@ def tdd(
         max_frames,
         _load_stream(spatial, allow_imports),
         _load_stream(temporal, allow_imports),
-        tuple(s for s in spatial_layers.split(",") if s),
-        tuple(s for s in temporal_layers.split(",") if s),
+        tuple(s for s in (spatial_layers or "").split(",") if s) or None,
+        tuple(s for s in (temporal_layers or "").split(",") if s) or None,
     )
     _run_extract(inputs, out, opts, workers, shard, strict)
 

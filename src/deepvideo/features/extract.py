@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +120,13 @@ def extract_features(inputs: Iterable[str | os.PathLike], out: str | os.PathLike
     """Features of every video of this shard (see the module docstring)."""
     opts = opts or FeatureOptions()
     opts.trajectory_params()  # bad parameters fail before any work
-    if opts.kind == "tdd" and opts.spatial is None and opts.temporal is None:
-        raise ValueError("TDD needs a spatial and/or a temporal net")
+    if opts.kind == "tdd":
+        if opts.spatial is None and opts.temporal is None:
+            raise ValueError("TDD needs a spatial and/or a temporal net")
+        from deepvideo.features.tdd import stream_layers
+
+        opts = replace(opts, spatial_layers=stream_layers(opts.spatial, opts.spatial_layers, "spatial"),
+                       temporal_layers=stream_layers(opts.temporal, opts.temporal_layers, "temporal"))
     shard = shard or shard_from_env()
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -12,9 +12,11 @@ divided by its maximum over the video's frames and positions) and channel (each 
 vector divided by its maximum over channels); each gives one descriptor per layer. Encoding is
 the same PCA + Fisher vector as for the hand-crafted descriptors (:mod:`.encoding`).
 
-Feature maps are taken with forward hooks by module path (e.g. ``backbone.relu5`` of the
-VGG-M two-stream nets, ``backbone.layer4`` of the ResNet ones); the forward pass stops at the
-last hooked layer.
+Feature maps are taken with forward hooks by module path; the forward pass stops at the last
+hooked layer. Default layers (:func:`stream_layers`): the paper's ``conv<k>`` is ``backbone.relu<k>``
+of the CNN-M-2048 / VGG two-stream nets (VGG-16 through its ``relu<k>`` aliases, e.g.
+``relu5_3``) and the ``conv<k>_x`` stage of a ResNet backbone (``backbone.layer<k-1>`` in
+torchvision's names, as in the CPU-sized ``two_stream_*_small`` nets).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 SPATIAL_LAYERS = ("backbone.relu4", "backbone.relu5")     # conv4, conv5 of CNN-M-2048
 TEMPORAL_LAYERS = ("backbone.relu3", "backbone.relu4")    # conv3, conv4
 NORMALISATIONS = ("spatiotemporal", "channel")
+PAPER_STAGES = {"spatial": (4, 5), "temporal": (3, 4)}   # conv<k> pooled per stream (Wang et al. 2015)
 
 
 class _Captured(Exception):
@@ -61,6 +64,35 @@ def feature_maps(model: nn.Module, inputs, layers: tuple[str, ...] | list[str]) 
     if len(out) != len(layers):
         raise RuntimeError(f"layers {sorted(set(layers) - set(out))} did not run in the forward pass")
     return out
+
+
+def _stage_module(modules: dict, backbone: nn.Module | None, k: int) -> str | None:
+    """Module path of conv<k> (its ReLU, or the whole ResNet stage conv<k>_x) or None."""
+    relu = getattr(backbone, "aliases", {}).get(f"relu{k}", f"relu{k}")
+    for path in (f"backbone.{relu}", f"backbone.layer{k - 1}"):
+        if path in modules:
+            return path
+    return None
+
+
+def stream_layers(model: nn.Module | None, layers, stream: str, where: str = "") -> tuple[str, ...] | None:
+    """The module paths to pool for ``stream`` (``"spatial"``/``"temporal"``) of ``model``: ``layers``
+    checked to exist, or by default the paper's conv layers (module docstring); None without a model."""
+    if model is None:
+        return None
+    modules = dict(model.named_modules())
+    if layers:
+        missing = [p for p in layers if p not in modules]
+        if missing:
+            raise ValueError(f"{where}{stream} net: no module {missing[0]!r}; its modules include "
+                             f"{[n for n in modules if n.count('.') == 1][:12]}")
+        return tuple(layers)
+    found = {k: _stage_module(modules, modules.get("backbone"), k) for k in PAPER_STAGES[stream]}
+    absent = [k for k, path in found.items() if path is None]
+    if absent:
+        raise ValueError(f"{where}{stream} net: no conv{absent[0]} layer (backbone.relu{absent[0]} or the "
+                         f"ResNet stage backbone.layer{absent[0] - 1}); name the layers to pool explicitly")
+    return tuple(found.values())
 
 
 def normalise_maps(maps: np.ndarray, mode: str) -> np.ndarray:
