@@ -214,7 +214,7 @@ class IoUNetTracker:
         best = self.refined_box(self.net.iou_net.test_features(*maps), start)
         if best is None:
             return None
-        return best[0] if self.accept(best[1], start, None) else None
+        return best[0] if self.accept(best[1]) else None
 
     def check_refinement(self, maps, boxes: torch.Tensor) -> tuple[float, float]:
         """The first-frame check: on each first-frame crop (``maps`` of ``N`` crops, true boxes
@@ -246,7 +246,7 @@ class IoUNetTracker:
             gain, error = self.refinement_gain
             self.refinement_helps = gain > 2 * error and gain > 0
 
-    def accept(self, predicted: torch.Tensor, start: torch.Tensor, test) -> bool:
+    def accept(self, predicted: torch.Tensor) -> bool:
         """Whether the refined box replaces the classifier's: its predicted IoU (the net's
         ``2 IoU − 1`` mapped back to IoU) is at least ``min_iou`` (0: always, as pytracking)."""
         return (float(predicted) + 1) / 2 >= self.min_iou
