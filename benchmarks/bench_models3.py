@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     table = merged(table)
     description = (
         "Learning check of the Models III families (issue 18): each trained from scratch with the engine "
-        "on a 2-core CPU (torch threads: the summary's for the last run's rows, 2 for the others) for the "
+        "on a 2-core CPU (torch threads: the summary's for the last run's rows; else 1 for the ViViT and "
+        "TVN-1 rows on both sets, 2 for the dynamic-image and AssembleNet rows) for the "
         "budget in its recipe (`configs/models3/`), CPU-sized presets, on "
         "motion-shapes (32 frames of 112x112, 10 classes told apart only by motion; the set of each row in "
         "its data column: the default 300 videos or the 1200 of the same generator; split 1 trains on two "
