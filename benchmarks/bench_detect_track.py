@@ -158,8 +158,10 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
                "train s (D, D&T, control)": train_s, "evaluation s": round(seconds),
                "bench minutes (training + evaluation)": round(minutes, 1),
                "load average at end": round(load, 1)}
-    lrs = [load_config(ROOT / "configs" / "vid" / name).train.lr
-           for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
+    recipes = [load_config(ROOT / "configs" / "vid" / name).train
+               for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
+    lrs = [t.lr for t in recipes]
+    dt_optimizer = f"SGD, momentum {recipes[1].momentum:g}" if recipes[1].optimizer == "sgd" else "AdamW"
     counts = Counter(speed_of(m) for v in videos for frame in motion_iou(v) for m in frame.values())
     description = (
         f"Frame mAP (%, IoU 0.5, VOC all-point) on the synthetic VID test split ({VIDEOS['test']} videos "
@@ -168,9 +170,9 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
         f"D: the single-frame R-FCN (configs/vid/dt_detector_cpu.yaml) trained from scratch for "
         f"{args.d_steps} steps of 4 frame pairs (AdamW, lr {lrs[0]:g}, cosine); D&T (τ = 1, "
         f"configs/vid/dt_track_cpu.yaml) starts from D's weights and is fine-tuned with the tracking "
-        f"loss for {args.dt_steps} steps at lr {lrs[1]:g} with the backbone's BN fixed, as the paper "
-        f"fine-tunes D&T from D at a lower rate; the control fine-tunes D the same way without the "
-        f"tracking head and loss. "
+        f"loss for {args.dt_steps} steps ({dt_optimizer}, lr {lrs[1]:g}, cosine) with the backbone's BN "
+        f"fixed, as the paper fine-tunes D&T from D (SGD, lr 1e-4); the control fine-tunes D the same "
+        f"way without the tracking head and loss. "
         f"Trained on {args.threads} CPU thread(s) of a 2-core "
         f"machine shared with other jobs (training s: D, D&T, control = {train_s}; 1-minute load "
         f"average {load:.1f} at the end; training + evaluation {minutes:.0f} min). Detections: per-class "
