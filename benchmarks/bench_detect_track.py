@@ -7,7 +7,8 @@ and fine-tuned with the tracking loss; as a control, D is fine-tuned for the sam
 same recipe but without the tracking head and loss. On the test split it reports frame mAP
 (IoU 0.5) per class, mean, and by motion speed (the motion-IoU split of ImageNet VID) of: D; the
 control; D with linking but no tracks (ψ = 0); D&T's frame detections; D&T with linking and
-rescoring, without (ψ = 0) and with its tracks; D&T + linking at temporal stride 2
+rescoring, without (ψ = 0) and with its tracks, and with its tracks replaced by Δ = 0 (boxes
+tracked to themselves); D&T + linking at temporal stride 2
 (interpolated); and the time linking takes per frame on one core. Writes
 ``benchmarks/results/detect_track.json`` (rendered into docs/benchmarks.md by
 ``benchmarks/render_docs.py``).
@@ -18,6 +19,7 @@ rescoring, without (ψ = 0) and with its tracks; D&T + linking at temporal strid
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import os
 import sys
@@ -44,10 +46,12 @@ FRAMES = {"train": 8, "val": 24, "test": 24}  # many short training videos: more
 
 
 def train_model(config: str, root: Path, out: Path, steps: int, start: Path | None = None,
-                model: str | None = None, reuse: bool = False) -> tuple[Path, dict]:
+                model: str | None = None, reuse: bool = False,
+                overrides: tuple[str, ...] | list[str] = ()) -> tuple[Path, dict]:
     """Train ``config`` for ``steps``; ``start``: a checkpoint to initialise from (into the
-    ``detector.`` of a D&T model); ``model``: another ``model.name``. With ``reuse`` a finished
-    run in ``out`` is taken as it is (its seconds: the sum of its epoch times)."""
+    ``detector.`` of a D&T model); ``model``: another ``model.name``; ``overrides``: more config
+    overrides (``key=value``). With ``reuse`` a finished run in ``out`` is taken as it is (its
+    seconds: the sum of its epoch times)."""
     if reuse and (out / "metrics.csv").is_file():
         with open(out / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
@@ -55,7 +59,7 @@ def train_model(config: str, root: Path, out: Path, steps: int, start: Path | No
             return out / "checkpoints" / "last", {
                 "seconds": sum(float(r["epoch_time_s"]) for r in rows), "rows": rows}
     overrides = [f"output_dir={out}", f"data.train.root={root}", f"data.val.root={root}",
-                 f"train.max_steps={steps}", "data.num_workers=0", "train.log_every=50"]
+                 f"train.max_steps={steps}", "data.num_workers=0", "train.log_every=50", *overrides]
     cfg = load_config(ROOT / "configs" / "vid" / config, overrides=overrides + (
         [f"model.name={model}"] if model else []))
     if start is not None:
@@ -74,6 +78,16 @@ def evaluate(loaded, videos, frames, link: bool, track: bool = True, stride: int
     results = [detect_video(model, f, stride=stride, link=link, track=track) for f in frames]
     seconds = sum(r.link_seconds for r in results)
     return evaluate_videos(results, videos, classes), 1000 * seconds / sum(len(f) for f in frames)
+
+
+def motionless(loaded):
+    """A copy of a D&T ``(model, class names)`` whose tracking head regresses Δ = 0 (every box
+    tracked to itself): ψ then asks only that two detections overlap, the control of the tracks."""
+    model = copy.deepcopy(loaded[0])
+    with torch.no_grad():
+        for p in model.track_maps.parameters():
+            p.zero_()
+    return model, loaded[1]
 
 
 def row(name: str, scores: dict, link_ms: float | None = None) -> list:
@@ -119,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
                     *evaluate(models["DT"], videos, frames, link=True, track=False)))
     rows.append(row("D&T (τ = 1) + linking + rescoring", *evaluate(models["DT"], videos, frames, link=True)))
     link_ms = rows[-1][-1]
+    rows.append(row("D&T (τ = 1) + linking, tracks replaced by Δ = 0",
+                    *evaluate(motionless(models["DT"]), videos, frames, link=True)))
     rows.append(row("D&T (τ = 2) + linking + interpolation",
                     *evaluate(models["DT"], videos, frames, link=True, stride=2)))
     write_summary(args, runs, rows, videos, link_ms, time.perf_counter() - begin)
@@ -142,8 +158,10 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
                "train s (D, D&T, control)": train_s, "evaluation s": round(seconds),
                "bench minutes (training + evaluation)": round(minutes, 1),
                "load average at end": round(load, 1)}
-    lrs = [load_config(ROOT / "configs" / "vid" / name).train.lr
-           for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
+    recipes = [load_config(ROOT / "configs" / "vid" / name).train
+               for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
+    lrs = [t.lr for t in recipes]
+    dt_optimizer = f"SGD, momentum {recipes[1].momentum:g}" if recipes[1].optimizer == "sgd" else "AdamW"
     counts = Counter(speed_of(m) for v in videos for frame in motion_iou(v) for m in frame.values())
     description = (
         f"Frame mAP (%, IoU 0.5, VOC all-point) on the synthetic VID test split ({VIDEOS['test']} videos "
@@ -152,9 +170,9 @@ def write_summary(args, runs: dict, rows: list, videos, link_ms: float, seconds:
         f"D: the single-frame R-FCN (configs/vid/dt_detector_cpu.yaml) trained from scratch for "
         f"{args.d_steps} steps of 4 frame pairs (AdamW, lr {lrs[0]:g}, cosine); D&T (τ = 1, "
         f"configs/vid/dt_track_cpu.yaml) starts from D's weights and is fine-tuned with the tracking "
-        f"loss for {args.dt_steps} steps at lr {lrs[1]:g} with the backbone's BN fixed, as the paper "
-        f"fine-tunes D&T from D at a lower rate; the control fine-tunes D the same way without the "
-        f"tracking head and loss. "
+        f"loss for {args.dt_steps} steps ({dt_optimizer}, lr {lrs[1]:g}, cosine) with the backbone's BN "
+        f"fixed, as the paper fine-tunes D&T from D (SGD, lr 1e-4); the control fine-tunes D the same "
+        f"way without the tracking head and loss. "
         f"Trained on {args.threads} CPU thread(s) of a 2-core "
         f"machine shared with other jobs (training s: D, D&T, control = {train_s}; 1-minute load "
         f"average {load:.1f} at the end; training + evaluation {minutes:.0f} min). Detections: per-class "

@@ -1,0 +1,82 @@
+"""D&T fine-tuning recipes compared from one trained D, chosen on a selection set (not the test).
+
+Takes the D of a ``bench_detect_track.py`` run (``--bench``: its folder, holding ``D`` and
+``vid_synth``), fine-tunes D&T from it with each recipe of :data:`RECIPES` (overrides of
+``configs/vid/dt_track_cpu.yaml``) and reports frame mAP, slow, medium and fast of D and of
+each D&T + linking + rescoring on a selection set (12 videos of 24 frames rendered with another
+seed than the bench's videos, so that a recipe is chosen without the test videos) and on the
+bench's test split. Finished runs in ``--out`` are reused. Prints the table and writes
+``<out>/recipes.json``.
+
+    python benchmarks/bench_detect_track_recipes.py --bench runs/bench_detect_track [--steps 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from bench_detect_track import evaluate, row, train_model  # noqa: E402
+from common import ROOT  # noqa: E402
+from deepvideo.detect.pairs import read_rgb  # noqa: E402
+from deepvideo.detect.vid import read_split  # noqa: E402
+from deepvideo.detect.vid_synth import render_vid_set  # noqa: E402
+from deepvideo.engine.tasks.detect_track import load_detector  # noqa: E402
+from deepvideo.io.atomic import atomic_write_json  # noqa: E402
+
+ADAMW = ["train.optimizer=adamw", "train.lr=0.00005"]  # the previous recipe
+HEAD_ONLY = ["train.optimizer=adamw", "train.freeze=[detector.*]"]  # D fixed (BN statistics too)
+RECIPES = {
+    "joint, SGD momentum 0.9, lr 1e-4, BN fixed (dt_track_cpu.yaml: the paper's)": [],
+    "joint, AdamW lr 5e-5, BN fixed": ADAMW,
+    "joint, SGD momentum 0.9, lr 1e-3, BN fixed": ["train.lr=0.001"],
+    "joint, AdamW lr 5e-5, τ drawn from 1..4 per pair": [*ADAMW, "data.train.stride=[1,4]"],
+    "tracking head only (D fixed), AdamW lr 5e-5": [*HEAD_ONLY, "train.lr=0.00005"],
+    "tracking head only (D fixed), AdamW lr 2e-3": [*HEAD_ONLY, "train.lr=0.002"],
+    "tracking head only (D fixed), AdamW lr 2e-3, τ 1..4": [*HEAD_ONLY, "train.lr=0.002",
+                                                          "data.train.stride=[1,4]"],
+}
+SELECT_SEED = 1  # the bench renders its videos with seed 0
+
+
+def scores(loaded, split: tuple[Path, str], link: bool) -> list[float]:
+    """mAP, slow, medium, fast (%) of a loaded model on the split ``(root, name)``."""
+    videos = read_split(*split)
+    frames = [[read_rgb(f.image) for f in v.frames] for v in videos]
+    values = row("", evaluate(loaded, videos, frames, link=link)[0])
+    return [round(v, 1) for v in values[1:2] + values[-4:-1]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, default=ROOT / "runs" / "bench_detect_track")
+    parser.add_argument("--steps", type=int, default=600, help="optimizer steps of each D&T recipe")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_detect_track_recipes")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    d_run = args.bench / "D" / "checkpoints" / "last"
+    if not d_run.is_dir():
+        raise SystemExit(f"{d_run}: no trained D (run benchmarks/bench_detect_track.py first)")
+    select = args.out / "vid_select"
+    if not (select / "synth.json").is_file():
+        render_vid_set(select, {"val": 12}, frames=24, size=(128, 96), seed=SELECT_SEED, progress=False)
+    splits = {"selection": (select, "val"), "test": (args.bench / "vid_synth", "test")}
+    loaded = load_detector(d_run)[:2]
+    table = {"D (R-FCN)": {k: scores(loaded, s, link=False) for k, s in splits.items()}}
+    for i, (name, overrides) in enumerate(RECIPES.items()):
+        out = args.out / f"recipe{i}"
+        last, _ = train_model("dt_track_cpu.yaml", args.bench / "vid_synth", out, args.steps, start=d_run,
+                              reuse=True, overrides=overrides)
+        loaded = load_detector(last)[:2]
+        table[name] = {k: scores(loaded, s, link=True) for k, s in splits.items()}
+        print(name, table[name], flush=True)
+    atomic_write_json(args.out / "recipes.json", table)
+
+
+if __name__ == "__main__":
+    main()
