@@ -221,9 +221,9 @@ class SiamRPNTask(Task):
                             branch = self.branch_ious(out, batch, device)
                             sums[4:7] = [sums[4] + float(branch.sum()), sums[5], sums[6] + len(branch)]
                 sums[3] += n
-        return self.evaluation_row(dist_utils.all_reduce_sum(sums, device).tolist(), model)
+        return self.evaluation_row(dist_utils.all_reduce_sum(sums, device).tolist())
 
-    def evaluation_row(self, total: list[float], model) -> dict:
+    def evaluation_row(self, total: list[float]) -> dict:
         n, rows = max(total[3], 1.0), max(total[6], 1.0)
         if self.refine_stage:
             return {"val_loss": total[0] / n, "val_mask_iou": total[4] / rows,
