@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,13 @@ def test_recipe_is_the_authors_refinement_stage():
     pairs = dict(cfg.data.train["pairs"])
     assert pairs["search_size"] == 143 and pairs["shift"] == 8 and pairs["search_blur"] == 0.18
     assert pairs["exemplar_shift"] == 4 and pairs["exemplar_scale"] == 0.05 and pairs["gray_share"] == 0.25
+
+
+def test_refine_convs_start_kaiming_uniform_a1_as_the_authors():
+    refine = SiamMask(width=0.125, blocks=(1, 1, 1), channels=8, refine=True).refine
+    conv = refine.skip[0][0]                           # 8 -> 16 channels, 3×3: fan_in 72
+    weight = conv.weight.detach()
+    fan_in = conv.in_channels * 9
+    bound = math.sqrt(6 / ((1 + 1.0 ** 2) * fan_in))    # Kaiming uniform, a = 1
+    assert float(weight.abs().max()) <= bound
+    assert float(weight.abs().max()) > 1 / math.sqrt(fan_in)   # beyond PyTorch's default bound

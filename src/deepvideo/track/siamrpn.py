@@ -63,6 +63,7 @@ TEMPLATE_CROP = 7
 MASK_SIZE = 63
 REFINED_MASK_SIZE = 127
 UPCHANNEL_INIT_STD = 0.001
+REFINE_INIT_A = 1.0
 
 __all__ = ["SiamMask", "SiamRPN", "SiamRPNpp", "build_network", "depthwise_xcorr", "network_from_state",
            "score_size", "upchannel_xcorr"]
@@ -285,7 +286,9 @@ class SiamRPNpp(nn.Module):
 class Refine(nn.Module):
     """SiamMask's refinement: the chosen RoW's correlation vector deconvolved to 15×15, then merged
     with the search features of conv3 (15×15 window), conv2 (31×31) and the stem (61×61), each
-    merge upsampled (nearest), ending in a 127×127 mask logit map."""
+    merge upsampled (nearest), ending in a 127×127 mask logit map. Its 3×3 convolutions start
+    Kaiming-uniform with ``a = 1`` (bound ``sqrt(3 / fan_in)``), as the authors' ``Refine``; the
+    transposed convolution keeps PyTorch's initialisation (theirs too)."""
 
     def __init__(self, stem: int, conv2: int, conv3: int, corr: int):
         super().__init__()
@@ -299,6 +302,9 @@ class Refine(nn.Module):
         self.deconv = nn.ConvTranspose2d(corr, 32, 15, 15)
         self.post = nn.ModuleList([nn.Conv2d(32, 16, 3, padding=1), nn.Conv2d(16, 4, 3, padding=1),
                                    nn.Conv2d(4, 1, 3, padding=1)])
+        for m in self.modules():   # the authors' released Refine: Kaiming-uniform (a = 1) conv weights
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, a=REFINE_INIT_A)
 
     def forward(self, feats: list[torch.Tensor], corr: torch.Tensor, row: int, col: int) -> torch.Tensor:
         """``feats``: search ``[stem, conv2, conv3]`` maps; ``corr [N, C, S, S]``; ``(row, col)``
