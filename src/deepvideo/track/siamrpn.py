@@ -25,8 +25,8 @@
   mapped by two 1×1 convs to a 63×63 = 3969-value mask of the 127×127 search window centred on
   that RoW. The optional **refinement module** (``refine=True``, Sec. 3.2 "Mask refinement" and
   the authors' released ``Refine``) upsamples the chosen RoW's mask to 127×127 with the search
-  features of the stem, conv2 and conv3. Training in :mod:`deepvideo.engine.tasks.siamrpn` covers
-  the 63×63 branch only; the refinement module runs when loaded from converted weights.
+  features of the stem, conv2 and conv3. :mod:`deepvideo.engine.tasks.siamrpn` trains it as the
+  authors' second stage (``refine: true``, from a base SiamMask checkpoint).
 
 ResNet geometry: the network is :func:`deepvideo.nn.backbones2d.resnet` (torchvision parameter
 names) altered to pysot's ``resnet_atrous.py`` so the authors' weights load exactly and the maps
@@ -63,9 +63,10 @@ TEMPLATE_CROP = 7
 MASK_SIZE = 63
 REFINED_MASK_SIZE = 127
 UPCHANNEL_INIT_STD = 0.001
+REFINE_INIT_A = 1.0
 
 __all__ = ["SiamMask", "SiamRPN", "SiamRPNpp", "build_network", "depthwise_xcorr", "network_from_state",
-           "upchannel_xcorr"]
+           "score_size", "upchannel_xcorr"]
 
 
 def upchannel_xcorr(search: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -285,7 +286,9 @@ class SiamRPNpp(nn.Module):
 class Refine(nn.Module):
     """SiamMask's refinement: the chosen RoW's correlation vector deconvolved to 15×15, then merged
     with the search features of conv3 (15×15 window), conv2 (31×31) and the stem (61×61), each
-    merge upsampled (nearest), ending in a 127×127 mask logit map."""
+    merge upsampled (nearest), ending in a 127×127 mask logit map. Its 3×3 convolutions start
+    Kaiming-uniform with ``a = 1`` (bound ``sqrt(3 / fan_in)``), as the authors' ``Refine``; the
+    transposed convolution keeps PyTorch's initialisation (theirs too)."""
 
     def __init__(self, stem: int, conv2: int, conv3: int, corr: int):
         super().__init__()
@@ -299,18 +302,51 @@ class Refine(nn.Module):
         self.deconv = nn.ConvTranspose2d(corr, 32, 15, 15)
         self.post = nn.ModuleList([nn.Conv2d(32, 16, 3, padding=1), nn.Conv2d(16, 4, 3, padding=1),
                                    nn.Conv2d(4, 1, 3, padding=1)])
+        for m in self.modules():   # the authors' released Refine: Kaiming-uniform (a = 1) conv weights
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, a=REFINE_INIT_A)
 
     def forward(self, feats: list[torch.Tensor], corr: torch.Tensor, row: int, col: int) -> torch.Tensor:
         """``feats``: search ``[stem, conv2, conv3]`` maps; ``corr [N, C, S, S]``; ``(row, col)``
         the chosen RoW. Returns ``[N, 1, 127, 127]`` logits."""
-        windows = [F.pad(feats[0], [16] * 4)[..., 4 * row:4 * row + 61, 4 * col:4 * col + 61],
-                   F.pad(feats[1], [8] * 4)[..., 2 * row:2 * row + 31, 2 * col:2 * col + 31],
-                   F.pad(feats[2], [4] * 4)[..., row:row + 15, col:col + 15]]
-        out = self.deconv(corr[:, :, row:row + 1, col:col + 1])
+        n = corr.shape[0]
+        rows = torch.tensor([[i, row, col] for i in range(n)], device=corr.device)
+        return self.rows(feats, corr, rows)
+
+    def rows(self, feats: list[torch.Tensor], corr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``[P, 1, 127, 127]`` logits of the RoWs ``rows [P, 3]`` = ``(item, row, col)`` (with no
+        RoW: an empty map still tied to the module's parameters, so a loss over it backpropagates)."""
+        if len(rows) == 0:
+            side = REFINED_MASK_SIZE
+            return corr.new_zeros((0, 1, side, side)) + 0.0 * sum(p.sum() for p in self.parameters())
+        windows = row_windows(feats, rows, corr.shape[-1])
+        index = rows.to(corr.device)
+        out = self.deconv(corr[index[:, 0], :, index[:, 1], index[:, 2]][:, :, None, None])
         for level, size in ((2, 31), (1, 61), (0, REFINED_MASK_SIZE)):
             merged = self.up[level](out) + self.skip[level](windows[level])
             out = self.post[2 - level](F.interpolate(merged, size=(size, size), mode="nearest"))
         return out
+
+
+def row_windows(feats: list[torch.Tensor], rows: torch.Tensor, score_size: int) -> list[torch.Tensor]:
+    """The 61×61 stem, 31×31 conv2 and 15×15 conv3 windows ``[P, C, w, w]`` under the RoWs ``rows
+    [P, 3]`` of an ``S × S`` map. A level of stride ``s`` (4, 2, 1 feature cells per RoW step) on a
+    map of side ``F`` puts RoW ``r``'s window at ``s·r + (F - w - s·(S - 1)) / 2``, zero-padded
+    outside: pysot's paddings 16 / 8 / 4 on a 255 search image, none on the authors' 143-pixel
+    refinement-stage crops."""
+    out = []
+    for feat, (step, win) in zip(feats, ((4, 61), (2, 31), (1, 15)), strict=True):
+        spare = feat.shape[-1] - win - step * (score_size - 1)
+        if spare % 2:
+            raise ValueError(f"Refine: a {feat.shape[-1]}-cell map does not centre {score_size} RoW "
+                             f"windows of {win}")
+        first = spare // 2
+        pad = max(0, -first)
+        padded = F.pad(feat, [pad] * 4) if pad else feat
+        out.append(torch.stack([padded[n, :, step * r + first + pad:step * r + first + pad + win,
+                                       step * c + first + pad:step * c + first + pad + win]
+                                for n, r, c in rows.tolist()]))
+    return out
 
 
 class SiamMask(nn.Module):
@@ -345,9 +381,26 @@ class SiamMask(nn.Module):
             raise ValueError("this SiamMask has no refinement module (refine=False)")
         return self.refine(out["features"], out["corr"], row, col)
 
-    def forward(self, exemplar: torch.Tensor, search: torch.Tensor) -> dict:
+    def refined_masks(self, out: dict, rows: torch.Tensor) -> torch.Tensor:
+        """``[P, 1, 127, 127]`` logits of the RoWs ``rows [P, 3]`` = ``(item, row, col)``."""
+        if self.refine is None:
+            raise ValueError("this SiamMask has no refinement module (refine=False)")
+        return self.refine.rows(out["features"], out["corr"], rows)
+
+    def forward(self, exemplar: torch.Tensor, search: torch.Tensor, rows: torch.Tensor | None = None) -> dict:
+        """``{"cls", "loc", "mask"}``; with ``rows [P, 3]`` also ``"refined"``, the refinement
+        module's ``[P, 1, 127, 127]`` logits of those RoWs."""
         out = self.match(self.embed_template(exemplar), search)
-        return {k: out[k] for k in ("cls", "loc", "mask")}
+        result = {k: out[k] for k in ("cls", "loc", "mask")}
+        if rows is not None:
+            result["refined"] = self.refined_masks(out, rows)
+        return result
+
+
+def score_size(search_side: int) -> int:
+    """The side of the score map the ResNet networks (SiamRPN++, SiamMask) give a ``search_side``
+    search image: 31 cells at 255 pixels, 8 pixels a cell, minus the 3×3 convs and the 7×7 template."""
+    return (search_side - SEARCH_SIZE) // 8 + 25
 
 
 def stage_blocks(state: dict, stages: int) -> tuple[int, ...]:

@@ -11,6 +11,12 @@
   the target), with labels ``c = ±1`` from the target mask under that RoW's 127×127 search window,
   area-downsampled to 63×63 and thresholded at 1/2; averaged over the positive RoWs' pixels (as the
   authors' released training code does).
+- Refined mask (SiamMask Sec. 3.2 "Mask refinement"; the authors' ``siammask_sharp`` stage): the
+  same logistic loss over the 127×127 output of the refinement module at every positive RoW, the
+  labels being the target mask under that RoW's 127×127 window at full resolution (search mask
+  > 1/2 -> +1, else -1); the stage's loss is ``36 ×`` this alone (their loss weights
+  ``[0, 0, 36]``: classification and regression weigh 0).
+- Mask IoU (the authors' ``iou_measure``): per RoW, the IoU of ``logit > 0`` with the +1 labels.
 - Weights: ``cls 1.0``, ``loc 1.2`` (pysot ``TRAIN.CLS_WEIGHT`` / ``LOC_WEIGHT``) and ``mask 36``
   (the authors' released SiamMask training configuration; the paper gives λ1 = 32).
 """
@@ -28,7 +34,7 @@ LOC_WEIGHT = 1.2
 MASK_WEIGHT = 36.0
 
 __all__ = ["CLS_WEIGHT", "LOC_WEIGHT", "MASK_WEIGHT", "classification_loss", "mask_labels",
-           "mask_loss", "regression_loss", "rpn_losses", "top_proposal"]
+           "mask_loss", "refined_mask_loss", "regression_loss", "row_mask_iou", "rpn_losses", "top_proposal"]
 
 
 def foreground_log_prob(cls: torch.Tensor) -> torch.Tensor:
@@ -93,6 +99,25 @@ def mask_loss(mask: torch.Tensor, masks: torch.Tensor, iou: torch.Tensor) -> tor
     labels = mask_labels(masks, rows, mask.shape[-1], size=side)
     logits = mask.float()[rows[:, 0], :, rows[:, 1], rows[:, 2]]
     return F.softplus(-labels.reshape(len(rows), -1) * logits).mean()
+
+
+def refined_mask_loss(logits: torch.Tensor, masks: torch.Tensor, rows: torch.Tensor,
+                      score_size: int) -> torch.Tensor:
+    """Mean ``log(1 + exp(-c m))`` over the pixels of the refined masks ``logits [P, 1, 127, 127]``
+    of the RoWs ``rows [P, 3]`` (``(item, row, col)`` of an ``S × S`` map), ``c = ±1`` from the
+    search masks ``masks [N, W, W]``; 0 (with a graph) when there is no RoW."""
+    if len(rows) == 0:
+        return logits.sum().float() * 0.0
+    labels = mask_labels(masks, rows, score_size, size=logits.shape[-1])
+    return F.softplus(-labels * logits.float()[:, 0]).mean()
+
+
+def row_mask_iou(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``[P]`` IoU of ``logits [P, h, w] > 0`` with ``labels [P, h, w] > 0`` (1 when both are empty)."""
+    pred, truth = logits > 0, labels > 0
+    inter = (pred & truth).flatten(1).sum(1).float()
+    union = (pred | truth).flatten(1).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
 def rpn_losses(out: dict, targets: AnchorTargets,
