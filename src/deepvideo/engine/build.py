@@ -99,12 +99,17 @@ def build_model(cfg: Config, num_classes: int, heads: dict[str, int] | None = No
     """
     import_model_modules(cfg.model.imports)
     model = _create_model(cfg, num_classes, heads)
-    if cfg.model.pretrained:
-        load_pretrained(model, load_entry(cfg.model.pretrained, "model.pretrained"), "model.pretrained")
-    for i, entry in enumerate(cfg.model.init_from):
-        where = f"model.init_from[{i}]"
-        load_pretrained(model, load_entry(entry, where), where)
+    load_initial_weights(model, cfg)
     return model
+
+
+def load_initial_weights(model: nn.Module, cfg: Config) -> None:
+    """``model.pretrained`` and then each ``model.init_from`` entry loaded into ``model``
+    (:func:`load_pretrained`); also for the models a task builds itself."""
+    entries = [("model.pretrained", cfg.model.pretrained)] if cfg.model.pretrained else []
+    entries += [(f"model.init_from[{i}]", e) for i, e in enumerate(cfg.model.init_from)]
+    for where, entry in entries:
+        load_pretrained(model, load_entry(entry, where), where)
 
 
 def _create_model(cfg: Config, num_classes: int, heads: dict[str, int] | None) -> nn.Module:

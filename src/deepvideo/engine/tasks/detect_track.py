@@ -94,13 +94,10 @@ class DetectTrackTask(Task):
     def build_model(self) -> nn.Module:
         """The model, then ``model.pretrained`` and ``model.init_from`` loaded (e.g. D&T from a
         trained detector D: ``{checkpoint: <D run>/checkpoints/last, target: detector.}``)."""
-        from deepvideo.engine.build import load_entry, load_pretrained
+        from deepvideo.engine.build import load_initial_weights
 
         model = build_detector(self.cfg.model.name, len(self.class_names), dict(self.cfg.model.kwargs))
-        entries = [("model.pretrained", self.cfg.model.pretrained)] if self.cfg.model.pretrained else []
-        entries += [(f"model.init_from[{i}]", e) for i, e in enumerate(self.cfg.model.init_from)]
-        for where, entry in entries:
-            load_pretrained(model, load_entry(entry, where), where)
+        load_initial_weights(model, self.cfg)
         return model
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):

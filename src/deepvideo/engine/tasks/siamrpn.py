@@ -77,16 +77,6 @@ def errors(boxes: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
     return float(center_error(a, b).sum()), float(iou(a, b).sum())
 
 
-def load_initial_weights(model: nn.Module, cfg) -> None:
-    """``model.pretrained`` and ``model.init_from`` loaded into ``model`` (engine rules)."""
-    from deepvideo.engine.build import load_entry, load_pretrained
-
-    entries = [("model.pretrained", cfg.model.pretrained)] if cfg.model.pretrained else []
-    entries += [(f"model.init_from[{i}]", e) for i, e in enumerate(cfg.model.init_from)]
-    for where, entry in entries:
-        load_pretrained(model, load_entry(entry, where), where)
-
-
 def freeze_all_but(model: nn.Module, prefixes: tuple[str, ...]) -> None:
     """``requires_grad`` off for every parameter whose name starts with none of ``prefixes``."""
     for name, p in model.named_parameters():
@@ -124,6 +114,8 @@ class SiamRPNTask(Task):
                               "SiamMask (the authors' second stage): set model.init_from to the base "
                               "run's checkpoint, e.g. "
                               "model.init_from=[{checkpoint: runs/siammask_cpu/checkpoints/best}]")
+        from deepvideo.engine.build import load_initial_weights
+
         model = NETWORKS[name](**kwargs)
         load_initial_weights(model, self.cfg)
         if self.refine_stage:
