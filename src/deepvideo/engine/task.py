@@ -68,6 +68,15 @@ class Task(abc.ABC):
     def build_model(self) -> nn.Module:
         raise ConfigError(f"task {self.name!r} builds no model from a config: pass model=... to train()")
 
+    def with_initial_weights(self, model: nn.Module) -> nn.Module:
+        """``model`` with ``model.pretrained`` / ``model.init_from`` loaded into it
+        (:func:`deepvideo.engine.build.load_initial_weights`): every ``build_model`` that builds
+        its own network returns through this, so those keys are never silently ignored."""
+        from deepvideo.engine.build import load_initial_weights
+
+        load_initial_weights(model, self.cfg)
+        return model
+
     def datasets(self, spec, train_dataset=None, val_dataset=None) -> tuple[object, dict]:
         """``(training set, {name: validation set})``; the given datasets are used when not None."""
         if train_dataset is None:

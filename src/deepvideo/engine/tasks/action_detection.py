@@ -123,7 +123,7 @@ class ActionDetectionTask(Task):
 
         kwargs = OmegaConf.to_container(OmegaConf.create(dict(self.cfg.model.kwargs or {})))
         spec = OmegaConf.to_container(OmegaConf.create(dict(self.cfg.model.spec or {})))
-        return build_detector(self.cfg.model.name, kwargs, len(self.actions), spec)
+        return self.with_initial_weights(build_detector(self.cfg.model.name, kwargs, len(self.actions), spec))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         d = self.cfg.data

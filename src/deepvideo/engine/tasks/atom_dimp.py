@@ -75,7 +75,7 @@ class _TrackerTask(Task):
         if self.cfg.model.name != self.name:
             raise ConfigError(f"task {self.name!r} builds model.name: {self.name}, "
                               f"got {self.cfg.model.name!r}")
-        return self.model_class(**self.cfg.model.kwargs)
+        return self.with_initial_weights(self.model_class(**self.cfg.model.kwargs))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         d = self.cfg.data

@@ -72,7 +72,7 @@ class D3STask(Task):
     def build_model(self) -> nn.Module:
         if self.cfg.model.name != MODEL_NAME:
             raise ConfigError(f"task 'd3s' builds model.name: {MODEL_NAME}, got {self.cfg.model.name!r}")
-        return build_d3s(self.cfg.model.kwargs)
+        return self.with_initial_weights(build_d3s(self.cfg.model.kwargs))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         d = self.cfg.data

@@ -94,11 +94,8 @@ class DetectTrackTask(Task):
     def build_model(self) -> nn.Module:
         """The model, then ``model.pretrained`` and ``model.init_from`` loaded (e.g. D&T from a
         trained detector D: ``{checkpoint: <D run>/checkpoints/last, target: detector.}``)."""
-        from deepvideo.engine.build import load_initial_weights
-
         model = build_detector(self.cfg.model.name, len(self.class_names), dict(self.cfg.model.kwargs))
-        load_initial_weights(model, self.cfg)
-        return model
+        return self.with_initial_weights(model)
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         if train_dataset is None:

@@ -131,7 +131,7 @@ class MDNetTask(Task):
             raise ConfigError(f"task 'mdnet' builds model.name: {MODEL_NAME}, got {self.cfg.model.name!r}")
         if self.num_domains < 1:
             raise ConfigError("task 'mdnet': the training set names no domains (num_domains)")
-        return MDNet(num_domains=self.num_domains, **self.cfg.model.kwargs)
+        return self.with_initial_weights(MDNet(num_domains=self.num_domains, **self.cfg.model.kwargs))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         train_dataset = train_dataset if train_dataset is not None else self.train_set

@@ -93,7 +93,7 @@ class SiamFCTask(Task):
     def build_model(self) -> nn.Module:
         if self.cfg.model.name != MODEL_NAME:
             raise ConfigError(f"task 'siamfc' builds model.name: {MODEL_NAME}, got {self.cfg.model.name!r}")
-        return SiamFC(**self.cfg.model.kwargs)
+        return self.with_initial_weights(SiamFC(**self.cfg.model.kwargs))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         d = self.cfg.data

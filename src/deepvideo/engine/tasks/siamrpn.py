@@ -114,10 +114,7 @@ class SiamRPNTask(Task):
                               "SiamMask (the authors' second stage): set model.init_from to the base "
                               "run's checkpoint, e.g. "
                               "model.init_from=[{checkpoint: runs/siammask_cpu/checkpoints/best}]")
-        from deepvideo.engine.build import load_initial_weights
-
-        model = NETWORKS[name](**kwargs)
-        load_initial_weights(model, self.cfg)
+        model = self.with_initial_weights(NETWORKS[name](**kwargs))
         if self.refine_stage:
             freeze_all_but(model, REFINE_TRAINED)
         return model

@@ -84,7 +84,7 @@ class UpdateNetTask(Task):
             raise ConfigError(f"task 'updatenet' builds model.name: {MODEL_NAME}, "
                               f"got {self.cfg.model.name!r}")
         channels = self.embedding(torch.device("cpu")).channels[-1]
-        return UpdateNet(channels, int(self.options().get("hidden", HIDDEN)))
+        return self.with_initial_weights(UpdateNet(channels, int(self.options().get("hidden", HIDDEN))))
 
     def datasets(self, spec, train_dataset=None, val_dataset=None):
         d = self.cfg.data
