@@ -15,7 +15,6 @@ file then holds the trajectory ``info`` and one array per ``<stream>/<layer>/<no
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -27,7 +26,7 @@ import torch
 
 from deepvideo.features.store import save_features
 from deepvideo.features.trajectories import TrajectoryParams, extract_trajectories
-from deepvideo.flow.extract import ExtractSummary, plan, read_manifests, shard_from_env
+from deepvideo.flow.extract import ExtractSummary, plan, read_manifests, run_jobs, shard_from_env
 
 
 @dataclass
@@ -104,16 +103,6 @@ def _worker(args: tuple[str, str, FeatureOptions, int]) -> tuple[dict | None, st
         return None, text if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {text}"
 
 
-def _results(args: list, workers: int):
-    if workers > 1 and len(args) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-        return pool, pool.map(_worker, args)
-    return None, map(_worker, args)
-
-
 def extract_features(inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
                      opts: FeatureOptions | None = None, workers: int = 1,
                      shard: tuple[int, int] | None = None, progress: bool | None = None) -> ExtractSummary:
@@ -144,31 +133,9 @@ def extract_features(inputs: Iterable[str | os.PathLike], out: str | os.PathLike
             todo.append(job)
     threads = max(1, torch.get_num_threads() // max(1, workers))
     args = [(str(j.video), str(feature_file(j.out)), opts, threads) for j in todo]
-    from deepvideo.progress import progress_task
-
-    start = time.perf_counter()
-    with progress_task(f"features ({opts.kind})", total=len(todo), unit="videos",
-                       disable=True if progress is False else None) as advance, \
-            open(out / f"manifest-{shard[0]}-of-{shard[1]}.jsonl", "a") as mf:
-        pool, results = _results(args, workers)
-        try:
-            for job, (rec, err) in zip(todo, results, strict=True):
-                if rec is None:
-                    summary.failed.append({"video": str(job.video), "reason": err})
-                    line = {"video": str(job.rel), "status": "failed", "reason": err}
-                else:
-                    summary.frames += rec["frames"]
-                    line = {"video": str(job.rel), "status": "ok", "output": feature_file(job.out)
-                            .relative_to(out).as_posix(), **rec}
-                    summary.done.append(line)
-                mf.write(json.dumps(line) + "\n")
-                mf.flush()
-                os.fsync(mf.fileno())
-                advance(1, status=f"{len(summary.failed)} failed")
-        finally:
-            if pool is not None:
-                pool.shutdown()
-    summary.seconds = time.perf_counter() - start
+    run_jobs(todo, _worker, args, workers, out / f"manifest-{shard[0]}-of-{shard[1]}.jsonl", summary,
+             f"features ({opts.kind})", lambda job: feature_file(job.out).relative_to(out).as_posix(),
+             progress)
     return summary
 
 

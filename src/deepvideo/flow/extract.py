@@ -288,22 +288,33 @@ def extract(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, opts: E
             summary.skipped.append(str(job.rel))
         else:
             todo.append(job)
-    start = time.perf_counter()
     threads = max(1, torch.get_num_threads() // max(1, workers))
     args = [(str(j.video), str(j.out), asdict(opts), threads) for j in todo]
+    run_jobs(todo, _worker, args, workers, manifest_path, summary, f"flow ({opts.method})",
+             lambda job: str(job.rel.with_suffix("")), progress)
+    return summary
+
+
+def run_jobs(todo: list, worker, args: list, workers: int, manifest_path: Path, summary: ExtractSummary,
+             label: str, output_of, progress: bool | None = None) -> None:
+    """``worker(args[i])`` -> ``(record | None, error)`` for each job of ``todo`` (a spawn process
+    pool when ``workers > 1``), one manifest line per finished video appended to ``manifest_path``
+    (fsynced, so a killed run resumes; ``output_of(job)`` names its output), ``summary`` filled in;
+    progress with the frame rate. Shared by flow and feature extraction."""
     from deepvideo.progress import progress_task
 
+    start = time.perf_counter()
     disable = True if progress is False else None
-    with progress_task(f"flow ({opts.method})", total=len(todo), unit="videos", disable=disable) as advance, \
+    with progress_task(label, total=len(todo), unit="videos", disable=disable) as advance, \
             open(manifest_path, "a") as mf:
         if workers > 1 and len(todo) > 1:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
             pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
-            results: Iterable = pool.map(_worker, args)
+            results: Iterable = pool.map(worker, args)
         else:
-            pool, results = None, map(_worker, args)
+            pool, results = None, map(worker, args)
         try:
             for job, (rec, err) in zip(todo, results, strict=True):
                 if rec is None:
@@ -311,8 +322,7 @@ def extract(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, opts: E
                     line = {"video": str(job.rel), "status": "failed", "reason": err}
                 else:
                     summary.frames += rec["frames"]
-                    line = {"video": str(job.rel), "status": "ok", "output": str(job.rel.with_suffix("")),
-                            **rec}
+                    line = {"video": str(job.rel), "status": "ok", "output": output_of(job), **rec}
                     summary.done.append(line)
                 mf.write(json.dumps(line) + "\n")
                 mf.flush()
@@ -323,4 +333,3 @@ def extract(inputs: Iterable[str | os.PathLike], out: str | os.PathLike, opts: E
             if pool is not None:
                 pool.shutdown()
     summary.seconds = time.perf_counter() - start
-    return summary
