@@ -4,13 +4,24 @@ Each entry names the statistic of :func:`deepvideo.features.trajstats.summarize`
 with, the figure as its source states it, the range read from it (``None``: no figure), the
 source and the resolution the source worked at. Only figures read in a source are listed; for
 the statistics with no published figure the entry says so and no verdict is given.
+
+Searched for figures (stored copies of public pages, documentation, code and issues; of the
+papers only openings, abstracts and first pages could be read): the three papers (CVPR 2011
+"Action recognition by dense trajectories", IJCV 2013 "Dense trajectories and motion boundary
+descriptors", ICCV 2013 "Action recognition with improved trajectories") and the IJCV 2016
+follow-up; the LEAR pages of the DenseTrack and DenseTrackStab releases (defaults L = 15,
+W = 5, N = 32, 2x2x3 cells); public copies of the release source (removal rules, constants,
+pyramid); follow-ups on efficiency, sampling and camera motion (Kantorov & Laptev 2014,
+Uijlings et al. 2014, Peng et al. 2016, Sapienza et al. 2014, Jain et al. 2016, Murthy &
+Goecke 2013, Wang et al. TDD 2015); notes, READMEs and notebooks of public code running the
+release. None stated kept trajectories per frame or per video, a mean length, or a static or
+camera-motion share at a stated resolution.
 """
 
 from __future__ import annotations
 
-NONE_FOUND = ("no published figure found (searched: the IJCV 2013 / ICCV 2013 / CVPR 2011 papers' "
-              "stored text, the authors' release pages and README, follow-ups and public code; "
-              "see the issue 17 report)")
+NONE_FOUND = ("no published figure found (the sources searched are listed in "
+              "benchmarks/idt_reference.py)")
 
 REFERENCES = [
     {"key": "active_per_frame", "statistic": "active points per frame (tracked, kept or not)",
@@ -66,4 +77,6 @@ def reference_table(stats: dict, ours_resolution: str) -> tuple[list[list], dict
         rng = "-" if ref["range"] is None else f"{ref['range'][0]:g} - {ref['range'][1]:g}"
         rows.append([ref["statistic"], _fmt(value), ref["figure"], rng, ref["source"],
                      f"{ours_resolution} / {ref['resolution']}", v])
+    with_figure = sum(ref["range"] is not None for ref in REFERENCES)
+    verdicts["statistics_with_a_figure"] = f"{with_figure} of {len(REFERENCES)}"
     return rows, verdicts
