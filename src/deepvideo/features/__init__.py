@@ -3,8 +3,9 @@ encodings (PCA, GMM, Fisher vectors, bag of words), trajectory-pooled deep descr
 
 :mod:`.trajectories` tracks and describes, :mod:`.histograms` holds the descriptor maths,
 :mod:`.sampling` the dense grid, :mod:`.camera` the homography of improved trajectories,
-:mod:`.encoding` PCA/GMM/Fisher/BoW, :mod:`.reference_format` reads the authors' binary's
-text output, :mod:`.store` the per-video npz files, :mod:`.extract` the dataset driver.
+:mod:`.trajstats` the run statistics counted as the release counts,
+:mod:`.encoding` PCA/GMM/Fisher/BoW, :mod:`.store` the per-video npz files and the reader of
+the authors' binary's text output, :mod:`.extract` the dataset driver.
 """
 
 from deepvideo.features.trajectories import (

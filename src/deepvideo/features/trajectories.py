@@ -91,6 +91,15 @@ def num_scales(height: int, width: int, params: TrajectoryParams) -> int:
     return max(1, min(params.max_scales, n))
 
 
+def pyramid_sizes(height: int, width: int, params: TrajectoryParams) -> list[tuple[int, int]]:
+    """(height, width) of every scale of the pyramid (scale i shrinks by ``scale_stride ** i``)."""
+    out = []
+    for i in range(num_scales(height, width, params)):
+        s = params.scale_stride ** i
+        out.append((max(1, round(height / s)), max(1, round(width / s))))
+    return out
+
+
 def to_gray(frame) -> np.ndarray:
     """uint8 grey [H, W] from RGB [H, W, 3] (numpy or torch) or grey [H, W]."""
     a = frame.numpy() if hasattr(frame, "numpy") else np.asarray(frame)
@@ -165,12 +174,9 @@ class DenseTrajectoryExtractor:
                       "kept": 0}
 
     def _pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
-        h, w = gray.shape
-        out = []
-        for s in self.scales:
-            size = (max(1, round(w / s)), max(1, round(h / s)))
-            out.append(gray if s == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR))
-        return out
+        sizes = pyramid_sizes(*gray.shape, self.params)
+        return [gray if i == 0 else cv2.resize(gray, (w, h), interpolation=cv2.INTER_LINEAR)
+                for i, (h, w) in enumerate(sizes)]
 
     def _sample(self, pyramid: list[np.ndarray]) -> None:
         p = self.params
