@@ -147,5 +147,7 @@ def test_optimize_folds_batch_norm_with_equal_outputs(name):
     a.initialize(frames[0], boxes[0])
     b.initialize(frames[0], boxes[0])
     ra, rb = a.track(frames[1]), b.track(frames[1])
-    assert np.allclose(ra.extras["response"], rb.extras["response"], atol=2e-3)   # via the online fit
+    # via the online fit, whose Gauss-Newton steps on ATOM's MLU objective amplify the folding's rounding
+    response_a, response_b = ra.extras["response"], rb.extras["response"]
+    assert np.abs(response_a - response_b).max() <= 0.02 * np.abs(response_b).max()
     assert ra.box == pytest.approx(rb.box, abs=1.0)   # an untrained IoU-Net's ascent amplifies rounding

@@ -17,6 +17,7 @@ from deepvideo.track.online_classifier import (
     conjugate_gradient,
     gauss_newton_step,
     localize,
+    mlu,
 )
 
 
@@ -120,6 +121,7 @@ def test_classifier_values_are_the_papers():
     assert c.regs == (1e-4, 0.1) and c.sigma_factor == 0.25 and c.learning_rate == 0.01
     assert (c.init_gn_iter, c.init_cg_iter, c.cg_iter, c.train_skipping) == (6, 60, 5, 10)
     assert c.memory.capacity == 250 and c.memory.min_init_weight == 0.25
+    assert (c.activation, c.mlu_alpha) == ("mlu", 0.05)       # response_activation = ('mlu', 0.05)
     oc = online_classifier
     assert (oc.HARD_NEGATIVE_LR, oc.HARD_NEGATIVE_CG_ITER, oc.NOT_FOUND, oc.DISTRACTOR, oc.HARD_NEGATIVE,
             oc.NEIGHBOURHOOD, oc.DISPLACEMENT_SCALE) == (0.02, 5, 0.25, 0.8, 0.5, 2.2, 0.8)
@@ -142,6 +144,29 @@ def test_classifier_learns_the_target_and_finds_it_moved():
     assert divmod(int(moved.argmax()), 14) == (4, 9)
     with pytest.raises(ValueError, match="need one box or 1 boxes"):
         c.update(target_features(5, 5), (1, 1, 0, 3))
+
+
+def test_mlu_is_elu_of_leaky_relu():
+    x = torch.tensor([-1.0, -0.05, -0.01, 0.0, 0.3, 2.0])
+    expected = torch.where(x >= 0, x, 0.05 * (torch.exp(x / 0.05) - 1))
+    assert torch.allclose(mlu(x), expected, atol=1e-7)
+    assert float(mlu(torch.tensor(-100.0))) == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ATOMClassifier(activation="relu")
+
+
+def test_each_activation_minimises_its_own_objective():
+    """The Gauss-Newton residual applies the activation: each classifier's solution scores better
+    on its own objective than the other's, from the same start and data."""
+    fits = {}
+    for activation in ("mlu", "none"):
+        c = ATOMClassifier(dim=8, seed=0, activation=activation)
+        c.initialize(target_features(5, 5), (4.0, 4.0, 3.0, 3.0))
+        fits[activation] = c
+    m, n = fits["mlu"], fits["none"]
+    assert m.objective(m.projection, m.filter) < m.objective(n.projection, n.filter)
+    assert n.objective(n.projection, n.filter) < n.objective(m.projection, m.filter)
+    assert float(m.raw_scores(target_features(5, 5)).min()) < float(n.raw_scores(target_features(5, 5)).min())
 
 
 def test_classifier_updates_the_filter_every_tenth_frame_or_at_a_hard_negative():

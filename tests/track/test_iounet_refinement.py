@@ -147,3 +147,24 @@ def test_first_frame_augmentation_is_pytrackings():
     c = (96 - 1) / 2
     assert (x - c, c - y) == pytest.approx((30 * math.cos(math.radians(angle)),
                                             30 * math.sin(math.radians(angle))), abs=1.0)
+
+
+def test_feature_dropout_copies_are_pytrackings():
+    """'dropout': (7, 0.2) for ATOM, (2, 0.2) for DiMP: copies of the identity sample with whole
+    channels zeroed and the rest scaled by 1 / 0.8, appended with the identity's box."""
+    from test_atom_dimp_trackers import nets
+
+    t = create_tracker("atom", model=nets()["atom"], image_size=96, seed=3)
+    assert t.dropout == (7, 0.2) and dimp_module.DiMPTracker.dropout == (2, 0.2)
+    feats = torch.rand(3, 64, 6, 6) + 0.5
+    boxes = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 1.0, 1.0]])
+    out, out_boxes = t.with_dropout(feats, boxes)
+    assert out.shape == (10, 64, 6, 6) and torch.equal(out[:3], feats)
+    assert torch.equal(out_boxes[3:], boxes[:1].expand(7, 4))
+    ratio = out[3:] / feats[:1]
+    dropped = ratio[:, :, 0, 0] == 0
+    assert torch.all(dropped | torch.isclose(ratio[:, :, 0, 0], torch.tensor(1 / 0.8)))
+    assert torch.allclose(ratio.amax(dim=(2, 3)), ratio.amin(dim=(2, 3)))     # whole channels
+    assert 0.1 < float(dropped.float().mean()) < 0.3                            # 448 channels, p = 0.2
+    again, _ = create_tracker("atom", model=nets()["atom"], image_size=96, seed=3).with_dropout(feats, boxes)
+    assert torch.equal(again, out)                                              # drawn from the seed

@@ -31,9 +31,14 @@ Maximization", CVPR 2019 (Sec. 3.3, 3.4), with the values of the authors' parame
   uncertain (the highest peak, not learnt); a second peak above 0.5 of the first
   (``hard_negative_threshold``) and above 0.25 makes a hard negative.
 
-Departure: the paper applies an activation (PELU/MLU, ``response_activation = ('mlu', 0.05)``)
-to the scores; here the score is linear in each layer, so Gauss-Newton linearises a bilinear
-model. The Gauss-Newton and CG steps are exact: Jacobian products come from
+- activation of the scores inside the objective (``response_activation = ('mlu', 0.05)``):
+  MLU, ``mlu(s) = elu(leaky_relu(s, 1/a), a)`` with ``a = 0.05`` (``s`` for ``s ≥ 0``,
+  ``a (exp(s/a) − 1)`` below), so background cells may go negative at little cost; the scores
+  used to localise stay linear (pytracking's ``apply_filter``); ``activation="none"`` drops it;
+- projection initialised from ``N(0, 1/C)`` and the filter from ``N(0, 1/numel)``
+  (``proj_init_method``, ``filter_init_method = 'randn'``).
+
+The Gauss-Newton and CG steps are exact: Jacobian products come from
 :func:`torch.func.jvp` / :func:`torch.func.vjp`.
 """
 
@@ -65,6 +70,8 @@ DISTRACTOR = 0.8
 HARD_NEGATIVE = 0.5
 NEIGHBOURHOOD = 2.2
 DISPLACEMENT_SCALE = 0.8
+MLU_ALPHA = 0.05
+ACTIVATIONS = ("mlu", "none")
 
 Params = tuple[torch.Tensor, ...]
 
@@ -74,6 +81,12 @@ def instance_l2_norm(x: torch.Tensor, scale: float = 1.0, eps: float = 1e-5) -> 
     size = x.shape[1] * x.shape[2] * x.shape[3]
     energy = (x * x).flatten(1).sum(dim=1)[:, None, None, None]
     return x * (scale * torch.sqrt(size / (energy + eps)))
+
+
+def mlu(x: torch.Tensor, alpha: float = MLU_ALPHA) -> torch.Tensor:
+    """ATOM's response activation ``elu(leaky_relu(x, 1/alpha), alpha)``: ``x`` for ``x ≥ 0``,
+    ``alpha (exp(x/alpha) − 1)`` below (bounded by ``−alpha``)."""
+    return F.elu(F.leaky_relu(x, 1 / alpha), alpha)
 
 
 def gaussian_labels(size: tuple[int, int], centers: torch.Tensor,
@@ -219,7 +232,11 @@ class ATOMClassifier:
                  projection_reg: float = PROJECTION_REG, sigma_factor: float = SIGMA_FACTOR,
                  learning_rate: float = LEARNING_RATE, memory: int = MEMORY,
                  init_gn_iter: int = INIT_GN_ITER, init_cg_iter: int = INIT_CG_ITER, cg_iter: int = CG_ITER,
-                 train_skipping: int = TRAIN_SKIPPING, seed: int = 0):
+                 train_skipping: int = TRAIN_SKIPPING, seed: int = 0, activation: str = "mlu",
+                 mlu_alpha: float = MLU_ALPHA):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"ATOMClassifier: activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation, self.mlu_alpha = activation, float(mlu_alpha)
         self.dim, self.kernel = int(dim), int(kernel)
         self.regs = (float(projection_reg), float(filter_reg))
         self.sigma_factor, self.learning_rate = float(sigma_factor), float(learning_rate)
@@ -233,6 +250,16 @@ class ATOMClassifier:
     def responses(self, projection: torch.Tensor, filt: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Raw score maps ``[N, H+1, W+1]`` (even kernel) of features ``x [N, C, H, W]``."""
         return F.conv2d(F.conv2d(x, projection), filt, padding=self.kernel // 2)[:, 0]
+
+    def activate(self, scores: torch.Tensor) -> torch.Tensor:
+        """The scores as the objective sees them (MLU, or unchanged with ``activation="none"``)."""
+        return mlu(scores, self.mlu_alpha) if self.activation == "mlu" else scores
+
+    def objective(self, projection: torch.Tensor, filt: torch.Tensor) -> float:
+        """``Σ_j γ_j ||act(s(x_j; w)) − y_j||² + Σ_k λ_k ||w_k||²`` over the memory."""
+        x, y, w = self.memory.tensors()
+        data = (w[:, None, None] * (self.activate(self.responses(projection, filt, x)) - y) ** 2).sum()
+        return float(data + self.regs[0] * projection.pow(2).sum() + self.regs[1] * filt.pow(2).sum())
 
     def labels(self, size: tuple[int, int], boxes: torch.Tensor) -> torch.Tensor:
         """Gaussian labels on the raw score grid for target boxes ``[N, 4]`` (feature coordinates)."""
@@ -259,7 +286,8 @@ class ATOMClassifier:
         self.memory.initialize(features, labels)
         g = self.generator
         self.projection = torch.randn(self.dim, c, 1, 1, generator=g) / math.sqrt(c)
-        self.filter = torch.zeros(1, self.dim, self.kernel, self.kernel)
+        numel = self.dim * self.kernel * self.kernel
+        self.filter = torch.randn(1, self.dim, self.kernel, self.kernel, generator=g) / numel
         per_step = max(1, self.init_cg_iter // self.init_gn_iter)
         for _ in range(self.init_gn_iter):
             self.gauss_newton(per_step)
@@ -271,7 +299,7 @@ class ATOMClassifier:
         sw = w.sqrt()[:, None, None]
 
         def residual(projection, filt):
-            return sw * (self.responses(projection, filt, x) - y)
+            return sw * (self.activate(self.responses(projection, filt, x)) - y)
 
         d = gauss_newton_step(residual, (self.projection, self.filter), self.regs, cg_iters)
         self.projection = self.projection + d[0]
@@ -284,7 +312,7 @@ class ATOMClassifier:
         projected = F.conv2d(x, self.projection)
 
         def residual(filt):
-            return sw * (F.conv2d(projected, filt, padding=self.kernel // 2)[:, 0] - y)
+            return sw * (self.activate(F.conv2d(projected, filt, padding=self.kernel // 2)[:, 0]) - y)
 
         d = gauss_newton_step(residual, (self.filter,), self.regs[1:], cg_iters)
         self.filter = self.filter + d[0]
@@ -322,4 +350,4 @@ class ATOMClassifier:
 
 
 __all__ = ["ATOMClassifier", "SampleMemory", "conjugate_gradient", "gauss_newton_step", "gaussian_labels",
-           "instance_l2_norm", "localize", "score_offset"]
+           "instance_l2_norm", "localize", "mlu", "score_offset"]

@@ -8,10 +8,12 @@ Maximization", CVPR 2019 (Sec. 3.4), with the values of the authors' parameter f
   = 5``), resampled to 288 × 288 (border replicated); block4 of ResNet-18 is 18 × 18;
 - first frame: the crop and augmented copies (horizontal flip, four shifts by ±0.6 of half the
   crop, blurs of sigma (2, 0.2), (0.2, 2), (3, 1), (1, 3), (2, 2) and rotations by ±5, ±10, ±20,
-  ±30, ±45, ±60 degrees cut from a patch twice as large; the authors' code also moves each copy
-  by a random shift of up to 1/3 and applies dropout to features, left out here) train
-  :class:`~deepvideo.track.online_classifier.ATOMClassifier`; the IoU-Net's modulation vector
-  comes from the (unaugmented) first frame;
+  ±30, ±45, ±60 degrees cut from a patch twice as large) and 7 copies of the identity crop's
+  features with channel dropout 0.2 (``'dropout': (7, 0.2)``, scaled by 1 / 0.8 as
+  ``F.dropout2d``) train :class:`~deepvideo.track.online_classifier.ATOMClassifier` (MLU
+  response activation in its objective); the authors' code also moves each augmented copy by a
+  random shift of up to 1/3 of the crop, left out here; the IoU-Net's modulation vector comes
+  from the (unaugmented) first frame;
 - each frame: the classifier's peak (advanced localisation, see
   :func:`~deepvideo.track.online_classifier.localize`) gives the position; the box there with
   the last size and 9 random boxes around it (``num_init_random_boxes = 9``, jitter ``0.1`` /
@@ -76,6 +78,7 @@ RELATIVE_SHIFTS = ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))
 # first-frame blurs (sigma) and rotations (degrees): pytracking/parameter/atom/default.py
 ATOM_BLURS = ((2.0, 0.2), (0.2, 2.0), (3.0, 1.0), (1.0, 3.0), (2.0, 2.0))
 ATOM_ROTATIONS = (5, -5, 10, -10, 20, -20, 30, -30, 45, -45, -60, 60)
+ATOM_DROPOUT = (7, 0.2)  # 'dropout': (copies of the identity crop's features, channel drop rate)
 EXPANSION = 2.0        # augmentation_expansion_factor: rotated crops are cut from a 2x patch
 MIN_SIZE = 10.0
 CHECK_STARTS = 4       # starts per first-frame crop in the IoU-Net check (a departure, see the docstring)
@@ -117,6 +120,7 @@ class IoUNetTracker:
     name = "iounet"
     blurs: tuple = ATOM_BLURS
     rotations: tuple = ATOM_ROTATIONS
+    dropout: tuple = ATOM_DROPOUT
 
     def __init__(self, net: torch.nn.Module, image_size: int = IMAGE_SIZE, optimize: bool = False,
                  seed: int = 0, use_iou_net: bool = True, refinement: str = "default",
@@ -127,6 +131,7 @@ class IoUNetTracker:
             fold_batchnorm(self.net)
         self.image_size = int(image_size)
         self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
         self.use_iou_net = as_flag(use_iou_net, "use_iou_net")
         if refinement not in REFINEMENTS:
             raise ValueError(f"{self.name}: refinement must be one of {sorted(REFINEMENTS)}, "
@@ -187,6 +192,18 @@ class IoUNetTracker:
             images.append(self.crop(frame, self.center, self.side, rotate=angle))
             boxes.append(box)
         return torch.stack(images), torch.stack(boxes)
+
+    def with_dropout(self, feats: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classifier's first-frame samples ``[N, C, H, W]`` and boxes with the tracker's
+        ``dropout = (num, p)`` copies of the first (identity) sample appended: whole channels
+        zeroed with probability ``p``, the others scaled by ``1 / (1 − p)`` (``F.dropout2d`` in
+        training mode; drawn from the tracker's seed)."""
+        num, p = self.dropout
+        if num <= 0:
+            return feats, boxes
+        keep = torch.rand(num, feats.shape[1], 1, 1, generator=self.generator) >= p
+        copies = feats[:1] * keep.to(feats.dtype) / (1 - p)
+        return torch.cat([feats, copies]), torch.cat([boxes, boxes[:1].expand(num, 4)])
 
     def start(self, frame: np.ndarray, box: Box) -> None:
         frame = check_frame(frame)
@@ -307,7 +324,7 @@ class ATOMTracker(IoUNetTracker):
         maps, feats = self.features(images)
         self.start_refinement(maps, boxes)
         self.classifier = ATOMClassifier(**self.classifier_options)
-        self.classifier.initialize(feats, boxes / STRIDE)
+        self.classifier.initialize(*self.with_dropout(feats, boxes / STRIDE))
 
     @torch.no_grad()
     def track(self, frame: np.ndarray) -> TrackResult:

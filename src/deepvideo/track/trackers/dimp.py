@@ -8,7 +8,8 @@ Tracking", ICCV 2019 (Sec. 3.4), with the values of the authors' parameter files
   ``5 √(w h)`` resampled to 288 × 288 (``image_sample_size = 18·16``, ``search_area_scale =
   5``); the first frame and its augmented copies are the initial training set (flip, four
   shifts, blurs of sigma (3, 1), (1, 3), (2, 2), rotations by ±10 and ±45 degrees: the
-  ``augmentation`` of ``dimp18.py``; feature dropout and random shifts left out);
+  ``augmentation`` of ``dimp18.py``, and 2 copies of the identity crop's classification
+  features with channel dropout 0.2, ``'dropout': (2, 0.2)``; random shifts left out);
 - first frame: the initialiser and 10 steepest-descent iterations (``net_opt_iter = 10``) on
   the initial set predict the filter (:class:`deepvideo.track.dimp.DiMPNet`);
 - memory of 50 samples (``sample_memory_size``; features and target boxes), learning rate 0.01,
@@ -58,6 +59,7 @@ class DiMPTracker(IoUNetTracker):
     name = "dimp"
     blurs = ((3.0, 1.0), (1.0, 3.0), (2.0, 2.0))        # dimp18.py / dimp50.py augmentation
     rotations = (10, -10, 45, -45)
+    dropout = (2, 0.2)
 
     def __init__(self, weights: str | os.PathLike | None = None, model: torch.nn.Module | None = None,
                  optimize: bool = False, image_size: int = IMAGE_SIZE, seed: int = 0,
@@ -83,6 +85,7 @@ class DiMPTracker(IoUNetTracker):
         images, boxes = self.augmented(frame)
         maps, feats = self.features(images)
         self.start_refinement(maps, boxes)
+        feats, boxes = self.with_dropout(feats, boxes)
         self.filter, _ = self.net.predict_filter(feats[:, None], boxes[:, None], INIT_ITER)
         self.memory = SampleMemory(MEMORY)
         self.memory.initialize(feats, boxes)
