@@ -7,7 +7,9 @@
   shown as the range measured;
 - ``docs/model_zoo.md`` from the registry and ``benchmarks/results/zoo_*.json``;
 - the tracker table of ``docs/tracking.md`` (between ``<!-- trackers:start -->`` and
-  ``<!-- trackers:end -->``) from the tracker registry.
+  ``<!-- trackers:end -->``) from the tracker registry;
+- the dynamic images + IDT table of ``docs/features.md`` (between ``<!-- dynamic-idt:start -->``
+  and ``<!-- dynamic-idt:end -->``) from ``benchmarks/results/dynamic_idt.json``.
 
 ``make docs`` runs this script; ``tests/test_docs.py`` fails when a committed page differs
 from its rendering.
@@ -24,6 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 DEMO_RESULTS = "demo.json"
 README_START, README_END = "<!-- demo-table:start -->", "<!-- demo-table:end -->"
 TRACKERS_START, TRACKERS_END = "<!-- trackers:start -->", "<!-- trackers:end -->"
+DYNAMIC_IDT_START, DYNAMIC_IDT_END = "<!-- dynamic-idt:start -->", "<!-- dynamic-idt:end -->"
 # results.json metrics shown per demo row: (column title, key, percent)
 DEMO_COLUMNS = (("clip hit@1 %", "clip_hit@1"), ("video hit@1 %", "video_hit@1"),
                 ("video hit@5 %", "video_hit@5"))
@@ -212,6 +215,19 @@ def tracking_page(page: str) -> str:
     return replace_block(page, TRACKERS_START, TRACKERS_END, trackers_block(), "docs/tracking.md")
 
 
+def features_page(page: str, results_dir: Path = RESULTS) -> str:
+    """docs/features.md with its dynamic images + IDT table rendered from ``dynamic_idt.json``."""
+    path = results_dir / "dynamic_idt.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: no result recorded; run `python benchmarks/bench_dynamic_idt.py`")
+    r = json.loads(path.read_text())
+    m = r.get("machine", {})
+    block = ["", *_markdown_table(r["columns"], r["rows"]), "",
+             f"Command: `{r['command']}`; measured {m.get('date', '?')} on {m.get('cpu_count', '?')} CPU "
+             f"cores; wall seconds per step in `docs/benchmarks.md`.", ""]
+    return replace_block(page, DYNAMIC_IDT_START, DYNAMIC_IDT_END, "\n".join(block), "docs/features.md")
+
+
 def model_zoo_page(results_dir: Path = RESULTS) -> str:
     """docs/model_zoo.md (profiles every registered model: about a minute on 2 cores)."""
     from deepvideo.models import zoo
@@ -237,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {atomic_write_text(readme, readme_with_demo_block(readme.read_text()))}")
     tracking = ROOT / "docs" / "tracking.md"
     print(f"wrote {atomic_write_text(tracking, tracking_page(tracking.read_text()))}")
+    features = ROOT / "docs" / "features.md"
+    print(f"wrote {atomic_write_text(features, features_page(features.read_text()))}")
     if not args.skip_zoo:
         print(f"wrote {atomic_write_text(ROOT / 'docs' / 'model_zoo.md', model_zoo_page())}")
 
