@@ -181,7 +181,9 @@ def idt_scores(demo: Path, feats: Path, settings: dict) -> tuple[dict, float]:
             t0 = time.perf_counter()
             vid, x = videos.encode_files({v: files[p][v] for v in ids[k]}, encoder)
             videos.save_vectors(cached, vid, x, {"encoder": str(enc_path)})
-            atomic_write_json(timing, {"seconds": time.perf_counter() - t0})
+            seconds = time.perf_counter() - t0
+            atomic_write_json(timing, {"seconds": seconds})
+            earlier += seconds
         vectors[k] = (vid, x, np.array([classes.index(videos.class_of(v)) for v in vid]))
     start = time.perf_counter()  # the encoder fit and the vectors are counted above
     svm = train_svm(vectors["train"][1], vectors["train"][2])
