@@ -59,6 +59,17 @@ def test_log_mel_of_a_tone_peaks_at_its_mel_bin():
     assert abs(int(mel.mean(0).argmax()) - expected) <= 1
 
 
+def test_written_audio_starts_where_the_video_starts(silent_video):
+    """The AAC encoder's priming samples (1024 at the start) are signalled to the container, so a
+    sound written at 0.5 s is decoded at 0.5 s, aligned with the frames (it was 64 ms late)."""
+    t = np.arange(2 * AUDIO_RATE) / AUDIO_RATE
+    sound = np.where(t >= 0.5, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
+    add_audio_track(silent_video, sound.astype(np.float32))
+    back = read_audio(silent_video)
+    onset = int(np.argmax(np.abs(back) > 0.05)) / AUDIO_RATE
+    assert onset == pytest.approx(0.5, abs=0.002)
+
+
 def test_video_without_audio_is_a_named_error_or_silence(silent_video):
     with pytest.raises(NoAudioError, match="v.mp4: the video has no audio stream"):
         read_audio(silent_video)

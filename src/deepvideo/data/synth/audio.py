@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def add_audio_track(video: str | os.PathLike, samples: np.ndarray, rate: int = T
                 dst.mux(packet)
             frame = av.AudioFrame.from_ndarray(np.asarray(samples, np.float32)[None], format="flt",
                                                layout="mono")
-            frame.sample_rate = rate
+            frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
             for p in a_out.encode(frame):
                 dst.mux(p)
             for p in a_out.encode(None):
