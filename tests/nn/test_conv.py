@@ -13,6 +13,8 @@ from deepvideo.nn.conv import (
     ip_csn_builder,
     midplanes,
     norm_builder,
+    resolve_norm,
+    resolve_token_norm,
     triple,
 )
 
@@ -74,3 +76,18 @@ def test_norm_builder_group_norm():
         norm_builder("ln")
     with pytest.raises(ValueError, match="3 values"):
         triple((1, 2))
+
+
+def test_norm_kinds_in_2d_and_for_tokens():
+    assert type(norm_builder("bn", dims=2)(8)) is nn.BatchNorm2d
+    assert type(resolve_norm("bn", dims=1)(8)) is nn.BatchNorm1d
+    bn = resolve_norm("bn", dims=2, eps=1e-3, momentum=0.01)(8)
+    assert (bn.eps, bn.momentum) == (1e-3, 0.01)
+    with pytest.raises(ValueError, match="dims 1, 2 or 3"):
+        norm_builder("bn", dims=4)
+    ln = resolve_token_norm()(16)  # ViT's LayerNorm: eps 1e-6
+    assert type(ln) is nn.LayerNorm and ln.eps == 1e-6 and ln.normalized_shape == (16,)
+    assert type(resolve_token_norm("none")(16)) is nn.Identity
+    assert resolve_token_norm(nn.RMSNorm) is nn.RMSNorm
+    with pytest.raises(ValueError, match="unknown token norm 'gn'"):
+        resolve_token_norm("gn")

@@ -16,7 +16,9 @@ The dynamic-image network (:class:`DynamicImageNet`) pools each window of ``wind
 6) into a dynamic image, rescales it to ``[0, 1]`` per sample and channel (the paper rescales to
 the image range, ``[0, 255]``, before the ImageNet network), runs a 2D CNN on it and averages the
 scores over the windows. The paper fine-tunes CaffeNet / ResNeXt; here any backbone of
-:func:`deepvideo.nn.backbones2d.build_backbone`.
+:func:`deepvideo.nn.backbones2d.build_backbone`. With a ResNet backbone, ``norm`` ("bn", the
+default BatchNorm2d, "gn", "none" or a builder) and ``act`` ("relu", the default, "silu", ... or a
+builder) replace every norm and activation of the backbone (:class:`~deepvideo.nn.backbones2d.ResNet2d`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import nn
 
 from deepvideo.models.registry import register_model
 from deepvideo.nn.backbones2d import build_backbone
+from deepvideo.nn.conv import ActBuilder, NormBuilder
 from deepvideo.spec import FLOW_SCALE, InputSpec
 
 PAPER = "Bilen et al., Dynamic Image Networks for Action Recognition, CVPR 2016"
@@ -107,10 +110,18 @@ def dynamic_image_net(
     width: float = 1.0,
     dropout: float = 0.5,
     input_size: int = 224,
+    norm: NormBuilder | str = "bn",
+    act: ActBuilder | str = "relu",
 ) -> DynamicImageNet:
-    """Dynamic-image network: ``backbone`` (see :func:`build_backbone`) on dynamic images."""
+    """Dynamic-image network: ``backbone`` (see :func:`build_backbone`) on dynamic images;
+    ``norm`` / ``act`` are the ResNet backbone's (the VGG-style nets keep their fixed layers)."""
     kw: dict = {"width": width}
-    kw["dropout"] = dropout if backbone.startswith("resnet") else (dropout, dropout)
+    if backbone.startswith("resnet"):
+        kw.update(dropout=dropout, norm=norm, act=act)
+    elif (norm, act) != ("bn", "relu"):
+        raise ValueError(f"norm= / act= apply to the ResNet backbones; {backbone!r} has fixed layers")
+    else:
+        kw["dropout"] = (dropout, dropout)
     channels = 3 if modality == "rgb" else 2
     net = build_backbone(backbone, num_classes, channels, input_size, **kw)
     return DynamicImageNet(net, modality, window, stride)

@@ -15,6 +15,10 @@
   biases, residual pooling (q added to the attention output) and the channel projection
   after attention. The published parameter and FLOP counts are in the presets' registry entries.
   The module names follow torchvision's ``mvit_v1_b`` / ``mvit_v2_s`` so weights load directly.
+
+TimeSformer and the ViViT factorised encoder take ``norm`` (token norm: "ln", the default
+LayerNorm with eps 1e-6, "none" or a builder) and ``act`` (the MLPs' activation, default "gelu")
+for every block and final norm (:func:`deepvideo.nn.conv.resolve_token_norm`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from torchvision.ops import StochasticDepth
 
 from deepvideo.models.registry import register_model
 from deepvideo.nn.attention import MLP, SpaceTimeBlock, TransformerBlock
-from deepvideo.nn.conv import triple
+from deepvideo.nn.conv import ActBuilder, NormBuilder, resolve_token_norm, triple
 from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
 
@@ -64,8 +68,11 @@ class TimeSformer(nn.Module):
         heads: int = 12,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
     ) -> None:
         super().__init__()
+        norm = resolve_token_norm(norm)
         grid = crop_size // patch
         self.embed = TubeletEmbed(dim, patch, 1)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -75,9 +82,9 @@ class TimeSformer(nn.Module):
         for p in (self.cls_token, self.pos_space, self.pos_time, self.pos_cls):
             nn.init.trunc_normal_(p, std=0.02)
         self.blocks = nn.ModuleList(
-            [SpaceTimeBlock(dim, heads, mode, mlp_ratio, dropout) for _ in range(depth)]
+            [SpaceTimeBlock(dim, heads, mode, mlp_ratio, dropout, norm=norm, act=act) for _ in range(depth)]
         )
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = norm(dim)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:
@@ -111,8 +118,11 @@ class ViViTFactorized(nn.Module):
         heads: int = 12,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
     ) -> None:
         super().__init__()
+        norm = resolve_token_norm(norm)
         grid, t = crop_size // patch, num_frames // tubelet
         self.embed = TubeletEmbed(dim, patch, tubelet)
         self.spatial_cls = nn.Parameter(torch.zeros(1, 1, dim))
@@ -121,14 +131,14 @@ class ViViTFactorized(nn.Module):
         self.temporal_pos = nn.Parameter(torch.zeros(1, 1 + t, dim))
         for p in (self.spatial_cls, self.spatial_pos, self.temporal_cls, self.temporal_pos):
             nn.init.trunc_normal_(p, std=0.02)
-        self.spatial = nn.Sequential(
-            *[TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(spatial_depth)]
-        )
-        self.spatial_norm = nn.LayerNorm(dim, eps=1e-6)
-        self.temporal = nn.Sequential(
-            *[TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(temporal_depth)]
-        )
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        def blocks(n: int) -> nn.Sequential:
+            return nn.Sequential(*[TransformerBlock(dim, heads, mlp_ratio, dropout, norm=norm, act=act)
+                                   for _ in range(n)])
+
+        self.spatial = blocks(spatial_depth)
+        self.spatial_norm = norm(dim)
+        self.temporal = blocks(temporal_depth)
+        self.norm = norm(dim)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:

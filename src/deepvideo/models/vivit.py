@@ -24,6 +24,10 @@ Tubelet embedding initialisation from a 2D patch embedding (Sec. 3.4): "central 
 
 The published figures (Table 3: ViViT-B, tubelet 16×2, 32 frames of 224², Kinetics-400 heads;
 FLOPs ×10⁹ per view) are in the presets' registry entries.
+
+``norm`` (token norm: "ln", the default LayerNorm with eps 1e-6, "none" or a builder ``C -> module``)
+and ``act`` (the MLPs' activation: "gelu", the default, "silu", ... or a builder) are injected into
+every block and the final norm, as the CNN families take theirs (:mod:`deepvideo.nn.conv`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from torch import nn
 from deepvideo.models.registry import register_model
 from deepvideo.models.transformer import TubeletEmbed
 from deepvideo.nn.attention import MLP, MultiHeadSelfAttention, TransformerBlock, group_tokens, ungroup_tokens
+from deepvideo.nn.conv import ActBuilder, NormBuilder, resolve_token_norm
 from deepvideo.nn.inflate import inflate_conv2d
 from deepvideo.nn.inputs import rgb_input
 from deepvideo.spec import InputSpec
@@ -55,14 +60,24 @@ def tubelet_from_patch_embed(conv: nn.Conv2d, tubelet: int, init: str = "center"
 class FactorisedSelfAttentionBlock(nn.Module):
     """Model 3 block on ``[B, T, H, W, C]``: spatial MSA, temporal MSA, MLP (each pre-norm)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        *,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
+    ) -> None:
         super().__init__()
-        self.norm_space = nn.LayerNorm(dim, eps=1e-6)
+        norm = resolve_token_norm(norm)
+        self.norm_space = norm(dim)
         self.attn_space = MultiHeadSelfAttention(dim, heads)
-        self.norm_time = nn.LayerNorm(dim, eps=1e-6)
+        self.norm_time = norm(dim)
         self.attn_time = MultiHeadSelfAttention(dim, heads)
-        self.norm_mlp = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
+        self.norm_mlp = norm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps = ((self.norm_space, self.attn_space, "space"), (self.norm_time, self.attn_time, "time"))
@@ -99,12 +114,22 @@ class FactorisedDotProductAttention(nn.Module):
 class FactorisedDotProductBlock(nn.Module):
     """Model 4 block: ``x + FDPA(LN(x))`` then ``x + MLP(LN(x))``."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        *,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        norm = resolve_token_norm(norm)
+        self.norm1 = norm(dim)
         self.attn = FactorisedDotProductAttention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
+        self.norm2 = norm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -128,6 +153,8 @@ class ViViT(nn.Module):
         heads: int = 12,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
     ) -> None:
         super().__init__()
         if model not in VIVIT_MODELS:
@@ -148,8 +175,11 @@ class ViViT(nn.Module):
             if p is not None:
                 nn.init.trunc_normal_(p, std=0.02)
         block = {1: TransformerBlock, 3: FactorisedSelfAttentionBlock, 4: FactorisedDotProductBlock}[model]
-        self.blocks = nn.Sequential(*[block(dim, heads, mlp_ratio, dropout) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        norm = resolve_token_norm(norm)
+        self.blocks = nn.Sequential(
+            *[block(dim, heads, mlp_ratio, dropout, norm=norm, act=act) for _ in range(depth)]
+        )
+        self.norm = norm(dim)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, batch: dict | torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,10 @@
 
   In every factorized step the class token joins each group of tokens and its outputs are
   averaged over the groups.
+
+The blocks take a token ``norm`` (default LayerNorm with eps 1e-6, see
+:func:`deepvideo.nn.conv.resolve_token_norm`) and the MLP's ``act`` (default GELU) as a kind
+name or a builder, as the CNN blocks take theirs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from deepvideo.nn.conv import ActBuilder, NormBuilder, resolve_act, resolve_token_norm
 
 ATTENTION_MODES = ("space", "joint", "divided", "sparse", "axial")
 
@@ -47,12 +53,20 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """Linear -> GELU -> dropout -> Linear -> dropout (indices 0 and 3 are the linears)."""
+    """Linear -> act (GELU) -> dropout -> Linear -> dropout (indices 0 and 3 are the linears)."""
 
-    def __init__(self, dim: int, hidden: int, out: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        hidden: int,
+        out: int | None = None,
+        dropout: float = 0.0,
+        *,
+        act: ActBuilder | str = nn.GELU,
+    ) -> None:
         super().__init__(
             nn.Linear(dim, hidden),
-            nn.GELU(),
+            resolve_act(act)(),
             nn.Dropout(dropout),
             nn.Linear(hidden, out or dim),
             nn.Dropout(dropout),
@@ -62,12 +76,22 @@ class MLP(nn.Sequential):
 class TransformerBlock(nn.Module):
     """Pre-norm ViT block on ``[B, N, C]``."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        *,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        norm = resolve_token_norm(norm)
+        self.norm1 = norm(dim)
         self.attn = MultiHeadSelfAttention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
+        self.norm2 = norm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout, act=act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -117,10 +141,12 @@ def ungroup_tokens(y: torch.Tensor, info: tuple) -> torch.Tensor:
 class GroupedAttention(nn.Module):
     """Pre-norm attention within token groups (see :func:`group_tokens`), class token shared."""
 
-    def __init__(self, dim: int, num_heads: int, how: str, out_proj: bool = False) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, how: str, out_proj: bool = False, *, norm: NormBuilder | str = "ln"
+    ) -> None:
         super().__init__()
         self.how = how
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = resolve_token_norm(norm)(dim)
         self.attn = MultiHeadSelfAttention(dim, num_heads)
         # TimeSformer's temporal_fc after the temporal attention, zero-initialized
         self.out = nn.Linear(dim, dim) if out_proj else None
@@ -153,17 +179,26 @@ class SpaceTimeBlock(nn.Module):
     """A TimeSformer block: the attention steps of ``mode`` then a pre-norm MLP."""
 
     def __init__(
-        self, dim: int, num_heads: int, mode: str = "divided", mlp_ratio: float = 4.0, dropout: float = 0.0
+        self,
+        dim: int,
+        num_heads: int,
+        mode: str = "divided",
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        *,
+        norm: NormBuilder | str = "ln",
+        act: ActBuilder | str = "gelu",
     ) -> None:
         super().__init__()
         if mode not in _STEPS:
             raise ValueError(f"unknown attention mode {mode!r}: use one of {ATTENTION_MODES}")
         self.mode = mode
+        norm = resolve_token_norm(norm)
         self.steps = nn.ModuleList(
-            [GroupedAttention(dim, num_heads, how, out_proj=(how == "time")) for how in _STEPS[mode]]
+            [GroupedAttention(dim, num_heads, how, out_proj=how == "time", norm=norm) for how in _STEPS[mode]]
         )
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout)
+        self.norm2 = norm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout=dropout, act=act)
 
     def forward(self, cls: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         for step in self.steps:

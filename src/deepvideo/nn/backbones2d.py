@@ -6,7 +6,10 @@
   conv5 is 13x13 and pool5 6x6 on a 224 crop (the released Caffe/MatConvNet model).
 * VGG-16 (Simonyan & Zisserman 2015): conv5_3 14x14, pool5 7x7 on 224.
 * ResNet-18/34/50/101/152 (He et al. 2016) from torchvision's residual blocks, with adjustable
-  stage widths for small CPU variants and the same parameter names as torchvision.
+  stage widths for small CPU variants and the same parameter names as torchvision; the norm
+  (``norm="bn"``: BatchNorm2d, "gn", "none" or a builder ``C -> module``) and the activation
+  (``act="relu"``, "silu", ... or a builder) are injected into the stem and every block
+  (:mod:`deepvideo.nn.conv`'s kinds, 2D).
 * Karpathy et al. 2014 single-frame net on 170x170:
   ``C(96,11,3)-N-P-C(256,5,1)-N-P-C(384,3,1)-C(384,3,1)-C(256,3,1)-P-FC(4096)-FC(4096)``.
 
@@ -22,6 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from deepvideo.nn.conv import ActBuilder, NormBuilder, resolve_act, resolve_norm
 
 
 class LayeredNet(nn.Sequential):
@@ -293,6 +298,8 @@ class ResNet2d(nn.Module):
     Same module names as ``torchvision.models.ResNet`` (``conv1, bn1, layer1..4, fc``), plus
     ``in_channels`` (e.g. ``2L`` flow channels), adjustable stage ``widths`` and stem width for
     small CPU variants, dropout before the classifier, and :meth:`features` for the conv5 map.
+    ``norm`` (2D kinds of :func:`deepvideo.nn.conv.norm_builder` or a builder) replaces every
+    BatchNorm2d (``bn1``, the blocks' ``bn*``, ``downsample.1``); ``act`` every ReLU (``relu``).
     """
 
     def __init__(
@@ -306,20 +313,24 @@ class ResNet2d(nn.Module):
         dropout: float = 0.0,
         zero_init_residual: bool = False,
         dilate: Sequence[bool] = (False, False, False),
+        *,
+        norm: NormBuilder | str = "bn",
+        act: ActBuilder | str = "relu",
     ):
         super().__init__()
+        norm, act = resolve_norm(norm, dims=2), resolve_act(act)
         stem_width = widths[0] if stem_width is None else stem_width
         if len(dilate) != 3 or (any(dilate) and block is BasicBlock):
             raise ValueError(f"dilate: three flags for layer2..layer4 (Bottleneck blocks only), got {dilate}")
         self.inplanes, self.dilation = stem_width, 1
         self.conv1 = nn.Conv2d(in_channels, stem_width, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem_width)
-        self.relu = nn.ReLU(inplace=True)
+        self.bn1 = norm(stem_width)
+        self.relu = act()
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.block = block
         for i, (w, n) in enumerate(zip(widths, layers, strict=True), start=1):
             dilated = i > 1 and bool(dilate[i - 2])
-            setattr(self, f"layer{i}", self._make_layer(block, w, n, 1 if i == 1 else 2, dilated))
+            setattr(self, f"layer{i}", self._make_layer(block, w, n, 1 if i == 1 else 2, dilated, norm, act))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.num_features = widths[-1] * block.expansion
@@ -327,20 +338,20 @@ class ResNet2d(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             for m in self.modules():
-                if isinstance(m, Bottleneck):
-                    nn.init.zeros_(m.bn3.weight)
-                elif isinstance(m, BasicBlock):
-                    nn.init.zeros_(m.bn2.weight)
+                last = m.bn3 if isinstance(m, Bottleneck) else m.bn2 if isinstance(m, BasicBlock) else None
+                if getattr(last, "weight", None) is not None:  # a norm without affine weight: nothing
+                    nn.init.zeros_(last.weight)
 
-    def _make_layer(self, block, planes: int, blocks: int, stride: int,
-                    dilated: bool = False) -> nn.Sequential:
+    def _make_layer(self, block, planes: int, blocks: int, stride: int, dilated: bool = False,
+                    norm: NormBuilder = nn.BatchNorm2d, act: ActBuilder | None = None) -> nn.Sequential:
         """A stage; ``dilated`` replaces its stride by dilation (torchvision's
-        ``replace_stride_with_dilation``: the first block keeps the previous dilation)."""
+        ``replace_stride_with_dilation``: the first block keeps the previous dilation). ``norm``
+        goes to the blocks as torchvision's ``norm_layer``; ``act`` replaces their ReLU."""
         previous = self.dilation
         if dilated:
             self.dilation *= stride
@@ -349,13 +360,17 @@ class ResNet2d(nn.Module):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion),
+                norm(planes * block.expansion),
             )
-        extra = {} if block is BasicBlock else {"dilation": previous}
+        extra = {"norm_layer": norm} if block is BasicBlock else {"dilation": previous, "norm_layer": norm}
         units = [block(self.inplanes, planes, stride, downsample, **extra)]
         self.inplanes = planes * block.expansion
-        extra = {} if block is BasicBlock else {"dilation": self.dilation}
+        if block is not BasicBlock:
+            extra["dilation"] = self.dilation
         units += [block(self.inplanes, planes, **extra) for _ in range(1, blocks)]
+        if act is not None:
+            for unit in units:
+                unit.relu = act()
         return nn.Sequential(*units)
 
     @property
@@ -408,10 +423,14 @@ def resnet(
     dropout: float = 0.0,
     zero_init_residual: bool = False,
     dilate: Sequence[bool] = (False, False, False),
+    *,
+    norm: NormBuilder | str = "bn",
+    act: ActBuilder | str = "relu",
 ) -> ResNet2d:
     """ResNet-``depth`` (18, 34, 50, 101, 152); ``width`` scales every stage (1.0 = paper);
     ``dilate`` flags layer2..layer4 whose stride becomes dilation (e.g. ``(False, True, True)``:
-    output stride 8, as SiamRPN++ and DeepLab; ``(False, False, True)``: 16, as R-FCN)."""
+    output stride 8, as SiamRPN++ and DeepLab; ``(False, False, True)``: 16, as R-FCN);
+    ``norm`` / ``act`` as :class:`ResNet2d`'s."""
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"unknown ResNet depth {depth}; choose one of {sorted(RESNET_DEPTHS)}")
     block, layers = RESNET_DEPTHS[depth]
@@ -425,13 +444,18 @@ def resnet(
         dropout=dropout,
         zero_init_residual=zero_init_residual,
         dilate=dilate,
+        norm=norm,
+        act=act,
     )
 
 
 def build_backbone(
     name: str, num_classes: int, in_channels: int = 3, input_size: int = 224, **kw
 ) -> nn.Module:
-    """Backbone by name: ``vgg_m_2048``, ``vgg16``, ``resnet18``...``resnet152``, ``karpathy``."""
+    """Backbone by name: ``vgg_m_2048``, ``vgg16``, ``resnet18``...``resnet152``, ``karpathy``.
+
+    ``kw`` go to the builder; the ResNets also take ``norm=`` / ``act=`` (see :class:`ResNet2d`).
+    """
     if name == "vgg_m_2048":
         return vgg_m_2048(num_classes, in_channels, input_size, **kw)
     if name == "vgg16":

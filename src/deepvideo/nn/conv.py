@@ -1,8 +1,10 @@
-"""Convolution, normalization and activation builders for the 3D families.
+"""Convolution, normalization and activation builders.
 
 Blocks receive *builders* (plain callables) instead of configuration objects, so a family
 file chooses full 3D, 2D-in-3D (1×d×d), (2+1)D or channel-separated convolutions and batch
-or group norm without subclassing (the pattern of torchvision's video ResNets).
+or group norm without subclassing (the pattern of torchvision's video ResNets). The same norm
+kinds serve the 2D networks (``norm_builder(kind, dims=2)``: BatchNorm2d); the transformers'
+channel-last tokens take theirs from :func:`resolve_token_norm` (LayerNorm, ViT's eps 1e-6).
 
 - (2+1)D: Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition",
   CVPR 2018. A t×d×d convolution from N_{i-1} to N_i channels becomes a spatial 1×d×d
@@ -62,10 +64,22 @@ def conv3d(
     )
 
 
-def norm_builder(kind: str = "bn", groups: int = 32, eps: float = 1e-5, momentum: float = 0.1) -> NormBuilder:
-    """``kind`` = "bn" (BatchNorm3d), "gn" (GroupNorm, ``groups`` or fewer groups) or "none"."""
+NORM_KINDS = ("bn", "gn", "none")
+TOKEN_NORM_KINDS = ("ln", "none")
+TOKEN_NORM_EPS = 1e-6  # ViT / ViViT / TimeSformer LayerNorm epsilon
+
+
+def norm_builder(
+    kind: str = "bn", groups: int = 32, eps: float = 1e-5, momentum: float = 0.1, dims: int = 3
+) -> NormBuilder:
+    """Norm of channel-first maps ``[N, C, ...]``: ``kind`` = "bn" (BatchNorm1d/2d/3d after
+    ``dims``), "gn" (GroupNorm, ``groups`` or fewer groups) or "none". Channel-last tokens:
+    :func:`resolve_token_norm`."""
     if kind == "bn":
-        return lambda c: nn.BatchNorm3d(c, eps=eps, momentum=momentum)
+        batch_norms = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+        if dims not in batch_norms:
+            raise ValueError(f"batch norm over {dims} spatial dims: use dims 1, 2 or 3")
+        return lambda c: batch_norms[dims](c, eps=eps, momentum=momentum)
     if kind == "gn":
 
         def group_norm(c: int) -> nn.Module:
@@ -77,7 +91,7 @@ def norm_builder(kind: str = "bn", groups: int = 32, eps: float = 1e-5, momentum
         return group_norm
     if kind == "none":
         return lambda c: nn.Identity()
-    raise ValueError(f"unknown norm {kind!r}: use 'bn', 'gn' or 'none'")
+    raise ValueError(f"unknown norm {kind!r}: use one of {NORM_KINDS}")
 
 
 def act_builder(kind: str = "relu") -> ActBuilder:
@@ -94,12 +108,26 @@ def act_builder(kind: str = "relu") -> ActBuilder:
     return table[kind]
 
 
-def resolve_norm(norm: str | NormBuilder) -> NormBuilder:
-    return norm_builder(norm) if isinstance(norm, str) else norm
+def resolve_norm(norm: str | NormBuilder, **kw) -> NormBuilder:
+    """A builder as is; a kind through :func:`norm_builder` (``kw``: its options, e.g. ``dims=2``)."""
+    return norm_builder(norm, **kw) if isinstance(norm, str) else norm
 
 
 def resolve_act(act: str | ActBuilder) -> ActBuilder:
     return act_builder(act) if isinstance(act, str) else act
+
+
+def resolve_token_norm(norm: str | NormBuilder = "ln", eps: float = TOKEN_NORM_EPS) -> NormBuilder:
+    """Norm of ``[..., C]`` tokens (channel last): "ln" (LayerNorm, ``eps`` 1e-6 as in ViT),
+    "none" or a builder ``C -> module`` (e.g. ``nn.RMSNorm``)."""
+    if not isinstance(norm, str):
+        return norm
+    if norm == "ln":
+        return lambda c: nn.LayerNorm(c, eps=eps)
+    if norm == "none":
+        return norm_builder("none")
+    raise ValueError(f"unknown token norm {norm!r}: tokens are channel-last, "
+                     f"use one of {TOKEN_NORM_KINDS} or a builder")
 
 
 class ConvNormAct(nn.Sequential):
