@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepvideo.detect.ap import pairwise_iou
 from deepvideo.detect.evaluate import motion_iou, speed_of
 from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames, unpad
 from deepvideo.detect.vid import VidFrame, VidObject, VidVideo, read_frame_xml, read_split, write_frame_xml
@@ -88,16 +89,28 @@ def test_synthetic_video_is_deterministic_with_exact_tracks():
 def test_speed_classes_are_the_motion_iou_classes_and_balanced():
     # the generator's speed classes should be the ones ImageNet VID's motion IoU gives
     assert SPEEDS["slow"][1] * 10 < 0.03 and SPEEDS["fast"][0] * 10 > 0.5  # sides moved in 10 frames
+    # a fast object moves over a third of its side per frame: IoU (1 - m) / (1 + m) < 0.5
+    assert SPEEDS["fast"][0] > 1 / 3
     agree, counts = 0, {s: 0 for s in SPEEDS}
+    consecutive = {s: [] for s in SPEEDS}  # IoU of an object's boxes in consecutive frames
     for index in range(8):
         video = render_video(0, index, frames=21, size=(64, 48))
         frames = [VidFrame(Path(f"{k}"), (64, 48), objects) for k, objects in enumerate(video.objects)]
         for row in motion_iou(VidVideo("v", frames)):
             for tid, value in row.items():
-                counts[speed_of(value)] += 1
+                counts[speed_of(value)] = counts.get(speed_of(value), 0) + 1  # None: no neighbours
                 agree += speed_of(value) == video.speeds[tid]
+        for now, after in zip(video.objects[:-1], video.objects[1:], strict=True):
+            boxes = {o.trackid: o.box for o in after}
+            for o in now:
+                if o.trackid in boxes:
+                    iou = pairwise_iou(o.box, boxes[o.trackid])[0, 0]
+                    consecutive[video.speeds[o.trackid]].append(iou)
     total = sum(counts.values())
-    assert agree >= 0.9 * total and min(counts.values()) >= total / 5
+    assert agree >= 0.9 * total and min(counts[s] for s in SPEEDS) >= total / 5
+    # tracks, not overlaps, must link fast objects; slow and medium ones barely move per frame
+    assert np.mean(np.array(consecutive["fast"]) < 0.5) > 0.8
+    assert min(consecutive["slow"] + consecutive["medium"]) > 0.5
 
 
 def test_vid_set_frames_per_split(tmp_path):
