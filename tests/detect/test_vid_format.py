@@ -11,7 +11,15 @@ import torch
 from deepvideo.detect.ap import pairwise_iou
 from deepvideo.detect.evaluate import motion_iou, speed_of
 from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames, unpad
-from deepvideo.detect.vid import VidFrame, VidObject, VidVideo, read_frame_xml, read_split, write_frame_xml
+from deepvideo.detect.vid import (
+    VidFrame,
+    VidObject,
+    VidVideo,
+    read_det_list,
+    read_frame_xml,
+    read_split,
+    write_frame_xml,
+)
 from deepvideo.detect.vid_synth import CLASSES, SPEEDS, render_vid_set, render_video
 
 REAL_XML = """<annotation>
@@ -150,3 +158,38 @@ def test_det_images_are_pairs_of_one_image_with_zero_motion(tmp_path):
     assert item["labels_a"].tolist() == [CLASSES.index("cross") + 1, -1]
     batch = unpad(collate_pairs([item]))
     assert batch["boxes_b"][0].tolist() == [[2, 3, 12, 14]] and batch["tracks_a"][0].tolist() == [0]
+
+
+def _det_root(tmp_path) -> Path:
+    """A tiny ILSVRC DET layout: the devkit's per-class list and a list relative to Annotations/DET."""
+    import cv2
+
+    for entry, objects in (("ILSVRC2013_train/n0/n0_1", [VidObject(0, "cross", (2, 3, 12, 14)),
+                                                        VidObject(1, "n99", (1, 1, 5, 5))]),
+                           ("ILSVRC2013_train/n0/n0_2", [VidObject(0, "n99", (1, 1, 5, 5))])):
+        write_frame_xml(tmp_path / "Annotations" / "DET" / "train" / f"{entry}.xml", (32, 24), objects)
+        image = tmp_path / "Data" / "DET" / "train" / f"{entry}.JPEG"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(image), np.zeros((24, 32, 3), np.uint8))
+    lists = tmp_path / "ImageSets" / "DET"
+    lists.mkdir(parents=True)
+    # positive, partial positive, negative (a negative need not have an XML)
+    (lists / "train_1.txt").write_text("ILSVRC2013_train/n0/n0_1 1\nILSVRC2013_train/n0/n0_2 0\n"
+                                       "ILSVRC2013_train/n0/n0_3 -1\n")
+    (lists / "ours.txt").write_text("train/ILSVRC2013_train/n0/n0_2 1\n")
+    return tmp_path
+
+
+def test_det_lists_of_the_devkit_layout(tmp_path):
+    root = _det_root(tmp_path)
+    (frame,) = read_det_list(root, "ImageSets/DET/train_1.txt")  # positives only
+    assert frame.image == root / "Data" / "DET" / "train" / "ILSVRC2013_train/n0/n0_1.JPEG"
+    assert [o.name for o in frame.objects] == ["cross", "n99"] and frame.image.is_file()
+    assert len(read_det_list(root, "ImageSets/DET/train_1.txt", keep=(1, 0))) == 2
+    (frame,) = read_det_list(root, root / "ImageSets" / "DET" / "ours.txt")  # relative to Annotations/DET
+    assert frame.objects[0].name == "n99"
+    with pytest.raises(FileNotFoundError, match=r"train_1\.txt:3: no annotation .*n0_3\.xml"):
+        read_det_list(root, "ImageSets/DET/train_1.txt", keep=(1, -1))
+    (root / "ImageSets" / "DET" / "bad.txt").write_text("a b c\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:1: expected '<image_id> \[<label>\]'"):
+        read_det_list(root, "ImageSets/DET/bad.txt")
