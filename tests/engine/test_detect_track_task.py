@@ -106,15 +106,17 @@ def test_det_images_join_the_training_pairs(run, tmp_path):
     for name, objects in (("a", [VidObject(0, "cross", (2, 3, 12, 14)), VidObject(1, "n99", (1, 1, 5, 5))]),
                           ("b", [VidObject(0, "n99", (1, 1, 5, 5))])):
         write_frame_xml(tmp_path / "Annotations" / "DET" / "train" / f"{name}.xml", (64, 48), objects)
-        (tmp_path / "Data" / "DET" / "train").mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(tmp_path / "Data" / "DET" / "train" / f"{name}.JPEG"), np.zeros((48, 64, 3), np.uint8))
+        images = tmp_path / "Data" / "DET" / "train"
+        images.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(images / f"{name}.JPEG"), np.zeros((48, 64, 3), np.uint8))
     (tmp_path / "ImageSets" / "DET").mkdir(parents=True)
     (tmp_path / "ImageSets" / "DET" / "train_1.txt").write_text("a 1\nb 1\n")
     overrides = [f"data.train.root={root}", f"data.val.root={root}", f"data.train.classes={list(CLASSES)}"]
     plain = create_task(load_config(CONFIGS / "dt_track_cpu.yaml", overrides=overrides))
     plain.setup()
     det = {"root": str(tmp_path), "lists": ["ImageSets/DET/train_1.txt"]}
-    task = create_task(load_config(CONFIGS / "dt_track_cpu.yaml", overrides=[*overrides, f"data.train.det={det}"]))
+    task = create_task(load_config(CONFIGS / "dt_track_cpu.yaml",
+                                   overrides=[*overrides, f"data.train.det={det}"]))
     task.setup()
     videos_only, _ = plain.datasets(None)
     mixed, _ = task.datasets(None)
