@@ -6,8 +6,11 @@ the same D), fine-tunes D&T from it with each recipe of :data:`RECIPES` (overrid
 ``configs/vid/dt_track_cpu.yaml``) and reports frame mAP, slow, medium and fast of D and of
 each D&T + linking + rescoring on a selection set only: 12 videos of 24 frames rendered with
 another seed than the bench's videos, so that a recipe is chosen without the test videos.
-The recipe is chosen by :data:`SELECTION_RULE`, declared before any run. Finished runs in
-``--out`` are reused. Prints the table and the chosen recipe and writes ``<out>/recipes.json``.
+The recipe is chosen by :data:`SELECTION_RULE`, declared before any run. Not used by the rule,
+also on the selection set: each recipe's D&T + linking with its tracks replaced by Δ = 0, and how
+often its tracking head moves a ground-truth box onto the next frame's box (IoU > 0.5, ψ's test)
+per speed class. Finished runs in ``--out`` are reused. Prints the table and the chosen recipe
+and writes ``<out>/recipes.json``.
 
     python benchmarks/bench_detect_track_recipes.py --bench runs/bench_detect_track [--steps 600]
 """
@@ -20,10 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench_detect_track import FRAMES, VIDEOS, evaluate, row, train_model  # noqa: E402
+from bench_detect_track import FRAMES, VIDEOS, evaluate, motionless, row, train_model  # noqa: E402
 from common import ROOT  # noqa: E402
+from deepvideo.detect.ap import pairwise_iou  # noqa: E402
+from deepvideo.detect.evaluate import motion_iou, speed_of  # noqa: E402
+from deepvideo.detect.inference import to_tensor  # noqa: E402
+from deepvideo.detect.link import TRACK_IOU  # noqa: E402
 from deepvideo.detect.pairs import read_rgb  # noqa: E402
 from deepvideo.detect.vid import read_split  # noqa: E402
 from deepvideo.detect.vid_synth import render_vid_set  # noqa: E402
@@ -63,6 +71,33 @@ def scores(loaded, split: tuple[Path, str], link: bool) -> list[float]:
     return [round(v, 1) for v in values[1:2] + values[-4:-1]]
 
 
+def tracked_share(model, split: tuple[Path, str]) -> dict[str, float]:
+    """Per speed class, the share (%) of ground-truth boxes of frame ``t`` (objects also in
+    ``t + 1``) that the tracking head moves onto the object's box in ``t + 1`` with IoU > 0.5
+    (ψ's test), and, as ``still <speed>``, the share that already overlap it that much unmoved."""
+    hits: dict[str, list[tuple[bool, bool]]] = {}
+    for video in read_split(*split):
+        speeds = motion_iou(video)
+        with torch.no_grad():
+            maps = [model.detector.features(to_tensor(read_rgb(f.image))) for f in video.frames]
+        for t, (now, after) in enumerate(zip(video.frames[:-1], video.frames[1:], strict=True)):
+            goal = {o.trackid: o.box for o in after.objects}
+            objects = [o for o in now.objects if o.trackid in goal and speed_of(speeds[t][o.trackid])]
+            if not objects:
+                continue
+            boxes = torch.tensor([o.box for o in objects], dtype=torch.float32)
+            moved_boxes = model.tracked_boxes(maps[t], maps[t + 1], boxes).numpy()
+            for o, moved in zip(objects, moved_boxes, strict=True):
+                hits.setdefault(speed_of(speeds[t][o.trackid]), []).append(
+                    (pairwise_iou(moved, goal[o.trackid])[0, 0] > TRACK_IOU,
+                     pairwise_iou(o.box, goal[o.trackid])[0, 0] > TRACK_IOU))
+    out = {}
+    for speed in ("slow", "medium", "fast"):
+        pairs = np.array(hits.get(speed, []), bool).reshape(-1, 2)
+        out[speed], out[f"still {speed}"] = (round(100 * float(v), 1) for v in pairs.mean(0))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=ROOT / "runs" / "bench_detect_track")
@@ -84,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         render_vid_set(select, {"val": 12}, frames=24, size=(128, 96), seed=SELECT_SEED, progress=False)
     table = {"D (R-FCN)": scores(load_detector(d_run)[:2], (select, "val"), link=False)}
     print("D (R-FCN)", table["D (R-FCN)"], flush=True)
-    runs = {}
+    runs, diagnostics = {}, {}
     for i, (name, overrides) in enumerate([*RECIPES.items(), *CHAINED.items()]):
         if args.only is not None and i not in args.only:
             continue
@@ -96,15 +131,21 @@ def main(argv: list[str] | None = None) -> None:
             overrides = [*overrides, f"model.init_from=[{{checkpoint: '{first_last}', target: ''}}]"]
         runs[name], _ = train_model("dt_track_cpu.yaml", root, args.out / f"recipe{i}", args.steps,
                                     start=None if name in CHAINED else d_run, reuse=True, overrides=overrides)
-        table[name] = scores(load_detector(runs[name])[:2], (select, "val"), link=True)
-        print(name, table[name], flush=True)
+        loaded = load_detector(runs[name])[:2]
+        table[name] = scores(loaded, (select, "val"), link=True)
+        diagnostics[name] = {"Δ = 0": scores(motionless(loaded), (select, "val"), link=True),
+                             "tracked IoU > 0.5 (%)": tracked_share(loaded[0].eval(), (select, "val"))}
+        print(name, table[name], diagnostics[name], flush=True)
     if args.only is not None:
         return
     chosen = max([*RECIPES, *CHAINED], key=lambda name: table[name][0])  # max keeps the first of equals
     print("chosen:", chosen, {**RECIPES, **CHAINED}[chosen], flush=True)
     atomic_write_json(args.out / "recipes.json", {
         "rule": SELECTION_RULE, "columns": ["mAP", "slow", "medium", "fast"], "selection": table,
-        "chosen": chosen, "overrides": {**RECIPES, **CHAINED}[chosen]})
+        "chosen": chosen, "overrides": {**RECIPES, **CHAINED}[chosen],
+        "not used by the rule": {"what": "per recipe on the selection set: D&T + linking with its "
+                                         "tracks replaced by Δ = 0 (mAP, slow, medium, fast), and "
+                                         "tracked_share", "values": diagnostics}})
 
 
 if __name__ == "__main__":
