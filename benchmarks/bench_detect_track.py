@@ -8,8 +8,10 @@ same recipe but without the tracking head and loss. On the test split it reports
 (IoU 0.5) per class, mean, and by motion speed (the motion-IoU split of ImageNet VID) of: D; the
 control; D with linking but no tracks (ψ = 0); D&T's frame detections; D&T with linking and
 rescoring, without (ψ = 0) and with its tracks, and with its tracks replaced by Δ = 0 (boxes
-tracked to themselves); D&T + linking at temporal stride 2
-(interpolated); and the time linking takes per frame on one core. Writes
+tracked to themselves: the control of the tracks); D&T + linking at temporal stride 2
+(interpolated), with its tracks and with Δ = 0; the time linking takes per frame on one core;
+and per speed class the share of an object's consecutive-frame box pairs overlapping by
+IoU <= 0.5 (the links only a track can make). Writes
 ``benchmarks/results/detect_track.json`` (rendered into docs/benchmarks.md by
 ``benchmarks/render_docs.py``).
 
@@ -32,8 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import ROOT, write_result  # noqa: E402
+from deepvideo.detect.ap import pairwise_iou  # noqa: E402
 from deepvideo.detect.evaluate import evaluate_videos, motion_iou, speed_of  # noqa: E402
 from deepvideo.detect.inference import detect_video  # noqa: E402
+from deepvideo.detect.link import TRACK_IOU  # noqa: E402
 from deepvideo.detect.pairs import read_rgb  # noqa: E402
 from deepvideo.detect.vid import read_split  # noqa: E402
 from deepvideo.detect.vid_synth import CLASSES, render_vid_set  # noqa: E402
@@ -88,6 +92,21 @@ def motionless(loaded):
         for p in model.track_maps.parameters():
             p.zero_()
     return model, loaded[1]
+
+
+def untrackable_by_overlap(videos) -> dict[str, float]:
+    """Per speed class, the share (%) of an object's boxes in consecutive frames that overlap by
+    IoU <= 0.5: links that ψ can make only through a track."""
+    low: dict[str, list[bool]] = {}
+    for video in videos:
+        speeds = motion_iou(video)
+        for t, (now, after) in enumerate(zip(video.frames[:-1], video.frames[1:], strict=True)):
+            boxes = {o.trackid: o.box for o in after.objects}
+            for o in now.objects:
+                speed = speed_of(speeds[t][o.trackid])
+                if speed and o.trackid in boxes:
+                    low.setdefault(speed, []).append(pairwise_iou(o.box, boxes[o.trackid])[0, 0] <= TRACK_IOU)
+    return {s: round(100 * sum(v) / len(v), 1) for s, v in sorted(low.items())}
 
 
 def row(name: str, scores: dict, link_ms: float | None = None) -> list:
@@ -165,6 +184,7 @@ def write_summary(args, runs: dict, rows: dict, videos, link_ms: float, seconds:
                **{f"gain {s} of the tracks over Δ = 0": over_still[s] for s in speeds},
                "mAP of the tracks minus Δ = 0 (τ = 1)": rows["DT link"][1] - rows["DT still"][1],
                "mAP of the tracks minus Δ = 0 (τ = 2)": rows["DT2 link"][1] - rows["DT2 still"][1],
+               "consecutive-frame box pairs with IoU <= 0.5 (%)": untrackable_by_overlap(videos),
                "linking ms/frame": link_ms,
                "goal": "D&T + linking > D, largest gain on fast objects, linking <= 46 ms/frame",
                "met": bool(rows["DT link"][1] > rows["D"][1] and over_d["fast"] >= max(over_d.values())
