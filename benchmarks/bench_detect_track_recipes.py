@@ -48,10 +48,10 @@ RECIPES = {  # four, for the time of a CPU run; the earlier τ-range and head-at
     "tracking head only (D fixed), AdamW lr 2e-3": [*HEAD_ONLY, "train.lr=0.002"],
 }
 # Added after the four above were scored on the selection set (and nothing on the test split):
-# their tracks barely follow fast objects (the head, starting near zero, hardly moves at the
-# joint recipes' rates) except the head-only one's. These start from that head-only run's whole
-# model and fine-tune everything jointly for the same steps (two stages, as the CPU schedule
-# allows; the paper fine-tunes jointly for 40K + 20K iterations).
+# the tracks of the two low-rate joint recipes barely follow fast objects (the head starts near
+# zero and moves little at those rates), the head-only recipe's do. These start from that
+# head-only run's whole model and fine-tune everything jointly for the same steps (two stages,
+# as the CPU schedule allows; the paper fine-tunes jointly for 40K + 20K iterations).
 HEAD_FIRST = "tracking head only (D fixed), AdamW lr 2e-3"
 CHAINED = {
     "head first (D fixed, AdamW 2e-3), then joint AdamW lr 5e-5, BN fixed": ADAMW,
