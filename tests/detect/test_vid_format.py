@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from deepvideo.detect.ap import pairwise_iou
 from deepvideo.detect.evaluate import motion_iou, speed_of
 from deepvideo.detect.pairs import FramePairs, collate_pairs, det_frames, unpad
-from deepvideo.detect.vid import VidFrame, VidObject, VidVideo, read_frame_xml, read_split, write_frame_xml
+from deepvideo.detect.vid import (
+    VidFrame,
+    VidObject,
+    VidVideo,
+    read_det_list,
+    read_frame_xml,
+    read_split,
+    write_frame_xml,
+)
 from deepvideo.detect.vid_synth import CLASSES, SPEEDS, render_vid_set, render_video
 
 REAL_XML = """<annotation>
@@ -88,16 +97,28 @@ def test_synthetic_video_is_deterministic_with_exact_tracks():
 def test_speed_classes_are_the_motion_iou_classes_and_balanced():
     # the generator's speed classes should be the ones ImageNet VID's motion IoU gives
     assert SPEEDS["slow"][1] * 10 < 0.03 and SPEEDS["fast"][0] * 10 > 0.5  # sides moved in 10 frames
+    # a fast object moves over a third of its side per frame: IoU (1 - m) / (1 + m) < 0.5
+    assert SPEEDS["fast"][0] > 1 / 3
     agree, counts = 0, {s: 0 for s in SPEEDS}
+    consecutive = {s: [] for s in SPEEDS}  # IoU of an object's boxes in consecutive frames
     for index in range(8):
         video = render_video(0, index, frames=21, size=(64, 48))
         frames = [VidFrame(Path(f"{k}"), (64, 48), objects) for k, objects in enumerate(video.objects)]
         for row in motion_iou(VidVideo("v", frames)):
             for tid, value in row.items():
-                counts[speed_of(value)] += 1
+                counts[speed_of(value)] = counts.get(speed_of(value), 0) + 1  # None: no neighbours
                 agree += speed_of(value) == video.speeds[tid]
+        for now, after in zip(video.objects[:-1], video.objects[1:], strict=True):
+            boxes = {o.trackid: o.box for o in after}
+            for o in now:
+                if o.trackid in boxes:
+                    iou = pairwise_iou(o.box, boxes[o.trackid])[0, 0]
+                    consecutive[video.speeds[o.trackid]].append(iou)
     total = sum(counts.values())
-    assert agree >= 0.9 * total and min(counts.values()) >= total / 5
+    assert agree >= 0.9 * total and min(counts[s] for s in SPEEDS) >= total / 5
+    # tracks, not overlaps, must link fast objects; slow and medium ones barely move per frame
+    assert np.mean(np.array(consecutive["fast"]) < 0.5) > 0.8
+    assert min(consecutive["slow"] + consecutive["medium"]) > 0.5
 
 
 def test_vid_set_frames_per_split(tmp_path):
@@ -137,3 +158,38 @@ def test_det_images_are_pairs_of_one_image_with_zero_motion(tmp_path):
     assert item["labels_a"].tolist() == [CLASSES.index("cross") + 1, -1]
     batch = unpad(collate_pairs([item]))
     assert batch["boxes_b"][0].tolist() == [[2, 3, 12, 14]] and batch["tracks_a"][0].tolist() == [0]
+
+
+def _det_root(tmp_path) -> Path:
+    """A tiny ILSVRC DET layout: the devkit's per-class list and a list relative to Annotations/DET."""
+    import cv2
+
+    for entry, objects in (("ILSVRC2013_train/n0/n0_1", [VidObject(0, "cross", (2, 3, 12, 14)),
+                                                        VidObject(1, "n99", (1, 1, 5, 5))]),
+                           ("ILSVRC2013_train/n0/n0_2", [VidObject(0, "n99", (1, 1, 5, 5))])):
+        write_frame_xml(tmp_path / "Annotations" / "DET" / "train" / f"{entry}.xml", (32, 24), objects)
+        image = tmp_path / "Data" / "DET" / "train" / f"{entry}.JPEG"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(image), np.zeros((24, 32, 3), np.uint8))
+    lists = tmp_path / "ImageSets" / "DET"
+    lists.mkdir(parents=True)
+    # positive, partial positive, negative (a negative need not have an XML)
+    (lists / "train_1.txt").write_text("ILSVRC2013_train/n0/n0_1 1\nILSVRC2013_train/n0/n0_2 0\n"
+                                       "ILSVRC2013_train/n0/n0_3 -1\n")
+    (lists / "ours.txt").write_text("train/ILSVRC2013_train/n0/n0_2 1\n")
+    return tmp_path
+
+
+def test_det_lists_of_the_devkit_layout(tmp_path):
+    root = _det_root(tmp_path)
+    (frame,) = read_det_list(root, "ImageSets/DET/train_1.txt")  # positives only
+    assert frame.image == root / "Data" / "DET" / "train" / "ILSVRC2013_train/n0/n0_1.JPEG"
+    assert [o.name for o in frame.objects] == ["cross", "n99"] and frame.image.is_file()
+    assert len(read_det_list(root, "ImageSets/DET/train_1.txt", keep=(1, 0))) == 2
+    (frame,) = read_det_list(root, root / "ImageSets" / "DET" / "ours.txt")  # relative to Annotations/DET
+    assert frame.objects[0].name == "n99"
+    with pytest.raises(FileNotFoundError, match=r"train_1\.txt:3: no annotation .*n0_3\.xml"):
+        read_det_list(root, "ImageSets/DET/train_1.txt", keep=(1, -1))
+    (root / "ImageSets" / "DET" / "bad.txt").write_text("a b c\n")
+    with pytest.raises(ValueError, match=r"bad\.txt:1: expected '<image_id> \[<label>\]'"):
+        read_det_list(root, "ImageSets/DET/bad.txt")

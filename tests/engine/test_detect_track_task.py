@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -61,8 +62,8 @@ def test_checkpoint_reloads_with_the_same_detections(run):
 def test_recipes_and_model_errors():
     for name, kind in (("dt_detector_cpu.yaml", RFCN), ("dt_track_cpu.yaml", DetectTrack)):
         cfg = load_config(CONFIGS / name)
-        if kind is DetectTrack:  # fine-tuned from D's run with the paper's SGD, momentum 0.9, lr 1e-4
-            assert (cfg.train.optimizer, cfg.train.momentum, cfg.train.lr) == ("sgd", 0.9, 1e-4)
+        if kind is DetectTrack:  # fine-tuned from D's run with the recipe chosen on the selection set
+            assert (cfg.train.optimizer, cfg.train.lr) == ("adamw", 5e-5)
             assert [dict(e) for e in cfg.model.init_from] == [
                 {"checkpoint": "runs/vid_d_cpu/checkpoints/last", "target": "detector."}]
             cfg.model.init_from = []
@@ -93,3 +94,38 @@ def test_init_from_loads_a_trained_detector_into_the_model(run):
     cfg.model.init_from = [{"checkpoint": str(result.last_checkpoint), "source": "nothing\\."}]
     with pytest.raises(ConfigError, match=r"model.init_from\[0\]"):
         create_task(cfg).build_model()
+
+
+def test_det_images_join_the_training_pairs(run, tmp_path):
+    # D&T alternates VID pairs with DET images sent twice; DET objects of other classes are removed
+    import cv2
+
+    from deepvideo.detect.vid import VidObject, write_frame_xml
+
+    _, root = run
+    for name, objects in (("a", [VidObject(0, "cross", (2, 3, 12, 14)), VidObject(1, "n99", (1, 1, 5, 5))]),
+                          ("b", [VidObject(0, "n99", (1, 1, 5, 5))])):
+        write_frame_xml(tmp_path / "Annotations" / "DET" / "train" / f"{name}.xml", (64, 48), objects)
+        images = tmp_path / "Data" / "DET" / "train"
+        images.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(images / f"{name}.JPEG"), np.zeros((48, 64, 3), np.uint8))
+    (tmp_path / "ImageSets" / "DET").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "DET" / "train_1.txt").write_text("a 1\nb 1\n")
+    overrides = [f"data.train.root={root}", f"data.val.root={root}", f"data.train.classes={list(CLASSES)}"]
+    plain = create_task(load_config(CONFIGS / "dt_track_cpu.yaml", overrides=overrides))
+    plain.setup()
+    det = {"root": str(tmp_path), "lists": ["ImageSets/DET/train_1.txt"]}
+    task = create_task(load_config(CONFIGS / "dt_track_cpu.yaml",
+                                   overrides=[*overrides, f"data.train.det={det}"]))
+    task.setup()
+    videos_only, _ = plain.datasets(None)
+    mixed, _ = task.datasets(None)
+    assert len(mixed) == len(videos_only) + 1  # "b" has no object of the training classes
+    item = mixed[len(mixed) - 1]
+    assert torch.equal(item["rgb_a"], item["rgb_b"])
+    assert item["labels_a"][:2].tolist() == [CLASSES.index("cross") + 1, -1]
+    bad = create_task(load_config(CONFIGS / "dt_track_cpu.yaml",
+                                  overrides=[*overrides, "data.train.det={root: nowhere}"]))
+    bad.setup()
+    with pytest.raises(ConfigError, match="data.train.det: needs 'root'.*and 'lists'"):
+        bad.datasets(None)

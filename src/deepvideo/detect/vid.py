@@ -12,6 +12,15 @@ such as ``n02691156`` in the real set), ``bndbox`` (``xmin, ymin, xmax, ymax`` i
 ``occluded`` (0/1). DET images (``Annotations/DET``) have the same fields without ``trackid``;
 :func:`read_frame_xml` reads both (a missing ``trackid`` becomes the object's index).
 
+ImageNet DET (the ILSVRC DET devkit's layout) lists its images in ``ImageSets/DET``: a
+per-class training list ``train_<k>.txt`` has lines ``<image_id> <label>`` with ``1`` a positive
+image (every instance of class ``k`` annotated), ``0`` a partial positive (not every instance
+annotated) and ``-1`` a negative; ``val.txt`` has ``<image_id> <index>``. The image is
+``Data/DET/<split>/<image_id>.JPEG`` and its annotation ``Annotations/DET/<split>/<image_id>.xml``
+(train ids such as ``ILSVRC2013_train/n01443537/n01443537_10007``); lists made for video
+detection (e.g. a ``DET_train_30classes.txt``) name the image relative to ``Annotations/DET``
+(``train/ILSVRC2014_train_0000/...``). :func:`read_det_list` reads either.
+
 Boxes are read as ``(x1, y1, x2, y2) = (xmin, ymin, xmax, ymax)`` floats, the coordinates the
 VID devkit scores. Errors name the file and the line of the offending element.
 """
@@ -26,8 +35,8 @@ import numpy as np
 
 from deepvideo.io.atomic import atomic_write_text
 
-__all__ = ["VidFrame", "VidObject", "VidVideo", "frame_xml", "read_frame_xml", "read_split",
-           "read_video", "write_frame_xml"]
+__all__ = ["VidFrame", "VidObject", "VidVideo", "frame_xml", "read_det_list", "read_frame_xml",
+           "read_split", "read_video", "write_frame_xml"]
 
 FRAME_DIGITS = 6
 
@@ -200,6 +209,36 @@ def read_split(root: str | Path, split: str) -> list[VidVideo]:
             raise FileNotFoundError(f"{listing}:{number}: no annotation folder {annotations / name}")
         names[name] = None
     return [read_video(root, n) for n in names]
+
+
+def read_det_list(root: str | Path, listing: str | Path, split: str = "train",
+                  keep: tuple[int, ...] = (1,)) -> list[VidFrame]:
+    """The DET images of ``listing`` (a path, relative to ``root`` or absolute; see the module
+    docstring) whose label is in ``keep`` (default: the positives; a line without a label, or a
+    ``val.txt`` line, is kept), in the order listed. An entry names a file relative to
+    ``Annotations/DET`` or to ``Annotations/DET/<split>``; a kept line without its XML is an error
+    naming the list's line (only negatives may lack one)."""
+    root = Path(root)
+    path = Path(listing) if Path(listing).is_absolute() else root / listing
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such DET list (e.g. ImageSets/DET/train_1.txt)")
+    annotations, frames = root / "Annotations" / "DET", []
+    is_val = path.stem.startswith("val")
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) > 2 or (len(fields) == 2 and not fields[1].lstrip("-").isdigit()):
+            raise ValueError(f"{path}:{number}: expected '<image_id> [<label>]', got {line!r}")
+        if len(fields) == 2 and not is_val and int(fields[1]) not in keep:
+            continue
+        entry = fields[0].strip("/")
+        name = entry if (annotations / f"{entry}.xml").is_file() else f"{split}/{entry}"
+        xml = annotations / f"{name}.xml"
+        if not xml.is_file():
+            raise FileNotFoundError(f"{path}:{number}: no annotation {xml}")
+        frames.append(read_frame_xml(xml, root / "Data" / "DET" / f"{name}.JPEG"))
+    return frames
 
 
 def box_array(frame: VidFrame) -> np.ndarray:

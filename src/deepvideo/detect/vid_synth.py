@@ -10,11 +10,15 @@ moves in a straight line, bouncing off the frame's borders, at a speed drawn fro
 speed class is the one ImageNet VID's motion IoU gives (FGFA, Zhu et al. 2017; the mean IoU of
 a box with the same object ±10 frames away, :func:`deepvideo.detect.evaluate.motion_iou`):
 slow objects move under 2 % of their side in 10 frames (motion IoU > 0.9), medium ones 5–9 %
-(0.7–0.9), fast ones 60–120 % (< 0.7); a bounce can still move a box into
-another class, and the evaluation always uses the motion IoU. Fast objects are motion blurred
-along their motion (a displacement of 2 px or more per frame). Objects drawn later occlude
-earlier ones, and in half of the videos an occluder (a textured bar of no class) sweeps
-across the view. The background is a procedural texture panned by a moving camera.
+(0.7–0.9), fast ones 35–50 % of their side in every frame (< 0.7); a bounce can still move a
+box into another class, and the evaluation always uses the motion IoU. A fast object moves more
+than a third of its side between consecutive frames, so that its boxes in two consecutive
+frames mostly overlap with IoU < 0.5 (a displacement ``m`` of the side along one axis gives IoU
+``(1 - m) / (1 + m)``): as for ImageNet VID's fast objects, two detections of it are linked by
+the tracker's regressed box (ψ of :mod:`deepvideo.detect.link`), not by their overlap. Fast
+objects are motion blurred along their motion (a displacement of 2 px or more per frame).
+Objects drawn later occlude earlier ones, and in half of the videos an occluder (a textured bar
+of no class) sweeps across the view. The background is a procedural texture panned by a moving camera.
 
 Ground truth is exact: an object's box is the bounding box (``xmin, ymin`` inclusive,
 ``xmax, ymax`` exclusive pixel edges) of its whole silhouette (alpha >= 0.5) clipped to the
@@ -45,7 +49,7 @@ __all__ = ["CLASSES", "DRIFT", "SIDE", "SPEEDS", "SPLITS", "SynthVideo", "render
            "video_name"]
 
 CLASSES = ("circle", "triangle", "cross")
-SPEEDS = {"slow": (0.0, 0.002), "medium": (0.005, 0.009), "fast": (0.06, 0.12)}  # object sides / frame
+SPEEDS = {"slow": (0.0, 0.002), "medium": (0.005, 0.009), "fast": (0.35, 0.5)}  # object sides / frame
 DRIFT = {"slow": 0.0, "medium": 0.01, "fast": 0.15}  # largest scale change and rotation over a video
 SIDE = (0.3, 0.45)  # object side / the frame's shorter side
 SPLITS = {"train": 1, "val": 2, "test": 3}

@@ -13,11 +13,17 @@ on :func:`~deepvideo.detect.rfcn.rfcn_cpu` / :func:`~deepvideo.detect.rfcn.rfcn_
 except ``max_displacement`` (the correlation's d) for D&T. Data: ``data.train`` / ``data.val``
 ``{root: <VID root>, split: train, stride: 1, pad_to: 16, classes: [...]}`` (classes default:
 those of the training videos, sorted). ``data.val.link`` (default true) links D&T detections.
+``data.train.det: {root: <ILSVRC root>, lists: [ImageSets/DET/train_1.txt, ...], split: train}``
+mixes ImageNet DET images in (:func:`deepvideo.detect.vid.read_det_list`, positives only) as
+pairs of one image twice (zero motion), as D&T alternates DET images sent twice with VID pairs;
+their objects of classes outside the training classes are removed (DET has 200 classes) and an
+image left without objects is not used; the counts are logged.
 :func:`load_detector` rebuilds a trained model from its run or checkpoint folder.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +35,13 @@ from deepvideo.detect.evaluate import evaluate_videos
 from deepvideo.detect.inference import detect_video
 from deepvideo.detect.pairs import FramePairs, read_rgb, unpad
 from deepvideo.detect.rfcn import RFCN, rfcn_cpu, rfcn_resnet101
-from deepvideo.detect.vid import read_split
+from deepvideo.detect.vid import VidFrame, read_det_list, read_split
 from deepvideo.engine.config import ConfigError
 from deepvideo.engine.task import StepOutput, Task, register_task
 
 BUILDERS = {"rfcn_cpu": rfcn_cpu, "rfcn_resnet101": rfcn_resnet101}
 MODELS = ("dt_cpu", "dt_resnet101", "rfcn_cpu", "rfcn_resnet101")
+log = logging.getLogger("deepvideo.engine")
 
 
 def build_detector(name: str, num_classes: int, kwargs: dict) -> nn.Module:
@@ -103,11 +110,32 @@ class DetectTrackTask(Task):
             stride = section.get("stride", 1)
             train_dataset = FramePairs(self.train_videos, self.class_names,
                                        stride if isinstance(stride, int) else tuple(stride),
+                                       det=self._det_frames(dict(section.get("det") or {})),
                                        seed=self.cfg.seed, pad_to=int(section.get("pad_to", 16)))
         if val_dataset is None and self.val_videos:  # the loop validates when a val set exists;
             # :meth:`evaluate` reads the whole videos itself (linking needs every frame in order)
             val_dataset = FramePairs(self.val_videos, self.class_names, 1, pad_to=64)
         return train_dataset, ({"": val_dataset} if val_dataset is not None else {})
+
+    def _det_frames(self, det: dict) -> list[VidFrame]:
+        """The DET images of ``data.train.det`` with the objects of the training classes only."""
+        if not det:
+            return []
+        if "root" not in det or not det.get("lists"):
+            raise ConfigError("data.train.det: needs 'root' (an ILSVRC folder with Annotations/DET, "
+                              "Data/DET, ImageSets/DET) and 'lists' (e.g. [ImageSets/DET/train_1.txt])")
+        try:
+            frames = [f for listing in det["lists"]
+                      for f in read_det_list(det["root"], listing, det.get("split", "train"))]
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"data.train.det: {exc}") from None
+        known = set(self.class_names)
+        kept = [VidFrame(f.image, f.size, [o for o in f.objects if o.name in known]) for f in frames]
+        kept = [f for f in kept if f.objects]
+        removed = sum(len(f.objects) for f in frames) - sum(len(f.objects) for f in kept)
+        log.info("data.train.det: %d of %d DET images used (%d objects of other classes removed)",
+                 len(kept), len(frames), removed)
+        return kept
 
     def check_model(self, model: nn.Module) -> None:
         if not isinstance(model, (RFCN, DetectTrack)):
