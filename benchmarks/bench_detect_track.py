@@ -2,9 +2,10 @@
 
 Renders the synthetic VID set (:mod:`deepvideo.detect.vid_synth`) and trains through the engine,
 as the paper does: first the single-frame R-FCN ``D`` (``configs/vid/dt_detector_cpu.yaml``),
-then ``D&T`` with τ = 1 (``configs/vid/dt_track_cpu.yaml``) initialised from D's last checkpoint
-and fine-tuned with the tracking loss; as a control, D is fine-tuned for the same steps with the
-same recipe but without the tracking head and loss. On the test split it reports frame mAP
+then ``D&T`` with τ = 1 from D's last checkpoint in two stages: the tracking head alone on the
+fixed D (``configs/vid/dt_track_head_cpu.yaml``), then everything fine-tuned with the tracking
+loss (``configs/vid/dt_track_cpu.yaml``); as a control, D is fine-tuned for the same steps with
+the second stage's recipe but without the tracking head and loss. On the test split it reports frame mAP
 (IoU 0.5) per class, mean, and by motion speed (the motion-IoU split of ImageNet VID) of: D; the
 control; D with linking but no tracks (ψ = 0); D&T's frame detections; D&T with linking and
 rescoring, without (ψ = 0) and with its tracks, and with its tracks replaced by Δ = 0 (boxes
@@ -51,9 +52,10 @@ FRAMES = {"train": 8, "val": 24, "test": 24}  # many short training videos: more
 
 def train_model(config: str, root: Path, out: Path, steps: int, start: Path | None = None,
                 model: str | None = None, reuse: bool = False,
-                overrides: tuple[str, ...] | list[str] = ()) -> tuple[Path, dict]:
+                overrides: tuple[str, ...] | list[str] = (), into: str | None = None) -> tuple[Path, dict]:
     """Train ``config`` for ``steps``; ``start``: a checkpoint to initialise from (into the
-    ``detector.`` of a D&T model); ``model``: another ``model.name``; ``overrides``: more config
+    ``detector.`` of a D&T model, or ``into`` that prefix: ``""`` for a whole D&T checkpoint);
+    ``model``: another ``model.name``; ``overrides``: more config
     overrides (``key=value``). With ``reuse`` a finished run in ``out`` is taken as it is (its
     seconds: the sum of its epoch times)."""
     if reuse and (out / "metrics.csv").is_file():
@@ -67,7 +69,7 @@ def train_model(config: str, root: Path, out: Path, steps: int, start: Path | No
     cfg = load_config(ROOT / "configs" / "vid" / config, overrides=overrides + (
         [f"model.name={model}"] if model else []))
     if start is not None:
-        target = "detector." if cfg.model.name.startswith("dt_") else ""
+        target = into if into is not None else ("detector." if cfg.model.name.startswith("dt_") else "")
         cfg.model.init_from = [{"checkpoint": str(start), "target": target}]
     begin = time.perf_counter()
     result = train(cfg, progress=False)
@@ -133,15 +135,19 @@ def main(argv: list[str] | None = None) -> None:
         render_vid_set(root, VIDEOS, frames=FRAMES, size=(128, 96), seed=0, progress=False)
     runs = {"D": train_model("dt_detector_cpu.yaml", root, args.out / "D", args.d_steps, reuse=args.reuse)}
     print("D trained in", round(runs["D"][1]["seconds"]), "s", flush=True)
-    for key, model in (("DT", None), ("D+", "rfcn_cpu")):
+    stages = {"DT head": ("dt_track_head_cpu.yaml", runs["D"][0], None, None),  # key: config, start,
+              "DT": ("dt_track_cpu.yaml", "DT head", None, ""),                    # model, into
+              "D+": ("dt_track_cpu.yaml", runs["D"][0], "rfcn_cpu", None)}
+    for key, (config, start, model, into) in stages.items():
         torch.set_num_threads(args.threads)
-        runs[key] = train_model("dt_track_cpu.yaml", root, args.out / key, args.dt_steps,
-                                start=runs["D"][0], model=model, reuse=args.reuse)
+        start = runs[start][0] if isinstance(start, str) else start
+        runs[key] = train_model(config, root, args.out / key.replace(" ", "_"), args.dt_steps,
+                                start=start, model=model, reuse=args.reuse, into=into)
         print(key, "trained in", round(runs[key][1]["seconds"]), "s", flush=True)
     begin = time.perf_counter()  # the evaluation
     videos = read_split(root, "test")
     frames = [[read_rgb(f.image) for f in v.frames] for v in videos]
-    models = {key: load_detector(runs[key][0])[:2] for key in runs}
+    models = {key: load_detector(runs[key][0])[:2] for key in ("D", "DT", "D+")}
     still = motionless(models["DT"])
     runs_of = {  # row -> (model, link, track, stride)
         "D": ("D (R-FCN)", models["D"], False, True, 1),
@@ -174,7 +180,7 @@ def write_summary(args, runs: dict, rows: dict, videos, link_ms: float, seconds:
     over_d, over_control = gain("DT link", "D"), gain("DT link", "control")
     over_still = gain("DT link", "DT still")
     load = os.getloadavg()[0]
-    train_s = ", ".join(f"{runs[k][1]['seconds']:.0f}" for k in ("D", "DT", "D+"))
+    train_s = ", ".join(f"{runs[k][1]['seconds']:.0f}" for k in ("D", "DT head", "DT", "D+"))
     minutes = (sum(runs[k][1]["seconds"] for k in runs) + seconds) / 60
     summary = {"D mAP": rows["D"][1], "control mAP": rows["control"][1],
                "D&T + linking mAP": rows["DT link"][1],
@@ -189,11 +195,11 @@ def write_summary(args, runs: dict, rows: dict, videos, link_ms: float, seconds:
                "goal": "D&T + linking > D, largest gain on fast objects, linking <= 46 ms/frame",
                "met": bool(rows["DT link"][1] > rows["D"][1] and over_d["fast"] >= max(over_d.values())
                            and link_ms <= 46),
-               "train s (D, D&T, control)": train_s, "evaluation s": round(seconds),
+               "train s (D, D&T head, D&T, control)": train_s, "evaluation s": round(seconds),
                "bench minutes (training + evaluation)": round(minutes, 1),
                "load average at end": round(load, 1)}
     recipes = [load_config(ROOT / "configs" / "vid" / name).train
-               for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml")]
+               for name in ("dt_detector_cpu.yaml", "dt_track_cpu.yaml", "dt_track_head_cpu.yaml")]
     lrs = [t.lr for t in recipes]
     dt_optimizer = f"SGD, momentum {recipes[1].momentum:g}" if recipes[1].optimizer == "sgd" else "AdamW"
     frozen = ", ".join(recipes[1].freeze or []) or "nothing"
@@ -204,14 +210,17 @@ def write_summary(args, runs: dict, rows: dict, videos, link_ms: float, seconds:
         f"{FRAMES['train']} frames). "
         f"D: the single-frame R-FCN (configs/vid/dt_detector_cpu.yaml) trained from scratch for "
         f"{args.d_steps} steps of 4 frame pairs (AdamW, lr {lrs[0]:g}, cosine); D&T (τ = 1, "
-        f"configs/vid/dt_track_cpu.yaml) starts from D's weights and is fine-tuned with the tracking "
-        f"loss for {args.dt_steps} steps ({dt_optimizer}, lr {lrs[1]:g}, cosine; parameters fixed: "
+        f"two stages) starts from D's weights: its tracking head is trained alone for {args.dt_steps} "
+        f"steps (configs/vid/dt_track_head_cpu.yaml, AdamW, lr {lrs[2]:g}, D fixed), then everything "
+        f"is fine-tuned with the tracking loss for {args.dt_steps} steps (configs/vid/dt_track_cpu.yaml, "
+        f"{dt_optimizer}, lr {lrs[1]:g}, cosine; parameters fixed: "
         f"{frozen}), the recipe chosen on a selection set by the rule of "
         f"benchmarks/bench_detect_track_recipes.py; the control fine-tunes D the same "
-        f"way without the tracking head and loss. Δ = 0 rows: D&T's tracking head zeroed, every box "
+        f"way (the second stage's recipe, from D) without the tracking head and loss. "
+        f"Δ = 0 rows: D&T's tracking head zeroed, every box "
         f"tracked to itself, so ψ only asks that the two detections overlap one box by IoU > 0.5. "
         f"Trained on {args.threads} CPU thread(s) of a 2-core "
-        f"machine shared with other jobs (training s: D, D&T, control = {train_s}; 1-minute load "
+        f"machine shared with other jobs (training s: D, D&T head, D&T, control = {train_s}; 1-minute load "
         f"average {load:.1f} at the end; training + evaluation {minutes:.0f} min). Detections: per-class "
         f"NMS 0.3 and box voting. Speed columns: mAP over the boxes of each motion-IoU class (the "
         f"mean IoU with the same object ±10 frames away; slow > 0.9, fast < 0.7; test boxes: "

@@ -60,12 +60,17 @@ def test_checkpoint_reloads_with_the_same_detections(run):
 
 
 def test_recipes_and_model_errors():
-    for name, kind in (("dt_detector_cpu.yaml", RFCN), ("dt_track_cpu.yaml", DetectTrack)):
+    # the recipe chosen on the selection set: the head alone on D, then everything by the paper's SGD
+    stages = {"dt_track_head_cpu.yaml": ("adamw", 2e-3, ["detector.*"], "runs/vid_d_cpu", "detector."),
+              "dt_track_cpu.yaml": ("sgd", 1e-4, ["*bn*", "*downsample.1.*"], "runs/vid_dt_head_cpu", "")}
+    for name, kind in (("dt_detector_cpu.yaml", RFCN), *((n, DetectTrack) for n in stages)):
         cfg = load_config(CONFIGS / name)
-        if kind is DetectTrack:  # fine-tuned from D's run with the recipe chosen on the selection set
-            assert (cfg.train.optimizer, cfg.train.lr) == ("adamw", 5e-5)
+        if kind is DetectTrack:
+            optimizer, lr, freeze, start, target = stages[name]
+            assert (cfg.train.optimizer, cfg.train.lr, list(cfg.train.freeze)) == (optimizer, lr, freeze)
+            assert cfg.train.momentum == 0.9
             assert [dict(e) for e in cfg.model.init_from] == [
-                {"checkpoint": "runs/vid_d_cpu/checkpoints/last", "target": "detector."}]
+                {"checkpoint": f"{start}/checkpoints/last", "target": target}]
             cfg.model.init_from = []
         task = create_task(cfg)
         task.class_names = ["a", "b"]

@@ -1,0 +1,34 @@
+"""benchmarks/bench_detect_track_recipes.py: the declared selection rule."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_detect_track_recipes
+
+        yield bench_detect_track_recipes
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_rule_asks_the_acceptance_first_then_the_best_map(recipes):
+    table = {"D": [50.0, 50.0, 40.0, 20.0],
+             "best mAP, gains most on slow": [60.0, 62.0, 45.0, 22.0],
+             "gains most on fast": [55.0, 52.0, 42.0, 28.0],
+             "gains most on fast, higher": [56.0, 53.0, 41.0, 29.0],
+             "below D": [49.0, 45.0, 40.0, 30.0]}
+    assert recipes.choose(table) == "gains most on fast, higher"
+    del table["gains most on fast"], table["gains most on fast, higher"]
+    assert recipes.choose(table) == "best mAP, gains most on slow"       # none qualifies: best mAP
+    tie = {"D": [50.0] * 4, "a": [55.0, 51.0, 51.0, 55.0], "b": [55.0, 51.0, 51.0, 55.0]}
+    assert recipes.choose(tie) == "a"
