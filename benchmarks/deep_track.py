@@ -49,8 +49,7 @@ DATA_OVERRIDES = ("data.train.root={train}", "data.val.root={val}")
 # The benchmark's budget where it is below the recipe's (so that all trackers train in one run of
 # about two hours on 2 cores): fewer epochs of the recipe's schedule; the table reports the minutes.
 BENCH_BUDGET = {"siamrpn": ("train.epochs=5",), "siamrpnpp": ("train.epochs=1",),
-                "siammask": ("train.epochs=2",), "rtmdnet": ("train.epochs=6",),
-                "dimp": ("train.epochs=1",), "d3s": ("train.epochs=5",)}
+                "rtmdnet": ("train.epochs=6",)}
 
 SIAMFC = ("configs/track/siamfc.yaml", "siamfc", "DEEPVIDEO_SIAMFC_WEIGHTS")
 DEEP: dict[str, DeepEntry] = {
