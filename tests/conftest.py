@@ -12,6 +12,24 @@ import torch
 torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def bench_import():
+    """``bench_import("name")``: the module ``benchmarks/name.py``, imported with ``benchmarks/`` on
+    ``sys.path`` (benchmark scripts import their siblings, e.g. ``common``) and taken off again."""
+    import importlib
+    import sys
+
+    def load(name: str):
+        sys.path.insert(0, str(BENCHMARKS))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(BENCHMARKS))
+
+    return load
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ on 2 idle cores), so models that other tests register do not enter it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,11 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def render_docs():
-    spec = importlib.util.spec_from_file_location("render_docs", ROOT / "benchmarks" / "render_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def render_docs(bench_import):
+    return bench_import("render_docs")
 
 
 def test_benchmarks_page_is_current(render_docs):

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def recipes():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_detect_track_recipes
-
-        yield bench_detect_track_recipes
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def recipes(bench_import):
+    return bench_import("bench_detect_track_recipes")
 
 
 def test_rule_asks_the_acceptance_first_then_the_best_map(recipes):

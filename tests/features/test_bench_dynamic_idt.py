@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +13,13 @@ CLASSES = ["Flicker", "Ripples", "RotatingFan"]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_dynamic_idt
-
-        yield bench_dynamic_idt
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def bench(bench_import):
+    return bench_import("bench_dynamic_idt")
 
 
 @pytest.fixture(scope="module")
-def render_docs():
-    spec = importlib.util.spec_from_file_location("render_docs", ROOT / "benchmarks" / "render_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def render_docs(bench_import):
+    return bench_import("render_docs")
 
 
 def test_recipes_name_the_dynamic_image_presets(bench):

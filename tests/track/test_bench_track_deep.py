@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def deep_track():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_track
-        import deep_track
-
-        yield deep_track, bench_track
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def deep_track(bench_import):
+    return bench_import("deep_track"), bench_import("bench_track")
 
 
 def test_every_entry_names_a_recipe_and_a_registered_tracker(deep_track):
