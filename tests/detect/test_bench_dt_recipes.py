@@ -21,3 +21,14 @@ def test_rule_asks_the_acceptance_first_then_the_best_map(recipes):
     assert recipes.choose(table) == "best mAP, gains most on slow"       # none qualifies: best mAP
     tie = {"D": [50.0] * 4, "a": [55.0, 51.0, 51.0, 55.0], "b": [55.0, 51.0, 51.0, 55.0]}
     assert recipes.choose(tie) == "a"
+
+
+def test_bench_renders_its_set_once_and_refuses_a_stale_one(bench_import, tmp_path):
+    bench = bench_import("bench_detect_track")
+    root = bench.vid_set(tmp_path / "vid", {"val": 1}, 3, (64, 48), seed=0)
+    first = (root / "synth.json").read_text()
+    assert bench.vid_set(root, {"val": 1}, 3, (64, 48), seed=0) == root  # taken as it is
+    assert (root / "synth.json").read_text() == first
+    with pytest.raises(SystemExit, match=r"vid: holds a synthetic VID set made with .*\[64, 48\]"):
+        bench.vid_set(root, {"val": 1}, 3, (128, 96), seed=0)
+    assert bench.anchor_scales((128, 96)) == [16, 32, 64] and bench.anchor_scales((256, 192)) == [32, 64, 128]

@@ -96,3 +96,28 @@ def test_frame_map_agrees_with_pycocotools(seed):
             detections.append(Box(frame, "a", (x, y, x + 25, y + 25), float(rng.random())))
     ours = mean_ap(detections, truths)["mean"]
     assert ours == pytest.approx(coco_ap(detections, truths, len(truths)), abs=1e-6)
+
+
+def test_bench_spread_of_the_gains_over_resampled_videos(bench_import):
+    bench = bench_import("bench_detect_track")
+    videos = [VidVideo(f"v{i}", moving_video().frames) for i in range(3)]
+    slow_only = [as_result(v, lambda o: o.trackid == 0) for v in videos]
+    everything = [as_result(v, lambda o: True) for v in videos]
+    spread = bench.bootstrap_gains(slow_only, everything, videos, ["a", "b"], rounds=5)
+    # slow objects were found before: no gain; medium (class a) and fast (class b) go 0 -> 100 %
+    ranges = spread["5-95 % range of the gain"]
+    assert ranges["slow"] == [0.0, 0.0] and ranges["medium"] == ranges["fast"] == [100.0, 100.0]
+    assert spread["share with the largest gain on fast (%)"] == 100.0 and spread["rounds"] == 5
+    same = bench.bootstrap_gains(everything, everything, videos, ["a", "b"], rounds=3)
+    assert all(r == [0.0, 0.0] for r in same["5-95 % range of the gain"].values())
+
+
+def test_bench_tube_purity_per_speed(bench_import):
+    bench = bench_import("bench_detect_track")
+    video = moving_video()
+    result = as_result(video, lambda o: True)
+    # objects 0 and 1 stay in one tube each; the fast object 2 alternates between two tubes
+    result.tube_ids = [np.array([0, 1, 2 + t % 2]) for t in range(len(video.frames))]
+    purity = bench.tube_purity([result], [video], ["a", "b"])
+    assert purity["slow"] == purity["medium"] == {"in the main tube": 1.0, "tubes per object": 1.0}
+    assert purity["fast"] == {"in the main tube": round(11 / 21, 2), "tubes per object": 2.0}

@@ -112,6 +112,12 @@ def test_tracking_targets_and_losses(tiny):
     rois, targets = track_targets(boxes_a, tracks_a, boxes_b, tracks_b)
     assert rois.tolist() == [[5, 5, 25, 15]]
     assert torch.allclose(decode(targets, rois), boxes_b)
+    # training RoIs (proposals + ground truth): those over IoU 0.5 with object 7 track to its next box
+    proposals = torch.tensor([[6, 5, 25, 15.0], [5, 5, 15, 15], [0, 0, 9, 10]])
+    rois, targets = track_targets(boxes_a, tracks_a, boxes_b, tracks_b,
+                                  rois=torch.cat([proposals, boxes_a]))
+    assert rois.tolist() == [[6, 5, 25, 15], [5, 5, 25, 15]]  # IoU 0.95, 1; 0.5 is not above
+    assert torch.allclose(decode(targets, rois), boxes_b.expand(2, 4))
     model = DetectTrack(tiny).train()
     batch = {"rgb_a": torch.rand(1, 3, 64, 64), "rgb_b": torch.rand(1, 3, 64, 64),
              "boxes_a": [boxes_a], "boxes_b": [boxes_b], "labels_a": [torch.tensor([1, 2])],

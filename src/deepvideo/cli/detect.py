@@ -157,7 +157,7 @@ def synth(
     val: int = typer.Option(4, "--val", help="Validation videos."),
     test: int = typer.Option(8, "--test", help="Test videos."),
     frames: int = typer.Option(24, "--frames", help="Frames per video."),
-    size: str = typer.Option("128x96", "--size", help="WIDTHxHEIGHT."),
+    size: str = typer.Option("256x192", "--size", help="WIDTHxHEIGHT (the CPU configs suit 256x192)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
     """Render the synthetic multi-object VID set (textured shapes, tracks, occlusions, blur)."""

@@ -10,8 +10,13 @@ them, averaged, regresses the box's motion
 of the box at ``t + τ`` relative to the box at ``t``).
 
 Training (:func:`dt_losses`): the detection losses of both frames plus the tracking loss,
-smooth L1 between the regressed and the true Δ of every ground-truth object present in both
-frames (same ``trackid``), averaged over those objects; the tracking loss has weight 1.
+smooth L1 between the regressed and the true Δ, averaged over the tracked RoIs; weight 1. The
+tracking loss is active for the ground-truth objects present in both frames (same ``trackid``);
+as in the authors' release (``append_all_track_regression_targets.m``), it is taken on every RoI
+of frame ``t`` (proposals and ground-truth boxes) whose IoU with such an object's box is above
+the foreground threshold 0.5, with the target Δ from that RoI to the object's box at ``t + τ``.
+So the head learns to land on the object from an imprecise box, as it must from a detection at
+test (:func:`track_targets`).
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import ps_roi_align
+from torchvision.ops import box_iou, ps_roi_align
 
 from deepvideo.detect.box_coding import decode, encode
 from deepvideo.detect.correlation import MAX_DISPLACEMENT, correlation, correlation_channels
-from deepvideo.detect.rfcn import RFCN
+from deepvideo.detect.rfcn import PAPER, RFCN
 from deepvideo.detect.rfcn_loss import detector_losses
 
 __all__ = ["CORRELATED", "DetectTrack", "dt_losses", "track_targets"]
@@ -68,14 +73,22 @@ class DetectTrack(nn.Module):
         return decode(self.track(maps_t, maps_tau, [boxes]), boxes)
 
 
-def track_targets(boxes_a, tracks_a, boxes_b, tracks_b) -> tuple[torch.Tensor, torch.Tensor]:
-    """The boxes at ``t`` of the objects present in both frames and their Δ targets."""
+def track_targets(boxes_a, tracks_a, boxes_b, tracks_b, rois=None,
+                  fg_iou: float = PAPER["fg_iou"]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The RoIs of frame ``t`` to track and their Δ targets: for each object present in both
+    frames, the ``rois`` of frame ``t`` whose IoU with its box there is above ``fg_iou`` (the
+    training RoIs hold the ground-truth boxes, so its own box is one), with the Δ to its box at
+    ``t + τ``. Without ``rois``: the objects' own boxes only."""
     common = [(i, int((tracks_b == tid).nonzero()[0, 0])) for i, tid in enumerate(tracks_a.tolist())
               if bool((tracks_b == tid).any())]
     if not common:
         return boxes_a.new_zeros((0, 4)), boxes_a.new_zeros((0, 4))
     ia, ib = (torch.tensor(c, dtype=torch.int64) for c in zip(*common, strict=True))
-    return boxes_a[ia], encode(boxes_b[ib], boxes_a[ia])
+    if rois is None:
+        return boxes_a[ia], encode(boxes_b[ib], boxes_a[ia])
+    rois = rois.to(boxes_a)
+    roi, obj = torch.nonzero(box_iou(rois, boxes_a[ia]) > fg_iou, as_tuple=True)
+    return rois[roi], encode(boxes_b[ib][obj], rois[roi])
 
 
 def dt_losses(model: DetectTrack | RFCN, batch: dict, ohem: int = 128,
@@ -87,12 +100,13 @@ def dt_losses(model: DetectTrack | RFCN, batch: dict, ohem: int = 128,
     size = tuple(batch["rgb_a"].shape[-2:])
     maps_a = detector.features(batch["rgb_a"])
     maps_b = detector.features(batch["rgb_b"])
-    la = detector_losses(detector, maps_a, size, batch["boxes_a"], batch["labels_a"], ohem)
+    rois_a: list[torch.Tensor] = []
+    la = detector_losses(detector, maps_a, size, batch["boxes_a"], batch["labels_a"], ohem, rois_a)
     lb = detector_losses(detector, maps_b, size, batch["boxes_b"], batch["labels_b"], ohem)
     losses = {name: (la[name] + lb[name]) / 2 for name in la}
     if track:
-        pairs = [track_targets(*(batch[f"{w}_{s}"][i] for s in "ab" for w in ("boxes", "tracks")))
-                 for i in range(len(batch["boxes_a"]))]
+        pairs = [track_targets(*(batch[f"{w}_{s}"][i] for s in "ab" for w in ("boxes", "tracks")),
+                               rois=rois_a[i].detach()) for i in range(len(batch["boxes_a"]))]
         rois = [p[0].to(batch["rgb_a"]) for p in pairs]
         targets = torch.cat([p[1] for p in pairs]).to(batch["rgb_a"])
         if len(targets):

@@ -98,13 +98,17 @@ def ohem_loss(logits: torch.Tensor, deltas: torch.Tensor, classes: torch.Tensor,
 
 
 def detector_losses(model, maps: dict[str, torch.Tensor], size: tuple[int, int], boxes: list[torch.Tensor],
-                    labels: list[torch.Tensor], ohem: int = 128) -> dict[str, torch.Tensor]:
+                    labels: list[torch.Tensor], ohem: int = 128,
+                    rois_out: list | None = None) -> dict[str, torch.Tensor]:
     """The four losses of an :class:`~deepvideo.detect.rfcn.RFCN` on images whose ``maps``
-    (:meth:`~deepvideo.detect.rfcn.RFCN.features`) are given: ``rpn_cls``, ``rpn_box``, ``cls``, ``box``."""
+    (:meth:`~deepvideo.detect.rfcn.RFCN.features`) are given: ``rpn_cls``, ``rpn_box``, ``cls``, ``box``.
+    ``rois_out`` (a list) gets each image's RoIs (proposals, then its ground-truth boxes)."""
     logits, deltas, anchors = model.rpn(maps["conv4"])
     rpn_cls, rpn_box = rpn_loss(logits, deltas, anchors, boxes)
     proposals = model.proposals(logits, deltas, anchors, size)
     rois = [torch.cat([p, gt.to(p)]) for p, gt in zip(proposals, boxes, strict=True)]
+    if rois_out is not None:
+        rois_out.extend(rois)
     assigned = [assign_rois(r, gt.to(r), lab.to(r.device))
                 for r, gt, lab in zip(rois, boxes, labels, strict=True)]
     scores, box_deltas = model.head(maps, rois)
