@@ -82,7 +82,7 @@ def losses_fall(task, model, data, steps: int = 6) -> tuple[float, float]:
         optimizer.zero_grad()
         out.losses["loss"].backward()
         optimizer.step()
-        values.append(float(out.losses["loss"]))
+        values.append(float(out.losses["loss"].detach()))
     return values[0], values[-1]
 
 
